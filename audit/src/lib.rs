@@ -1,0 +1,18 @@
+//! The audit-log contract between the collector (which writes it) and the operator
+//! (which derives `.status` from it).
+//!
+//! Event names and metadata keys are the seed's (`mtproto_audit_log`), so existing
+//! dashboards keep working; every row also carries the run id, the collection's
+//! namespace/name and the pod, which the seed lacked.
+
+mod event;
+mod store;
+
+pub use event::{
+    AuditEvent, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress, CollectionStart,
+    EndReason, ErrorReason, FloodWait, ParseEventError,
+};
+pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};
+
+/// The one schema both binaries use (`migrations/` at the workspace root).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

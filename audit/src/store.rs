@@ -1,0 +1,110 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::event::{AuditEvent, ParseEventError};
+
+/// Which run (and which pod attempt of it) audit rows belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunIdentity {
+    /// The run id: the Job's name.
+    pub run_id: String,
+    /// Namespace of the `ChannelCollection`.
+    pub namespace: String,
+    /// Name of the `ChannelCollection`.
+    pub name: String,
+    /// The pod of this attempt; retries of one Job write their own rows.
+    pub pod_name: Option<String>,
+}
+
+/// A failed audit-log read or write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write audit event {action} for run {run_id}")]
+    Write {
+        action: &'static str,
+        run_id: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read the audit log of run {run_id}")]
+    Read {
+        run_id: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Appends audit rows for one run.
+#[derive(Clone, Debug)]
+pub struct AuditWriter {
+    pool: PgPool,
+    run: RunIdentity,
+}
+
+impl AuditWriter {
+    pub fn new(pool: PgPool, run: RunIdentity) -> Self {
+        Self { pool, run }
+    }
+
+    pub fn run(&self) -> &RunIdentity {
+        &self.run
+    }
+
+    /// Appends one event; its row is stamped with the database's clock.
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mtproto_audit_log
+                 (action, metadata, run_id, collection_namespace, collection_name, pod_name)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event.action())
+        .bind(event.metadata())
+        .bind(&self.run.run_id)
+        .bind(&self.run.namespace)
+        .bind(&self.run.name)
+        .bind(&self.run.pod_name)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::Write {
+            action: event.action(),
+            run_id: self.run.run_id.clone(),
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+/// One audit row of a run, in write order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub timestamp: DateTime<Utc>,
+    pub pod_name: Option<String>,
+    /// The event, or why this version could not read it (rows from newer collectors).
+    pub event: Result<AuditEvent, String>,
+}
+
+/// All rows of one run, oldest first: an index lookup on `(run_id, id)`, so its cost does not
+/// grow with the size of the table.
+pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, StoreError> {
+    let rows: Vec<(i64, DateTime<Utc>, Option<String>, String, serde_json::Value)> =
+        sqlx::query_as(
+            "SELECT id, timestamp, pod_name, action, metadata
+               FROM mtproto_audit_log
+              WHERE run_id = $1
+              ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(pool)
+        .await
+        .map_err(|source| StoreError::Read { run_id: run_id.to_owned(), source })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, timestamp, pod_name, action, metadata)| AuditRow {
+            id,
+            timestamp,
+            pod_name,
+            event: AuditEvent::parse(&action, metadata).map_err(|e: ParseEventError| e.to_string()),
+        })
+        .collect())
+}

@@ -1,0 +1,177 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Most entries kept in `status.recentErrors`.
+pub const MAX_RECENT_ERRORS: usize = 10;
+
+/// Condition types the operator sets (kstatus: `Ready` always, the others only while true).
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+    /// True while the audit log cannot be read, so progress fields are not live.
+    pub const PROGRESS_UNAVAILABLE: &str = "ProgressUnavailable";
+}
+
+/// Observed state of a `ChannelCollection`.
+///
+/// The eight progress fields keep the seed's names (camelCase) at the top level.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelCollectionStatus {
+    /// The spec generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// kstatus conditions: `Ready`, and `Reconciling`/`Stalled` while true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub conditions: Vec<Condition>,
+
+    /// The schedule in words, for `kubectl get` (`every 10m`, `0 3 * * * Europe/Berlin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+
+    /// Idle, Collecting, Waiting (flood wait), Suspended or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<CollectionState>,
+
+    /// Channels done out of channels in the current run, e.g. `3/10`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+
+    /// Time left in the current run in words (`4m10s`), for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+
+    /// Whether a run is going on now.
+    #[serde(default)]
+    pub currently_collecting: bool,
+
+    /// The channel the current run is working on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_channel: Option<String>,
+
+    /// Channels finished (or failed) in the current run.
+    #[serde(default)]
+    pub channels_processed: i32,
+
+    /// Channels in the current run.
+    #[serde(default)]
+    pub channels_total: i32,
+
+    /// Messages stored by the current run.
+    #[serde(default)]
+    pub messages_collected_current_run: i64,
+
+    /// Channels that failed in the current run.
+    #[serde(default)]
+    pub errors_current_run: i32,
+
+    /// When the current run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_start_time: Option<Time>,
+
+    /// Seconds until the current run is expected to finish; null when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_time_remaining: Option<i64>,
+
+    /// While in a flood wait: when Telegram lets the collector go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_until: Option<Time>,
+
+    /// Name of the Job of the run in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_job: Option<String>,
+
+    /// When the latest run was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<Time>,
+
+    /// When the latest successful run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_time: Option<Time>,
+
+    /// When the next run is due (RFC 3339); unset while suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_time: Option<Time>,
+
+    /// The last `collection.mtproto.dev/requestedAt` value acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_requested_at: Option<String>,
+
+    /// Summary of the latest finished run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunSummary>,
+
+    /// Latest channel errors, newest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub recent_errors: Vec<ChannelError>,
+}
+
+/// What a collection is doing, as shown in `kubectl get`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollectionState {
+    /// No run in progress; waiting for the next one.
+    Idle,
+    /// A run is collecting.
+    Collecting,
+    /// A run is sleeping through a Telegram flood wait.
+    Waiting,
+    /// `spec.suspend` is set and no run is active.
+    Suspended,
+    /// The latest run failed, or the collection cannot run as specified.
+    Failed,
+}
+
+/// How a finished run ended.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunResult {
+    Succeeded,
+    Failed,
+}
+
+/// Summary of one finished run.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// The run's Job (also its run id).
+    pub job: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
+    /// Why a failed run failed (`DeadlineExceeded`, `SessionInvalid`, `JobDeleted`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Human-readable detail for `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Messages stored by the run, from the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<i64>,
+    /// Channels collected without error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels_synced: Option<i32>,
+    /// Channels in the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels_total: Option<i32>,
+    /// Channels that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<i32>,
+}
+
+/// One channel's failure in a run.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelError {
+    pub channel: String,
+    /// Stable machine-readable reason, e.g. `ChannelPrivate`, `FloodWait`.
+    pub reason: String,
+    pub message: String,
+    pub time: Time,
+}
