@@ -1,0 +1,229 @@
+//! What a real API server checks when the CRD is applied, and what it then enforces:
+//! a structural schema, CEL rules that compile within the cost budget, and rules that
+//! accept good specs and reject bad ones with a readable message.
+
+use kube::CustomResourceExt;
+use kube::core::cel::{Validator, WarningKind, compile_schema, estimate_rule_cost};
+use serde_json::{Value, json};
+
+fn schema() -> Value {
+    let crd = crds::ChannelCollection::crd();
+    let version = &crd.spec.versions[0];
+    let schema = version
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref());
+    serde_json::to_value(schema.expect("the CRD has an openAPIV3Schema")).unwrap()
+}
+
+fn object(spec: Value) -> Value {
+    json!({
+        "apiVersion": "collection.mtproto.dev/v1alpha1",
+        "kind": "ChannelCollection",
+        "metadata": {"name": "news", "namespace": "tg"},
+        "spec": spec,
+    })
+}
+
+fn spec_with(extra: Value) -> Value {
+    let mut spec = json!({
+        "channels": ["@durov", "telegram", "https://t.me/tginfo", "-1001234567890"],
+        "session": {"secretRef": {"name": "tg-session", "key": "session"}},
+        "apiCredentials": {"secretRef": {"name": "tg-api"}},
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        spec[key] = value.clone();
+    }
+    spec
+}
+
+/// Messages of every CEL rule the object breaks.
+fn cel_errors(spec: Value) -> Vec<String> {
+    match Validator::new().validate(&schema(), &object(spec), None) {
+        Ok(()) => vec![],
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+/// Visits every schema node with its JSON path.
+fn walk<'a>(node: &'a Value, path: String, visit: &mut dyn FnMut(&str, &'a Value)) {
+    visit(&path, node);
+    if let Some(properties) = node.get("properties").and_then(Value::as_object) {
+        for (name, child) in properties {
+            walk(child, format!("{path}.{name}"), visit);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        walk(items, format!("{path}[]"), visit);
+    }
+    if let Some(Value::Object(_)) = node.get("additionalProperties") {
+        walk(&node["additionalProperties"], format!("{path}{{}}"), visit);
+    }
+}
+
+#[test]
+fn schema_is_structural() {
+    let schema = schema();
+    walk(&schema, String::new(), &mut |path, node| {
+        assert!(
+            node.get("$ref").is_none(),
+            "{path}: $ref is not allowed in a CRD schema"
+        );
+        let typed = node.get("type").is_some()
+            || node.get("x-kubernetes-int-or-string").is_some()
+            || node.get("x-kubernetes-preserve-unknown-fields").is_some();
+        assert!(
+            typed,
+            "{path}: every node of a structural schema needs a type"
+        );
+        for combinator in ["anyOf", "oneOf", "allOf"] {
+            if let Some(branches) = node.get(combinator).and_then(Value::as_array) {
+                for branch in branches {
+                    for forbidden in ["type", "default", "description", "nullable"] {
+                        assert!(
+                            branch.get(forbidden).is_none(),
+                            "{path}: {combinator} branches may not set {forbidden}"
+                        );
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn cel_rules_compile_within_the_cost_budget() {
+    let schema = schema();
+    let mut rules = 0;
+    walk(&schema, String::new(), &mut |path, node| {
+        let Some(validations) = node
+            .get("x-kubernetes-validations")
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        let compiled = compile_schema(node);
+        assert!(
+            !compiled.has_errors(),
+            "{path}: {:?}",
+            compiled.compilation_errors()
+        );
+        for validation in validations {
+            let rule = validation["rule"].as_str().unwrap();
+            rules += 1;
+            let warnings = estimate_rule_cost(rule, &compiled);
+            let costly: Vec<_> = warnings
+                .iter()
+                .filter(|w| {
+                    matches!(
+                        w.kind,
+                        WarningKind::CostExceeded | WarningKind::MissingBounds
+                    )
+                })
+                .collect();
+            assert!(costly.is_empty(), "{path}: {rule}: {costly:?}");
+            assert!(
+                !rule.contains("!="),
+                "{path}: write 'exactly one of' with && / || (older servers over-estimate !=)"
+            );
+        }
+    });
+    assert!(rules >= 3, "expected the spec's CEL rules, found {rules}");
+}
+
+#[test]
+fn strings_and_lists_of_the_spec_are_bounded() {
+    let schema = schema();
+    let spec = &schema["properties"]["spec"];
+    // Our own fields; embedded Kubernetes types (resources, affinity, ...) are not read by rules.
+    for field in ["channels", "interval", "schedule", "timeZone", "timeout"] {
+        let node = &spec["properties"][field];
+        let bounded = node.get("maxLength").is_some() || node.get("maxItems").is_some();
+        assert!(bounded, "spec.{field} needs a maxLength/maxItems bound");
+    }
+    assert_eq!(spec["properties"]["channels"]["maxItems"], 500);
+    assert_eq!(spec["properties"]["channels"]["minItems"], 1);
+    assert!(spec["properties"]["channels"]["items"]["maxLength"].is_number());
+}
+
+#[test]
+fn a_spec_with_exactly_one_schedule_passes() {
+    assert_eq!(
+        cel_errors(spec_with(json!({"interval": "10m"}))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        cel_errors(spec_with(
+            json!({"schedule": "0 3 * * *", "timeZone": "Europe/Berlin"})
+        )),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn interval_and_schedule_together_or_neither_are_rejected() {
+    let message = "exactly one of spec.interval and spec.schedule must be set";
+    let both = cel_errors(spec_with(json!({"interval": "10m", "schedule": "@hourly"})));
+    assert_eq!(both, vec![message]);
+    let neither = cel_errors(spec_with(json!({})));
+    assert_eq!(neither, vec![message]);
+}
+
+#[test]
+fn an_interval_under_a_minute_is_rejected() {
+    assert_eq!(
+        cel_errors(spec_with(json!({"interval": "30s"}))),
+        vec!["spec.interval must be at least 1m"]
+    );
+    assert!(cel_errors(spec_with(json!({"interval": "1m"}))).is_empty());
+    assert!(cel_errors(spec_with(json!({"interval": "1h30m"}))).is_empty());
+}
+
+#[test]
+fn a_time_zone_without_a_cron_schedule_is_rejected() {
+    assert_eq!(
+        cel_errors(spec_with(json!({"interval": "10m", "timeZone": "UTC"}))),
+        vec!["spec.timeZone only applies to spec.schedule"]
+    );
+}
+
+#[test]
+fn defaults_follow_the_design() {
+    let schema = schema();
+    let spec = &schema["properties"]["spec"]["properties"];
+    assert_eq!(spec["successfulJobsHistoryLimit"]["default"], 3);
+    assert_eq!(spec["failedJobsHistoryLimit"]["default"], 1);
+    assert_eq!(spec["concurrencyPolicy"]["default"], "Forbid");
+    assert_eq!(
+        spec["concurrencyPolicy"]["enum"],
+        json!(["Forbid", "Replace"])
+    );
+}
+
+#[test]
+fn channel_references_follow_the_documented_forms() {
+    let schema = schema();
+    let pattern = schema["properties"]["spec"]["properties"]["channels"]["items"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pattern, crds::CHANNEL_PATTERN);
+}
+
+#[test]
+fn the_crd_names_and_subresources_match_the_design() {
+    let crd = crds::ChannelCollection::crd();
+    assert_eq!(crd.spec.group, crds::GROUP);
+    assert_eq!(crd.spec.names.plural, "channelcollections");
+    assert_eq!(crd.spec.names.short_names, Some(vec!["chc".to_owned()]));
+    assert_eq!(crd.spec.scope, "Namespaced");
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some()
+    );
+}
