@@ -22,6 +22,11 @@
 {{- printf "%s-leader-election" (include "cco.fullname" . | trunc 47 | trimSuffix "-") -}}
 {{- end -}}
 
+{{/* Name of the metrics Service (suffix kept within 63 characters). */}}
+{{- define "cco.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "cco.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}
+
 {{- define "cco.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
