@@ -24,6 +24,8 @@ pub const SECRET_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 pub const MAX_CHANNELS: usize = 500;
 
 /// Collects the history of Telegram channels into PostgreSQL on a schedule.
+// Each `printcolumn(...)` repeats the same keys, which clippy mistakes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "collection.mtproto.dev",
@@ -44,16 +46,28 @@ pub const MAX_CHANNELS: usize = 500;
         type_ = "integer",
         json_path = ".status.messagesCollectedCurrentRun"
     ),
-    printcolumn(name = "Errors", type_ = "integer", json_path = ".status.errorsCurrentRun"),
+    printcolumn(
+        name = "Errors",
+        type_ = "integer",
+        json_path = ".status.errorsCurrentRun"
+    ),
     printcolumn(name = "ETA", type_ = "string", json_path = ".status.eta"),
-    printcolumn(name = "Last Run", type_ = "date", json_path = ".status.lastScheduleTime"),
+    printcolumn(
+        name = "Last Run",
+        type_ = "date",
+        json_path = ".status.lastScheduleTime"
+    ),
     printcolumn(
         name = "Next Run",
         type_ = "string",
         json_path = ".status.nextRunTime",
         priority = 1
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new(
     "(has(self.interval) && !has(self.schedule)) || (!has(self.interval) && has(self.schedule))"
