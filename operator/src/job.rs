@@ -1,0 +1,385 @@
+//! The collector Job for one run, built purely from the collection and the scheduled time.
+//!
+//! This is the operator's half of DESIGN.md's "Contract between the operator's Job and the
+//! collector": command, env names, the session file path. Secrets are only *referenced*
+//! (secretKeyRef, a Secret volume); the kubelet injects them and the operator never reads one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, SecretKeyRef};
+use k8s_openapi::api::{
+    batch::v1::{
+        Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+        PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+    },
+    core::v1::{
+        Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
+        ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+        SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    },
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::{Resource, ResourceExt, api::ObjectMeta};
+use sha2::{Digest, Sha256};
+
+/// Label with the owning collection's name (hashed when longer than a label value may be).
+pub const LABEL_COLLECTION: &str = "collection.mtproto.dev/collection";
+/// Standard label naming the operator as the manager of the Job.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`LABEL_MANAGED_BY`].
+pub const MANAGED_BY: &str = "channel-collection-operator";
+/// The scheduled time the Job runs for (RFC 3339), so the schedule can be rebuilt from Jobs.
+pub const ANNOTATION_SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
+/// Name of the collector container.
+pub const CONTAINER: &str = "collector";
+/// Where the session Secret volume is mounted; the blob is the file `session` in it.
+pub const SESSION_DIR: &str = "/var/run/secrets/telegram";
+/// File name of the session blob inside [`SESSION_DIR`].
+pub const SESSION_FILE: &str = "session";
+/// Key of the API credentials Secret the collector needs (`api_hash` is only for `login`).
+pub const API_ID_KEY: &str = "api_id";
+/// UID/GID the collector runs as (distroless `nonroot`).
+pub const RUN_AS: i64 = 65532;
+/// Exit codes after which retrying cannot help: 2 bad configuration, 3 session invalid.
+pub const FATAL_EXIT_CODES: [i32; 2] = [2, 3];
+
+/// Env names the operator sets; the spec's extra env may not override them.
+pub const RESERVED_ENV: [&str; 10] = [
+    "COLLECTOR_RUN_ID",
+    "COLLECTOR_NAMESPACE",
+    "COLLECTOR_NAME",
+    "COLLECTOR_CHANNELS",
+    "COLLECTOR_LIMITS",
+    "COLLECTOR_POD_NAME",
+    "DATABASE_URL",
+    "TELEGRAM_API_ID",
+    "TELEGRAM_API_HASH",
+    "TELEGRAM_SESSION_FILE",
+];
+
+/// Longest name a Job may have: its name becomes the pods' `job-name` label value.
+pub const MAX_NAME: usize = 63;
+
+/// Operator-wide settings a spec may leave out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefaults {
+    /// Collector image for collections without `spec.collector.image`.
+    pub image: String,
+    /// DATABASE_URL Secret key for collections without `spec.database`.
+    pub database: Option<SecretKeyRef>,
+}
+
+/// Why a Job cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("collection has no {0} yet")]
+    MissingMetadata(&'static str),
+    #[error(
+        "spec.database is unset and the operator has no default database Secret (--default-database-secret)"
+    )]
+    NoDatabase,
+}
+
+/// `<collection>-<scheduled unix minutes>`, deterministic so a retry finds the same Job.
+/// Too-long collection names are cut and made unique again with a short hash.
+pub fn job_name(collection: &str, scheduled: DateTime<Utc>) -> String {
+    let suffix = format!("-{}", scheduled.timestamp().div_euclid(60));
+    if collection.len() + suffix.len() <= MAX_NAME {
+        return format!("{collection}{suffix}");
+    }
+    let hash = short_hash(collection);
+    let room = MAX_NAME - suffix.len() - hash.len() - 1;
+    format!("{}-{hash}{suffix}", cut(collection, room))
+}
+
+/// A label value for the collection name (at most 63 characters).
+pub fn collection_label(collection: &str) -> String {
+    if collection.len() <= MAX_NAME {
+        return collection.to_string();
+    }
+    let hash = short_hash(collection);
+    format!("{}-{hash}", cut(collection, MAX_NAME - hash.len() - 1))
+}
+
+/// Label selector matching the Jobs of a collection.
+pub fn selector(collection: &str) -> String {
+    format!(
+        "{LABEL_COLLECTION}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
+        collection_label(collection)
+    )
+}
+
+fn short_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A prefix of at most `max` bytes that still ends in a letter or digit.
+fn cut(value: &str, max: usize) -> &str {
+    let mut end = max.min(value.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+}
+
+/// The Job for the run scheduled at `scheduled` (`requested_at`: the manual request it serves).
+pub fn build(
+    cc: &ChannelCollection,
+    defaults: &JobDefaults,
+    scheduled: DateTime<Utc>,
+    requested_at: Option<&str>,
+) -> Result<Job, BuildError> {
+    let name = cc
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("name"))?;
+    let namespace = cc
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(BuildError::MissingMetadata("namespace"))?;
+    let owner = cc
+        .controller_owner_ref(&())
+        .ok_or(BuildError::MissingMetadata("uid"))?;
+    let spec = &cc.spec;
+    let job_name = job_name(name, scheduled);
+    let database = spec
+        .database
+        .as_ref()
+        .map(|d| d.secret_ref.clone())
+        .or_else(|| defaults.database.clone())
+        .ok_or(BuildError::NoDatabase)?;
+    let collector = spec.collector.clone().unwrap_or_default();
+
+    let labels = BTreeMap::from([
+        (LABEL_COLLECTION.to_string(), collection_label(name)),
+        (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+    ]);
+    let mut annotations = BTreeMap::from([(
+        ANNOTATION_SCHEDULED_AT.to_string(),
+        scheduled.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )]);
+    if let Some(value) = requested_at {
+        annotations.insert(REQUESTED_AT_ANNOTATION.to_string(), value.to_string());
+    }
+    // The user's pod labels come first so ours win on a clash (selectors depend on them).
+    let mut pod_labels = collector.pod_labels.clone().unwrap_or_default();
+    pod_labels.extend(labels.clone());
+
+    let channels = serde_json::to_string(&spec.channels).unwrap_or_else(|_| "[]".to_string());
+    let limits = serde_json::to_string(&spec.limits.clone().unwrap_or_default())
+        .unwrap_or_else(|_| "{}".to_string());
+    let mut env = vec![
+        plain("COLLECTOR_RUN_ID", &job_name),
+        plain("COLLECTOR_NAMESPACE", namespace),
+        plain("COLLECTOR_NAME", name),
+        plain("COLLECTOR_CHANNELS", &channels),
+        plain("COLLECTOR_LIMITS", &limits),
+        from_secret("DATABASE_URL", &database.name, &database.key),
+        from_secret(
+            "TELEGRAM_API_ID",
+            &spec.api_credentials.secret_ref.name,
+            API_ID_KEY,
+        ),
+        EnvVar {
+            name: "COLLECTOR_POD_NAME".to_string(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.name".to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    env.extend(
+        collector
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !RESERVED_ENV.contains(&v.name.as_str())),
+    );
+
+    let container = Container {
+        name: CONTAINER.to_string(),
+        image: Some(
+            collector
+                .image
+                .clone()
+                .unwrap_or_else(|| defaults.image.clone()),
+        ),
+        image_pull_policy: collector.image_pull_policy.clone(),
+        command: Some(vec!["collector-job".to_string(), "collect".to_string()]),
+        env: Some(env),
+        resources: collector.resources.clone(),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "session".to_string(),
+                mount_path: SESSION_DIR.to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "tmp".to_string(),
+                mount_path: "/tmp".to_string(),
+                ..Default::default()
+            },
+        ]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_string()]),
+                ..Default::default()
+            }),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            seccomp_profile: Some(runtime_default()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let pod = PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".to_string()),
+        // The collector talks to Telegram and PostgreSQL only; it never needs a token.
+        automount_service_account_token: Some(false),
+        service_account_name: collector.service_account_name.clone(),
+        node_selector: collector.node_selector.clone(),
+        tolerations: collector.tolerations.clone(),
+        affinity: collector.affinity.clone(),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            // Makes the session file readable by the collector's group (mode 0440).
+            fs_group: Some(RUN_AS),
+            seccomp_profile: Some(runtime_default()),
+            ..Default::default()
+        }),
+        volumes: Some(vec![
+            Volume {
+                name: "session".to_string(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(spec.session.secret_ref.name.clone()),
+                    // Only the session key; nothing else in that Secret reaches the pod.
+                    items: Some(vec![KeyToPath {
+                        key: spec.session.secret_ref.key.clone(),
+                        path: SESSION_FILE.to_string(),
+                        mode: None,
+                    }]),
+                    default_mode: Some(0o440),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            },
+            Volume {
+                name: "tmp".to_string(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("64Mi".to_string())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(job_name),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            active_deadline_seconds: spec
+                .timeout
+                .as_deref()
+                .and_then(crate::schedule::parse_duration)
+                .map(|d| d.num_seconds().max(1)),
+            backoff_limit: Some(spec.backoff_limit),
+            // A retried pod starts only after the old one is fully gone: two processes on
+            // one Telegram session get it revoked.
+            pod_replacement_policy: Some("Failed".to_string()),
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![
+                    PodFailurePolicyRule {
+                        action: "FailJob".to_string(),
+                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                            container_name: Some(CONTAINER.to_string()),
+                            operator: "In".to_string(),
+                            values: FATAL_EXIT_CODES.to_vec(),
+                        }),
+                        on_pod_conditions: None,
+                    },
+                    PodFailurePolicyRule {
+                        action: "Ignore".to_string(),
+                        on_exit_codes: None,
+                        on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                            type_: "DisruptionTarget".to_string(),
+                            status: "True".to_string(),
+                        }]),
+                    },
+                ],
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: collector.pod_annotations.clone(),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+fn plain(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        value_from: None,
+    }
+}
+
+fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.to_string(),
+                key: key.to_string(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_string(),
+        localhost_profile: None,
+    }
+}
+
+/// True when the Job was created for this collection object (not a namesake's leftover).
+pub fn is_owned_by(job: &Job, cc: &ChannelCollection) -> bool {
+    let Some(uid) = cc.uid() else { return false };
+    job.owner_references().iter().any(|o| {
+        o.controller == Some(true) && o.uid == uid && o.kind == ChannelCollection::kind(&())
+    })
+}

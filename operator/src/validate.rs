@@ -1,0 +1,221 @@
+//! Re-checks every rule of the CRD schema, the CEL rules included, plus what no schema
+//! can express (cron syntax, time zone names, reserved env names).
+//!
+//! Clusters with CEL validation off accept specs that break the CEL rules, and older
+//! objects may predate a schema change, so the operator never trusts the API server
+//! alone. A violation is a user error: `Stalled`, a Warning Event, no retries.
+
+use std::{collections::HashSet, fmt, sync::LazyLock};
+
+use crds::{
+    CHANNEL_PATTERN, ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS,
+    SECRET_NAME_PATTERN, SecretKeyRef,
+};
+use regex::Regex;
+
+use crate::{
+    job::RESERVED_ENV,
+    schedule::{Cadence, parse_duration},
+};
+
+static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(CHANNEL_PATTERN));
+static DURATION_RE: LazyLock<Regex> = LazyLock::new(|| compile(DURATION_PATTERN));
+static LOOKBACK_RE: LazyLock<Regex> = LazyLock::new(|| compile(LOOKBACK_PATTERN));
+static SECRET_NAME_RE: LazyLock<Regex> = LazyLock::new(|| compile(SECRET_NAME_PATTERN));
+static SECRET_KEY_RE: LazyLock<Regex> = LazyLock::new(|| compile(r"^[-._a-zA-Z0-9]+$"));
+static PULL_POLICY_RE: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"^(Always|IfNotPresent|Never)$"));
+
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("the CRD's patterns are valid regexes")
+}
+
+/// Every rule a spec breaks, in spec order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSpec(pub Vec<String>);
+
+impl fmt::Display for InvalidSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidSpec {}
+
+/// The spec's cadence if every rule holds, otherwise all violations.
+///
+/// Messages quote only spec values that are not secret (Secret names and keys, never
+/// Secret contents, which the operator cannot read anyway).
+pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
+    let mut problems = Vec::new();
+
+    if spec.channels.is_empty() || spec.channels.len() > MAX_CHANNELS {
+        problems.push(format!(
+            "spec.channels must list 1 to {MAX_CHANNELS} channels, not {}",
+            spec.channels.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, channel) in spec.channels.iter().enumerate() {
+        if channel.len() > 64 || !CHANNEL_RE.is_match(channel) {
+            problems.push(format!(
+                "spec.channels[{i}] {:?} is not @username, username, https://t.me/username or a numeric id",
+                truncate(channel)
+            ));
+        } else if !seen.insert(channel_key(channel)) {
+            problems.push(format!("spec.channels[{i}] {channel:?} is listed twice"));
+        }
+    }
+
+    let cadence = Cadence::from_spec(spec)
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
+
+    if let Some(timeout) = &spec.timeout
+        && (timeout.len() > 32
+            || !DURATION_RE.is_match(timeout)
+            || parse_duration(timeout).is_none_or(|d| d <= chrono::TimeDelta::zero()))
+    {
+        problems.push(format!(
+            "spec.timeout {:?} is not a positive duration such as 30m or 2h",
+            truncate(timeout)
+        ));
+    }
+    if let Some(deadline) = spec.starting_deadline_seconds
+        && !(0..=86400).contains(&deadline)
+    {
+        problems.push(format!(
+            "spec.startingDeadlineSeconds must be between 0 and 86400, not {deadline}"
+        ));
+    }
+    range(
+        &mut problems,
+        "spec.successfulJobsHistoryLimit",
+        spec.successful_jobs_history_limit,
+        100,
+    );
+    range(
+        &mut problems,
+        "spec.failedJobsHistoryLimit",
+        spec.failed_jobs_history_limit,
+        100,
+    );
+    range(&mut problems, "spec.backoffLimit", spec.backoff_limit, 10);
+
+    secret_key_ref(
+        &mut problems,
+        "spec.session.secretRef",
+        &spec.session.secret_ref,
+    );
+    secret_name(
+        &mut problems,
+        "spec.apiCredentials.secretRef.name",
+        &spec.api_credentials.secret_ref.name,
+    );
+    if let Some(database) = &spec.database {
+        secret_key_ref(
+            &mut problems,
+            "spec.database.secretRef",
+            &database.secret_ref,
+        );
+    }
+
+    if let Some(limits) = &spec.limits {
+        if let Some(max) = limits.max_messages_per_channel
+            && max < 1
+        {
+            problems.push(format!(
+                "spec.limits.maxMessagesPerChannel must be at least 1, not {max}"
+            ));
+        }
+        if let Some(since) = &limits.since
+            && (since.len() > 32 || !LOOKBACK_RE.is_match(since))
+        {
+            problems.push(format!(
+                "spec.limits.since {:?} is not a duration such as 30d or 72h",
+                truncate(since)
+            ));
+        }
+    }
+
+    if let Some(collector) = &spec.collector {
+        if let Some(policy) = &collector.image_pull_policy
+            && !PULL_POLICY_RE.is_match(policy)
+        {
+            problems.push(format!(
+                "spec.collector.imagePullPolicy {:?} is not Always, IfNotPresent or Never",
+                truncate(policy)
+            ));
+        }
+        if let Some(image) = &collector.image
+            && (image.is_empty() || image.len() > 512)
+        {
+            problems.push("spec.collector.image must be 1 to 512 characters".to_string());
+        }
+        if collector.tolerations.as_ref().is_some_and(|t| t.len() > 32) {
+            problems.push("spec.collector.tolerations may list at most 32 entries".to_string());
+        }
+        if let Some(env) = &collector.env {
+            if env.len() > 64 {
+                problems.push("spec.collector.env may list at most 64 variables".to_string());
+            }
+            for var in env
+                .iter()
+                .filter(|v| RESERVED_ENV.contains(&v.name.as_str()))
+            {
+                problems.push(format!(
+                    "spec.collector.env must not set {}: the operator sets it from the spec",
+                    var.name
+                ));
+            }
+        }
+    }
+
+    match (problems.is_empty(), cadence) {
+        (true, Some(cadence)) => Ok(cadence),
+        _ => Err(InvalidSpec(problems)),
+    }
+}
+
+/// Channels that name the same thing compare equal (`@a`, `a`, `https://t.me/a`).
+fn channel_key(channel: &str) -> String {
+    let name = channel
+        .strip_prefix("https://t.me/")
+        .or_else(|| channel.strip_prefix('@'))
+        .unwrap_or(channel);
+    name.to_ascii_lowercase()
+}
+
+fn range(problems: &mut Vec<String>, field: &str, value: i32, max: i32) {
+    if !(0..=max).contains(&value) {
+        problems.push(format!("{field} must be between 0 and {max}, not {value}"));
+    }
+}
+
+fn secret_name(problems: &mut Vec<String>, field: &str, name: &str) {
+    if name.is_empty() || name.len() > 253 || !SECRET_NAME_RE.is_match(name) {
+        problems.push(format!(
+            "{field} {:?} is not a valid Secret name",
+            truncate(name)
+        ));
+    }
+}
+
+fn secret_key_ref(problems: &mut Vec<String>, field: &str, r: &SecretKeyRef) {
+    secret_name(problems, &format!("{field}.name"), &r.name);
+    if r.key.is_empty() || r.key.len() > 253 || !SECRET_KEY_RE.is_match(&r.key) {
+        problems.push(format!(
+            "{field}.key {:?} is not a valid Secret key",
+            truncate(&r.key)
+        ));
+    }
+}
+
+/// Keeps messages (and so Events and conditions) short whatever the user typed.
+fn truncate(value: &str) -> String {
+    const MAX: usize = 80;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_string(),
+    }
+}
