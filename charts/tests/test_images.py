@@ -5,6 +5,8 @@ non-root user the chart and the operator's Jobs expect."""
 from __future__ import annotations
 
 import fnmatch
+import os
+import shutil
 import re
 import subprocess
 import tomllib
@@ -81,12 +83,16 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return False
 
 
-def test_dockerignore_keeps_the_workspace_and_drops_secrets() -> None:
-    patterns = [
+def dockerignore() -> list[str]:
+    return [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
+
+
+def test_dockerignore_keeps_the_workspace_and_drops_secrets() -> None:
+    patterns = dockerignore()
     assert not any(p.startswith("!") for p in patterns)
     workspace = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]
     needed = ["Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "migrations/x.sql"]
@@ -111,3 +117,29 @@ def test_lockfile_is_current_for_locked_builds() -> None:
     members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
     for member in members:
         assert re.search(rf"^{re.escape(member)} v", result.stdout, re.M), result.stdout
+
+
+def test_build_context_holds_a_complete_workspace(tmp_path) -> None:
+    # Copy what `docker build .` would send, then let cargo resolve the workspace from it
+    # exactly as the build stage's `cargo build --locked` does (minus compiling).
+    patterns = dockerignore()
+    context = tmp_path / "context"
+    for directory, subdirs, files in os.walk(ROOT):
+        rel_dir = Path(directory).relative_to(ROOT).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        subdirs[:] = [d for d in subdirs if not ignored(rel_dir + d, patterns)]
+        for name in files:
+            rel = rel_dir + name
+            if not ignored(rel, patterns):
+                (context / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, context / rel)
+    assert not list(context.rglob("*.session"))
+    result = subprocess.run(
+        ["cargo", "tree", "--locked", "--offline", "--workspace", "--edges", "normal,build", "--depth", "0"],
+        cwd=context,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    for crate in IMAGES:
+        assert re.search(rf"^{re.escape(crate)} v", result.stdout, re.M), result.stdout
