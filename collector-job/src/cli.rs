@@ -1,0 +1,120 @@
+//! Command-line arguments; each may also come from the environment variable named in DESIGN.md.
+//! Values are checked in `config`, so a missing one is reported as one line naming it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, RawCollectConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "collector-job",
+    version,
+    about = "Collects Telegram channel history into PostgreSQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply the database migrations (under sqlx's advisory lock).
+    Migrate {
+        #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Collect new messages of the configured channels (what the Job runs).
+    Collect(CollectArgs),
+    /// Log in interactively and print a Kubernetes Secret holding the session.
+    Login(LoginArgs),
+    /// Import a Telegram Desktop JSON export (result.json) without any Telegram call.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// The run id (the Job's name).
+    #[arg(long, env = config::RUN_ID)]
+    pub run_id: Option<String>,
+    /// Namespace of the ChannelCollection.
+    #[arg(long, env = config::NAMESPACE)]
+    pub namespace: Option<String>,
+    /// Name of the ChannelCollection.
+    #[arg(long, env = config::NAME)]
+    pub name: Option<String>,
+    /// This pod's name (downward API); tells retries of one Job apart.
+    #[arg(long, env = config::POD_NAME)]
+    pub pod_name: Option<String>,
+    /// JSON array of the spec's channel strings.
+    #[arg(long, env = config::CHANNELS)]
+    pub channels: Option<String>,
+    /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d"}.
+    #[arg(long, env = config::LIMITS)]
+    pub limits: Option<String>,
+    #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(long, env = config::API_ID, hide_env_values = true)]
+    pub api_id: Option<String>,
+    /// The session blob made by `collector-job login`.
+    #[arg(long, env = config::SESSION_FILE, default_value = config::DEFAULT_SESSION_FILE)]
+    pub session_file: PathBuf,
+    /// Longest flood wait slept through; a longer one fails the channel.
+    #[arg(long, env = config::FLOOD_WAIT_THRESHOLD, default_value = "5m")]
+    pub flood_wait_threshold: String,
+    /// Least time between two progress rows inside one channel.
+    #[arg(long, env = config::PROGRESS_INTERVAL, default_value = "5s")]
+    pub progress_interval: String,
+}
+
+impl From<CollectArgs> for RawCollectConfig {
+    fn from(a: CollectArgs) -> Self {
+        Self {
+            run_id: a.run_id,
+            namespace: a.namespace,
+            name: a.name,
+            pod_name: a.pod_name,
+            channels: a.channels,
+            limits: a.limits,
+            database_url: a.database_url,
+            api_id: a.api_id,
+            session_file: a.session_file,
+            flood_wait_threshold: a.flood_wait_threshold,
+            progress_interval: a.progress_interval,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[arg(long, env = config::API_ID, hide_env_values = true)]
+    pub api_id: Option<String>,
+    #[arg(long, env = config::API_HASH, hide_env_values = true)]
+    pub api_hash: Option<String>,
+    /// Name of the Secret in the printed manifest.
+    #[arg(long, default_value = "telegram-session")]
+    pub secret_name: String,
+    /// Key of the session blob in the Secret (spec.session.secretRef.key).
+    #[arg(long, default_value = "session")]
+    pub secret_key: String,
+    /// Namespace of the Secret; omitted from the manifest when unset.
+    #[arg(long)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The export's result.json.
+    pub path: PathBuf,
+    #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Run id of the audit rows; `import-<unix time>` when unset.
+    #[arg(long, env = config::RUN_ID)]
+    pub run_id: Option<String>,
+    /// Collection the imported channels belong to, for the audit log.
+    #[arg(long, env = config::NAMESPACE, default_value = "default")]
+    pub namespace: String,
+    #[arg(long, env = config::NAME, default_value = "import")]
+    pub name: String,
+}

@@ -1,0 +1,374 @@
+//! The collection loop: for each channel, resolve it once (cached), fetch only what is newer
+//! than its checkpoint, store page by page with the checkpoint in the same transaction, and
+//! tell the audit log what happened. Generic over the source and the clock; the only I/O is
+//! through them, the store and the audit writer.
+
+use std::future::Future;
+use std::time::Duration;
+
+use audit::{
+    AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
+    CollectionStart, EndReason, ErrorReason, FloodWait,
+};
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::channel_ref::ChannelRef;
+use crate::clock::Clock;
+use crate::config::{Limits, MAX_BATCH};
+use crate::flood::FloodNotice;
+use crate::shutdown::Shutdown;
+use crate::source::{Cursor, Source, SourceError};
+use crate::store::{Store, StoreError};
+
+/// What one run is asked to do.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The spec's channel strings (the names used in the audit log) and what they parse to.
+    pub channels: Vec<(String, ChannelRef)>,
+    pub limits: Limits,
+    /// Least time between two `collection_channel_progress` rows of one channel.
+    pub progress_interval: Duration,
+}
+
+/// How a run ended (each one wrote its `collection_end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every channel was tried; some may have failed.
+    Finished,
+    /// The session is revoked or unauthorised.
+    SessionInvalid,
+    /// A stop was requested (SIGTERM).
+    Terminated,
+}
+
+/// The totals of a run, as written to `collection_end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    pub total_messages: u64,
+    pub channels_synced: u32,
+    pub errors: u32,
+    pub end: RunEnd,
+}
+
+/// A run that could not finish its audit trail.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot write the audit log")]
+    Audit(#[from] audit::StoreError),
+    #[error("the database became unreachable")]
+    Database(#[source] StoreError),
+}
+
+/// The parts a run works with.
+pub struct Run<'a, S, C> {
+    pub source: &'a mut S,
+    pub store: &'a Store,
+    pub audit: &'a AuditWriter,
+    pub clock: &'a C,
+    /// Flood waits the source sleeps through, reported while it sleeps.
+    pub floods: &'a mut mpsc::UnboundedReceiver<FloodNotice>,
+    pub shutdown: Shutdown,
+}
+
+/// Why collecting one channel stopped early.
+enum Stop {
+    Failed {
+        reason: ErrorReason,
+        message: String,
+    },
+    SessionInvalid,
+    Terminated,
+    Database(StoreError),
+    Audit(audit::StoreError),
+}
+
+impl From<SourceError> for Stop {
+    fn from(error: SourceError) -> Self {
+        match error {
+            SourceError::Channel { reason, message } => Stop::Failed { reason, message },
+            SourceError::SessionInvalid { message } => {
+                tracing::error!(%message, "Telegram session is not valid");
+                Stop::SessionInvalid
+            }
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        if error.is_unreachable() {
+            Stop::Database(error)
+        } else {
+            Stop::Failed {
+                reason: ErrorReason::Storage,
+                message: error.to_string(),
+            }
+        }
+    }
+}
+
+impl<S: Source, C: Clock> Run<'_, S, C> {
+    pub async fn run(mut self, settings: &RunSettings) -> Result<RunSummary, RunError> {
+        let total_channels = settings.channels.len() as u32;
+        self.audit
+            .record(&AuditEvent::Start(CollectionStart {
+                total_channels,
+                start_time: self.clock.now(),
+            }))
+            .await?;
+        let mut summary = RunSummary {
+            total_messages: 0,
+            channels_synced: 0,
+            errors: 0,
+            end: RunEnd::Finished,
+        };
+
+        let check = self.guarded("", |source| source.check_session()).await;
+        let stop = match check {
+            Ok(()) => None,
+            // Telegram unreachable: each channel will say so in its own error.
+            Err(Stop::Failed { message, .. }) => {
+                tracing::warn!(%message, "could not check the session");
+                None
+            }
+            Err(stop) => Some(stop),
+        };
+        if let Some(stop) = stop {
+            return self.end_early(stop, summary, total_channels).await;
+        }
+
+        for (index, (name, reference)) in settings.channels.iter().enumerate() {
+            if self.shutdown.is_requested() {
+                return self
+                    .end_early(Stop::Terminated, summary, total_channels)
+                    .await;
+            }
+            let mut collected = 0;
+            let outcome = self
+                .channel(name, reference, settings, &mut collected)
+                .await;
+            summary.total_messages += collected;
+            let error = match outcome {
+                Ok(()) => {
+                    summary.channels_synced += 1;
+                    None
+                }
+                Err(Stop::Failed { reason, message }) => {
+                    tracing::warn!(channel = %name, ?reason, %message, "channel failed");
+                    summary.errors += 1;
+                    Some(ChannelError { reason, message })
+                }
+                Err(stop) => return self.end_early(stop, summary, total_channels).await,
+            };
+            self.audit
+                .record(&AuditEvent::Progress(CollectionProgress {
+                    channel_name: name.clone(),
+                    messages_collected: collected,
+                    channels_processed: index as u32 + 1,
+                    total_channels,
+                    errors: summary.errors,
+                    progress_time: self.clock.now(),
+                    error,
+                }))
+                .await?;
+        }
+        self.end(summary, total_channels, None).await
+    }
+
+    async fn end_early(
+        &mut self,
+        stop: Stop,
+        summary: RunSummary,
+        total_channels: u32,
+    ) -> Result<RunSummary, RunError> {
+        match stop {
+            Stop::SessionInvalid => {
+                let summary = RunSummary {
+                    end: RunEnd::SessionInvalid,
+                    ..summary
+                };
+                self.end(summary, total_channels, Some(EndReason::SessionInvalid))
+                    .await
+            }
+            Stop::Terminated => {
+                let summary = RunSummary {
+                    end: RunEnd::Terminated,
+                    ..summary
+                };
+                self.end(summary, total_channels, Some(EndReason::Terminated))
+                    .await
+            }
+            Stop::Database(error) => Err(RunError::Database(error)),
+            Stop::Audit(error) => Err(RunError::Audit(error)),
+            // Channel failures are handled per channel and never end a run.
+            Stop::Failed { .. } => self.end(summary, total_channels, None).await,
+        }
+    }
+
+    async fn end(
+        &mut self,
+        summary: RunSummary,
+        total_channels: u32,
+        reason: Option<EndReason>,
+    ) -> Result<RunSummary, RunError> {
+        self.audit
+            .record(&AuditEvent::End(CollectionEnd {
+                total_messages: summary.total_messages,
+                channels_synced: summary.channels_synced,
+                total_channels,
+                errors: summary.errors,
+                end_time: self.clock.now(),
+                aborted: reason.is_some(),
+                reason,
+            }))
+            .await?;
+        Ok(summary)
+    }
+
+    /// Collects one channel; `collected` counts what was stored, also when it stops early.
+    async fn channel(
+        &mut self,
+        name: &str,
+        reference: &ChannelRef,
+        settings: &RunSettings,
+        collected: &mut u64,
+    ) -> Result<(), Stop> {
+        let channel = match self.store.channel(reference).await? {
+            Some(known) if known.access_hash.is_some() => known,
+            // Resolve once, then reuse the cached id and access hash on every later run.
+            _ => {
+                let resolved = self
+                    .guarded(name, |source| source.resolve(reference))
+                    .await?;
+                self.store.remember_channel(&resolved).await?
+            }
+        };
+        let started = self.clock.now();
+        // `since` bounds only a first run; later runs continue from the checkpoint.
+        let cutoff = match settings.limits.since {
+            Some(since) if channel.checkpoint == 0 => Some(
+                chrono::Duration::from_std(since)
+                    .ok()
+                    .and_then(|since| started.checked_sub_signed(since))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
+            _ => None,
+        };
+        let mut cursor = match cutoff {
+            Some(cutoff) => Cursor::Since(cutoff),
+            None => Cursor::After(channel.checkpoint),
+        };
+        let mut last_report = started;
+        loop {
+            let limit = match settings.limits.max_messages_per_channel {
+                Some(max) => max.saturating_sub(*collected).min(MAX_BATCH as u64) as usize,
+                None => MAX_BATCH,
+            };
+            if limit == 0 {
+                return Ok(());
+            }
+            if self.shutdown.is_requested() {
+                return Err(Stop::Terminated);
+            }
+            let batch = self
+                .guarded(name, |source| source.fetch(&channel, cursor, limit))
+                .await?;
+            let previous = match cursor {
+                Cursor::After(id) => id,
+                Cursor::Since(_) => 0,
+            };
+            // An empty page, or one that does not move forward: this channel is caught up.
+            let Some(last_id) = batch.last_id.filter(|id| *id > previous) else {
+                return Ok(());
+            };
+            let rows: Vec<_> = batch
+                .messages
+                .into_iter()
+                .filter(|m| cutoff.is_none_or(|cutoff| m.date >= cutoff))
+                .collect();
+            let checkpoint = self
+                .store
+                .store_batch(channel.id, &rows, last_id, self.clock.now())
+                .await?;
+            *collected += rows.len() as u64;
+            cursor = Cursor::After(checkpoint);
+
+            let now = self.clock.now();
+            if elapsed(last_report, now) >= settings.progress_interval {
+                last_report = now;
+                self.audit
+                    .record(&AuditEvent::ChannelProgress(ChannelProgress {
+                        channel_name: name.to_owned(),
+                        messages_collected: *collected,
+                        remaining_estimate: batch.remaining,
+                        progress_time: now,
+                    }))
+                    .await
+                    .map_err(Stop::Audit)?;
+            }
+        }
+    }
+
+    /// Runs one source call while reporting its flood waits and watching for a stop request.
+    /// A stop abandons the call (nothing of it was stored); a store is never interrupted.
+    async fn guarded<'s, T, F, Fut>(&'s mut self, channel: &str, call: F) -> Result<T, Stop>
+    where
+        F: FnOnce(&'s mut S) -> Fut,
+        Fut: Future<Output = Result<T, SourceError>> + 's,
+    {
+        let Self {
+            source,
+            audit,
+            clock,
+            floods,
+            shutdown,
+            ..
+        } = self;
+        let call = call(source);
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut call => {
+                    while let Ok(notice) = floods.try_recv() {
+                        record_flood(audit, *clock, channel, notice).await.map_err(Stop::Audit)?;
+                    }
+                    return result.map_err(Stop::from);
+                }
+                Some(notice) = floods.recv() => {
+                    record_flood(audit, *clock, channel, notice).await.map_err(Stop::Audit)?;
+                }
+                () = shutdown.requested() => return Err(Stop::Terminated),
+            }
+        }
+    }
+}
+
+async fn record_flood<C: Clock>(
+    audit: &AuditWriter,
+    clock: &C,
+    channel: &str,
+    notice: FloodNotice,
+) -> Result<(), audit::StoreError> {
+    let now = clock.now();
+    tracing::info!(
+        channel,
+        seconds = notice.wait.as_secs(),
+        "sleeping through a flood wait"
+    );
+    audit
+        .record(&AuditEvent::FloodWait(FloodWait {
+            channel_name: channel.to_owned(),
+            seconds: u32::try_from(notice.wait.as_secs()).unwrap_or(u32::MAX),
+            until: chrono::Duration::from_std(notice.wait)
+                .ok()
+                .and_then(|wait| now.checked_add_signed(wait))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }))
+        .await
+}
+
+fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    (to - from).to_std().unwrap_or(Duration::ZERO)
+}

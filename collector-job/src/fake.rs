@@ -1,0 +1,313 @@
+//! A scripted stand-in for Telegram, for tests: channels with messages, plus interjections
+//! (flood waits, RPC errors, a hang, a stop request) at chosen calls. Flood waits and errors
+//! go through the same retry policy and error classification as the grammers source.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use grammers_mtsender::{InvocationError, RpcError};
+use grammers_tl_types as tl;
+use tokio::sync::Notify;
+
+use crate::channel_ref::ChannelRef;
+use crate::clock::ManualClock;
+use crate::flood::{Decision, FloodPolicy};
+use crate::model::{MessageRow, ResolvedChannel, StoredChannel};
+use crate::rpc_error::classify;
+use crate::shutdown::ShutdownTrigger;
+use crate::source::{Batch, Cursor, Source, SourceError};
+
+/// One channel on the fake server.
+#[derive(Clone, Debug)]
+pub struct FakeChannel {
+    pub id: i64,
+    pub access_hash: i64,
+    pub username: String,
+    pub title: String,
+    /// Sorted by id.
+    pub messages: Vec<MessageRow>,
+    /// Ids of service messages (joins, pins): they take ids but are not collected.
+    pub service_ids: Vec<i64>,
+    /// Resolves, but its history answers CHANNEL_PRIVATE.
+    pub private: bool,
+}
+
+/// When the first message of a generated channel was sent.
+pub fn epoch() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_762_673_674, 0).expect("valid instant")
+}
+
+impl FakeChannel {
+    /// A channel whose messages 1..=count were sent one minute apart from [`epoch`].
+    pub fn new(id: i64, username: &str, count: i64) -> Self {
+        let mut channel = Self {
+            id,
+            access_hash: id * 7 + 1,
+            username: username.to_owned(),
+            title: format!("{username} news"),
+            messages: Vec::new(),
+            service_ids: Vec::new(),
+            private: false,
+        };
+        channel.post(count);
+        channel
+    }
+
+    /// Adds `count` new messages after the current last one.
+    pub fn post(&mut self, count: i64) {
+        let last = self.last_id();
+        for id in last + 1..=last + count {
+            let date = epoch() + Duration::minutes(id);
+            self.messages.push(MessageRow::text(
+                id,
+                date,
+                format!("post {id} of {}", self.username),
+            ));
+        }
+    }
+
+    pub fn last_id(&self) -> i64 {
+        let message = self.messages.last().map_or(0, |m| m.id);
+        message.max(self.service_ids.iter().copied().max().unwrap_or(0))
+    }
+}
+
+/// Something that happens instead of (or before) a normal answer.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Telegram answers FLOOD_WAIT_<seconds> once: the retry policy decides whether to wait
+    /// (the clock jumps, the call then succeeds) or to give up (the call fails).
+    FloodWait(u32),
+    /// Telegram answers this RPC error.
+    Error { code: i32, name: String },
+    /// The call never returns (the process is killed meanwhile); `reached` is notified.
+    Hang,
+    /// A stop is requested while this call is answered normally.
+    Stop(ShutdownTrigger),
+}
+
+impl Step {
+    pub fn error(code: i32, name: &str) -> Self {
+        Self::Error {
+            code,
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// A call the fake answered, for assertions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    CheckSession,
+    Resolve(ChannelRef),
+    Fetch {
+        channel_id: i64,
+        cursor: Cursor,
+        limit: usize,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Trigger {
+    CheckSession,
+    Resolve(String),
+    /// The `nth` (1-based) fetch of a channel.
+    Fetch(i64, usize),
+}
+
+/// The fake Telegram.
+pub struct FakeTelegram {
+    pub channels: Vec<FakeChannel>,
+    pub calls: Vec<Call>,
+    /// Notified when a [`Step::Hang`] is reached.
+    pub reached: Arc<Notify>,
+    policy: FloodPolicy,
+    clock: ManualClock,
+    fetch_takes: Duration,
+    steps: HashMap<Trigger, Vec<Step>>,
+    fetches: HashMap<i64, usize>,
+}
+
+fn rpc(code: i32, message: String) -> InvocationError {
+    InvocationError::Rpc(RpcError::from(tl::types::RpcError {
+        error_code: code,
+        error_message: message,
+    }))
+}
+
+impl FakeTelegram {
+    /// `policy` decides about flood waits; `clock` moves by `fetch_takes` on every fetch and
+    /// by the length of every flood wait slept through.
+    pub fn new(channels: Vec<FakeChannel>, policy: FloodPolicy, clock: ManualClock) -> Self {
+        Self {
+            channels,
+            calls: Vec::new(),
+            reached: Arc::new(Notify::new()),
+            policy,
+            clock,
+            fetch_takes: Duration::seconds(1),
+            steps: HashMap::new(),
+            fetches: HashMap::new(),
+        }
+    }
+
+    pub fn fetch_takes(mut self, duration: Duration) -> Self {
+        self.fetch_takes = duration;
+        self
+    }
+
+    pub fn on_check_session(mut self, step: Step) -> Self {
+        self.steps
+            .entry(Trigger::CheckSession)
+            .or_default()
+            .push(step);
+        self
+    }
+
+    pub fn on_resolve(mut self, username: &str, step: Step) -> Self {
+        self.steps
+            .entry(Trigger::Resolve(username.to_owned()))
+            .or_default()
+            .push(step);
+        self
+    }
+
+    /// Before the `nth` (1-based) fetch of channel `channel_id`.
+    pub fn on_fetch(mut self, channel_id: i64, nth: usize, step: Step) -> Self {
+        self.steps
+            .entry(Trigger::Fetch(channel_id, nth))
+            .or_default()
+            .push(step);
+        self
+    }
+
+    pub fn channel_mut(&mut self, id: i64) -> &mut FakeChannel {
+        self.channels
+            .iter_mut()
+            .find(|c| c.id == id)
+            .expect("fake channel exists")
+    }
+
+    /// Plays the steps of `trigger`; `Err` when one of them fails the call.
+    async fn play(&mut self, trigger: Trigger) -> Result<(), SourceError> {
+        for step in self.steps.remove(&trigger).unwrap_or_default() {
+            match step {
+                Step::FloodWait(seconds) => {
+                    let error = rpc(420, format!("FLOOD_WAIT_{seconds}"));
+                    match self.policy.decide(&error, NonZeroU32::MIN) {
+                        Decision::WaitFlood(wait) | Decision::Reconnect(wait) => {
+                            // Let the collector report the wait before the sleep "ends".
+                            tokio::task::yield_now().await;
+                            self.clock
+                                .advance(Duration::from_std(wait).expect("short wait"));
+                        }
+                        Decision::GiveUp => return Err(classify(&error, self.policy.threshold())),
+                    }
+                }
+                Step::Error { code, name } => {
+                    return Err(classify(&rpc(code, name), self.policy.threshold()));
+                }
+                Step::Hang => {
+                    self.reached.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                Step::Stop(trigger) => trigger.trigger(),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for FakeTelegram {
+    async fn check_session(&mut self) -> Result<(), SourceError> {
+        self.calls.push(Call::CheckSession);
+        self.play(Trigger::CheckSession).await
+    }
+
+    async fn resolve(&mut self, channel: &ChannelRef) -> Result<ResolvedChannel, SourceError> {
+        self.calls.push(Call::Resolve(channel.clone()));
+        let found = self.channels.iter().find(|c| match channel {
+            ChannelRef::Username(name) => c.username.eq_ignore_ascii_case(name),
+            ChannelRef::Id(id) => c.id == *id,
+        });
+        let key = match channel {
+            ChannelRef::Username(name) => name.clone(),
+            ChannelRef::Id(id) => id.to_string(),
+        };
+        let found = found.cloned();
+        self.play(Trigger::Resolve(key)).await?;
+        match (channel, found) {
+            (ChannelRef::Username(_), Some(c)) => Ok(ResolvedChannel {
+                id: c.id,
+                access_hash: Some(c.access_hash),
+                username: Some(c.username.to_ascii_lowercase()),
+                title: Some(c.title),
+            }),
+            (ChannelRef::Username(_), None) => Err(classify(
+                &rpc(400, "USERNAME_NOT_OCCUPIED".into()),
+                self.policy.threshold(),
+            )),
+            // Like Telegram, ids alone cannot be resolved without an access hash.
+            (ChannelRef::Id(_), _) => Err(classify(
+                &rpc(400, "CHANNEL_INVALID".into()),
+                self.policy.threshold(),
+            )),
+        }
+    }
+
+    async fn fetch(
+        &mut self,
+        channel: &StoredChannel,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Batch, SourceError> {
+        self.calls.push(Call::Fetch {
+            channel_id: channel.id,
+            cursor,
+            limit,
+        });
+        let nth = self.fetches.entry(channel.id).or_default();
+        *nth += 1;
+        let nth = *nth;
+        self.play(Trigger::Fetch(channel.id, nth)).await?;
+        self.clock.advance(self.fetch_takes);
+        let threshold = self.policy.threshold();
+        let Some(fake) = self.channels.iter().find(|c| c.id == channel.id) else {
+            return Err(classify(&rpc(400, "CHANNEL_INVALID".into()), threshold));
+        };
+        if channel.access_hash != Some(fake.access_hash) {
+            return Err(classify(&rpc(400, "CHANNEL_INVALID".into()), threshold));
+        }
+        if fake.private {
+            return Err(classify(&rpc(400, "CHANNEL_PRIVATE".into()), threshold));
+        }
+        let after = |id: i64, date: DateTime<Utc>| match cursor {
+            Cursor::After(after) => id > after,
+            Cursor::Since(since) => date >= since,
+        };
+        let mut ids: Vec<(i64, Option<&MessageRow>)> = fake
+            .messages
+            .iter()
+            .filter(|m| after(m.id, m.date))
+            .map(|m| (m.id, Some(m)))
+            .collect();
+        if let Cursor::After(after) = cursor {
+            ids.extend(
+                fake.service_ids
+                    .iter()
+                    .filter(|id| **id > after)
+                    .map(|id| (*id, None)),
+            );
+        }
+        ids.sort_by_key(|(id, _)| *id);
+        let remaining = ids.len().saturating_sub(limit) as u64;
+        ids.truncate(limit);
+        Ok(Batch {
+            last_id: ids.last().map(|(id, _)| *id),
+            messages: ids.into_iter().filter_map(|(_, m)| m.cloned()).collect(),
+            remaining: Some(remaining),
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! The collector Job: collects Telegram channel history into PostgreSQL and writes the audit
+//! log the operator turns into `.status` (DESIGN.md, "Contract between the operator's Job and
+//! the collector").
+
+pub mod app;
+pub mod channel_ref;
+pub mod cli;
+pub mod clock;
+pub mod collect;
+pub mod config;
+pub mod export;
+pub mod fake;
+pub mod flood;
+pub mod import;
+pub mod login;
+pub mod mapping;
+pub mod model;
+pub mod rpc_error;
+pub mod session;
+pub mod shutdown;
+pub mod source;
+pub mod store;
+pub mod telegram;
