@@ -84,10 +84,13 @@ pub struct AuditRow {
     pub event: Result<AuditEvent, String>,
 }
 
+/// `id, timestamp, pod_name, action, metadata` of one row of a run.
+type RunRow = (i64, DateTime<Utc>, Option<String>, String, serde_json::Value);
+
 /// All rows of one run, oldest first: an index lookup on `(run_id, id)`, so its cost does not
 /// grow with the size of the table.
 pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, StoreError> {
-    let rows: Vec<(i64, DateTime<Utc>, Option<String>, String, serde_json::Value)> =
+    let rows: Vec<RunRow> =
         sqlx::query_as(
             "SELECT id, timestamp, pod_name, action, metadata
                FROM mtproto_audit_log
