@@ -6,12 +6,14 @@
 //! namespace/name and the pod, which the seed lacked.
 
 mod event;
+mod history;
 mod store;
 
 pub use event::{
     AuditEvent, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress, CollectionStart,
     EndReason, ErrorReason, FloodWait, ParseEventError,
 };
+pub use history::{HistoryError, HistoryLimits, PastRun, recent_finished_runs};
 pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};
 
 /// The one schema both binaries use (`migrations/` at the workspace root).

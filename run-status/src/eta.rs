@@ -1,0 +1,195 @@
+//! Time left in a run, from what is known per channel.
+//!
+//! The seed divided the elapsed time by the channels done and multiplied by the channels left,
+//! which is wrong whenever channels differ in size (one big channel makes every ETA before it
+//! far too short, and every ETA after it far too long). Here each channel left is costed on its
+//! own: the channel in progress by the collector's `remaining_estimate` (messages still to fetch
+//! at the pace seen in that channel) or by its duration in previous runs, the channels after it
+//! by their durations in previous runs; only channels never seen before fall back to this run's
+//! average pace (or, before any channel is done, the average over the history).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::history::{ChannelHistory, channel_key, secs_to_delta};
+use crate::runlog::Attempt;
+
+/// Expected time until `attempt` finishes, or `None` when nothing is known to base it on.
+/// Never negative.
+pub fn remaining(
+    attempt: &Attempt,
+    history: &ChannelHistory,
+    spec_channels: &[String],
+    now: DateTime<Utc>,
+) -> Option<TimeDelta> {
+    if attempt.end.is_some() {
+        return Some(TimeDelta::zero());
+    }
+    let total = attempt.total_channels.unwrap_or(spec_channels.len() as u32);
+    let processed = attempt.processed();
+    if processed >= total {
+        return Some(TimeDelta::zero());
+    }
+    let boundary = attempt.last_boundary?;
+    let started = attempt.started.unwrap_or(boundary);
+    let secs = |d: TimeDelta| d.as_seconds_f64().max(0.0);
+
+    // Cost of a channel nothing specific is known about.
+    let pace = (processed > 0).then(|| secs(boundary - started) / f64::from(processed));
+    let unknown_channel = pace.or_else(|| history.mean_secs());
+
+    let plan = plan(attempt, history, spec_channels);
+    let left = plan.left.iter();
+    let current_key = plan.current_key;
+
+    // The channel in progress.
+    let in_channel = secs(now - boundary);
+    let wait_left = attempt
+        .flood_wait
+        .as_ref()
+        .map_or(0.0, |w| secs(w.until - now));
+    let by_messages = attempt.current.as_ref().and_then(|c| {
+        let (remaining, at) = (c.remaining_estimate?, c.reported_at?);
+        let spent = secs(at - boundary);
+        (c.messages > 0 && spent > 0.0).then(|| {
+            let per_message = spent / c.messages as f64;
+            (remaining as f64 * per_message - secs(now - at)).max(0.0)
+        })
+    });
+    let current = match by_messages {
+        Some(left) => left,
+        None => {
+            let expected = current_key
+                .as_deref()
+                .and_then(|k| history.expected_secs(k))
+                .or(unknown_channel)?;
+            (expected - in_channel).max(0.0)
+        }
+    } + wait_left;
+
+    // The channels after it.
+    let after = (total - processed - 1) as usize;
+    let mut rest = 0.0;
+    let mut costed = 0;
+    for key in left.take(after) {
+        rest += history.expected_secs(key).or(unknown_channel)?;
+        costed += 1;
+    }
+    if costed < after {
+        rest += unknown_channel? * (after - costed) as f64;
+    }
+    Some(secs_to_delta(current + rest))
+}
+
+/// Which channel is in progress and which are left, as far as the names tell.
+struct Plan {
+    /// Key of the channel in progress: the one the collector named, else the next one in order.
+    current_key: Option<String>,
+    /// Its name as the spec or the collector writes it.
+    current_name: Option<String>,
+    /// Keys of the channels after it, in the order they will likely run.
+    left: Vec<String>,
+}
+
+fn plan(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Plan {
+    let done: HashSet<String> = attempt.done.iter().map(|d| channel_key(&d.name)).collect();
+    let spec: Vec<String> = spec_channels.iter().map(|c| channel_key(c)).collect();
+    let named = attempt.current.as_ref().map(|c| channel_key(&c.name));
+    // Which names the collector writes (spec references or something else) decides whether
+    // the spec's order or the previous run's order tells which channels are left.
+    let seen = || done.iter().chain(named.iter());
+    let (order, names): (&[String], &[String]) = if seen().all(|k| spec.contains(k)) {
+        (&spec, spec_channels)
+    } else if seen().all(|k| history.order().contains(k)) {
+        (history.order(), history.order())
+    } else {
+        (&[], &[])
+    };
+    let mut left: Vec<(usize, &String)> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| !done.contains(*k) && Some(*k) != named.as_ref())
+        .collect();
+    let (current_key, current_name) = match &attempt.current {
+        Some(c) => (named.clone(), Some(c.name.clone())),
+        None if !left.is_empty() => {
+            let (i, k) = left.remove(0);
+            (Some(k.clone()), names.get(i).cloned())
+        }
+        None => (None, None),
+    };
+    Plan {
+        current_key,
+        current_name,
+        left: left.into_iter().map(|(_, k)| k.clone()).collect(),
+    }
+}
+
+/// The channel `attempt` is working on: the one the collector named in its latest channel
+/// progress or flood wait, else the next channel in the spec's order when the collector writes
+/// spec references.
+pub fn current_channel(
+    attempt: &Attempt,
+    history: &ChannelHistory,
+    spec_channels: &[String],
+) -> Option<String> {
+    if attempt.end.is_some() || attempt.processed() >= attempt.total_channels.unwrap_or(u32::MAX) {
+        return None;
+    }
+    plan(attempt, history, spec_channels).current_name
+}
+
+/// The seed's estimate, kept for comparison in the benchmarks: elapsed time per channel done,
+/// times the channels left; `None` before the first channel is done.
+pub fn flat_average(attempt: &Attempt, now: DateTime<Utc>) -> Option<TimeDelta> {
+    let started = attempt.started?;
+    let total = attempt.total_channels?;
+    let processed = attempt.processed();
+    if processed == 0 {
+        return None;
+    }
+    let per_channel = (now - started).as_seconds_f64() / f64::from(processed);
+    Some(secs_to_delta(
+        per_channel * f64::from(total.saturating_sub(processed)),
+    ))
+}
+
+/// A duration in words for `kubectl get`: `45s`, `4m10s`, `2h5m` (seconds dropped from an hour
+/// up, where they are noise), `3d4h`.
+pub fn human(duration: TimeDelta) -> String {
+    let total = duration.num_seconds().max(0);
+    let (days, hours, minutes, seconds) = (
+        total / 86_400,
+        total / 3_600 % 24,
+        total / 60 % 60,
+        total % 60,
+    );
+    match (days, hours) {
+        (0, 0) if minutes == 0 => format!("{seconds}s"),
+        (0, 0) => format!("{minutes}m{seconds}s"),
+        (0, _) => format!("{hours}h{minutes}m"),
+        _ => format!("{days}d{hours}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        for (secs, text) in [
+            (0, "0s"),
+            (45, "45s"),
+            (60, "1m0s"),
+            (250, "4m10s"),
+            (3_600, "1h0m"),
+            (7_530, "2h5m"),
+            (90_000, "1d1h"),
+            (-5, "0s"),
+        ] {
+            assert_eq!(human(TimeDelta::seconds(secs)), text, "{secs}s");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! What Kubernetes says about a run's Job, reduced to what status derivation needs.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
+
+use crate::time::from_k8s;
+
+/// Reason recorded when a run's Job disappeared before its outcome was known.
+pub const JOB_DELETED: &str = "JobDeleted";
+
+/// The phase of a run's Job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Pods are (or will be) running: the run is going on.
+    Active,
+    /// The Job completed (`Complete` or `SuccessCriteriaMet`).
+    Succeeded {
+        /// When Kubernetes says it completed.
+        at: Option<DateTime<Utc>>,
+    },
+    /// The Job failed (`Failed` or `FailureTarget`), or is being deleted.
+    Failed {
+        /// Kubernetes' reason, e.g. `DeadlineExceeded`, `BackoffLimitExceeded`, or
+        /// [`JOB_DELETED`].
+        reason: String,
+        /// Kubernetes' message for `reason`, when it gave one.
+        message: Option<String>,
+        /// When it failed.
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// The phase of `job`; `None` (the Job is gone) is a failed run with reason [`JOB_DELETED`].
+pub fn phase(job: Option<&Job>) -> JobPhase {
+    let Some(job) = job else {
+        return JobPhase::Failed {
+            reason: JOB_DELETED.to_owned(),
+            message: None,
+            at: None,
+        };
+    };
+    let status = job.status.as_ref();
+    let conditions = status
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    let is_true = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+    };
+
+    // FailureTarget/SuccessCriteriaMet come first on Kubernetes >= 1.31, while the last pods
+    // terminate; the outcome is already decided then.
+    if let Some(c) = is_true("Failed").or_else(|| is_true("FailureTarget")) {
+        return JobPhase::Failed {
+            reason: c
+                .reason
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "JobFailed".into()),
+            message: c.message.clone().filter(|m| !m.is_empty()),
+            at: c.last_transition_time.as_ref().map(from_k8s),
+        };
+    }
+    if let Some(c) = is_true("Complete").or_else(|| is_true("SuccessCriteriaMet")) {
+        let at = status
+            .and_then(|s| s.completion_time.as_ref())
+            .or(c.last_transition_time.as_ref());
+        return JobPhase::Succeeded {
+            at: at.map(from_k8s),
+        };
+    }
+    if let Some(deleted) = &job.metadata.deletion_timestamp {
+        return JobPhase::Failed {
+            reason: JOB_DELETED.to_owned(),
+            message: Some("the Job is being deleted".into()),
+            at: Some(from_k8s(deleted)),
+        };
+    }
+    JobPhase::Active
+}
+
+/// When the Job's first pod started, per Kubernetes.
+pub fn start_time(job: Option<&Job>) -> Option<DateTime<Utc>> {
+    job?.status.as_ref()?.start_time.as_ref().map(from_k8s)
+}

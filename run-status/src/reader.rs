@@ -1,0 +1,86 @@
+//! The operator's reads of the audit log for one active run.
+
+use audit::{AuditRow, HistoryLimits, PastRun};
+use sqlx::PgPool;
+
+use crate::derive::{AuditInput, ProgressUnavailable};
+use crate::history::ChannelHistory;
+
+/// A failed read; the operator logs it (cause chain included) and reports
+/// [`ProgressUnavailable::Unreachable`], never the error text, in the status.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read the audit rows of the run")]
+    Run(#[source] audit::StoreError),
+    #[error("cannot read the per-channel history of the collection")]
+    History(#[source] audit::HistoryError),
+}
+
+/// Everything the derivation needs from the database for one active run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditSnapshot {
+    /// The run's rows, all attempts, oldest first.
+    pub rows: Vec<AuditRow>,
+    /// Per-channel durations of the collection's previous finished runs.
+    pub history: ChannelHistory,
+}
+
+impl AuditSnapshot {
+    /// The snapshot as derivation input.
+    pub fn as_input(&self) -> AuditInput<'_> {
+        AuditInput::Rows {
+            rows: &self.rows,
+            history: &self.history,
+        }
+    }
+}
+
+/// Reads run `run_id` of collection `namespace/name`: its rows by the `(run_id, id)` index
+/// ([`audit::read_run`]) and the bounded history of previous runs
+/// ([`audit::recent_finished_runs`]). Two indexed queries whose cost does not grow with the
+/// table. The history does not change during a run, so a caller may keep it from the first
+/// read and use [`read_run_rows`] afterwards.
+pub async fn read_snapshot(
+    pool: &PgPool,
+    namespace: &str,
+    name: &str,
+    run_id: &str,
+    limits: HistoryLimits,
+) -> Result<AuditSnapshot, ReadError> {
+    let rows = read_run_rows(pool, run_id).await?;
+    let history = read_history(pool, namespace, name, run_id, limits).await?;
+    Ok(AuditSnapshot { rows, history })
+}
+
+/// The rows of run `run_id`, all attempts, oldest first.
+pub async fn read_run_rows(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, ReadError> {
+    audit::read_run(pool, run_id).await.map_err(ReadError::Run)
+}
+
+/// Per-channel history of collection `namespace/name` from its latest finished runs other
+/// than `run_id`.
+pub async fn read_history(
+    pool: &PgPool,
+    namespace: &str,
+    name: &str,
+    run_id: &str,
+    limits: HistoryLimits,
+) -> Result<ChannelHistory, ReadError> {
+    let runs: Vec<PastRun> = audit::recent_finished_runs(pool, namespace, name, run_id, limits)
+        .await
+        .map_err(ReadError::History)?;
+    Ok(ChannelHistory::from_runs(
+        runs.iter().map(|r| r.rows.as_slice()),
+    ))
+}
+
+/// The derivation input for a read that may have failed or had no database to go to:
+/// `Ok` rows as they are, a missing pool as [`ProgressUnavailable::NotConfigured`], an error
+/// as [`ProgressUnavailable::Unreachable`] (log the error before calling this).
+pub fn input_from<'a>(read: Option<&'a Result<AuditSnapshot, ReadError>>) -> AuditInput<'a> {
+    match read {
+        None => AuditInput::Unavailable(ProgressUnavailable::NotConfigured),
+        Some(Err(_)) => AuditInput::Unavailable(ProgressUnavailable::Unreachable),
+        Some(Ok(snapshot)) => snapshot.as_input(),
+    }
+}

@@ -1,0 +1,280 @@
+//! Builders for collections, Jobs and scripted audit logs at fixed instants.
+#![allow(dead_code)] // each test binary uses a different part
+
+use audit::{
+    AuditEvent, AuditRow, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
+    CollectionStart, EndReason, ErrorReason, FloodWait,
+};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use crds::{ChannelCollection, ChannelCollectionStatus};
+use k8s_openapi::api::batch::v1::Job;
+
+/// The instant every scripted run is measured from.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()
+}
+
+/// `t0` plus `secs` seconds.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::seconds(secs)
+}
+
+fn rfc3339(secs: i64) -> String {
+    at(secs).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A collection of `channels` in namespace `media`, named `news`.
+pub fn collection(channels: &[&str]) -> ChannelCollection {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "collection.mtproto.dev/v1alpha1",
+        "kind": "ChannelCollection",
+        "metadata": {"name": "news", "namespace": "media", "uid": "u-1", "generation": 1},
+        "spec": {
+            "channels": channels,
+            "interval": "10m",
+            "session": {"secretRef": {"name": "tg-session", "key": "session"}},
+            "apiCredentials": {"secretRef": {"name": "tg-api"}}
+        }
+    }))
+    .unwrap()
+}
+
+pub fn suspended(mut c: ChannelCollection) -> ChannelCollection {
+    c.spec.suspend = true;
+    c
+}
+
+pub fn with_status(mut c: ChannelCollection, status: ChannelCollectionStatus) -> ChannelCollection {
+    c.status = Some(status);
+    c
+}
+
+fn job(name: &str, status: serde_json::Value) -> Job {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": "media"},
+        "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}},
+        "status": status
+    }))
+    .unwrap()
+}
+
+/// A Job whose pod started at `start` and is running.
+pub fn job_active(name: &str, start: i64) -> Job {
+    job(
+        name,
+        serde_json::json!({"active": 1, "startTime": rfc3339(start)}),
+    )
+}
+
+/// A Job created a moment ago: no status yet.
+pub fn job_pending(name: &str) -> Job {
+    job(name, serde_json::json!({}))
+}
+
+/// A Job that completed at `end`.
+pub fn job_complete(name: &str, start: i64, end: i64) -> Job {
+    job(
+        name,
+        serde_json::json!({
+            "succeeded": 1, "startTime": rfc3339(start), "completionTime": rfc3339(end),
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": rfc3339(end)},
+                {"type": "Complete", "status": "True", "lastTransitionTime": rfc3339(end)}
+            ]
+        }),
+    )
+}
+
+/// A Job that failed at `end` with Kubernetes' `reason` (`DeadlineExceeded`, ...).
+pub fn job_failed(name: &str, start: i64, end: i64, reason: &str, message: &str) -> Job {
+    job(
+        name,
+        serde_json::json!({
+            "failed": 1, "startTime": rfc3339(start),
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": reason, "message": message,
+                 "lastTransitionTime": rfc3339(end)},
+                {"type": "Failed", "status": "True", "reason": reason, "message": message,
+                 "lastTransitionTime": rfc3339(end)}
+            ]
+        }),
+    )
+}
+
+/// An audit log holding several runs' rows in one id sequence, as the table does.
+#[derive(Default)]
+pub struct Log {
+    rows: Vec<(String, AuditRow)>,
+}
+
+impl Log {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn write(&mut self, run: &str, pod: &str, secs: i64, event: AuditEvent) {
+        let id = self.rows.len() as i64 + 1;
+        let row = AuditRow {
+            id,
+            timestamp: at(secs),
+            pod_name: Some(pod.to_owned()),
+            event: Ok(event),
+        };
+        self.rows.push((run.to_owned(), row));
+    }
+
+    /// The rows of `run`, as `audit::read_run` returns them.
+    pub fn rows(&self, run: &str) -> Vec<AuditRow> {
+        self.rows
+            .iter()
+            .filter(|(r, _)| r == run)
+            .map(|(_, row)| row.clone())
+            .collect()
+    }
+
+    /// Every row with its run id, in id order.
+    pub fn all(&self) -> &[(String, AuditRow)] {
+        &self.rows
+    }
+}
+
+/// One pod attempt of a run, writing the collector's events with running counts.
+pub struct Attempt {
+    pub run: String,
+    pub pod: String,
+    pub total: u32,
+    pub processed: u32,
+    pub errors: u32,
+    pub messages: u64,
+}
+
+impl Attempt {
+    /// Writes `collection_start` at `secs`.
+    pub fn start(log: &mut Log, run: &str, pod: &str, total: u32, secs: i64) -> Self {
+        log.write(
+            run,
+            pod,
+            secs,
+            AuditEvent::Start(CollectionStart {
+                total_channels: total,
+                start_time: at(secs),
+            }),
+        );
+        Self {
+            run: run.into(),
+            pod: pod.into(),
+            total,
+            processed: 0,
+            errors: 0,
+            messages: 0,
+        }
+    }
+
+    /// `channel` finished at `secs` with `messages` stored.
+    pub fn done(&mut self, log: &mut Log, channel: &str, messages: u64, secs: i64) {
+        self.progress(log, channel, messages, secs, None);
+    }
+
+    /// `channel` failed at `secs`.
+    pub fn fail(
+        &mut self,
+        log: &mut Log,
+        channel: &str,
+        reason: ErrorReason,
+        message: &str,
+        secs: i64,
+    ) {
+        let error = ChannelError {
+            reason,
+            message: message.into(),
+        };
+        self.progress(log, channel, 0, secs, Some(error));
+    }
+
+    fn progress(
+        &mut self,
+        log: &mut Log,
+        channel: &str,
+        messages: u64,
+        secs: i64,
+        error: Option<ChannelError>,
+    ) {
+        self.processed += 1;
+        self.errors += u32::from(error.is_some());
+        self.messages += messages;
+        let event = AuditEvent::Progress(CollectionProgress {
+            channel_name: channel.into(),
+            messages_collected: messages,
+            channels_processed: self.processed,
+            total_channels: self.total,
+            errors: self.errors,
+            progress_time: at(secs),
+            error,
+        });
+        log.write(&self.run, &self.pod, secs, event);
+    }
+
+    /// Movement inside a long channel.
+    pub fn inside(
+        &self,
+        log: &mut Log,
+        channel: &str,
+        messages: u64,
+        remaining: Option<u64>,
+        secs: i64,
+    ) {
+        let event = AuditEvent::ChannelProgress(ChannelProgress {
+            channel_name: channel.into(),
+            messages_collected: messages,
+            remaining_estimate: remaining,
+            progress_time: at(secs),
+        });
+        log.write(&self.run, &self.pod, secs, event);
+    }
+
+    /// A flood wait of `seconds` starting at `secs`.
+    pub fn flood(&self, log: &mut Log, channel: &str, seconds: u32, secs: i64) {
+        let event = AuditEvent::FloodWait(FloodWait {
+            channel_name: channel.into(),
+            seconds,
+            until: at(secs + i64::from(seconds)),
+        });
+        log.write(&self.run, &self.pod, secs, event);
+    }
+
+    /// `collection_end` at `secs`.
+    pub fn end(&self, log: &mut Log, secs: i64, reason: Option<EndReason>) {
+        let event = AuditEvent::End(CollectionEnd {
+            total_messages: self.messages,
+            channels_synced: self.processed - self.errors,
+            total_channels: self.total,
+            errors: self.errors,
+            end_time: at(secs),
+            aborted: reason.is_some(),
+            reason,
+        });
+        log.write(&self.run, &self.pod, secs, event);
+    }
+}
+
+/// A finished previous run of `channels`, each taking `durations[i]` seconds, starting at
+/// `start`; returns its rows.
+pub fn past_run(run: &str, channels: &[&str], durations: &[i64], start: i64) -> Vec<AuditRow> {
+    let mut log = Log::new();
+    let mut attempt = Attempt::start(
+        &mut log,
+        run,
+        &format!("{run}-pod"),
+        channels.len() as u32,
+        start,
+    );
+    let mut t = start;
+    for (channel, took) in channels.iter().zip(durations) {
+        t += took;
+        attempt.done(&mut log, channel, 10, t);
+    }
+    attempt.end(&mut log, t, None);
+    log.rows(run)
+}
