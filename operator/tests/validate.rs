@@ -1,0 +1,178 @@
+//! Every CRD rule, the CEL ones included, is re-checked by the operator (clusters with
+//! CEL off skip them), plus what no schema can say: cron syntax and time zone names.
+
+mod common;
+
+use common::TestCollection;
+use crds::{ChannelCollection, CollectionLimits, CollectorTemplate};
+use k8s_openapi::api::core::v1::EnvVar;
+use operator::validate::validate;
+
+fn problems(cc: ChannelCollection) -> Vec<String> {
+    match validate(&cc.spec) {
+        Ok(_) => Vec::new(),
+        Err(invalid) => invalid.0,
+    }
+}
+
+fn one_problem(name: &str, cc: ChannelCollection, expected: &str) {
+    let got = problems(cc);
+    assert!(
+        got.len() == 1 && got[0].contains(expected),
+        "{name}: expected one problem containing {expected:?}, got {got:?}"
+    );
+}
+
+#[test]
+fn a_valid_spec_passes() {
+    assert_eq!(problems(ChannelCollection::test()), Vec::<String>::new());
+    assert_eq!(
+        problems(ChannelCollection::test().cron("0 3 * * 1-5", Some("America/New_York"))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems(ChannelCollection::test().cron("@daily", None)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn cel_rules_are_rechecked() {
+    let mut both = ChannelCollection::test();
+    both.spec.schedule = Some("0 3 * * *".to_string());
+    one_problem(
+        "interval and schedule",
+        both,
+        "exactly one of spec.interval and spec.schedule",
+    );
+
+    let mut neither = ChannelCollection::test();
+    neither.spec.interval = None;
+    one_problem(
+        "neither",
+        neither,
+        "exactly one of spec.interval and spec.schedule",
+    );
+
+    let mut tz_on_interval = ChannelCollection::test();
+    tz_on_interval.spec.time_zone = Some("Europe/Berlin".to_string());
+    one_problem(
+        "timeZone with interval",
+        tz_on_interval,
+        "spec.timeZone only applies to spec.schedule",
+    );
+
+    one_problem(
+        "interval under 1m",
+        ChannelCollection::test().interval("30s"),
+        "shorter than the minimum of 1m",
+    );
+    assert_eq!(
+        problems(ChannelCollection::test().interval("60s")),
+        Vec::<String>::new(),
+        "60s is exactly 1m"
+    );
+}
+
+#[test]
+fn what_no_schema_can_check() {
+    one_problem(
+        "bad cron",
+        ChannelCollection::test().cron("61 * * * *", None),
+        "spec.schedule \"61 * * * *\" is not a valid cron expression",
+    );
+    one_problem(
+        "six fields",
+        ChannelCollection::test().cron("0 0 3 * * *", None),
+        "not a valid cron expression",
+    );
+    one_problem(
+        "TZ prefix",
+        ChannelCollection::test().cron("TZ=UTC 0 3 * * *", None),
+        "set spec.timeZone instead",
+    );
+    one_problem(
+        "unknown zone",
+        ChannelCollection::test().cron("0 3 * * *", Some("Mars/Olympus")),
+        "\"Mars/Olympus\" is not a known IANA time zone",
+    );
+    let mut cc = ChannelCollection::test();
+    cc.spec.collector = Some(CollectorTemplate {
+        env: Some(vec![EnvVar {
+            name: "COLLECTOR_RUN_ID".to_string(),
+            value: Some("x".to_string()),
+            value_from: None,
+        }]),
+        ..CollectorTemplate::default()
+    });
+    one_problem("reserved env", cc, "must not set COLLECTOR_RUN_ID");
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec!["@durov".to_string(), "https://t.me/durov".to_string()];
+    one_problem("duplicate channel", cc, "listed twice");
+}
+
+#[test]
+fn schema_rules_are_rechecked_too() {
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec![];
+    one_problem("no channels", cc, "1 to 500 channels");
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = (0..501).map(|i| format!("channel{i}")).collect();
+    one_problem("too many channels", cc, "1 to 500 channels");
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec!["not a channel!".to_string()];
+    one_problem("bad channel", cc, "spec.channels[0]");
+    one_problem(
+        "bad interval",
+        ChannelCollection::test().interval("10 minutes"),
+        "is not a duration",
+    );
+    let mut cc = ChannelCollection::test();
+    cc.spec.timeout = Some("forever".to_string());
+    one_problem("bad timeout", cc, "spec.timeout");
+    one_problem(
+        "deadline range",
+        ChannelCollection::test().deadline(-1),
+        "startingDeadlineSeconds",
+    );
+    one_problem(
+        "history range",
+        ChannelCollection::test().history(101, 1),
+        "successfulJobsHistoryLimit",
+    );
+    let mut cc = ChannelCollection::test();
+    cc.spec.backoff_limit = 11;
+    one_problem("backoff range", cc, "spec.backoffLimit");
+    let mut cc = ChannelCollection::test();
+    cc.spec.session.secret_ref.name = "Bad_Name".to_string();
+    one_problem("secret name", cc, "spec.session.secretRef.name");
+    let mut cc = ChannelCollection::test();
+    cc.spec.limits = Some(CollectionLimits {
+        max_messages_per_channel: Some(0),
+        since: Some("1 week".to_string()),
+    });
+    assert_eq!(problems(cc).len(), 2);
+    let mut cc = ChannelCollection::test();
+    cc.spec.collector = Some(CollectorTemplate {
+        image_pull_policy: Some("Sometimes".to_string()),
+        ..CollectorTemplate::default()
+    });
+    one_problem("pull policy", cc, "imagePullPolicy");
+}
+
+#[test]
+fn all_problems_are_reported_at_once_and_stay_short() {
+    let mut cc = ChannelCollection::test().cron(&"9".repeat(120), Some("Nowhere/Land"));
+    cc.spec.interval = None;
+    cc.spec.backoff_limit = -1;
+    let err = validate(&cc.spec).unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    assert!(err.to_string().contains("; "));
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec!["x".repeat(300)];
+    let msg = validate(&cc.spec).unwrap_err().to_string();
+    assert!(
+        msg.len() < 200,
+        "a long value is truncated in the message: {msg}"
+    );
+}
