@@ -1,0 +1,809 @@
+//! The collection loop against real PostgreSQL (a fresh migrated database per test) with the
+//! scripted fake Telegram: the rows stored and the exact audit trail.
+
+use std::time::Duration;
+
+use audit::{
+    AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
+    CollectionStart, EndReason, ErrorReason, FloodWait, RunIdentity,
+};
+use chrono::{DateTime, Utc};
+use collector_job::channel_ref::ChannelRef;
+use collector_job::clock::ManualClock;
+use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
+use collector_job::config::Limits;
+use collector_job::fake::{Call, FakeChannel, FakeTelegram, Step, epoch};
+use collector_job::flood::{FloodNotice, FloodPolicy};
+use collector_job::model::MessageRow;
+use collector_job::shutdown::{self, Shutdown};
+use collector_job::source::Cursor;
+use collector_job::store::Store;
+use sqlx::PgPool;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const ALPHA: i64 = 1_001;
+const BETA: i64 = 1_002;
+
+/// The fake Telegram and what a run needs besides it.
+struct World {
+    telegram: FakeTelegram,
+    floods: UnboundedReceiver<FloodNotice>,
+    clock: ManualClock,
+}
+
+/// Channels `@alpha` (250 messages) and `@beta` (30); flood waits up to 60 s are slept.
+fn world() -> World {
+    world_with(vec![
+        FakeChannel::new(ALPHA, "alpha", 250),
+        FakeChannel::new(BETA, "beta", 30),
+    ])
+}
+
+fn world_with(channels: Vec<FakeChannel>) -> World {
+    let clock = ManualClock::at(t(0));
+    let (policy, floods) = FloodPolicy::new(Duration::from_secs(60));
+    World {
+        telegram: FakeTelegram::new(channels, policy, clock.clone()),
+        floods,
+        clock,
+    }
+}
+
+/// `epoch()` plus a year and `seconds`: the run happens long after the fake's messages.
+fn t(seconds: i64) -> DateTime<Utc> {
+    epoch() + chrono::Duration::days(365) + chrono::Duration::seconds(seconds)
+}
+
+fn settings(channels: &[&str]) -> RunSettings {
+    RunSettings {
+        channels: channels
+            .iter()
+            .map(|c| ((*c).to_owned(), ChannelRef::parse(c).unwrap()))
+            .collect(),
+        limits: Limits::default(),
+        progress_interval: Duration::from_secs(60),
+    }
+}
+
+fn identity(run_id: &str) -> RunIdentity {
+    RunIdentity {
+        run_id: run_id.into(),
+        namespace: "news".into(),
+        name: "daily".into(),
+        pod_name: Some(format!("{run_id}-pod")),
+    }
+}
+
+async fn run(
+    pool: &PgPool,
+    world: &mut World,
+    settings: &RunSettings,
+    run_id: &str,
+    shutdown: Shutdown,
+) -> RunSummary {
+    let store = Store::new(pool.clone());
+    let audit = AuditWriter::new(pool.clone(), identity(run_id));
+    Run {
+        source: &mut world.telegram,
+        store: &store,
+        audit: &audit,
+        clock: &world.clock,
+        floods: &mut world.floods,
+        shutdown,
+    }
+    .run(settings)
+    .await
+    .expect("run writes its audit trail")
+}
+
+async fn events(pool: &PgPool, run_id: &str) -> Vec<AuditEvent> {
+    audit::read_run(pool, run_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            assert_eq!(
+                row.pod_name.as_deref(),
+                Some(format!("{run_id}-pod").as_str())
+            );
+            row.event.unwrap()
+        })
+        .collect()
+}
+
+/// `(message_id, text)` of a channel, in id order.
+async fn stored(pool: &PgPool, channel: i64) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT message_id, text FROM messages WHERE channel_id = $1 ORDER BY message_id",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn checkpoint(pool: &PgPool, channel: i64) -> i64 {
+    sqlx::query_scalar("SELECT checkpoint FROM channels WHERE id = $1")
+        .bind(channel)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The stored ids in order (compared with a range: no gap, no duplicate).
+fn ids(rows: &[(i64, String)]) -> Vec<i64> {
+    rows.iter().map(|(id, _)| *id).collect()
+}
+
+fn start(total_channels: u32, at: i64) -> AuditEvent {
+    AuditEvent::Start(CollectionStart {
+        total_channels,
+        start_time: t(at),
+    })
+}
+
+fn progress(channel: &str, messages: u64, processed: u32, errors: u32, at: i64) -> AuditEvent {
+    AuditEvent::Progress(CollectionProgress {
+        channel_name: channel.into(),
+        messages_collected: messages,
+        channels_processed: processed,
+        total_channels: 2,
+        errors,
+        progress_time: t(at),
+        error: None,
+    })
+}
+
+fn failed(event: AuditEvent, reason: ErrorReason, message: &str) -> AuditEvent {
+    let AuditEvent::Progress(progress) = event else {
+        unreachable!()
+    };
+    AuditEvent::Progress(CollectionProgress {
+        error: Some(ChannelError {
+            reason,
+            message: message.into(),
+        }),
+        ..progress
+    })
+}
+
+fn end(messages: u64, synced: u32, errors: u32, at: i64, reason: Option<EndReason>) -> AuditEvent {
+    AuditEvent::End(CollectionEnd {
+        total_messages: messages,
+        channels_synced: synced,
+        total_channels: 2,
+        errors,
+        end_time: t(at),
+        aborted: reason.is_some(),
+        reason,
+    })
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_trail(pool: PgPool) {
+    let mut world = world();
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "https://t.me/beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 280,
+            channels_synced: 2,
+            errors: 0,
+            end: RunEnd::Finished
+        }
+    );
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=250).collect::<Vec<_>>()
+    );
+    assert_eq!(stored(&pool, BETA).await.len(), 30);
+    assert_eq!(stored(&pool, ALPHA).await[0].1, "post 1 of alpha");
+    assert_eq!(
+        (
+            checkpoint(&pool, ALPHA).await,
+            checkpoint(&pool, BETA).await
+        ),
+        (250, 30)
+    );
+    // Each fetch takes one (fake) second: alpha needs three pages and an empty one, beta one
+    // page and an empty one.
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![
+            start(2, 0),
+            progress("@alpha", 250, 1, 0, 4),
+            progress("https://t.me/beta", 30, 2, 0, 6),
+            end(280, 2, 0, 6, None),
+        ]
+    );
+    // Telegram was asked for pages of 100 just above each checkpoint.
+    let alpha_fetches: Vec<_> = world
+        .telegram
+        .calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Fetch {
+                channel_id: ALPHA,
+                cursor,
+                limit,
+            } => Some((*cursor, *limit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        alpha_fetches,
+        vec![
+            (Cursor::After(0), 100),
+            (Cursor::After(100), 100),
+            (Cursor::After(200), 100),
+            (Cursor::After(250), 100)
+        ]
+    );
+    let (username, hash): (String, i64) =
+        sqlx::query_as("SELECT username, access_hash FROM channels WHERE id = $1")
+            .bind(ALPHA)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((username.as_str(), hash), ("alpha", ALPHA * 7 + 1));
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_second_run_fetches_only_newer_messages_without_resolving_again(pool: PgPool) {
+    let mut world = world();
+    let channels = settings(&["@alpha", "@beta"]);
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+    world.telegram.channel_mut(ALPHA).post(20);
+    world.telegram.calls.clear();
+    world.clock.advance(chrono::Duration::seconds(94));
+
+    let summary = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+
+    assert_eq!(summary.total_messages, 20);
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=270).collect::<Vec<_>>()
+    );
+    assert_eq!(stored(&pool, BETA).await.len(), 30);
+    assert!(
+        !world
+            .telegram
+            .calls
+            .iter()
+            .any(|call| matches!(call, Call::Resolve(_))),
+        "cached channels are not resolved again: {:?}",
+        world.telegram.calls
+    );
+    assert!(world.telegram.calls.contains(&Call::Fetch {
+        channel_id: ALPHA,
+        cursor: Cursor::After(250),
+        limit: 100
+    }));
+    assert_eq!(
+        events(&pool, "run-2").await,
+        vec![
+            start(2, 100),
+            progress("@alpha", 20, 1, 0, 102),
+            progress("@beta", 0, 2, 0, 103),
+            end(20, 2, 0, 103, None),
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_run_killed_mid_channel_resumes_without_gap_or_duplicate(pool: PgPool) {
+    let channels = settings(&["@alpha", "@beta"]);
+    let mut first = world();
+    first.telegram = first.telegram.on_fetch(ALPHA, 3, Step::Hang);
+    let reached = first.telegram.reached.clone();
+    tokio::select! {
+        _ = run(&pool, &mut first, &channels, "run-1", Shutdown::never()) => {
+            panic!("the run should hang on alpha's third page")
+        }
+        () = reached.notified() => {}
+    }
+    // The run future is dropped here, as when the pod is killed: two pages are committed.
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=200).collect::<Vec<_>>()
+    );
+    assert_eq!(checkpoint(&pool, ALPHA).await, 200);
+    assert!(matches!(
+        events(&pool, "run-1").await.as_slice(),
+        [AuditEvent::Start(_)]
+    ));
+
+    let mut second = world();
+    let summary = run(&pool, &mut second, &channels, "run-2", Shutdown::never()).await;
+
+    assert_eq!(summary.total_messages, 50 + 30);
+    let alpha = stored(&pool, ALPHA).await;
+    assert_eq!(ids(&alpha), (1..=250).collect::<Vec<_>>());
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 280);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn edited_messages_update_in_place(pool: PgPool) {
+    let store = Store::new(pool.clone());
+    let channel = store
+        .remember_channel(&collector_job::model::ResolvedChannel {
+            id: ALPHA,
+            access_hash: Some(1),
+            username: Some("alpha".into()),
+            title: Some("Alpha".into()),
+        })
+        .await
+        .unwrap();
+    let rows: Vec<_> = (1..=3)
+        .map(|id| MessageRow::text(id, epoch(), format!("first {id}")))
+        .collect();
+    store.store_batch(channel.id, &rows, 3, t(0)).await.unwrap();
+
+    let mut edited = MessageRow::text(2, epoch(), "second version");
+    edited.edit_date = Some(epoch() + chrono::Duration::minutes(5));
+    edited.views = Some(10);
+    let checkpoint_after = store
+        .store_batch(channel.id, &[edited], 2, t(1))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        checkpoint_after, 3,
+        "an older page never moves the checkpoint back"
+    );
+    assert_eq!(
+        stored(&pool, ALPHA).await,
+        vec![
+            (1, "first 1".into()),
+            (2, "second version".into()),
+            (3, "first 3".into())
+        ]
+    );
+    let (edit_date, views): (Option<DateTime<Utc>>, Option<i32>) =
+        sqlx::query_as("SELECT edit_date, views FROM messages WHERE message_id = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (edit_date, views),
+        (Some(epoch() + chrono::Duration::minutes(5)), Some(10))
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_flood_wait_under_the_threshold_is_slept_through_and_recorded(pool: PgPool) {
+    let mut world = world();
+    world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::FloodWait(30));
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 280,
+            channels_synced: 2,
+            errors: 0,
+            end: RunEnd::Finished
+        }
+    );
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=250).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![
+            start(2, 0),
+            AuditEvent::FloodWait(FloodWait {
+                channel_name: "@alpha".into(),
+                seconds: 30,
+                until: t(31)
+            }),
+            progress("@alpha", 250, 1, 0, 34),
+            progress("@beta", 30, 2, 0, 36),
+            end(280, 2, 0, 36, None),
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
+    let mut world = world();
+    world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::FloodWait(3600));
+    let channels = settings(&["@alpha", "@beta"]);
+
+    let summary = run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 130,
+            channels_synced: 1,
+            errors: 1,
+            end: RunEnd::Finished
+        }
+    );
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![
+            start(2, 0),
+            failed(
+                progress("@alpha", 100, 1, 1, 1),
+                ErrorReason::FloodWait,
+                "Telegram asked to wait 3600s (FLOOD_WAIT), above the 60s threshold"
+            ),
+            progress("@beta", 30, 2, 1, 3),
+            end(130, 1, 1, 3, None),
+        ]
+    );
+    // The next run picks alpha up where the first page left it.
+    run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=250).collect::<Vec<_>>()
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(pool: PgPool) {
+    let mut secret = FakeChannel::new(1_003, "secret", 5);
+    secret.private = true;
+    let mut world = world_with(vec![secret, FakeChannel::new(BETA, "beta", 30)]);
+    let channels = settings(&["@secret", "@nobody", "@beta"]);
+
+    let summary = run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 30,
+            channels_synced: 1,
+            errors: 2,
+            end: RunEnd::Finished
+        }
+    );
+    let with_three = |event| match event {
+        AuditEvent::Progress(p) => AuditEvent::Progress(CollectionProgress {
+            total_channels: 3,
+            ..p
+        }),
+        AuditEvent::Start(s) => AuditEvent::Start(CollectionStart {
+            total_channels: 3,
+            ..s
+        }),
+        AuditEvent::End(e) => AuditEvent::End(CollectionEnd {
+            total_channels: 3,
+            ..e
+        }),
+        other => other,
+    };
+    assert_eq!(
+        events(&pool, "run-1").await,
+        [
+            start(3, 0),
+            failed(
+                progress("@secret", 0, 1, 1, 1),
+                ErrorReason::ChannelPrivate,
+                "Telegram error 400 CHANNEL_PRIVATE"
+            ),
+            failed(
+                progress("@nobody", 0, 2, 2, 1),
+                ErrorReason::UsernameNotFound,
+                "Telegram error 400 USERNAME_NOT_OCCUPIED"
+            ),
+            progress("@beta", 30, 3, 2, 3),
+            end(30, 1, 2, 3, None),
+        ]
+        .map(with_three)
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_revoked_session_ends_the_run_at_once(pool: PgPool) {
+    let mut world = world();
+    world.telegram = world
+        .telegram
+        .on_fetch(ALPHA, 2, Step::error(401, "SESSION_REVOKED"));
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 100,
+            channels_synced: 0,
+            errors: 0,
+            end: RunEnd::SessionInvalid
+        }
+    );
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![
+            start(2, 0),
+            end(100, 0, 0, 1, Some(EndReason::SessionInvalid))
+        ]
+    );
+    assert!(
+        !world
+            .telegram
+            .calls
+            .iter()
+            .any(|c| matches!(c, Call::Resolve(ChannelRef::Username(u)) if u == "beta")),
+        "nothing is tried after the session is revoked"
+    );
+    assert_eq!(
+        stored(&pool, ALPHA).await.len(),
+        100,
+        "what was stored stays"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_session_that_is_not_authorised_at_start_ends_the_run_before_any_channel(pool: PgPool) {
+    let mut world = world();
+    world.telegram = world
+        .telegram
+        .on_check_session(Step::error(401, "AUTH_KEY_UNREGISTERED"));
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!(summary.end, RunEnd::SessionInvalid);
+    assert_eq!(world.telegram.calls, vec![Call::CheckSession]);
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![
+            start(2, 0),
+            end(0, 0, 0, 0, Some(EndReason::SessionInvalid))
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn sigterm_finishes_the_current_batch_then_ends_the_run_aborted(pool: PgPool) {
+    let (trigger, stop) = shutdown::channel();
+    let mut world = world();
+    // The stop arrives while alpha's second page is being fetched.
+    world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::Stop(trigger));
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        stop,
+    )
+    .await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 200,
+            channels_synced: 0,
+            errors: 0,
+            end: RunEnd::Terminated
+        }
+    );
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=200).collect::<Vec<_>>()
+    );
+    assert_eq!(checkpoint(&pool, ALPHA).await, 200);
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![start(2, 0), end(200, 0, 0, 2, Some(EndReason::Terminated))]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn sigterm_during_a_pending_request_abandons_the_request(pool: PgPool) {
+    let (trigger, stop) = shutdown::channel();
+    let mut world = world();
+    world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::Hang);
+    let reached = world.telegram.reached.clone();
+    tokio::spawn(async move {
+        reached.notified().await;
+        trigger.trigger();
+    });
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        stop,
+    )
+    .await;
+
+    assert_eq!(summary.end, RunEnd::Terminated);
+    assert_eq!(summary.total_messages, 100);
+    assert_eq!(
+        events(&pool, "run-1").await,
+        vec![start(2, 0), end(100, 0, 0, 1, Some(EndReason::Terminated))]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn long_channels_report_progress_at_most_every_interval(pool: PgPool) {
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 750)]);
+    world.telegram = world.telegram.fetch_takes(chrono::Duration::seconds(2));
+    let mut channels = settings(&["@alpha"]);
+    channels.progress_interval = Duration::from_secs(5);
+
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    let inside: Vec<_> = events(&pool, "run-1")
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::ChannelProgress(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    // Pages end at 2, 4, 6, ... s: reports at 6 s (300 stored) and 12 s (600 stored).
+    let report = |messages, remaining, at| ChannelProgress {
+        channel_name: "@alpha".into(),
+        messages_collected: messages,
+        remaining_estimate: Some(remaining),
+        progress_time: t(at),
+    };
+    assert_eq!(inside, vec![report(300, 450, 6), report(600, 150, 12)]);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn max_messages_per_channel_bounds_each_run_and_the_next_run_continues(pool: PgPool) {
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 250)]);
+    let mut channels = settings(&["@alpha"]);
+    channels.limits.max_messages_per_channel = Some(120);
+
+    let first = run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+    assert_eq!(first.total_messages, 120);
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=120).collect::<Vec<_>>()
+    );
+    assert!(world.telegram.calls.contains(&Call::Fetch {
+        channel_id: ALPHA,
+        cursor: Cursor::After(100),
+        limit: 20
+    }));
+
+    let second = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+    assert_eq!(second.total_messages, 120);
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=240).collect::<Vec<_>>()
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn since_bounds_only_the_first_run(pool: PgPool) {
+    // Message n was sent n minutes after the epoch; the run happens 300 minutes after it.
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 250)]);
+    world.clock = ManualClock::at(epoch() + chrono::Duration::minutes(300));
+    let (policy, floods) = FloodPolicy::new(Duration::from_secs(60));
+    world.floods = floods;
+    world.telegram =
+        FakeTelegram::new(world.telegram.channels.clone(), policy, world.clock.clone());
+    let mut channels = settings(&["@alpha"]);
+    channels.limits.since = Some(Duration::from_secs(100 * 60));
+
+    let first = run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+    assert_eq!(
+        first.total_messages, 51,
+        "messages 200..=250 are at most 100 minutes old"
+    );
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (200..=250).collect::<Vec<_>>()
+    );
+    let cutoff = epoch() + chrono::Duration::minutes(200);
+    assert_eq!(
+        world
+            .telegram
+            .calls
+            .iter()
+            .find(|c| matches!(c, Call::Fetch { .. })),
+        Some(&Call::Fetch {
+            channel_id: ALPHA,
+            cursor: Cursor::Since(cutoff),
+            limit: 100
+        })
+    );
+
+    world.telegram.channel_mut(ALPHA).post(5);
+    world.clock.advance(chrono::Duration::days(30));
+    let second = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+    assert_eq!(
+        second.total_messages, 5,
+        "later runs continue from the checkpoint"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn pages_of_service_messages_still_move_the_checkpoint(pool: PgPool) {
+    let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
+    alpha.service_ids = (4..=150).collect();
+    let mut world = world_with(vec![alpha]);
+    world.telegram.channel_mut(ALPHA).post(2);
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!(summary.total_messages, 5);
+    assert_eq!(ids(&stored(&pool, ALPHA).await), vec![1, 2, 3, 151, 152]);
+    assert_eq!(checkpoint(&pool, ALPHA).await, 152);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(pool: PgPool) {
+    let mut world = world();
+    run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+    world.telegram.channel_mut(ALPHA).post(1);
+
+    let by_id = settings(&["-1001001", "4242"]);
+    let summary = run(&pool, &mut world, &by_id, "run-2", Shutdown::never()).await;
+
+    assert_eq!(
+        summary,
+        RunSummary {
+            total_messages: 1,
+            channels_synced: 1,
+            errors: 1,
+            end: RunEnd::Finished
+        }
+    );
+    let events = events(&pool, "run-2").await;
+    let AuditEvent::Progress(unknown) = &events[2] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        unknown.error.as_ref().unwrap().reason,
+        ErrorReason::ChannelInvalid
+    );
+}
