@@ -43,18 +43,20 @@ pub fn remaining(
     let left = plan.left.iter();
     let current_key = plan.current_key;
 
-    // The channel in progress.
-    let in_channel = secs(now - boundary);
-    let wait_left = attempt
-        .flood_wait
-        .as_ref()
-        .map_or(0.0, |w| secs(w.until - now));
+    // The channel in progress. Time asleep in a flood wait is not work done on it.
+    let waiting = attempt.flood_wait.as_ref().filter(|w| w.until > now);
+    let wait_left = waiting.map_or(0.0, |w| secs(w.until - now));
+    let worked_until = waiting.map_or(now, |w| {
+        let wait_start = w.until - TimeDelta::seconds(i64::from(w.seconds));
+        wait_start.max(boundary).min(now)
+    });
+    let in_channel = secs(worked_until - boundary);
     let by_messages = attempt.current.as_ref().and_then(|c| {
         let (remaining, at) = (c.remaining_estimate?, c.reported_at?);
         let spent = secs(at - boundary);
         (c.messages > 0 && spent > 0.0).then(|| {
             let per_message = spent / c.messages as f64;
-            (remaining as f64 * per_message - secs(now - at)).max(0.0)
+            (remaining as f64 * per_message - secs(worked_until - at)).max(0.0)
         })
     });
     let current = match by_messages {
@@ -94,35 +96,44 @@ struct Plan {
 
 fn plan(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Plan {
     let done: HashSet<String> = attempt.done.iter().map(|d| channel_key(&d.name)).collect();
-    let spec: Vec<String> = spec_channels.iter().map(|c| channel_key(c)).collect();
+    // The collector skips a channel written twice (`@durov`, `https://t.me/durov`): so do we.
+    let mut spec: Vec<(String, &str)> = Vec::with_capacity(spec_channels.len());
+    for channel in spec_channels {
+        let key = channel_key(channel);
+        if !spec.iter().any(|(k, _)| *k == key) {
+            spec.push((key, channel));
+        }
+    }
+    let history_order: Vec<(String, &str)> = history
+        .order()
+        .iter()
+        .map(|k| (k.clone(), k.as_str()))
+        .collect();
     let named = attempt.current.as_ref().map(|c| channel_key(&c.name));
     // Which names the collector writes (spec references or something else) decides whether
     // the spec's order or the previous run's order tells which channels are left.
     let seen = || done.iter().chain(named.iter());
-    let (order, names): (&[String], &[String]) = if seen().all(|k| spec.contains(k)) {
-        (&spec, spec_channels)
+    let order: &[(String, &str)] = if seen().all(|k| spec.iter().any(|(s, _)| s == k)) {
+        &spec
     } else if seen().all(|k| history.order().contains(k)) {
-        (history.order(), history.order())
+        &history_order
     } else {
-        (&[], &[])
+        &[]
     };
-    let mut left: Vec<(usize, &String)> = order
+    let mut left = order
         .iter()
-        .enumerate()
-        .filter(|(_, k)| !done.contains(*k) && Some(*k) != named.as_ref())
-        .collect();
+        .filter(|(k, _)| !done.contains(k) && Some(k) != named.as_ref());
     let (current_key, current_name) = match &attempt.current {
         Some(c) => (named.clone(), Some(c.name.clone())),
-        None if !left.is_empty() => {
-            let (i, k) = left.remove(0);
-            (Some(k.clone()), names.get(i).cloned())
-        }
-        None => (None, None),
+        None => match left.next() {
+            Some((key, name)) => (Some(key.clone()), Some((*name).to_owned())),
+            None => (None, None),
+        },
     };
     Plan {
         current_key,
         current_name,
-        left: left.into_iter().map(|(_, k)| k.clone()).collect(),
+        left: left.map(|(k, _)| k.clone()).collect(),
     }
 }
 

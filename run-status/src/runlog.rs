@@ -113,7 +113,8 @@ impl Attempt {
                 }
             }
             AuditEvent::FloodWait(wait) => {
-                if !self.is_done(&wait.channel_name) {
+                // An empty name: a wait outside any channel (the session check).
+                if !wait.channel_name.is_empty() && !self.is_done(&wait.channel_name) {
                     match &mut self.current {
                         Some(c) if c.name == wait.channel_name => {}
                         _ => {
