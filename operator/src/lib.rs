@@ -1,14 +1,21 @@
 //! The ChannelCollection operator: schedules collector Jobs and reports their runs.
 //!
-//! Pure core (`schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`)
-//! and a thin shell (`reconcile`, `controller`, `leader`, `http`) that talks to the API
-//! server.
+//! Pure core: `schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`.
+//! Shell: `reconcile`, `controller`, `leader`, `http`, `app` (the binary's edge).
 
+pub mod app;
+pub mod cli;
 pub mod conditions;
+pub mod controller;
 pub mod decide;
+pub mod http;
 pub mod job;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
 pub mod runs;
 pub mod schedule;
 pub mod status;
+pub mod telemetry;
 pub mod time;
 pub mod validate;

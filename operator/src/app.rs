@@ -1,0 +1,187 @@
+//! The binary's edge: builds the client, the HTTP server, leader election and the
+//! controller from the command line, and runs them until SIGTERM.
+
+use std::{
+    sync::{Arc, Mutex, atomic::AtomicBool},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use crds::SecretKeyRef;
+use kube::{
+    Client, Config,
+    config::KubeConfigOptions,
+    runtime::events::{Recorder, Reporter},
+};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::{
+    cli::RunArgs,
+    controller, http,
+    job::JobDefaults,
+    leader::{self, LeaseConfig},
+    metrics::Metrics,
+    reconcile::{Context, ErrorChain, FIELD_MANAGER},
+};
+
+/// Runs the operator until SIGTERM/SIGINT.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown requested");
+        stop_tx.send_replace(true);
+    });
+
+    let config = match &args.context {
+        Some(context) => Config::from_kubeconfig(&KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("loading kubeconfig context {context}"))?,
+        None => Config::infer()
+            .await
+            .context("loading kubeconfig or in-cluster configuration")?,
+    };
+    info!(server = %config.cluster_url, namespace = args.namespace.as_deref().unwrap_or("<all>"), "connecting");
+    let lease_namespace = args
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = Client::try_from(config).context("building the Kubernetes client")?;
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("operator-{}", std::process::id()));
+
+    let metrics = Arc::new(Metrics::default());
+    let (gate, leader_state) = watch::channel(!args.leader_elect);
+    let synced = Arc::new(AtomicBool::new(false));
+    let server = http::serve(
+        args.metrics_addr,
+        http::Health {
+            metrics: metrics.clone(),
+            leader: leader_state.clone(),
+            synced: synced.clone(),
+        },
+        stopped(stop.clone()),
+    )
+    .await?;
+    let server = tokio::spawn(server);
+    info!(addr = %args.metrics_addr, "serving /healthz, /readyz and /metrics");
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.to_string(),
+                instance: Some(identity.clone()),
+            },
+        ),
+        defaults: JobDefaults {
+            image: args.collector_image.clone(),
+            database: args
+                .default_database_secret
+                .clone()
+                .map(|name| SecretKeyRef {
+                    name,
+                    key: args.default_database_secret_key.clone(),
+                }),
+        },
+        metrics,
+        leader: leader_state,
+        refresh: args.status_refresh,
+        clock: Arc::new(chrono::Utc::now),
+        failures: Mutex::new(Default::default()),
+    });
+    let namespace = args.namespace.clone();
+    let work = move |stop: watch::Receiver<bool>| {
+        controller::run(
+            ctx.clone(),
+            namespace.clone(),
+            synced.clone(),
+            stopped(stop),
+        )
+    };
+
+    if args.leader_elect {
+        let config = LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: lease_namespace,
+            identity,
+            duration: 15,
+            grace: 5,
+        };
+        let Some(manager) = connect_lease(client, &config, stop.clone()).await else {
+            return finish(server).await;
+        };
+        leader::run_when_leader(manager, gate, stop, work)
+            .await
+            .context("leader election")?;
+    } else {
+        work(stop).await;
+    }
+    finish(server).await
+}
+
+/// Sets up the Lease, retrying (with backoff) while the API server is unreachable.
+async fn connect_lease(
+    client: Client,
+    config: &LeaseConfig,
+    mut stop: watch::Receiver<bool>,
+) -> Option<kube_lease_manager::LeaseManager> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match leader::manager(client.clone(), config).await {
+            Ok(manager) => return Some(manager),
+            Err(e) => {
+                error!(error = %ErrorChain(&e), retry_in_secs = wait.as_secs(), "cannot reach the Lease; retrying")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return None,
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn finish(server: tokio::task::JoinHandle<Result<(), http::Error>>) -> anyhow::Result<()> {
+    match server.await {
+        Ok(result) => result.context("health/metrics server")?,
+        Err(e) => warn!(error = %e, "health/metrics server task failed"),
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,102 @@
+//! Command line and environment.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "operator",
+    version,
+    about = "Schedules collector Jobs for ChannelCollections"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `operator [flags]` is `operator run [flags]`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller (the default).
+    Run(Box<RunArgs>),
+    /// Print the ChannelCollection CRD as YAML (`operator crd | kubectl apply -f -`).
+    Crd,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// kubeconfig context to use (default: the current context, or in-cluster config).
+    #[arg(long, env = "KUBE_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Collector image for collections without spec.collector.image.
+    #[arg(
+        long,
+        env = "COLLECTOR_IMAGE",
+        default_value = "ghcr.io/mtproto-dev/collector-job:latest"
+    )]
+    pub collector_image: String,
+
+    /// Secret holding DATABASE_URL for collections without spec.database (in each
+    /// collection's namespace).
+    #[arg(long, env = "DEFAULT_DATABASE_SECRET")]
+    pub default_database_secret: Option<String>,
+
+    /// Key of DATABASE_URL in that Secret.
+    #[arg(
+        long,
+        env = "DEFAULT_DATABASE_SECRET_KEY",
+        default_value = "DATABASE_URL"
+    )]
+    pub default_database_secret_key: String,
+
+    /// How often an active run's status is refreshed (e.g. 10s).
+    #[arg(long, env = "STATUS_REFRESH", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub status_refresh: Duration,
+
+    /// Use a Lease so only one replica reconciles.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "LEASE_NAME",
+        default_value = "channel-collection-operator"
+    )]
+    pub lease_name: String,
+
+    /// Namespace of the leader Lease (default: the operator's own, else the client's default).
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// This instance's identity in the Lease and Events (default: the pod's hostname).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+impl Cli {
+    /// `run` with defaults (from env) when no subcommand is given.
+    pub fn command(self) -> Command {
+        self.command
+            .unwrap_or_else(|| Command::Run(Box::new(self.run)))
+    }
+}

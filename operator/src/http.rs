@@ -1,0 +1,89 @@
+//! `/healthz`, `/readyz` and `/metrics`.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use axum::{
+    Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get,
+};
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::metrics::Metrics;
+
+/// What the endpoints report on.
+#[derive(Clone)]
+pub struct Health {
+    pub metrics: Arc<Metrics>,
+    /// True while this instance holds the lease.
+    pub leader: watch::Receiver<bool>,
+    /// True once the leader's controller has its first watch sync.
+    pub synced: Arc<AtomicBool>,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("binding the health/metrics address {addr} failed")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the health/metrics server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub fn router(health: Health) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(health)
+}
+
+/// Ready when leading with a synced cache, or when standing by for the lease.
+async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    if !*health.leader.borrow() {
+        (StatusCode::OK, "standby")
+    } else if health.synced.load(Ordering::Acquire) {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first watch sync",
+        )
+    }
+}
+
+async fn metrics(State(health): State<Health>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        health.metrics.render(),
+    )
+}
+
+/// Binds `addr` (so a taken port fails at startup) and returns the server future.
+pub async fn serve(
+    addr: SocketAddr,
+    health: Health,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<impl Future<Output = Result<(), Error>>, Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    Ok(async move {
+        axum::serve(listener, router(health))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Serve)
+    })
+}

@@ -1,0 +1,337 @@
+//! The reconcile shell: list the collection's Jobs, ask [`crate::decide`] what to do, do
+//! it, and write the status. All decisions live in the pure core.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use crds::ChannelCollection;
+use k8s_openapi::api::batch::v1::Job;
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType, Recorder},
+        reflector::ObjectRef,
+    },
+};
+use tokio::sync::watch;
+use tracing::{debug, info, instrument, warn};
+
+use crate::{
+    decide::{Notice, decide},
+    job::{self, BuildError, JobDefaults},
+    metrics::Metrics,
+};
+
+/// Field manager of every write the operator makes (status SSA in particular).
+pub const FIELD_MANAGER: &str = "channel-collection-operator";
+
+/// Shortest and longest wait after a failed reconcile (doubling in between).
+const BACKOFF_MIN: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Where the current time comes from (fixed in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Shared state of every reconcile.
+pub struct Context {
+    /// Kubernetes API client.
+    pub client: Client,
+    /// Publishes Events on the collections.
+    pub recorder: Recorder,
+    /// Collector image and database Secret for specs that leave them out.
+    pub defaults: JobDefaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// True while this instance holds the leader lease; every write checks it first.
+    pub leader: watch::Receiver<bool>,
+    /// How often status is refreshed while a run is active.
+    pub refresh: Duration,
+    /// The current time.
+    pub clock: Clock,
+    /// Consecutive failures per collection, for the error backoff.
+    pub failures: Mutex<HashMap<ObjectRef<ChannelCollection>, u32>>,
+}
+
+/// What failed during a reconcile (all transient; user errors become `Stalled` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not the leader: writes are stopped")]
+    NotLeader,
+    #[error("collection {0} has no namespace")]
+    MissingNamespace(String),
+    #[error("listing the Jobs of {collection} failed")]
+    ListJobs {
+        collection: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("building the Job for {collection} failed")]
+    BuildJob {
+        collection: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("creating Job {job} failed")]
+    CreateJob {
+        job: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("reading the existing Job {job} failed")]
+    GetJob {
+        job: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("Job {job} exists but belongs to something else; delete it or rename the collection")]
+    JobNameTaken { job: String },
+    #[error("deleting Job {job} failed")]
+    DeleteJob {
+        job: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing the status of {collection} failed")]
+    PatchStatus {
+        collection: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// Stable metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::NotLeader => "not_leader",
+            Error::MissingNamespace(_) => "missing_namespace",
+            Error::ListJobs { .. } => "list_jobs",
+            Error::BuildJob { .. } => "build_job",
+            Error::CreateJob { .. } => "create_job",
+            Error::GetJob { .. } => "get_job",
+            Error::JobNameTaken { .. } => "job_name_taken",
+            Error::DeleteJob { .. } => "delete_job",
+            Error::PatchStatus { .. } => "patch_status",
+        }
+    }
+}
+
+impl Context {
+    fn ensure_leader(&self) -> Result<(), Error> {
+        if *self.leader.borrow() {
+            Ok(())
+        } else {
+            Err(Error::NotLeader)
+        }
+    }
+
+    async fn publish(&self, cc: &ChannelCollection, notice: &Notice) {
+        if self.ensure_leader().is_err() {
+            return;
+        }
+        let event = Event {
+            type_: if notice.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: notice.reason.to_string(),
+            note: Some(notice.note.clone()),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        // An Event that cannot be written is not worth failing the reconcile for.
+        if let Err(error) = self.recorder.publish(&event, &cc.object_ref(&())).await {
+            warn!(reason = notice.reason, error = %error, "publishing an Event failed");
+        }
+    }
+}
+
+/// Reconciles one collection.
+#[instrument(skip_all, fields(namespace = cc.namespace().unwrap_or_default(), name = %cc.name_any()), err)]
+pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_started();
+    ctx.ensure_leader()?;
+    let name = cc.name_any();
+    let namespace = cc
+        .namespace()
+        .ok_or_else(|| Error::MissingNamespace(name.clone()))?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let collections: Api<ChannelCollection> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    let listed = jobs
+        .list(&ListParams::default().labels(&job::selector(&name)))
+        .await
+        .map_err(|source| Error::ListJobs {
+            collection: name.clone(),
+            source,
+        })?
+        .items;
+    let now = (ctx.clock)();
+    let decision = decide(&cc, &listed, &ctx.defaults, now).map_err(|source| Error::BuildJob {
+        collection: name.clone(),
+        source,
+    })?;
+
+    for doomed in &decision.replace {
+        ctx.ensure_leader()?;
+        // Foreground: the Job stays (and blocks the next run) until its pods are gone,
+        // so the old and new collector never share the session.
+        delete_job(&jobs, doomed, PropagationPolicy::Foreground).await?;
+        info!(job = %doomed, "deleting the active Job to replace it");
+    }
+
+    if let Some(job) = &decision.create {
+        ctx.ensure_leader()?;
+        let job_name = job.name_any();
+        match jobs.create(&PostParams::default(), job).await {
+            Ok(_) => {
+                ctx.metrics.jobs_created.inc();
+                info!(job = %job_name, "created Job");
+                if let Some(note) = &decision.created_note {
+                    ctx.publish(
+                        &cc,
+                        &Notice {
+                            warning: false,
+                            reason: "JobCreated",
+                            note: note.clone(),
+                        },
+                    )
+                    .await;
+                }
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                // Created earlier (a status write got lost, or another replica): adopt it if ours.
+                let existing = jobs.get(&job_name).await.map_err(|source| Error::GetJob {
+                    job: job_name.clone(),
+                    source,
+                })?;
+                if !job::is_owned_by(&existing, &cc) {
+                    return Err(Error::JobNameTaken { job: job_name });
+                }
+                debug!(job = %job_name, "adopted existing Job");
+            }
+            Err(source) => {
+                return Err(Error::CreateJob {
+                    job: job_name,
+                    source,
+                });
+            }
+        }
+    }
+
+    for doomed in &decision.cleanup {
+        ctx.ensure_leader()?;
+        delete_job(&jobs, doomed, PropagationPolicy::Background).await?;
+        debug!(job = %doomed, "deleted Job beyond the history limit");
+    }
+
+    if cc.status.as_ref() != Some(&decision.status) {
+        ctx.ensure_leader()?;
+        let patch = serde_json::json!({
+            "apiVersion": ChannelCollection::api_version(&()),
+            "kind": ChannelCollection::kind(&()),
+            "status": decision.status,
+        });
+        collections
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(|source| Error::PatchStatus {
+                collection: name.clone(),
+                source,
+            })?;
+    }
+
+    for notice in &decision.notices {
+        ctx.publish(&cc, notice).await;
+    }
+
+    ctx.failures
+        .lock()
+        .map(|mut f| f.remove(&ObjectRef::from_obj(cc.as_ref())))
+        .ok();
+    if decision.invalid {
+        return Ok(Action::await_change());
+    }
+    let mut wait = decision
+        .requeue_at
+        .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO));
+    if decision.status.active_job.is_some() {
+        // Keep the active run's status fresh.
+        wait = Some(wait.map_or(ctx.refresh, |w| w.min(ctx.refresh)));
+    }
+    Ok(wait.map_or_else(Action::await_change, Action::requeue))
+}
+
+async fn delete_job(
+    jobs: &Api<Job>,
+    name: &str,
+    propagation: PropagationPolicy,
+) -> Result<(), Error> {
+    let params = DeleteParams {
+        propagation_policy: Some(propagation),
+        ..DeleteParams::default()
+    };
+    match jobs.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::DeleteJob {
+            job: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Transient failures back off exponentially per collection.
+pub fn error_policy(cc: Arc<ChannelCollection>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(error.metric_label());
+    if matches!(error, Error::NotLeader) {
+        return Action::await_change();
+    }
+    let attempts = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(ObjectRef::from_obj(cc.as_ref())).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let wait = BACKOFF_MIN
+        .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(10)))
+        .min(BACKOFF_MAX);
+    warn!(
+        namespace = cc.namespace().unwrap_or_default(),
+        name = %cc.name_any(),
+        reason = error.metric_label(),
+        error = %ErrorChain(error),
+        retry_in_secs = wait.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(wait)
+}
+
+/// An error with its causes, `a: b: c`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
