@@ -234,3 +234,5 @@ fn condition(type_: &str, reason: Option<&str>, at: DateTime<Utc>) -> JobConditi
         last_probe_time: None,
     }
 }
+
+pub mod apiserver;

@@ -1,0 +1,468 @@
+//! The reconcile shell against a mocked API server (tower-test, as kube-rs controller-rs's
+//! `fixtures.rs`): every request is answered by a [`Scenario`], checked against
+//! `rbac.json`, and awaited with a timeout.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
+use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::batch::v1::Job;
+use kube::{
+    Client,
+    client::Body,
+    runtime::{
+        controller::Action,
+        events::{Recorder, Reporter},
+    },
+};
+use operator::{
+    metrics::Metrics,
+    reconcile::{Context, Error, reconcile},
+    time::to_k8s,
+};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// How the mocked API server answers.
+#[derive(Clone)]
+enum Scenario {
+    /// Jobs are listed as given; creates succeed.
+    Jobs(Vec<Job>),
+    /// Creating the Job fails with AlreadyExists; GET returns this Job.
+    AlreadyExists(Job),
+}
+
+/// What the operator did, in order.
+#[derive(Default, Debug)]
+struct Seen {
+    requests: Vec<String>,
+    created: Vec<Value>,
+    deleted: Vec<(String, Value)>,
+    status: Option<Value>,
+    events: Vec<Value>,
+}
+
+impl Seen {
+    fn events(&self) -> Vec<(String, String)> {
+        self.events
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or("").to_string(),
+                    e["reason"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+    fn condition(&self, type_: &str) -> Option<Value> {
+        self.status.as_ref()?["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
+    }
+}
+
+fn context(client: Client, now: DateTime<Utc>) -> Arc<Context> {
+    let (_gate, leader) = watch::channel(true);
+    Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "channel-collection-operator".into(),
+                instance: None,
+            },
+        ),
+        client,
+        defaults: defaults(),
+        metrics: Arc::new(Metrics::default()),
+        leader,
+        refresh: Duration::from_secs(10),
+        clock: Arc::new(move || now),
+        failures: Default::default(),
+    })
+}
+
+/// Runs one reconcile of `cc` at `now` against the scenario.
+async fn run(
+    cc: ChannelCollection,
+    now: DateTime<Utc>,
+    scenario: Scenario,
+) -> (Result<Action, Error>, Seen) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "telegram");
+    let server = tokio::spawn(async move {
+        let mut seen = Seen::default();
+        // Ends when the operator's last client clone is dropped.
+        while let Some(request) = apiserver::next(&mut handle).await {
+            let path = request.path().to_string();
+            seen.requests.push(format!("{} {}", request.method, path));
+            match (&request.method, path.as_str()) {
+                (&Method::GET, "/apis/batch/v1/namespaces/telegram/jobs") => {
+                    let items = match &scenario {
+                        Scenario::Jobs(jobs) => jobs.clone(),
+                        Scenario::AlreadyExists(_) => vec![],
+                    };
+                    assert!(
+                        request.query().contains("labelSelector="),
+                        "Jobs are listed by label: {}",
+                        request.query()
+                    );
+                    request.respond(apiserver::json(
+                        StatusCode::OK,
+                        &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": items}),
+                    ));
+                }
+                (&Method::POST, "/apis/batch/v1/namespaces/telegram/jobs") => {
+                    seen.created.push(request.body.clone());
+                    match &scenario {
+                        Scenario::AlreadyExists(_) => request.respond(apiserver::status_error(
+                            409,
+                            "AlreadyExists",
+                            "jobs.batch already exists",
+                        )),
+                        Scenario::Jobs(_) => request.echo(StatusCode::CREATED),
+                    }
+                }
+                (&Method::GET, p) if p.starts_with("/apis/batch/v1/namespaces/telegram/jobs/") => {
+                    match &scenario {
+                        Scenario::AlreadyExists(job) => request.respond(apiserver::json(
+                            StatusCode::OK,
+                            &serde_json::to_value(job).unwrap(),
+                        )),
+                        Scenario::Jobs(_) => {
+                            request.respond(apiserver::status_error(404, "NotFound", "not found"))
+                        }
+                    }
+                }
+                (&Method::DELETE, p)
+                    if p.starts_with("/apis/batch/v1/namespaces/telegram/jobs/") =>
+                {
+                    let name = p.rsplit('/').next().unwrap().to_string();
+                    seen.deleted.push((name, request.body.clone()));
+                    request.respond(apiserver::json(
+                        StatusCode::OK,
+                        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                    ));
+                }
+                (
+                    &Method::PATCH,
+                    "/apis/collection.mtproto.dev/v1alpha1/namespaces/telegram/channelcollections/news/status",
+                ) => {
+                    assert!(
+                        request
+                            .query()
+                            .contains("fieldManager=channel-collection-operator"),
+                        "{}",
+                        request.query()
+                    );
+                    assert!(
+                        request.query().contains("force=true"),
+                        "{}",
+                        request.query()
+                    );
+                    seen.status = Some(request.body.clone());
+                    let mut echoed = request.body.clone();
+                    echoed["metadata"] =
+                        json!({"name": "news", "namespace": "telegram", "uid": UID});
+                    echoed["spec"] = serde_json::to_value(common::spec()).unwrap();
+                    request.respond(apiserver::json(StatusCode::OK, &echoed));
+                }
+                (&Method::POST, "/apis/events.k8s.io/v1/namespaces/telegram/events") => {
+                    seen.events.push(request.body.clone());
+                    request.echo(StatusCode::CREATED);
+                }
+                (method, path) => panic!("unexpected request {method} {path}"),
+            }
+        }
+        seen
+    });
+    let ctx = context(client, now);
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
+        .await
+        .expect("reconcile finished in time");
+    let seen = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("mock server ended")
+        .expect("mock server ok");
+    (result, seen)
+}
+
+const LIST: &str = "GET /apis/batch/v1/namespaces/telegram/jobs";
+const CREATE: &str = "POST /apis/batch/v1/namespaces/telegram/jobs";
+const STATUS: &str = "PATCH /apis/collection.mtproto.dev/v1alpha1/namespaces/telegram/channelcollections/news/status";
+const EVENT: &str = "POST /apis/events.k8s.io/v1/namespaces/telegram/events";
+
+#[tokio::test]
+async fn first_reconcile_sets_conditions_and_next_run_time() {
+    let cc = ChannelCollection::test().cron("0 13 * * *", None);
+    let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.requests, [LIST, STATUS], "nothing is due before 13:00");
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["nextRunTime"], "2026-11-28T13:00:00Z");
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["schedule"], "0 13 * * *");
+    assert_eq!(status["state"], "Idle");
+    assert_eq!(seen.condition("Ready").unwrap()["status"], "True");
+    assert_eq!(seen.condition("Ready").unwrap()["observedGeneration"], 1);
+    assert_eq!(
+        seen.condition("Reconciling"),
+        None,
+        "kstatus: absent unless true"
+    );
+    assert_eq!(
+        seen.condition("Stalled"),
+        None,
+        "kstatus: absent unless true"
+    );
+    assert_eq!(seen.events, Vec::<Value>::new());
+    // Requeued exactly at the next run time.
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(Duration::from_secs(60 * 60 - 5))
+    );
+}
+
+#[tokio::test]
+async fn a_due_run_creates_exactly_one_job() {
+    let cc = ChannelCollection::test();
+    let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
+    assert_eq!(
+        seen.requests,
+        [LIST, CREATE, EVENT, STATUS],
+        "JobCreated is published as soon as the Job exists"
+    );
+    assert_eq!(seen.created.len(), 1);
+    let job = &seen.created[0];
+    assert_eq!(job["metadata"]["name"], "news-29931120");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["activeJob"], "news-29931120");
+    assert_eq!(status["lastScheduleTime"], "2026-11-28T12:00:00Z");
+    assert_eq!(status["nextRunTime"], "2026-11-28T12:10:00Z");
+    assert_eq!(status["state"], "Collecting");
+    assert_eq!(status["currentlyCollecting"], true);
+    assert_eq!(
+        seen.condition("Reconciling").unwrap()["status"],
+        "True",
+        "the pod is not running yet"
+    );
+    assert_eq!(
+        seen.events(),
+        [("Normal".to_string(), "JobCreated".to_string())]
+    );
+    // While a run is active, status is refreshed every `refresh`.
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn already_exists_adopts_our_job() {
+    let cc = ChannelCollection::test();
+    let existing = job_for(&cc, t0()).running(true);
+    let (result, seen) = run(cc, at(12, 0, 5), Scenario::AlreadyExists(existing)).await;
+    assert_eq!(
+        seen.requests,
+        [
+            LIST,
+            CREATE,
+            "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120",
+            STATUS
+        ]
+    );
+    result.unwrap();
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["activeJob"], "news-29931120");
+    assert_eq!(status["lastScheduleTime"], "2026-11-28T12:00:00Z");
+    assert!(
+        seen.events.is_empty(),
+        "adopting is not a transition worth an Event"
+    );
+}
+
+#[tokio::test]
+async fn already_exists_but_foreign_is_an_error_not_an_adoption() {
+    let cc = ChannelCollection::test();
+    let existing = job_for(&cc, t0()).running(true).foreign();
+    let (result, seen) = run(cc, at(12, 0, 5), Scenario::AlreadyExists(existing)).await;
+    assert_eq!(
+        seen.requests,
+        [
+            LIST,
+            CREATE,
+            "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120"
+        ]
+    );
+    let error = result.unwrap_err();
+    assert!(matches!(error, Error::JobNameTaken { .. }), "{error}");
+    assert_eq!(error.metric_label(), "job_name_taken");
+    assert!(seen.status.is_none());
+}
+
+#[tokio::test]
+async fn history_cleanup_deletes_the_oldest_finished_jobs() {
+    let cc = ChannelCollection::test().history(2, 1);
+    let succeeded: Vec<Job> = [at(11, 20, 0), at(11, 30, 0), at(11, 40, 0), at(11, 50, 0)]
+        .into_iter()
+        .map(|t| job_for(&cc, t).succeeded(t + chrono::TimeDelta::minutes(3)))
+        .collect();
+    let failed: Vec<Job> = [at(11, 0, 0), at(11, 10, 0)]
+        .into_iter()
+        .map(|t| job_for(&cc, t).failed(t + chrono::TimeDelta::minutes(2), "BackoffLimitExceeded"))
+        .collect();
+    // Listed newest first, to show order comes from the scheduled time, not the list.
+    let mut jobs: Vec<Job> = succeeded.iter().chain(failed.iter()).cloned().collect();
+    jobs.reverse();
+    let cc = cc.with_status(ChannelCollectionStatus {
+        last_schedule_time: Some(to_k8s(at(11, 50, 0))),
+        last_run: Some(RunSummary {
+            job: "news-29931110".to_string(),
+            result: Some(RunResult::Succeeded),
+            ..RunSummary::default()
+        }),
+        ..ChannelCollectionStatus::default()
+    });
+    let (result, seen) = run(cc, at(11, 55, 0), Scenario::Jobs(jobs)).await;
+    result.unwrap();
+    let deleted: Vec<&str> = seen.deleted.iter().map(|(n, _)| n.as_str()).collect();
+    // 11:20 and 11:30 succeeded (keep 2), 11:00 failed (keep 1).
+    assert_eq!(deleted, ["news-29931080", "news-29931090", "news-29931060"]);
+    for (name, body) in &seen.deleted {
+        assert_eq!(body["propagationPolicy"], "Background", "{name}");
+    }
+    assert!(seen.created.is_empty(), "nothing is due at 11:55");
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["job"], "news-29931110");
+    assert_eq!(status["lastSuccessfulTime"], "2026-11-28T11:53:00Z");
+    assert!(seen.events.is_empty(), "lastRun did not change");
+}
+
+#[tokio::test]
+async fn invalid_spec_stalls_without_creating_anything() {
+    let cc = ChannelCollection::test().cron("61 * * * *", Some("Mars/Olympus"));
+    let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.requests, [LIST, STATUS, EVENT]);
+    assert!(seen.created.is_empty());
+    let stalled = seen.condition("Stalled").unwrap();
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "InvalidSpec");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid cron expression"),
+        "{stalled}"
+    );
+    assert_eq!(seen.condition("Ready").unwrap()["status"], "False");
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["state"], "Failed");
+    assert!(status.get("nextRunTime").is_none());
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "InvalidSpec".to_string())]
+    );
+    assert_eq!(seen.events[0]["note"], stalled["message"]);
+    assert_eq!(
+        result.unwrap(),
+        Action::await_change(),
+        "user errors are not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_invalid_spec_is_not_reported_again() {
+    let cc = ChannelCollection::test().cron("61 * * * *", None);
+    let (_, first) = run(cc.clone(), at(12, 0, 5), Scenario::Jobs(vec![])).await;
+    let status: ChannelCollectionStatus =
+        serde_json::from_value(first.status.unwrap()["status"].clone()).unwrap();
+    let (result, second) = run(cc.with_status(status), at(12, 1, 0), Scenario::Jobs(vec![])).await;
+    assert_eq!(
+        second.requests,
+        [LIST],
+        "same status, no Event: nothing to write"
+    );
+    assert_eq!(result.unwrap(), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_finished_run_is_recorded_and_announced_once() {
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).failed(at(12, 4, 0), "BackoffLimitExceeded");
+    let cc = cc.with_status(ChannelCollectionStatus {
+        active_job: Some("news-29931120".to_string()),
+        last_schedule_time: Some(to_k8s(t0())),
+        ..ChannelCollectionStatus::default()
+    });
+    let (_, seen) = run(cc.clone(), at(12, 5, 0), Scenario::Jobs(vec![job.clone()])).await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["result"], "Failed");
+    assert_eq!(status["lastRun"]["reason"], "BackoffLimitExceeded");
+    assert_eq!(status["state"], "Failed");
+    assert!(status.get("activeJob").is_none());
+    assert_eq!(seen.condition("Ready").unwrap()["reason"], "RunFailed");
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "RunFailed".to_string())]
+    );
+
+    let written: ChannelCollectionStatus = serde_json::from_value(status.clone()).unwrap();
+    let (_, again) = run(
+        cc.with_status(written),
+        at(12, 6, 0),
+        Scenario::Jobs(vec![job]),
+    )
+    .await;
+    assert!(again.events.is_empty(), "RunFailed only on the transition");
+}
+
+#[tokio::test]
+async fn replace_deletes_the_active_job_in_the_foreground_first() {
+    let cc = ChannelCollection::test().replace().last_scheduled(t0());
+    let active = job_for(&cc, t0()).running(true);
+    let (result, seen) = run(cc, at(12, 10, 0), Scenario::Jobs(vec![active])).await;
+    assert_eq!(seen.deleted.len(), 1);
+    assert_eq!(seen.deleted[0].0, "news-29931120");
+    assert_eq!(seen.deleted[0].1["propagationPolicy"], "Foreground");
+    assert!(
+        seen.created.is_empty(),
+        "the new run waits until the old pods are gone"
+    );
+    assert_eq!(
+        seen.condition("Reconciling").unwrap()["reason"],
+        "ReplacingRun"
+    );
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(5)));
+}
+
+#[test]
+fn rbac_attributes_are_parsed() {
+    use apiserver::{assert_allowed, rbac_attributes};
+    let uri: http::Uri = "/apis/batch/v1/namespaces/ns/jobs?labelSelector=a"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        rbac_attributes(&Method::GET, &uri),
+        ("batch".into(), "jobs".into(), "list".into())
+    );
+    let uri: http::Uri =
+        "/apis/collection.mtproto.dev/v1alpha1/namespaces/ns/channelcollections/x/status?fieldManager=a".parse().unwrap();
+    assert_eq!(
+        rbac_attributes(&Method::PATCH, &uri),
+        (
+            "collection.mtproto.dev".into(),
+            "channelcollections/status".into(),
+            "patch".into()
+        )
+    );
+    let uri: http::Uri = "/apis/batch/v1/jobs?watch=true".parse().unwrap();
+    assert_eq!(
+        rbac_attributes(&Method::GET, &uri),
+        ("batch".into(), "jobs".into(), "watch".into())
+    );
+    let uri: http::Uri = "/api/v1/namespaces/ns/secrets/s".parse().unwrap();
+    let denied = std::panic::catch_unwind(|| assert_allowed(&Method::GET, &uri));
+    assert!(denied.is_err(), "reading a Secret must not be allowed");
+}
