@@ -33,7 +33,7 @@ enum Scenario {
     /// Jobs are listed as given; creates succeed.
     Jobs(Vec<Job>),
     /// Creating the Job fails with AlreadyExists; GET returns this Job.
-    AlreadyExists(Job),
+    AlreadyExists(Box<Job>),
 }
 
 /// What the operator did, in order.
@@ -263,7 +263,12 @@ async fn a_due_run_creates_exactly_one_job() {
 async fn already_exists_adopts_our_job() {
     let cc = ChannelCollection::test();
     let existing = job_for(&cc, t0()).running(true);
-    let (result, seen) = run(cc, at(12, 0, 5), Scenario::AlreadyExists(existing)).await;
+    let (result, seen) = run(
+        cc,
+        at(12, 0, 5),
+        Scenario::AlreadyExists(Box::new(existing)),
+    )
+    .await;
     assert_eq!(
         seen.requests,
         [
@@ -287,7 +292,12 @@ async fn already_exists_adopts_our_job() {
 async fn already_exists_but_foreign_is_an_error_not_an_adoption() {
     let cc = ChannelCollection::test();
     let existing = job_for(&cc, t0()).running(true).foreign();
-    let (result, seen) = run(cc, at(12, 0, 5), Scenario::AlreadyExists(existing)).await;
+    let (result, seen) = run(
+        cc,
+        at(12, 0, 5),
+        Scenario::AlreadyExists(Box::new(existing)),
+    )
+    .await;
     assert_eq!(
         seen.requests,
         [
