@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use audit::{AuditWriter, RunIdentity};
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
 use crate::clock::{Clock, SystemClock};
@@ -50,8 +50,12 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
+        // Many errors already print their cause; say it once.
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
         source = cause.source();
     }
     line.replace(['\n', '\r'], " ")
@@ -72,21 +76,49 @@ fn url_password(url: &str) -> Option<&str> {
     userinfo.split_once(':').map(|(_, password)| password)
 }
 
+/// How long to keep trying to reach the database at start (a pod may start before it).
+fn connect_timeout() -> Result<Duration, Failure> {
+    match std::env::var(config::DATABASE_CONNECT_TIMEOUT) {
+        Err(_) => Ok(Duration::from_secs(15)),
+        Ok(value) => config::parse_duration(&value).ok_or_else(|| {
+            Failure::Config(format!(
+                "{} {value:?} is not a duration like 15s",
+                config::DATABASE_CONNECT_TIMEOUT
+            ))
+        }),
+    }
+}
+
 async fn connect(database_url: &str) -> Result<PgPool, Failure> {
+    let describe = |e: sqlx::Error| {
+        let line = redact(one_line(&e), database_url);
+        match e {
+            sqlx::Error::Configuration(_) => {
+                Failure::Config(format!("DATABASE_URL is not a PostgreSQL URL: {line}"))
+            }
+            _ => Failure::Database(format!("cannot connect to the database: {line}")),
+        }
+    };
+    // One probe connection first, retried until the timeout: the pool alone would only
+    // report "timed out", not why.
+    let deadline = tokio::time::Instant::now() + connect_timeout()?;
+    loop {
+        match PgConnection::connect(database_url).await {
+            Ok(probe) => {
+                let _ = probe.close().await;
+                break;
+            }
+            Err(e @ sqlx::Error::Configuration(_)) => return Err(describe(e)),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(describe(e)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(15))
+        .acquire_timeout(Duration::from_secs(30))
         .connect(database_url)
         .await
-        .map_err(|e| {
-            let line = redact(one_line(&e), database_url);
-            match e {
-                sqlx::Error::Configuration(_) => {
-                    Failure::Config(format!("DATABASE_URL is not a PostgreSQL URL: {line}"))
-                }
-                _ => Failure::Database(format!("database unreachable: {line}")),
-            }
-        })?;
+        .map_err(describe)?;
     audit::MIGRATOR.run(&pool).await.map_err(|e| {
         Failure::Database(redact(
             format!("cannot apply migrations: {}", one_line(&e)),

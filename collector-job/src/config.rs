@@ -102,6 +102,7 @@ pub const API_HASH: &str = "TELEGRAM_API_HASH";
 pub const SESSION_FILE: &str = "TELEGRAM_SESSION_FILE";
 pub const FLOOD_WAIT_THRESHOLD: &str = "COLLECTOR_FLOOD_WAIT_THRESHOLD";
 pub const PROGRESS_INTERVAL: &str = "COLLECTOR_PROGRESS_INTERVAL";
+pub const DATABASE_CONNECT_TIMEOUT: &str = "COLLECTOR_DATABASE_CONNECT_TIMEOUT";
 pub const DEFAULT_SESSION_FILE: &str = "/var/run/secrets/telegram/session";
 
 fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigError> {
