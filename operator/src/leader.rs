@@ -74,7 +74,7 @@ where
                     gate.send_replace(false);
                     return Err(Error::ManagerStopped);
                 },
-                _ = shutdown.wait_for(|stop| *stop) => {
+                _ = until(&mut shutdown, true) => {
                     drop(held);
                     let _ = task.await;
                     return Ok(());
@@ -88,7 +88,7 @@ where
             tokio::pin!(running);
             tokio::select! {
                 () = &mut running => false,
-                _ = held.wait_for(|holding| !*holding) => true,
+                _ = until(&mut held, false) => true,
             }
         };
         gate.send_replace(false);
@@ -105,4 +105,9 @@ where
         }
         return Ok(());
     }
+}
+
+/// Waits until the channel shows `want`; `false` when its sender is gone first.
+async fn until(rx: &mut watch::Receiver<bool>, want: bool) -> bool {
+    rx.wait_for(|v| *v == want).await.is_ok()
 }
