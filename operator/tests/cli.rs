@@ -1,0 +1,70 @@
+//! The binary's command line: `operator crd` prints exactly the generated CRD, and
+//! flags/env parse into the run settings.
+
+use std::{process::Command, time::Duration};
+
+use clap::Parser;
+use operator::{
+    cli::{Cli, Command as Sub},
+    telemetry::LogFormat,
+};
+
+#[test]
+fn crd_subcommand_prints_the_generated_crd() {
+    let output = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .arg("crd")
+        .output()
+        .expect("runs the operator binary");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), crds::crd_yaml());
+}
+
+#[test]
+fn run_flags_parse() {
+    let cli = Cli::try_parse_from([
+        "operator",
+        "run",
+        "--namespace",
+        "telegram",
+        "--log-format",
+        "plain",
+        "--metrics-addr",
+        "127.0.0.1:9000",
+        "--default-database-secret",
+        "collector-db",
+        "--status-refresh",
+        "30s",
+        "--leader-elect",
+        "false",
+    ])
+    .unwrap();
+    let Sub::Run(args) = cli.command() else {
+        panic!("run expected")
+    };
+    assert_eq!(args.namespace.as_deref(), Some("telegram"));
+    assert_eq!(args.log_format, LogFormat::Plain);
+    assert_eq!(args.metrics_addr.port(), 9000);
+    assert_eq!(
+        args.default_database_secret.as_deref(),
+        Some("collector-db")
+    );
+    assert_eq!(args.default_database_secret_key, "DATABASE_URL");
+    assert_eq!(args.status_refresh, Duration::from_secs(30));
+    assert!(!args.leader_elect);
+
+    // No subcommand means `run`, with the defaults.
+    let Sub::Run(args) = Cli::try_parse_from(["operator"]).unwrap().command() else {
+        panic!("run expected")
+    };
+    assert_eq!(args.namespace, None, "all namespaces by default");
+    assert!(args.leader_elect);
+    assert!(matches!(
+        Cli::try_parse_from(["operator", "crd"]).unwrap().command(),
+        Sub::Crd
+    ));
+    assert!(Cli::try_parse_from(["operator", "run", "--log-format", "xml"]).is_err());
+}
