@@ -60,17 +60,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (gate, leader_state) = watch::channel(!args.leader_elect);
     let synced = Arc::new(AtomicBool::new(false));
-    let server = http::serve(
-        args.metrics_addr,
+    let listener = http::bind(args.metrics_addr).await?;
+    let server = tokio::spawn(http::serve(
+        listener,
         http::Health {
             metrics: metrics.clone(),
             leader: leader_state.clone(),
             synced: synced.clone(),
         },
         stopped(stop.clone()),
-    )
-    .await?;
-    let server = tokio::spawn(server);
+    ));
     info!(addr = %args.metrics_addr, "serving /healthz, /readyz and /metrics");
 
     let ctx = Arc::new(Context {

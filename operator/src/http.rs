@@ -71,19 +71,21 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
     )
 }
 
-/// Binds `addr` (so a taken port fails at startup) and returns the server future.
+/// Binds `addr` now, so a taken port fails at startup rather than later.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serves the endpoints on `listener` until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: TcpListener,
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<impl Future<Output = Result<(), Error>>, Error> {
-    let listener = TcpListener::bind(addr)
+) -> Result<(), Error> {
+    axum::serve(listener, router(health))
+        .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| Error::Bind { addr, source })?;
-    Ok(async move {
-        axum::serve(listener, router(health))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Error::Serve)
-    })
+        .map_err(Error::Serve)
 }

@@ -44,6 +44,8 @@ struct Seen {
     deleted: Vec<(String, Value)>,
     status: Option<Value>,
     events: Vec<Value>,
+    /// The `jobs_created` metric after the reconcile.
+    jobs_created: u64,
 }
 
 impl Seen {
@@ -182,13 +184,15 @@ async fn run(
         seen
     });
     let ctx = context(client, now);
+    let metrics = ctx.metrics.clone();
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
         .expect("reconcile finished in time");
-    let seen = tokio::time::timeout(Duration::from_secs(10), server)
+    let mut seen = tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("mock server ended")
         .expect("mock server ok");
+    seen.jobs_created = metrics.jobs_created.get();
     (result, seen)
 }
 
@@ -237,6 +241,7 @@ async fn a_due_run_creates_exactly_one_job() {
         "JobCreated is published as soon as the Job exists"
     );
     assert_eq!(seen.created.len(), 1);
+    assert_eq!(seen.jobs_created, 1, "jobs_created metric");
     let job = &seen.created[0];
     assert_eq!(job["metadata"]["name"], "news-29931120");
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
@@ -286,6 +291,7 @@ async fn already_exists_adopts_our_job() {
         seen.events.is_empty(),
         "adopting is not a transition worth an Event"
     );
+    assert_eq!(seen.jobs_created, 0, "an adopted Job was not created by us");
 }
 
 #[tokio::test]
@@ -445,6 +451,148 @@ async fn replace_deletes_the_active_job_in_the_foreground_first() {
         "ReplacingRun"
     );
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn a_missed_start_window_warns_once() {
+    let cc = ChannelCollection::test()
+        .cron("*/5 * * * *", None)
+        .deadline(60)
+        .with_status(ChannelCollectionStatus {
+            last_schedule_time: Some(to_k8s(t0())),
+            next_run_time: Some(to_k8s(at(12, 5, 0))),
+            ..ChannelCollectionStatus::default()
+        });
+    let (result, seen) = run(cc, at(12, 7, 0), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.requests, [LIST, STATUS, EVENT]);
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "MissedSchedule".to_string())]
+    );
+    let note = seen.events[0]["note"].as_str().unwrap();
+    assert!(
+        note.contains("2026-11-28T12:05:00Z") && note.contains("startingDeadlineSeconds (60s)"),
+        "{note}"
+    );
+    assert_eq!(
+        seen.status.as_ref().unwrap()["status"]["nextRunTime"],
+        "2026-11-28T12:10:00Z"
+    );
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(180)));
+}
+
+#[tokio::test]
+async fn more_than_100_missed_runs_start_the_latest_and_warn() {
+    let cc = ChannelCollection::test()
+        .interval("1m")
+        .last_scheduled(t0());
+    let (_, seen) = run(cc, at(14, 0, 30), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.requests, [LIST, CREATE, EVENT, STATUS, EVENT]);
+    assert_eq!(
+        seen.created[0]["metadata"]["name"], "news-29931240",
+        "the 14:00 run"
+    );
+    assert_eq!(
+        seen.events(),
+        [
+            ("Normal".to_string(), "JobCreated".to_string()),
+            ("Warning".to_string(), "MissedSchedule".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_successful_run_is_announced() {
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).succeeded(at(12, 4, 0));
+    let cc = cc.with_status(ChannelCollectionStatus {
+        active_job: Some("news-29931120".to_string()),
+        last_schedule_time: Some(to_k8s(t0())),
+        ..ChannelCollectionStatus::default()
+    });
+    let (_, seen) = run(cc, at(12, 5, 0), Scenario::Jobs(vec![job])).await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["result"], "Succeeded");
+    assert_eq!(status["lastSuccessfulTime"], "2026-11-28T12:04:00Z");
+    assert_eq!(status["state"], "Idle");
+    assert_eq!(seen.condition("Ready").unwrap()["status"], "True");
+    assert_eq!(
+        seen.events(),
+        [("Normal".to_string(), "RunSucceeded".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_vanished_active_job_is_a_failed_run_not_collecting_forever() {
+    let cc = ChannelCollection::test().with_status(ChannelCollectionStatus {
+        active_job: Some("news-29931120".to_string()),
+        last_schedule_time: Some(to_k8s(t0())),
+        ..ChannelCollectionStatus::default()
+    });
+    let (_, seen) = run(cc, at(12, 5, 0), Scenario::Jobs(vec![])).await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["job"], "news-29931120");
+    assert_eq!(status["lastRun"]["reason"], "JobDeleted");
+    assert_eq!(status["currentlyCollecting"], false);
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "RunFailed".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn suspended_collections_start_nothing() {
+    let cc = ChannelCollection::test().suspended().requested("now");
+    let (result, seen) = run(cc, at(12, 30, 0), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.requests, [LIST, STATUS]);
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["state"], "Suspended");
+    assert!(status.get("nextRunTime").is_none());
+    assert!(
+        status.get("lastHandledRequestedAt").is_none(),
+        "the request waits for resume"
+    );
+    assert_eq!(result.unwrap(), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_manual_request_runs_now_and_is_echoed() {
+    let cc = ChannelCollection::test()
+        .last_scheduled(t0())
+        .requested("2026-11-28T12:03:00Z");
+    let (_, seen) = run(cc, at(12, 3, 10), Scenario::Jobs(vec![])).await;
+    assert_eq!(seen.created.len(), 1);
+    let job = &seen.created[0];
+    assert_eq!(job["metadata"]["name"], "news-29931123");
+    assert_eq!(
+        job["metadata"]["annotations"][crds::REQUESTED_AT_ANNOTATION],
+        "2026-11-28T12:03:00Z"
+    );
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastHandledRequestedAt"], "2026-11-28T12:03:00Z");
+    assert_eq!(
+        status["nextRunTime"], "2026-11-28T12:13:10Z",
+        "intervals count from the manual run"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_status_write_does_not_start_the_manual_run_twice() {
+    // The Job for the request exists but the status never recorded it.
+    let cc = ChannelCollection::test()
+        .last_scheduled(t0())
+        .requested("r1");
+    let mut job = job_for(&cc, at(12, 3, 10)).running(true);
+    job.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(crds::REQUESTED_AT_ANNOTATION.to_string(), "r1".to_string());
+    let (_, seen) = run(cc, at(12, 4, 0), Scenario::Jobs(vec![job])).await;
+    assert!(seen.created.is_empty());
+    assert_eq!(
+        seen.status.as_ref().unwrap()["status"]["lastHandledRequestedAt"],
+        "r1"
+    );
 }
 
 #[test]
