@@ -219,14 +219,17 @@ def test_deployment_passes_settings_to_the_operator(chart) -> None:
     assert c["image"] == "ghcr.io/mtproto-dev/channel-collection-operator:0.1.0"
     assert "--log-format=plain" in c["args"]
     assert "--collector-image=ghcr.io/mtproto-dev/collector-job:0.1.0" in c["args"]
+    assert c["args"][0] == "run"
     assert not any(a.startswith("--namespace") for a in c["args"]), "cluster scope watches all"
+    assert "--lease-name=cco-channel-collection-operator" in c["args"]
+    assert "--status-refresh=10s" in c["args"]
     env = {e["name"]: e for e in c["env"]}
     assert env["RUST_LOG"]["value"] == "debug"
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "channel-collection-database",
         "key": "DATABASE_URL",
     }
-    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["LEASE_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
@@ -255,7 +258,8 @@ def test_default_database_secret_is_configurable(chart) -> None:
     c = container(render(chart, {"database": {"secretRef": {"name": "pg", "key": "url"}}}))
     env = {e["name"]: e for e in c["env"]}
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "url"}
-    assert "--database-secret-name=pg" in c["args"] and "--database-secret-key=url" in c["args"]
+    assert "--default-database-secret=pg" in c["args"]
+    assert "--default-database-secret-key=url" in c["args"]
 
 
 def test_extras_reach_the_pod(chart) -> None:
