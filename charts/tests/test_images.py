@@ -44,6 +44,7 @@ def test_dockerfile_builds_the_ci_binary_with_the_pinned_toolchain(crate: str) -
     assert len(froms) == 2, "multi-stage: a build stage and a runtime stage"
     build, runtime = froms
     assert build == f"rust:{toolchain()}-bookworm AS build"
+    assert ("ENV", f"RUSTUP_TOOLCHAIN={toolchain()}") in steps
     # Same Debian release as the build stage, so the binary's glibc is present.
     assert runtime == "gcr.io/distroless/cc-debian12:nonroot"
     runs = " ".join(args for op, args in steps if op == "RUN")
