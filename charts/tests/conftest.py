@@ -43,7 +43,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "extraEnv": [{"name": "EXTRA", "value": "1"}],
         "serviceAccount": {"annotations": {"example.com/role": "cco"}},
         "imagePullSecrets": [{"name": "regcred"}],
-        "priorityClassName": "system-cluster-critical",
+        "priorityClassName": "collectors-high",
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
         "topologySpreadConstraints": [

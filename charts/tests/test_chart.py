@@ -269,7 +269,7 @@ def test_extras_reach_the_pod(chart) -> None:
     assert pod["metadata"]["annotations"] == {"example.com/scrape": "true", "owner": "data-team"}
     assert {"name": "EXTRA", "value": "1"} in pod["spec"]["containers"][0]["env"]
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert pod["spec"]["priorityClassName"] == "collectors-high"
     assert pod["spec"]["tolerations"][0]["key"] == "dedicated"
     assert pod["spec"]["containers"][0]["image"].endswith("@sha256:" + "a" * 64)
     sa = one(objects, "ServiceAccount")
