@@ -17,12 +17,15 @@ import yaml
 from conftest import ROOT
 
 EXAMPLES = ROOT / "examples"
+KUSTOMIZATION = EXAMPLES / "kustomization.yaml"
 CRD = yaml.safe_load((ROOT / "crds" / "channelcollection.yaml").read_text())
 
 
 def example_objects() -> list[tuple[str, dict[str, Any]]]:
     out = []
     for path in sorted(EXAMPLES.glob("*.yaml")):
+        if path.name == KUSTOMIZATION.name:
+            continue
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 out.append((f"{path.name}:{doc['kind']}/{doc['metadata']['name']}", doc))
@@ -41,6 +44,16 @@ def test_examples_cover_namespace_secrets_and_collections() -> None:
         (True, False),
         (False, True),
     }
+
+
+def test_kustomization_applies_everything_but_the_secret_placeholders() -> None:
+    kustomization = yaml.safe_load(KUSTOMIZATION.read_text())
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kustomization["kind"] == "Kustomization"
+    resources = kustomization["resources"]
+    files = {p.name for p in EXAMPLES.glob("*.yaml")} - {KUSTOMIZATION.name}
+    assert "secrets.yaml" not in resources
+    assert set(resources) == files - {"secrets.yaml"}
 
 
 @pytest.mark.parametrize(("name", "obj"), BUILTIN, ids=[n for n, _ in BUILTIN])
@@ -193,7 +206,7 @@ def test_bad_collections_are_refused(change, expected: str) -> None:
 # --- no real secrets in the repository ------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(set(EXAMPLES.glob("*.yaml")) - {KUSTOMIZATION}), ids=lambda p: p.name)
 def test_secrets_are_placeholders_only(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         if not doc or doc["kind"] != "Secret":
