@@ -85,7 +85,7 @@ impl Case {
                 condition::READY,
                 "True",
                 "Idle",
-                "Waiting for the next run",
+                "next run at 2026-11-28T20:10:00Z",
             )];
             s.next_run_time = Some(time("2026-11-28T20:10:00Z"));
         })
@@ -184,21 +184,21 @@ fn missing_observed_generation_is_progressing() {
 }
 
 #[test]
-fn ready_and_idle_is_healthy() {
-    assert_health(
-        &Case::ready(),
-        "Healthy",
-        "Waiting for the next run; next run at 2026-11-28T20:10:00Z",
-    );
+fn ready_and_idle_is_healthy_with_the_ready_message() {
+    let (status, message) = Case::ready().health();
+    assert_eq!(status, "Healthy");
+    assert_eq!(message, "next run at 2026-11-28T20:10:00Z");
+}
+
+#[test]
+fn ready_without_a_message_names_the_next_run() {
+    let case = Case::ready().status(|s| s.conditions[0].message.clear());
+    assert_health(&case, "Healthy", "Idle; next run at 2026-11-28T20:10:00Z");
 }
 
 #[test]
 fn ready_without_generation_in_metadata_is_healthy() {
-    assert_health(
-        &Case::ready().generation(None),
-        "Healthy",
-        "Waiting for the next run",
-    );
+    assert_health(&Case::ready().generation(None), "Healthy", "next run at");
 }
 
 #[test]

@@ -142,10 +142,14 @@ end
 
 if is_true(ready) then
   hs.status = "Healthy"
-  if status.nextRunTime ~= nil then
-    hs.message = describe(ready, "Ready") .. "; next run at " .. status.nextRunTime
+  if ready.message ~= nil and ready.message ~= "" then
+    -- The operator's own words, e.g. "next run at ..." or "Job ... is collecting".
+    hs.message = ready.message
   else
     hs.message = describe(ready, "Ready")
+    if status.nextRunTime ~= nil then
+      hs.message = hs.message .. "; next run at " .. status.nextRunTime
+    end
   end
   return hs
 end
