@@ -99,12 +99,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let namespace = args.namespace.clone();
     let work = move |stop: watch::Receiver<bool>| {
-        controller::run(
-            ctx.clone(),
-            namespace.clone(),
-            synced.clone(),
-            stopped(stop),
-        )
+        controller::run(ctx.clone(), namespace.clone(), synced.clone(), stop)
     };
 
     if args.leader_elect {

@@ -2,11 +2,11 @@
 //! their Jobs, reconcile, stop gracefully when asked.
 
 use std::{
-    future::Future,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use crds::ChannelCollection;
@@ -16,21 +16,27 @@ use kube::{
     Api,
     runtime::{Controller, watcher},
 };
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::{
     job::{LABEL_MANAGED_BY, MANAGED_BY},
-    reconcile::{Context, ErrorChain, error_policy, reconcile},
+    reconcile::{Context, error_policy, reconcile},
 };
 
-/// Runs the controller until `shutdown` resolves (in-flight reconciles finish first).
+/// How long in-flight reconciles get to finish after shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the controller until `stop` turns true; in-flight reconciles get
+/// [`SHUTDOWN_GRACE`] to finish (kube-runtime's graceful shutdown does not end while its
+/// watches are backing off from an unreachable API server, so it is bounded here).
 ///
 /// `synced` turns true once the first list of collections has arrived (readiness).
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
     synced: Arc<AtomicBool>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    stop: watch::Receiver<bool>,
 ) {
     let client = ctx.client.clone();
     let (collections, jobs): (Api<ChannelCollection>, Api<Job>) = match namespace.as_deref() {
@@ -57,16 +63,23 @@ pub async fn run(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "controller starting"
     );
-    controller
+    let running = controller
         .owns(jobs, owned)
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(crate::app::stopped(stop.clone()))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((object, action)) => debug!(%object, ?action, "reconciled"),
-                Err(error) => warn!(error = %ErrorChain(&error), "controller"),
+                // kube-runtime errors already print their causes.
+                Err(error) => warn!(error = %error, "controller"),
             }
-        })
-        .await;
-    info!("controller stopped");
+        });
+    let deadline = async move {
+        crate::app::stopped(stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = running => info!("controller stopped"),
+        () = deadline => warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "controller did not stop in time; dropped it"),
+    }
 }

@@ -25,7 +25,6 @@ use kube::{
     runtime::events::{Recorder, Reporter},
 };
 use operator::{
-    app::stopped,
     controller,
     leader::{self, LeaseConfig},
     metrics::Metrics,
@@ -316,7 +315,7 @@ async fn start(
                 ctx.clone(),
                 Some("telegram".to_string()),
                 synced.clone(),
-                stopped(stop),
+                stop,
             )
         },
     ));
