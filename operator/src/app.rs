@@ -94,6 +94,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics,
         leader: leader_state,
         refresh: args.status_refresh,
+        shutdown_grace: args.shutdown_grace,
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
     });

@@ -72,6 +72,10 @@ pub struct RunArgs {
     #[arg(long, env = "STATUS_REFRESH", default_value = "10s", value_parser = humantime::parse_duration)]
     pub status_refresh: Duration,
 
+    /// How long in-flight reconciles get to finish after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
     /// Use a Lease so only one replica reconciles.
     #[arg(long, env = "LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,

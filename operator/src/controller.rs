@@ -1,12 +1,9 @@
 //! Wires the kube-runtime Controller: watch collections (all namespaces or one), own
 //! their Jobs, reconcile, stop gracefully when asked.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 use crds::ChannelCollection;
@@ -21,15 +18,12 @@ use tracing::{debug, info, warn};
 
 use crate::{
     job::{LABEL_MANAGED_BY, MANAGED_BY},
-    reconcile::{Context, error_policy, reconcile},
+    reconcile::{Context, ErrorChain, error_policy, reconcile},
 };
 
-/// How long in-flight reconciles get to finish after shutdown is requested.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// Runs the controller until `stop` turns true; in-flight reconciles get
-/// [`SHUTDOWN_GRACE`] to finish (kube-runtime's graceful shutdown does not end while its
-/// watches are backing off from an unreachable API server, so it is bounded here).
+/// `Context::shutdown_grace` to finish (kube-runtime's graceful shutdown does not end
+/// while its watches are backing off from an unreachable API server, so it is bounded).
 ///
 /// `synced` turns true once the first list of collections has arrived (readiness).
 pub async fn run(
@@ -39,6 +33,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let client = ctx.client.clone();
+    let grace = ctx.shutdown_grace;
     let (collections, jobs): (Api<ChannelCollection>, Api<Job>) = match namespace.as_deref() {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
@@ -70,16 +65,15 @@ pub async fn run(
         .for_each(|result| async move {
             match result {
                 Ok((object, action)) => debug!(%object, ?action, "reconciled"),
-                // kube-runtime errors already print their causes.
-                Err(error) => warn!(error = %error, "controller"),
+                Err(error) => warn!(error = %ErrorChain(&error), "controller"),
             }
         });
     let deadline = async move {
         crate::app::stopped(stop).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tokio::time::sleep(grace).await;
     };
     tokio::select! {
         () = running => info!("controller stopped"),
-        () = deadline => warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "controller did not stop in time; dropped it"),
+        () = deadline => warn!(grace_secs = grace.as_secs(), "controller did not stop in time; dropped it"),
     }
 }

@@ -52,6 +52,8 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     /// How often status is refreshed while a run is active.
     pub refresh: Duration,
+    /// How long in-flight reconciles get to finish on shutdown.
+    pub shutdown_grace: Duration,
     /// The current time.
     pub clock: Clock,
     /// Consecutive failures per collection, for the error backoff.
@@ -321,17 +323,21 @@ pub fn error_policy(cc: Arc<ChannelCollection>, error: &Error, ctx: Arc<Context>
     Action::requeue(wait)
 }
 
-/// An error with its causes, `a: b: c`.
+/// An error with its causes, `a: b: c`; causes whose text is already shown (many
+/// library errors print their source themselves) are skipped.
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                shown = format!("{shown}: {text}");
+            }
             source = cause.source();
         }
-        Ok(())
+        f.write_str(&shown)
     }
 }

@@ -288,6 +288,7 @@ async fn start(
         leader: gate.clone(),
         // No periodic refresh during the test: writes happen only when a controller starts.
         refresh: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
     });

@@ -84,6 +84,7 @@ fn context(client: Client, now: DateTime<Utc>) -> Arc<Context> {
         metrics: Arc::new(Metrics::default()),
         leader,
         refresh: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
     })
