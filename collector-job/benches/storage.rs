@@ -1,1 +1,213 @@
-fn main() {}
+//! Storage throughput: N synthetic messages through the project's storage path (pages of 100,
+//! one UNNEST upsert plus the checkpoint move per transaction) against a per-message INSERT
+//! baseline, in one fresh database. Prints messages/second and the ratio.
+//!
+//!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!         cargo bench -p collector-job --bench storage
+//!
+//! sqlx 0.9.0 does not set TCP_NODELAY (transact-rs/sqlx#4335, fixed upstream by #4336 after
+//! 0.9.0), so a statement written in several pieces (TLS records of 16 KiB, or more than one
+//! TCP segment) waits for the server's delayed ACK, about 40 ms, once per page. The bench
+//! prints whether its connection uses TLS; compare with `?sslmode=disable` to see the stall.
+//!
+//! BENCH_MESSAGES (default 20000) and BENCH_BASELINE_MESSAGES (default 2000) set the sizes;
+//! BENCH_TEXT_REPEAT (default 7, about 300 characters) the length of each message's text.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use collector_job::config::MAX_BATCH;
+use collector_job::model::{Media, MessageRow, Reaction, ResolvedChannel};
+use collector_job::store::Store;
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, PgPool};
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Channel-post-like rows: ~300 characters of text, views, reactions of every kind, every
+/// fifth with media and every seventh forwarded.
+fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
+    let repeat = env_number("BENCH_TEXT_REPEAT", 7);
+    let start = DateTime::from_timestamp(1_762_673_674, 0).expect("valid instant");
+    (0..count as i64)
+        .map(|i| {
+            let id = first_id + i;
+            let mut row = MessageRow::text(
+                id,
+                start + Duration::seconds(id * 37),
+                format!(
+                    "Post {id}: {}",
+                    "Lorem ipsum dolor sit amet, consectetur. ".repeat(repeat)
+                ),
+            );
+            row.views = Some(1_000 + (id % 5_000) as i32);
+            row.forwards = Some((id % 17) as i32);
+            row.replies = Some((id % 9) as i32);
+            row.post_author = Some("Editor".into());
+            row.reactions = vec![
+                Reaction::Emoji {
+                    emoji: "👍".into(),
+                    count: (id % 100) as i32,
+                },
+                Reaction::CustomEmoji {
+                    document_id: "5368324170671202286".into(),
+                    count: 3,
+                },
+                Reaction::Paid { count: 12 },
+            ];
+            if id % 5 == 0 {
+                row.media = Some(Media {
+                    kind: "photo".into(),
+                    metadata: json!({"photo_id": (id * 1_000_003).to_string(), "spoiler": false}),
+                });
+            }
+            if id % 7 == 0 {
+                row.forward = Some(json!({"from_id": "channel:777", "date": start}));
+            }
+            row
+        })
+        .collect()
+}
+
+/// The baseline: what a naive collector does, one INSERT statement (and commit) per message.
+async fn insert_one(pool: &PgPool, channel_id: i64, m: &MessageRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO messages (channel_id, message_id, date, edit_date, text, views, forwards,
+                               replies, post_author, grouped_id, reply_to_message_id, forward,
+                               media_kind, media, reactions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (channel_id, message_id) DO UPDATE SET text = EXCLUDED.text,
+             edit_date = EXCLUDED.edit_date, views = EXCLUDED.views,
+             reactions = EXCLUDED.reactions",
+    )
+    .bind(channel_id)
+    .bind(m.id)
+    .bind(m.date)
+    .bind(m.edit_date)
+    .bind(&m.text)
+    .bind(m.views)
+    .bind(m.forwards)
+    .bind(m.replies)
+    .bind(&m.post_author)
+    .bind(m.grouped_id)
+    .bind(m.reply_to_message_id)
+    .bind(&m.forward)
+    .bind(m.media.as_ref().map(|media| media.kind.as_str()))
+    .bind(m.media.as_ref().map(|media| &media.metadata))
+    .bind(m.reactions_json())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn channel(store: &Store, id: i64) {
+    store
+        .remember_channel(&ResolvedChannel {
+            id,
+            access_hash: Some(id),
+            username: Some(format!("bench{id}")),
+            title: Some("bench".into()),
+        })
+        .await
+        .expect("channel row");
+}
+
+async fn batched(store: &Store, channel_id: i64, rows: &[MessageRow], now: DateTime<Utc>) -> f64 {
+    let started = Instant::now();
+    for page in rows.chunks(MAX_BATCH) {
+        let through = page.last().map_or(0, |m| m.id);
+        store
+            .store_batch(channel_id, page, through, now)
+            .await
+            .expect("batch stored");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn per_message(pool: &PgPool, channel_id: i64, rows: &[MessageRow]) -> f64 {
+    let started = Instant::now();
+    for row in rows {
+        insert_one(pool, channel_id, row).await.expect("row stored");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let n = env_number("BENCH_MESSAGES", 20_000);
+    let n_baseline = env_number("BENCH_BASELINE_MESSAGES", 2_000);
+
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url)
+        .await
+        .expect("connect");
+    let database = format!("collector_bench_{}", std::process::id());
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .expect("create the bench database");
+    // Same server and options (e.g. `?sslmode=disable`), the scratch database.
+    let (path, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
+    let (base, _) = path
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends in /<database>");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&format!("{base}/{database}{query}"))
+        .await
+        .expect("connect to the bench database");
+    audit::MIGRATOR.run(&pool).await.expect("migrate");
+    let tls: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("read the connection's TLS state");
+    let store = Store::new(pool.clone());
+    let now = Utc::now();
+    for id in 1..=4 {
+        channel(&store, id).await;
+    }
+
+    // Warm-up (connections, prepared statements, caches), not measured.
+    batched(&store, 1, &synthetic(500, 1), now).await;
+    per_message(&pool, 2, &synthetic(200, 1)).await;
+
+    let batch_rate = batched(&store, 3, &synthetic(n, 1), now).await;
+    let baseline_rate = per_message(&pool, 4, &synthetic(n_baseline, 1)).await;
+
+    let transport = if tls { "TLS" } else { "plain TCP" };
+    println!("storage benchmark (PostgreSQL over {transport}, fresh database {database})");
+    println!(
+        "  batched (pages of {MAX_BATCH}, UNNEST upsert + checkpoint per transaction): {n} messages, {batch_rate:.0} msg/s"
+    );
+    println!(
+        "  baseline (one INSERT per message, autocommit): {n_baseline} messages, {baseline_rate:.0} msg/s"
+    );
+    println!(
+        "  ratio batched / baseline: {:.1}x",
+        batch_rate / baseline_rate
+    );
+    println!(
+        "  Telegram's ceiling is about 100 msg/s per account: batched storage is {:.0}x that",
+        batch_rate / 100.0
+    );
+
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .expect("drop the bench database");
+}

@@ -172,6 +172,10 @@ pub fn parse_channels(json: &str) -> Result<Vec<(String, ChannelRef)>, ConfigErr
 
 /// `COLLECTOR_LIMITS`: the JSON of `spec.limits`.
 pub fn parse_limits(json: &str) -> Result<Limits, ConfigError> {
+    // Unset limits may arrive as an empty variable or JSON null.
+    if json.trim().is_empty() || json.trim() == "null" {
+        return Ok(Limits::default());
+    }
     let spec: LimitsSpec = serde_json::from_str(json).map_err(|e| ConfigError::LimitsJson {
         var: LIMITS,
         detail: json_detail(&e),
@@ -283,7 +287,9 @@ mod tests {
         .check()
         .unwrap();
         assert_eq!(config.limits, Limits::default());
-        assert_eq!(parse_limits("{}").unwrap(), Limits::default());
+        for unset in ["{}", "", "null"] {
+            assert_eq!(parse_limits(unset).unwrap(), Limits::default(), "{unset:?}");
+        }
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! printed.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use grammers_client::client::{LoginToken, PasswordToken};
 use grammers_client::{Client, SignInError};
 use grammers_mtsender::SenderPool;
 use grammers_session::SessionData;
@@ -78,38 +80,145 @@ pub fn secret_manifest(target: &SecretTarget, blob: &SessionBlob) -> String {
     serde_yaml::to_string(&manifest).expect("a manifest of strings serialises")
 }
 
-fn prompt(what: &'static str, label: &str, hidden: bool) -> Result<String, LoginError> {
-    let error = |source| LoginError::Prompt { what, source };
-    let mut stderr = std::io::stderr();
-    write!(stderr, "{label}: ")
-        .and_then(|()| stderr.flush())
-        .map_err(error)?;
-    let stdin = std::io::stdin();
-    // Hide secrets as they are typed when a terminal is attached (`stty` needs no unsafe code).
-    let hide = hidden && stdin.is_terminal();
-    let stty = |arg: &str| {
-        let _ = Command::new("stty")
-            .arg(arg)
-            .stdin(Stdio::inherit())
-            .status();
-    };
-    if hide {
-        stty("-echo");
-    }
-    let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    if hide {
-        stty("echo");
-        let _ = writeln!(stderr);
-    }
-    match read {
-        Ok(0) => Err(error(std::io::ErrorKind::UnexpectedEof.into())),
-        Ok(_) => Ok(line.trim().to_owned()),
-        Err(e) => Err(error(e)),
+/// Asks the person at the terminal.
+pub trait Prompt {
+    /// `hidden` input (codes, passwords) is not echoed.
+    fn ask(&mut self, what: &'static str, label: &str, hidden: bool) -> Result<String, LoginError>;
+}
+
+/// Telegram's login calls, so the flow can be tested without a network.
+pub trait Auth {
+    type CodeToken;
+    type PasswordToken;
+    fn request_code(
+        &self,
+        phone: &str,
+        api_hash: &str,
+    ) -> impl Future<Output = Result<Self::CodeToken, LoginError>>;
+    fn sign_in(
+        &self,
+        token: &Self::CodeToken,
+        code: &str,
+    ) -> impl Future<Output = Result<SignIn<Self::PasswordToken>, LoginError>>;
+    fn check_password(
+        &self,
+        token: Self::PasswordToken,
+        password: &str,
+    ) -> impl Future<Output = Result<(), LoginError>>;
+}
+
+/// What signing in with a code led to.
+pub enum SignIn<P> {
+    Done,
+    /// The account has 2FA: the password is needed too.
+    PasswordNeeded {
+        hint: Option<String>,
+        token: P,
+    },
+}
+
+/// Phone → code → (2FA password): the interactive part of `login`.
+pub async fn sign_in_flow<A: Auth, P: Prompt>(
+    auth: &A,
+    prompt: &mut P,
+    api_hash: &str,
+) -> Result<(), LoginError> {
+    let phone = prompt.ask(
+        "the phone number",
+        "Phone number (international format, e.g. +4912345678)",
+        false,
+    )?;
+    let token = auth.request_code(&phone, api_hash).await?;
+    let code = prompt.ask(
+        "the login code",
+        "Login code (sent to your Telegram apps)",
+        true,
+    )?;
+    match auth.sign_in(&token, &code).await? {
+        SignIn::Done => Ok(()),
+        SignIn::PasswordNeeded { hint, token } => {
+            let label = format!("2FA password (hint: {})", hint.as_deref().unwrap_or("none"));
+            let password = prompt.ask("the 2FA password", &label, true)?;
+            auth.check_password(token, &password).await
+        }
     }
 }
 
-/// Runs the interactive login and returns the Secret manifest.
+/// Prompts on stderr, answers from stdin.
+pub struct Terminal;
+
+impl Prompt for Terminal {
+    fn ask(&mut self, what: &'static str, label: &str, hidden: bool) -> Result<String, LoginError> {
+        let error = |source| LoginError::Prompt { what, source };
+        let mut stderr = std::io::stderr();
+        write!(stderr, "{label}: ")
+            .and_then(|()| stderr.flush())
+            .map_err(error)?;
+        let stdin = std::io::stdin();
+        // Hide secrets as they are typed when a terminal is attached (`stty` needs no unsafe).
+        let hide = hidden && stdin.is_terminal();
+        let stty = |arg: &str| {
+            let _ = Command::new("stty")
+                .arg(arg)
+                .stdin(Stdio::inherit())
+                .status();
+        };
+        if hide {
+            stty("-echo");
+        }
+        let mut line = String::new();
+        let read = stdin.lock().read_line(&mut line);
+        if hide {
+            stty("echo");
+            let _ = writeln!(stderr);
+        }
+        match read {
+            Ok(0) => Err(error(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => Ok(line.trim().to_owned()),
+            Err(e) => Err(error(e)),
+        }
+    }
+}
+
+impl Auth for Client {
+    type CodeToken = LoginToken;
+    type PasswordToken = PasswordToken;
+
+    async fn request_code(&self, phone: &str, api_hash: &str) -> Result<LoginToken, LoginError> {
+        self.request_login_code(phone, api_hash)
+            .await
+            .map_err(|e| LoginError::RequestCode(e.to_string()))
+    }
+
+    async fn sign_in(
+        &self,
+        token: &LoginToken,
+        code: &str,
+    ) -> Result<SignIn<PasswordToken>, LoginError> {
+        match Client::sign_in(self, token, code).await {
+            Ok(_) => Ok(SignIn::Done),
+            Err(SignInError::PasswordRequired(token)) => Ok(SignIn::PasswordNeeded {
+                hint: token.hint().map(str::to_owned),
+                token,
+            }),
+            Err(SignInError::InvalidCode) => Err(LoginError::InvalidCode),
+            Err(SignInError::SignUpRequired) => Err(LoginError::SignUpRequired),
+            Err(other) => Err(LoginError::SignIn(other.to_string())),
+        }
+    }
+
+    async fn check_password(&self, token: PasswordToken, password: &str) -> Result<(), LoginError> {
+        Client::check_password(self, token, password.as_bytes())
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                SignInError::InvalidPassword(_) => LoginError::InvalidPassword,
+                other => LoginError::SignIn(other.to_string()),
+            })
+    }
+}
+
+/// Runs the interactive login against Telegram and returns the Secret manifest.
 pub async fn login(
     api_id: i32,
     api_hash: &str,
@@ -119,46 +228,11 @@ pub async fn login(
     let pool = SenderPool::new(Arc::clone(&session), api_id);
     let client = Client::new(pool.handle);
     let runner = tokio::spawn(pool.runner.run());
-
-    let phone = prompt(
-        "the phone number",
-        "Phone number (international format, e.g. +4912345678)",
-        false,
-    )?;
-    let token = client
-        .request_login_code(&phone, api_hash)
-        .await
-        .map_err(|e| LoginError::RequestCode(e.to_string()))?;
-    let code = prompt(
-        "the login code",
-        "Login code (sent to your Telegram apps)",
-        true,
-    )?;
-    match client.sign_in(&token, &code).await {
-        Ok(_) => {}
-        Err(SignInError::PasswordRequired(password_token)) => {
-            let hint = password_token.hint().unwrap_or("none").to_owned();
-            let password = prompt(
-                "the 2FA password",
-                &format!("2FA password (hint: {hint})"),
-                true,
-            )?;
-            client
-                .check_password(password_token, password.as_bytes())
-                .await
-                .map_err(|e| match e {
-                    SignInError::InvalidPassword(_) => LoginError::InvalidPassword,
-                    other => LoginError::SignIn(other.to_string()),
-                })?;
-        }
-        Err(SignInError::InvalidCode) => return Err(LoginError::InvalidCode),
-        Err(SignInError::SignUpRequired) => return Err(LoginError::SignUpRequired),
-        Err(other) => return Err(LoginError::SignIn(other.to_string())),
-    }
-    let blob = SessionBlob::capture(&session);
+    let outcome = sign_in_flow(&client, &mut Terminal, api_hash).await;
     client.disconnect();
     runner.abort();
-    Ok(secret_manifest(target, &blob))
+    outcome?;
+    Ok(secret_manifest(target, &SessionBlob::capture(&session)))
 }
 
 #[cfg(test)]
@@ -189,6 +263,132 @@ mod tests {
         assert_eq!(data.len(), 1);
         let stored = manifest["stringData"]["session"].as_str().unwrap();
         assert_eq!(SessionBlob::decode(stored, "manifest").unwrap(), blob);
+    }
+
+    /// Answers prompts from a script and remembers what was asked.
+    struct Script {
+        answers: Vec<&'static str>,
+        asked: Vec<(String, bool)>,
+    }
+
+    impl Prompt for Script {
+        fn ask(
+            &mut self,
+            what: &'static str,
+            label: &str,
+            hidden: bool,
+        ) -> Result<String, LoginError> {
+            self.asked.push((label.to_owned(), hidden));
+            if self.answers.is_empty() {
+                return Err(LoginError::Prompt {
+                    what,
+                    source: std::io::ErrorKind::UnexpectedEof.into(),
+                });
+            }
+            Ok(self.answers.remove(0).to_owned())
+        }
+    }
+
+    /// Telegram's side: accepts code 12345 and, with 2FA, the password "correct horse".
+    struct FakeAuth {
+        two_factor: bool,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Auth for FakeAuth {
+        type CodeToken = String;
+        type PasswordToken = ();
+
+        async fn request_code(&self, phone: &str, api_hash: &str) -> Result<String, LoginError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("code for {phone} with {api_hash}"));
+            Ok("token".into())
+        }
+
+        async fn sign_in(&self, token: &String, code: &str) -> Result<SignIn<()>, LoginError> {
+            assert_eq!(token, "token");
+            match (code, self.two_factor) {
+                ("12345", false) => Ok(SignIn::Done),
+                ("12345", true) => Ok(SignIn::PasswordNeeded {
+                    hint: Some("horse".into()),
+                    token: (),
+                }),
+                _ => Err(LoginError::InvalidCode),
+            }
+        }
+
+        async fn check_password(&self, (): (), password: &str) -> Result<(), LoginError> {
+            if password == "correct horse" {
+                Ok(())
+            } else {
+                Err(LoginError::InvalidPassword)
+            }
+        }
+    }
+
+    fn auth(two_factor: bool) -> FakeAuth {
+        FakeAuth {
+            two_factor,
+            calls: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    #[tokio::test]
+    async fn phone_code_and_password_are_asked_in_order_secrets_hidden() {
+        let telegram = auth(true);
+        let mut terminal = Script {
+            answers: vec!["+4912345678", "12345", "correct horse"],
+            asked: vec![],
+        };
+        sign_in_flow(&telegram, &mut terminal, "0123456789abcdef")
+            .await
+            .unwrap();
+        let hidden: Vec<bool> = terminal.asked.iter().map(|(_, hidden)| *hidden).collect();
+        assert_eq!(hidden, vec![false, true, true]);
+        assert!(terminal.asked[2].0.contains("hint: horse"));
+        assert!(
+            terminal
+                .asked
+                .iter()
+                .all(|(label, _)| !label.contains("0123456789abcdef")),
+            "the api hash is never shown"
+        );
+        assert_eq!(
+            *telegram.calls.lock().unwrap(),
+            vec!["code for +4912345678 with 0123456789abcdef"]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_2fa_no_password_is_asked_and_wrong_answers_fail_clearly() {
+        let mut terminal = Script {
+            answers: vec!["+4912345678", "12345"],
+            asked: vec![],
+        };
+        sign_in_flow(&auth(false), &mut terminal, "hash")
+            .await
+            .unwrap();
+        assert_eq!(terminal.asked.len(), 2);
+
+        let mut wrong_code = Script {
+            answers: vec!["+4912345678", "99999"],
+            asked: vec![],
+        };
+        let error = sign_in_flow(&auth(false), &mut wrong_code, "hash")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LoginError::InvalidCode), "{error}");
+
+        let mut wrong_password = Script {
+            answers: vec!["+49", "12345", "hunter2"],
+            asked: vec![],
+        };
+        let error = sign_in_flow(&auth(true), &mut wrong_password, "hash")
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "the 2FA password was not accepted");
     }
 
     #[test]
