@@ -141,9 +141,13 @@ pub fn build(
         .namespace
         .as_deref()
         .ok_or(BuildError::MissingMetadata("namespace"))?;
-    let owner = cc
+    let mut owner = cc
         .controller_owner_ref(&())
         .ok_or(BuildError::MissingMetadata("uid"))?;
+    // blockOwnerDeletion would need `update` on channelcollections/finalizers where the
+    // OwnerReferencesPermissionEnforcement admission plugin runs; the Jobs are still
+    // garbage-collected with their collection without it.
+    owner.block_owner_deletion = None;
     let spec = &cc.spec;
     let job_name = job_name(name, scheduled);
     let database = spec

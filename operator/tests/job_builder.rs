@@ -120,6 +120,10 @@ fn controller_owner_reference_and_labels() {
     assert_eq!(owner.name, "news");
     assert_eq!(owner.uid, common::UID);
     assert_eq!(owner.controller, Some(true));
+    assert_eq!(
+        owner.block_owner_deletion, None,
+        "would need update on channelcollections/finalizers"
+    );
     assert!(job::is_owned_by(&job, &cc));
     assert_eq!(job.metadata.namespace.as_deref(), Some(NAMESPACE));
 

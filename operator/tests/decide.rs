@@ -1,0 +1,147 @@
+//! The whole reconcile decision as a pure function: status fields, kstatus conditions and
+//! which Jobs to touch, for states the mocked-API tests do not reach.
+
+mod common;
+
+use common::{TestCollection, TestJob, at, defaults, job_for, t0};
+use crds::{ChannelCollection, CollectionState};
+use operator::{
+    decide::decide,
+    job::JobDefaults,
+    runs::{Outcome, beyond_history, owned_runs},
+    time::to_k8s,
+};
+
+fn condition<'a>(
+    status: &'a crds::ChannelCollectionStatus,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[test]
+fn no_database_anywhere_is_an_invalid_spec() {
+    let cc = ChannelCollection::test();
+    let no_default = JobDefaults {
+        database: None,
+        ..defaults()
+    };
+    let d = decide(&cc, &[], &no_default, at(12, 0, 5)).unwrap();
+    assert!(d.invalid && d.create.is_none());
+    let stalled = condition(&d.status, "Stalled").unwrap();
+    assert!(
+        stalled.message.contains("--default-database-secret"),
+        "{}",
+        stalled.message
+    );
+    // With spec.database it is fine.
+    let d = decide(&cc.database("db", "url"), &[], &no_default, at(12, 0, 5)).unwrap();
+    assert!(!d.invalid && d.create.is_some());
+}
+
+#[test]
+fn transition_times_survive_unchanged_conditions() {
+    let cc = ChannelCollection::test().cron("0 13 * * *", None);
+    let first = decide(&cc, &[], &defaults(), at(12, 0, 5)).unwrap().status;
+    let later = decide(
+        &cc.clone().with_status(first.clone()),
+        &[],
+        &defaults(),
+        at(12, 30, 0),
+    )
+    .unwrap()
+    .status;
+    assert_eq!(later, first, "nothing changed, so nothing to write");
+    let ready = condition(&later, "Ready").unwrap();
+    assert_eq!(ready.last_transition_time, to_k8s(at(12, 0, 5)));
+
+    // Stalled appears only while true, and Ready flips with a new transition time.
+    let broken = cc.clone().cron("not cron", None).with_status(first);
+    let stalled = decide(&broken, &[], &defaults(), at(12, 40, 0))
+        .unwrap()
+        .status;
+    assert_eq!(condition(&stalled, "Ready").unwrap().status, "False");
+    assert_eq!(
+        condition(&stalled, "Ready").unwrap().last_transition_time,
+        to_k8s(at(12, 40, 0))
+    );
+    let fixed = decide(&cc.with_status(stalled), &[], &defaults(), at(12, 50, 0))
+        .unwrap()
+        .status;
+    assert!(condition(&fixed, "Stalled").is_none());
+    assert_eq!(condition(&fixed, "Ready").unwrap().status, "True");
+}
+
+#[test]
+fn collecting_is_ready_once_the_pod_runs() {
+    let cc = ChannelCollection::test().last_scheduled(t0());
+    let starting = decide(
+        &cc,
+        &[job_for(&cc, t0()).running(false)],
+        &defaults(),
+        at(12, 1, 0),
+    )
+    .unwrap()
+    .status;
+    assert_eq!(starting.state, Some(CollectionState::Collecting));
+    assert_eq!(
+        condition(&starting, "Reconciling").unwrap().reason,
+        "RunStarting"
+    );
+    let running = decide(
+        &cc,
+        &[job_for(&cc, t0()).running(true)],
+        &defaults(),
+        at(12, 1, 0),
+    )
+    .unwrap()
+    .status;
+    assert_eq!(condition(&running, "Ready").unwrap().status, "True");
+    assert_eq!(condition(&running, "Ready").unwrap().reason, "Collecting");
+    assert!(condition(&running, "Reconciling").is_none());
+    assert_eq!(running.active_job.as_deref(), Some("news-29931120"));
+}
+
+#[test]
+fn a_replaced_run_still_terminating_blocks_the_next_one() {
+    let cc = ChannelCollection::test().replace().last_scheduled(t0());
+    let mut old = job_for(&cc, t0()).running(true);
+    old.metadata.deletion_timestamp = Some(to_k8s(at(12, 10, 1)));
+    let d = decide(&cc, &[old], &defaults(), at(12, 10, 3)).unwrap();
+    assert!(
+        d.create.is_none(),
+        "no second pod on the session while the old one terminates"
+    );
+    assert!(d.replace.is_empty(), "already being deleted");
+    assert_eq!(
+        condition(&d.status, "Reconciling").unwrap().reason,
+        "ReplacingRun"
+    );
+}
+
+#[test]
+fn jobs_of_a_namesake_are_ignored() {
+    let cc = ChannelCollection::test().last_scheduled(t0());
+    let foreign = job_for(&cc, t0()).running(true).foreign();
+    assert!(owned_runs(&cc, std::slice::from_ref(&foreign)).is_empty());
+    let d = decide(&cc, &[foreign], &defaults(), at(12, 1, 0)).unwrap();
+    assert_eq!(d.status.active_job, None);
+}
+
+#[test]
+fn history_keeps_the_newest_and_skips_jobs_already_deleting() {
+    let cc = ChannelCollection::test();
+    let mut jobs: Vec<_> = (0..4)
+        .map(|i| job_for(&cc, at(11, i * 10, 0)).succeeded(at(11, i * 10 + 5, 0)))
+        .collect();
+    jobs[0].metadata.deletion_timestamp = Some(to_k8s(at(11, 59, 0)));
+    let runs = owned_runs(&cc, &jobs);
+    assert!(runs.iter().all(|r| r.outcome == Outcome::Succeeded));
+    // Keep 1: the two older ones not yet deleting go, the newest stays.
+    assert_eq!(
+        beyond_history(&runs, 1, 1),
+        ["news-29931070", "news-29931080"]
+    );
+    assert_eq!(beyond_history(&runs, 0, 0).len(), 3);
+    assert!(beyond_history(&runs, 5, 5).is_empty());
+}
