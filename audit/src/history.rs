@@ -56,8 +56,9 @@ pub struct PastRun {
 /// The latest runs of collection `namespace/name` that wrote a `collection_end` (other than
 /// `exclude_run_id`, the run in progress), newest first, with their start and progress rows.
 ///
-/// A backward scan of the `(collection_namespace, collection_name, id)` index, bounded by
-/// `limits.max_scanned_rows`, finds the runs; their rows come from the `(run_id, id)` index.
+/// A backward scan of the `(collection_namespace, collection_name, id)` index finds the runs: it
+/// stops at the `max_runs`-th run's end, and never reads more than `limits.max_scanned_rows`
+/// rows; their rows come from the `(run_id, id)` index.
 /// The cost depends on the limits, not on the size of the table.
 pub async fn recent_finished_runs(
     pool: &PgPool,
@@ -67,26 +68,30 @@ pub async fn recent_finished_runs(
     limits: HistoryLimits,
 ) -> Result<Vec<PastRun>, HistoryError> {
     let rows: Vec<PastRunRow> = sqlx::query_as(
-        "WITH recent AS (
-                 SELECT run_id, id, action
-                   FROM mtproto_audit_log
-                  WHERE collection_namespace = $1 AND collection_name = $2
-                    AND run_id IS NOT NULL
-                  ORDER BY id DESC
-                  LIMIT $5
-             ), finished AS (
-                 SELECT run_id, max(id) AS end_id
-                   FROM recent
-                  WHERE action = $6 AND run_id <> $3
-                  GROUP BY run_id
-                  ORDER BY end_id DESC
-                  LIMIT $4
-             )
-             SELECT f.run_id, l.id, l.timestamp, l.pod_name, l.action, l.metadata
-               FROM finished f
-               JOIN mtproto_audit_log l ON l.run_id = f.run_id AND l.run_id IS NOT NULL
-              WHERE l.action IN ($7, $8)
-              ORDER BY f.end_id DESC, l.id",
+        // Each stage is lazy up to the GROUP BY: the backward index scan stops as soon as enough
+        // `collection_end` rows are found (a retried run may have one per attempt, hence 4x).
+        "WITH ends AS (
+             SELECT run_id, id
+               FROM (SELECT run_id, id, action
+                       FROM mtproto_audit_log
+                      WHERE collection_namespace = $1 AND collection_name = $2
+                        AND run_id IS NOT NULL
+                      ORDER BY id DESC
+                      LIMIT $5) AS recent
+              WHERE action = $6 AND run_id <> $3
+              LIMIT $4 * 4
+         ), finished AS (
+             SELECT run_id, max(id) AS end_id
+               FROM ends
+              GROUP BY run_id
+              ORDER BY end_id DESC
+              LIMIT $4
+         )
+         SELECT f.run_id, l.id, l.timestamp, l.pod_name, l.action, l.metadata
+           FROM finished f
+           JOIN mtproto_audit_log l ON l.run_id = f.run_id AND l.run_id IS NOT NULL
+          WHERE l.action IN ($7, $8)
+          ORDER BY f.end_id DESC, l.id",
     )
     .bind(namespace)
     .bind(name)
