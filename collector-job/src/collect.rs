@@ -124,9 +124,8 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             end: RunEnd::Finished,
         };
 
-        let check = self
-            .guarded("(session check)", |source| source.check_session())
-            .await;
+        // A flood wait here belongs to no channel: its audit row has an empty channel name.
+        let check = self.guarded("", |source| source.check_session()).await;
         let stop = match check {
             Ok(()) => None,
             // Telegram unreachable: each channel will say so in its own error.

@@ -807,3 +807,29 @@ async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(poo
         ErrorReason::ChannelInvalid
     );
 }
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_flood_wait_during_the_session_check_names_no_channel(pool: PgPool) {
+    let mut world = world();
+    world.telegram = world.telegram.on_check_session(Step::FloodWait(5));
+
+    run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    let events = events(&pool, "run-1").await;
+    assert_eq!(
+        events[1],
+        AuditEvent::FloodWait(FloodWait {
+            channel_name: String::new(),
+            seconds: 5,
+            until: t(5)
+        })
+    );
+    assert!(matches!(events.last(), Some(AuditEvent::End(e)) if e.total_messages == 280));
+}
