@@ -109,6 +109,11 @@ impl From<StoreError> for Stop {
 }
 
 impl<S: Source, C: Clock> Run<'_, S, C> {
+    #[tracing::instrument(
+        skip_all,
+        fields(run_id = %self.audit.run().run_id, pod = ?self.audit.run().pod_name),
+        err
+    )]
     pub async fn run(mut self, settings: &RunSettings) -> Result<RunSummary, RunError> {
         let total_channels = settings.channels.len() as u32;
         self.audit
@@ -228,6 +233,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
     }
 
     /// Collects one channel; `collected` counts what was stored, also when it stops early.
+    #[tracing::instrument(skip_all, fields(channel = name))]
     async fn channel(
         &mut self,
         name: &str,
