@@ -322,6 +322,8 @@ BAD_VALUES = [
     ({"watch": {"scope": "Everywhere"}}, "/watch/scope", "'Cluster', 'Namespace'"),
     ({"watch": {"scope": "Namespace", "namespace": "Bad_Name"}}, "/watch/namespace", "does not match pattern"),
     ({"logging": {"format": "xml"}}, "/logging/format", "'json', 'plain'"),
+    ({"statusRefresh": "10 seconds"}, "/statusRefresh", "does not match pattern"),
+    ({"statusRefresh": "0s"}, "/statusRefresh", "does not match pattern"),
     ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "'Always', 'IfNotPresent', 'Never'"),
     ({"image": {"digest": "sha256:123"}}, "/image/digest", "does not match pattern"),
     ({"collector": {"image": {"repository": ""}}}, "/collector/image/repository", "minLength"),
