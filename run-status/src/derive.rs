@@ -1,5 +1,7 @@
 //! The pure derivation of a collection's live status from its run's Job and audit rows.
 
+use std::collections::HashSet;
+
 use audit::{AuditRow, EndReason};
 use chrono::{DateTime, Utc};
 use crds::{
@@ -10,7 +12,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::eta;
-use crate::history::ChannelHistory;
+use crate::history::{ChannelHistory, channel_key};
 use crate::job::{self, JobPhase};
 use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
@@ -256,9 +258,18 @@ fn from_audit(
     let attempt = newest.unwrap_or(&empty);
     let end = attempt.end.as_ref();
 
-    let total = attempt
-        .total_channels
-        .map_or(spec_channels.len(), |t| t as usize);
+    // Before the collector reports its count: the spec's channels, each counted once as the
+    // collector does.
+    let total = attempt.total_channels.map_or_else(
+        || {
+            spec_channels
+                .iter()
+                .map(|c| channel_key(c))
+                .collect::<HashSet<_>>()
+                .len()
+        },
+        |t| t as usize,
+    );
     let processed = attempt.processed();
     let errors = attempt.errors();
     let messages = log.messages();
@@ -288,7 +299,7 @@ fn from_audit(
         if newest.is_some() {
             status.current_channel = eta::current_channel(attempt, history, spec_channels);
             let left = eta::remaining(attempt, history, spec_channels, now);
-            status.estimated_time_remaining = left.map(ceil_seconds);
+            status.estimated_time_remaining = left.map(|d| eta::quantize(ceil_seconds(d)));
             status.eta = status
                 .estimated_time_remaining
                 .map(|secs| eta::human(chrono::TimeDelta::seconds(secs)));

@@ -25,6 +25,10 @@
 //!    [`SESSION_INVALID`] and `derived.progress_unavailable` to the `ProgressUnavailable`
 //!    condition.
 //! 4. Requeue after [`Cadence::requeue_after`].
+//!
+//! The ETA in the status is rounded ([`eta::quantize`]) so that a run counting down between two
+//! audit rows does not need a patch at every refresh, nor a reconcile triggered by the
+//! operator's own status patch.
 
 pub mod eta;
 pub mod history;

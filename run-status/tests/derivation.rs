@@ -190,6 +190,14 @@ fn cases() -> Vec<Case> {
         },
     });
 
+    cases.push(Case {
+        name: "pod not started, a channel written twice in the spec counts once",
+        collection: collection(&["@alpha", "https://t.me/Alpha", "bravo"]),
+        run: Some((Some(job_pending(RUN)), rows(vec![]))),
+        now: 1,
+        expect: collecting("0/2", 0),
+    });
+
     {
         let mut log = Log::new();
         Attempt::start(&mut log, RUN, "pod-a", 4, 0);
@@ -281,11 +289,11 @@ fn cases() -> Vec<Case> {
             collection: base(),
             run: Some((Some(job_active(RUN, 0)), rows(log.rows(RUN)))),
             now: 16,
-            // 14 s / 3 channels; delta is 2 s in.
+            // 14 s / 3 channels; delta is 2 s in: about 3 s left, shown in 5 s steps.
             expect: Expect {
                 errors: 2,
                 current_channel: Some("delta"),
-                eta: Some("3s"),
+                eta: Some("5s"),
                 ..collecting("3/4", 10)
             },
         });

@@ -23,17 +23,14 @@ fn history() -> ChannelHistory {
     ChannelHistory::from_runs(runs.iter().map(Vec::as_slice))
 }
 
-/// Seconds left per `derive`, and per the seed's flat average.
+/// Seconds left per our estimator (before the status rounds it), and per the seed's flat
+/// average.
 fn etas(rows: &[AuditRow], history: &ChannelHistory, now: i64) -> (Option<i64>, Option<i64>) {
-    let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows { rows, history },
-    };
-    let ours = derive(&collection(&SPEC), Some(&run), at(now)).estimated_time_remaining;
+    let spec: Vec<String> = SPEC.iter().map(|c| c.to_string()).collect();
     let log = RunLog::from_rows(rows);
-    let seed = eta::flat_average(log.newest().unwrap(), at(now)).map(|d| d.num_seconds());
+    let attempt = log.newest().unwrap();
+    let ours = eta::remaining(attempt, history, &spec, at(now)).map(|d| d.num_seconds());
+    let seed = eta::flat_average(attempt, at(now)).map(|d| d.num_seconds());
     (ours, seed)
 }
 
@@ -132,9 +129,10 @@ fn channels_new_since_the_last_run_use_this_runs_pace() {
             history: &history,
         },
     };
-    // huge: 300 - 5; fresh: 20 s (this run's pace so far); small3: 10.
     let derived = derive(&collection(&spec), Some(&run), at(25));
-    assert_eq!(derived.estimated_time_remaining, Some(325));
+    // huge: 300 - 5; fresh: 20 s (this run's pace so far); small3: 10: 325 s, shown rounded.
+    assert_eq!(derived.estimated_time_remaining, Some(330));
+    assert_eq!(derived.eta.as_deref(), Some("5m30s"));
     assert_eq!(derived.current_channel.as_deref(), Some("@huge"));
 }
 
@@ -184,4 +182,41 @@ fn duplicate_spec_references_count_once() {
     assert_eq!(derived.current_channel.as_deref(), Some("@huge"));
     assert_eq!(derived.estimated_time_remaining, Some(290));
     assert_eq!(derived.eta.as_deref(), Some("4m50s"));
+}
+
+#[test]
+fn a_countdown_between_audit_rows_does_not_patch_every_refresh() {
+    let history = history();
+    let mut log = Log::new();
+    let mut a = Attempt::start(&mut log, RUN, "pod", 4, 0);
+    a.done(&mut log, "@small1", 5, 10);
+    let rows = log.rows(RUN);
+    let job = job_active(RUN, 0);
+    let run = TrackedRun {
+        run_id: RUN,
+        job: Some(&job),
+        audit: AuditInput::Rows {
+            rows: &rows,
+            history: &history,
+        },
+    };
+    let mut status = crds::ChannelCollectionStatus::default();
+    // 310 s left at 20 s, 305 s at 25 s: both shown as 5m0s.
+    let first = derive(&collection(&SPEC), Some(&run), at(20));
+    assert_eq!(first.eta.as_deref(), Some("5m0s"));
+    first.apply_to(&mut status);
+    let second = derive(&collection(&SPEC), Some(&run), at(25));
+    assert!(!run_status::needs_patch(&status, &second));
+    // A new row does change it.
+    a.done(&mut log, "@huge", 5_000, 26);
+    let rows = log.rows(RUN);
+    let run = TrackedRun {
+        audit: AuditInput::Rows {
+            rows: &rows,
+            history: &history,
+        },
+        ..run
+    };
+    let third = derive(&collection(&SPEC), Some(&run), at(27));
+    assert!(run_status::needs_patch(&status, &third));
 }
