@@ -364,11 +364,18 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
     };
 
     let next_free = cadence.next_after(anchor, now);
+    // A scheduled run that waits stays visibly overdue at its time. A waiting manual run
+    // has no time of its own (`now` would change on every reconcile and so rewrite the
+    // status each time); the regular next run is shown instead.
+    let pending = match trigger {
+        Trigger::Schedule => Some(scheduled),
+        Trigger::Manual => next_free,
+    };
     match (input.activity, input.concurrency) {
         (Activity::Running, ConcurrencyPolicy::Forbid) | (Activity::Terminating, _) => Plan {
             action: Action::Blocked { scheduled },
             handles_request: None,
-            next_run: Some(scheduled),
+            next_run: pending,
             // The Job's end wakes us through the watch; this is the safety net.
             requeue_at: next_free,
             missed,
@@ -376,7 +383,7 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
         (Activity::Running, ConcurrencyPolicy::Replace) => Plan {
             action: Action::ReplaceActive { scheduled },
             handles_request: None,
-            next_run: Some(scheduled),
+            next_run: pending,
             requeue_at: Some(now + REPLACE_RECHECK),
             missed,
         },

@@ -596,6 +596,67 @@ async fn a_lost_status_write_does_not_start_the_manual_run_twice() {
     );
 }
 
+#[tokio::test]
+async fn a_blocked_manual_request_settles_instead_of_rewriting_status() {
+    // Forbid, an active run, and a manual request: the request waits. The status written
+    // must not depend on `now`, or every reconcile would write (and so trigger) another.
+    let cc = ChannelCollection::test()
+        .last_scheduled(t0())
+        .requested("r1");
+    let job = job_for(&cc, t0()).running(true);
+    let (_, first) = run(cc.clone(), at(12, 3, 0), Scenario::Jobs(vec![job.clone()])).await;
+    assert!(first.created.is_empty());
+    let status: ChannelCollectionStatus =
+        serde_json::from_value(first.status.unwrap()["status"].clone()).unwrap();
+    assert_eq!(
+        status.last_handled_requested_at, None,
+        "not handled while waiting"
+    );
+    let (_, second) = run(
+        cc.with_status(status),
+        at(12, 3, 7),
+        Scenario::Jobs(vec![job]),
+    )
+    .await;
+    assert_eq!(second.requests, [LIST], "nothing changed, nothing written");
+}
+
+#[tokio::test]
+async fn transient_errors_back_off_exponentially() {
+    use operator::reconcile::error_policy;
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = context(Client::new(service, "telegram"), t0());
+    let cc = Arc::new(ChannelCollection::test());
+    let error = || Error::JobNameTaken {
+        job: "x".to_string(),
+    };
+    let waits: Vec<Action> = (0..4)
+        .map(|_| error_policy(cc.clone(), &error(), ctx.clone()))
+        .collect();
+    let expected: Vec<Action> = [5, 10, 20, 40]
+        .into_iter()
+        .map(|s| Action::requeue(Duration::from_secs(s)))
+        .collect();
+    assert_eq!(waits, expected);
+    for _ in 0..10 {
+        error_policy(cc.clone(), &error(), ctx.clone());
+    }
+    assert_eq!(
+        error_policy(cc.clone(), &error(), ctx.clone()),
+        Action::requeue(Duration::from_secs(300)),
+        "capped"
+    );
+    assert_eq!(
+        error_policy(cc.clone(), &Error::NotLeader, ctx.clone()),
+        Action::await_change()
+    );
+    let metrics = ctx.metrics.render();
+    assert!(
+        metrics.contains("reconcile_failures_total{reason=\"job_name_taken\"} 15"),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn rbac_attributes_are_parsed() {
     use apiserver::{assert_allowed, rbac_attributes};

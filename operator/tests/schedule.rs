@@ -357,7 +357,7 @@ fn scheduling_table() {
                 Action::Blocked {
                     scheduled: at(12, 5, 0),
                 },
-                Some(at(12, 5, 0)),
+                Some(at(12, 10, 0)),
             ),
         case("forbid: not due, active run is fine", cc(), at(12, 5, 0))
             .last(t0())
