@@ -145,3 +145,93 @@ fn history_keeps_the_newest_and_skips_jobs_already_deleting() {
     assert_eq!(beyond_history(&runs, 0, 0).len(), 3);
     assert!(beyond_history(&runs, 5, 5).is_empty());
 }
+
+/// Every steady state settles: deciding again a little later, with the status just
+/// written, writes nothing new (a status that depends on `now` would make each write
+/// trigger the next reconcile, forever).
+#[test]
+fn steady_states_settle() {
+    let base = || ChannelCollection::test().last_scheduled(t0());
+    let running = |cc: &ChannelCollection, ready: bool| job_for(cc, t0()).running(ready);
+    let mut terminating = job_for(&base().replace(), t0()).running(true);
+    terminating.metadata.deletion_timestamp = Some(to_k8s(at(12, 10, 1)));
+    // Between runs (the next is at 12:10), and after 12:10 for the runs that wait.
+    let between = (at(12, 5, 10), at(12, 5, 40));
+    let overdue = (at(12, 10, 30), at(12, 10, 50));
+    let cases: Vec<(
+        &str,
+        ChannelCollection,
+        Vec<k8s_openapi::api::batch::v1::Job>,
+        _,
+    )> = vec![
+        ("interval idle", base(), vec![], between),
+        (
+            "cron idle",
+            base().cron("0 13 * * *", Some("Europe/Berlin")),
+            vec![],
+            between,
+        ),
+        (
+            "suspended",
+            base().suspended().requested("r"),
+            vec![],
+            overdue,
+        ),
+        ("invalid", base().cron("bad", None), vec![], overdue),
+        ("collecting", base(), vec![running(&base(), true)], between),
+        ("starting", base(), vec![running(&base(), false)], between),
+        (
+            "forbid blocks a scheduled run",
+            base(),
+            vec![running(&base(), true)],
+            overdue,
+        ),
+        (
+            "forbid blocks a manual run",
+            base().requested("r"),
+            vec![running(&base(), true)],
+            between,
+        ),
+        (
+            "replace waits for termination",
+            base().replace(),
+            vec![terminating],
+            overdue,
+        ),
+        (
+            "succeeded",
+            base(),
+            vec![job_for(&base(), t0()).succeeded(at(12, 4, 0))],
+            between,
+        ),
+        (
+            "failed",
+            base(),
+            vec![job_for(&base(), t0()).failed(at(12, 4, 0), "DeadlineExceeded")],
+            between,
+        ),
+    ];
+    for (name, cc, jobs, (now, later)) in cases {
+        let first = decide(&cc, &jobs, &defaults(), now).unwrap();
+        assert!(
+            first.create.is_none(),
+            "{name}: expected a steady state, not a new run"
+        );
+        let again = decide(
+            &cc.with_status(first.status.clone()),
+            &jobs,
+            &defaults(),
+            later,
+        )
+        .unwrap();
+        assert_eq!(
+            again.status, first.status,
+            "{name}: status changed without anything happening"
+        );
+        assert!(
+            again.notices.is_empty(),
+            "{name}: repeated Events {:?}",
+            again.notices
+        );
+    }
+}
