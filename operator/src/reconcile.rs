@@ -208,7 +208,9 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
                     .await;
                 }
             }
-            Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(kube::Error::Api(status))
+                if status.code == 409 && status.reason == "AlreadyExists" =>
+            {
                 // Created earlier (a status write got lost, or another replica): adopt it if ours.
                 let existing = jobs.get(&job_name).await.map_err(|source| Error::GetJob {
                     job: job_name.clone(),

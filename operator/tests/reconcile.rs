@@ -34,6 +34,8 @@ enum Scenario {
     Jobs(Vec<Job>),
     /// Creating the Job fails with AlreadyExists; GET returns this Job.
     AlreadyExists(Box<Job>),
+    /// Creating the Job fails with this status code and reason.
+    CreateFails(u16, &'static str),
 }
 
 /// What the operator did, in order.
@@ -108,7 +110,7 @@ async fn run(
                 (&Method::GET, "/apis/batch/v1/namespaces/telegram/jobs") => {
                     let items = match &scenario {
                         Scenario::Jobs(jobs) => jobs.clone(),
-                        Scenario::AlreadyExists(_) => vec![],
+                        Scenario::AlreadyExists(_) | Scenario::CreateFails(..) => vec![],
                     };
                     assert!(
                         request.query().contains("labelSelector="),
@@ -128,6 +130,9 @@ async fn run(
                             "AlreadyExists",
                             "jobs.batch already exists",
                         )),
+                        Scenario::CreateFails(code, reason) => {
+                            request.respond(apiserver::status_error(*code, reason, "refused"))
+                        }
                         Scenario::Jobs(_) => request.echo(StatusCode::CREATED),
                     }
                 }
@@ -137,7 +142,7 @@ async fn run(
                             StatusCode::OK,
                             &serde_json::to_value(job).unwrap(),
                         )),
-                        Scenario::Jobs(_) => {
+                        Scenario::Jobs(_) | Scenario::CreateFails(..) => {
                             request.respond(apiserver::status_error(404, "NotFound", "not found"))
                         }
                     }
@@ -655,6 +660,30 @@ async fn transient_errors_back_off_exponentially() {
         metrics.contains("reconcile_failures_total{reason=\"job_name_taken\"} 15"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_create_is_a_transient_error_not_an_adoption() {
+    for (code, reason) in [
+        (409, "Conflict"),
+        (403, "Forbidden"),
+        (500, "InternalError"),
+    ] {
+        let (result, seen) = run(
+            ChannelCollection::test(),
+            at(12, 0, 5),
+            Scenario::CreateFails(code, reason),
+        )
+        .await;
+        assert_eq!(
+            seen.requests,
+            [LIST, CREATE],
+            "{reason}: no GET, no status, no Event"
+        );
+        let error = result.unwrap_err();
+        assert_eq!(error.metric_label(), "create_job", "{reason}: {error}");
+        assert_eq!(seen.jobs_created, 0);
+    }
 }
 
 #[test]
