@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, RawCollectConfig};
+use crate::telemetry::LogFormat;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -14,6 +15,15 @@ use crate::config::{self, RawCollectConfig};
     about = "Collects Telegram channel history into PostgreSQL"
 )]
 pub struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "COLLECTOR_LOG_FORMAT",
+        value_enum,
+        default_value = "plain"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -21,3 +21,4 @@ pub mod shutdown;
 pub mod source;
 pub mod store;
 pub mod telegram;
+pub mod telemetry;
