@@ -1,6 +1,6 @@
 //! Live status of a `ChannelCollection` run, derived from its Job and its audit-log rows.
 //!
-//! The core is pure: [`derive`] maps (the collection, the run it follows: Job + audit rows +
+//! The core is pure: [`derive()`] maps (the collection, the run it follows: Job + audit rows +
 //! per-channel history, `now`) to a [`DerivedStatus`] that [`DerivedStatus::apply_to`] merges
 //! into `.status`. Around it: [`reader`] (the two indexed queries an active run needs),
 //! [`Cadence`] (re-read every few seconds while a run is active, never while idle) and
@@ -14,16 +14,20 @@
 //! written to string fields.
 //!
 //! Wiring, per reconcile of a collection:
-//! 1. If a run is followed (its Job is active or `status.activeJob` names it), read it with
-//!    [`reader::read_snapshot`] when a database is configured (else pass
-//!    [`ProgressUnavailable::NotConfigured`]); on error log it and pass
-//!    [`ProgressUnavailable::Unreachable`] ([`reader::input_from`] does this mapping).
-//! 2. `let derived = derive(&collection, run.as_ref(), now);`
-//! 3. If `needs_patch(&status, &derived)`, `derived.apply_to(&mut status)` and patch.
-//!    When `derived.finished` is set, also clear `activeJob` (and set `lastSuccessfulTime`
-//!    when it succeeded). Map `derived.session_invalid` to `Stalled=True` reason
-//!    [`SESSION_INVALID`] and `derived.progress_unavailable` to the `ProgressUnavailable`
-//!    condition.
+//! 1. Find the run to follow with [`followed_run`] (`status.activeJob`, else a newly active
+//!    Job). If there is one, read it with [`reader::read_snapshot`] when a database is
+//!    configured (else pass [`ProgressUnavailable::NotConfigured`]); on error log it and pass
+//!    [`ProgressUnavailable::Unreachable`] ([`reader::input_from`] does this mapping). No run:
+//!    no query.
+//! 2. `let derived = derive(&collection, run.as_ref(), now);` (`collection.status` is the
+//!    stored status: its final numbers and errors carry over).
+//! 3. Build the Job-level status, then `derived.apply_to(&mut status)`; patch only if
+//!    `needs_patch(&stored, &derived)` or a Job-level field changed. `apply_to` sets `state`:
+//!    an invalid spec's `Failed` must be set after it. When `derived.finished` is set, the run
+//!    is over: clear `activeJob` (and set `lastSuccessfulTime` when it succeeded); its
+//!    `lastRun` (reason and counts from the audit log) should be kept as is afterwards. Map
+//!    `derived.session_invalid` to `Stalled=True` reason [`SESSION_INVALID`] and
+//!    `derived.progress_unavailable` to the `ProgressUnavailable` condition.
 //! 4. Requeue after [`Cadence::requeue_after`].
 //!
 //! The ETA in the status is rounded ([`eta::quantize`]) so that a run counting down between two
@@ -31,6 +35,7 @@
 //! operator's own status patch.
 
 pub mod eta;
+pub mod follow;
 pub mod history;
 pub mod job;
 pub mod reader;
@@ -43,6 +48,7 @@ mod refresh;
 pub use derive::{
     ABORTED, AuditInput, DerivedStatus, ProgressUnavailable, SESSION_INVALID, TrackedRun, derive,
 };
+pub use follow::followed_run;
 pub use history::ChannelHistory;
 pub use job::{JOB_DELETED, JobPhase};
 pub use reader::{AuditSnapshot, ReadError};
