@@ -181,6 +181,9 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         source,
     })?;
 
+    // Live progress from the audit log (run-status) belongs here: read the rows of
+    // `decision.tracked_run`, derive, and merge into `decision.status` before it is written.
+
     for doomed in &decision.replace {
         ctx.ensure_leader()?;
         // Foreground: the Job stays (and blocks the next run) until its pods are gone,

@@ -235,3 +235,44 @@ fn steady_states_settle() {
         );
     }
 }
+
+#[test]
+fn the_tracked_run_is_the_active_one_then_the_one_that_just_ended() {
+    let cc = ChannelCollection::test().last_scheduled(t0());
+    let none = decide(&cc, &[], &defaults(), at(12, 5, 0)).unwrap();
+    assert_eq!(none.tracked_run, None, "no run, no database read");
+
+    let active = decide(
+        &cc,
+        &[job_for(&cc, t0()).running(true)],
+        &defaults(),
+        at(12, 5, 0),
+    )
+    .unwrap();
+    assert_eq!(active.tracked_run.as_deref(), Some("news-29931120"));
+
+    // A run created in this reconcile is tracked from the start.
+    let due = decide(&cc, &[], &defaults(), at(12, 10, 0)).unwrap();
+    assert_eq!(due.tracked_run.as_deref(), Some("news-29931130"));
+
+    // The reconcile that sees the Job finished reads it once more for its final counts...
+    let done = vec![job_for(&cc, t0()).succeeded(at(12, 4, 0))];
+    let ended = decide(
+        &cc.clone().with_status(active.status.clone()),
+        &done,
+        &defaults(),
+        at(12, 5, 0),
+    )
+    .unwrap();
+    assert_eq!(ended.status.active_job, None);
+    assert_eq!(ended.tracked_run.as_deref(), Some("news-29931120"));
+    // ...and after that, no more.
+    let after = decide(
+        &cc.with_status(ended.status.clone()),
+        &done,
+        &defaults(),
+        at(12, 6, 0),
+    )
+    .unwrap();
+    assert_eq!(after.tracked_run, None);
+}
