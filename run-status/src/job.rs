@@ -84,3 +84,67 @@ pub fn phase(job: Option<&Job>) -> JobPhase {
 pub fn start_time(job: Option<&Job>) -> Option<DateTime<Utc>> {
     job?.status.as_ref()?.start_time.as_ref().map(from_k8s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(value: serde_json::Value) -> Job {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn phases() {
+        let t = "2026-11-28T10:00:00Z";
+        let at = Some(DateTime::parse_from_rfc3339(t).unwrap().to_utc());
+        let cases = [
+            (
+                "no status yet",
+                serde_json::json!({"metadata": {"name": "j"}}),
+                JobPhase::Active,
+            ),
+            (
+                "running",
+                serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1}}),
+                JobPhase::Active,
+            ),
+            (
+                "success decided, pods still terminating",
+                serde_json::json!({"metadata": {"name": "j"}, "status": {"conditions": [
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": t}]}}),
+                JobPhase::Succeeded { at },
+            ),
+            (
+                "failure decided, pods still terminating",
+                serde_json::json!({"metadata": {"name": "j"}, "status": {"conditions": [
+                    {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+                     "message": "too long", "lastTransitionTime": t}]}}),
+                JobPhase::Failed {
+                    reason: "DeadlineExceeded".into(),
+                    message: Some("too long".into()),
+                    at,
+                },
+            ),
+            (
+                "a condition that is not true does not count",
+                serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1, "conditions": [
+                    {"type": "Failed", "status": "False", "reason": "X"}]}}),
+                JobPhase::Active,
+            ),
+            (
+                "being deleted",
+                serde_json::json!({"metadata": {"name": "j", "deletionTimestamp": t},
+                                   "status": {"active": 1}}),
+                JobPhase::Failed {
+                    reason: JOB_DELETED.into(),
+                    message: Some("the Job is being deleted".into()),
+                    at,
+                },
+            ),
+        ];
+        for (name, value, expected) in cases {
+            assert_eq!(phase(Some(&job(value))), expected, "{name}");
+        }
+        assert!(matches!(phase(None), JobPhase::Failed { reason, .. } if reason == JOB_DELETED));
+    }
+}
