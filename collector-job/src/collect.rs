@@ -17,6 +17,7 @@ use crate::channel_ref::ChannelRef;
 use crate::clock::Clock;
 use crate::config::{Limits, MAX_BATCH};
 use crate::flood::FloodNotice;
+use crate::model::StoredChannel;
 use crate::shutdown::Shutdown;
 use crate::source::{Cursor, Source, SourceError};
 use crate::store::{Store, StoreError};
@@ -241,16 +242,40 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         settings: &RunSettings,
         collected: &mut u64,
     ) -> Result<(), Stop> {
-        let channel = match self.store.channel(reference).await? {
-            Some(known) if known.access_hash.is_some() => known,
+        let (channel, cached) = match self.store.channel(reference).await? {
+            Some(known) if known.access_hash.is_some() => (known, true),
             // Resolve once, then reuse the cached id and access hash on every later run.
             _ => {
                 let resolved = self
                     .guarded(name, |source| source.resolve(reference))
                     .await?;
-                self.store.remember_channel(&resolved).await?
+                (self.store.remember_channel(&resolved).await?, false)
             }
         };
+        let result = self.pages(name, &channel, settings, collected).await;
+        if cached
+            && matches!(
+                &result,
+                Err(Stop::Failed {
+                    reason: ErrorReason::ChannelInvalid,
+                    ..
+                })
+            )
+        {
+            // A cached access hash Telegram no longer accepts: resolve afresh next run.
+            self.store.forget_access_hash(channel.id).await?;
+        }
+        result
+    }
+
+    /// Fetches and stores the pages of one channel after its checkpoint.
+    async fn pages(
+        &mut self,
+        name: &str,
+        channel: &StoredChannel,
+        settings: &RunSettings,
+        collected: &mut u64,
+    ) -> Result<(), Stop> {
         let started = self.clock.now();
         // `since` bounds only a first run; later runs continue from the checkpoint.
         let cutoff = match settings.limits.since {
@@ -279,7 +304,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 return Err(Stop::Terminated);
             }
             let batch = self
-                .guarded(name, |source| source.fetch(&channel, cursor, limit))
+                .guarded(name, |source| source.fetch(channel, cursor, limit))
                 .await?;
             let previous = match cursor {
                 Cursor::After(id) => id,

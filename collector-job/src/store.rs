@@ -144,6 +144,16 @@ impl Store {
         Ok(stored(row))
     }
 
+    /// Drops a cached access hash Telegram refused, so the channel is resolved again.
+    pub async fn forget_access_hash(&self, channel_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE channels SET access_hash = NULL WHERE id = $1")
+            .bind(channel_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::RememberChannel { channel_id, source })?;
+        Ok(())
+    }
+
     /// Upserts up to a page of messages with one statement and moves the channel's checkpoint
     /// to `through_id` in the same transaction: a run killed at any point leaves either the
     /// whole page and its checkpoint or neither, so a rerun has no gap and no duplicate.

@@ -833,3 +833,35 @@ async fn a_flood_wait_during_the_session_check_names_no_channel(pool: PgPool) {
     );
     assert!(matches!(events.last(), Some(AuditEvent::End(e)) if e.total_messages == 280));
 }
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_next_run(pool: PgPool) {
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 10)]);
+    let channels = settings(&["@alpha"]);
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+    world.telegram.channel_mut(ALPHA).access_hash = 999;
+    world.telegram.channel_mut(ALPHA).post(5);
+
+    let refused = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+    assert_eq!(refused.errors, 1);
+    world.telegram.calls.clear();
+    let again = run(&pool, &mut world, &channels, "run-3", Shutdown::never()).await;
+
+    assert_eq!(
+        again,
+        RunSummary {
+            total_messages: 5,
+            channels_synced: 1,
+            errors: 0,
+            end: RunEnd::Finished
+        }
+    );
+    assert_eq!(
+        world.telegram.calls[1],
+        Call::Resolve(ChannelRef::Username("alpha".into()))
+    );
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=15).collect::<Vec<_>>()
+    );
+}
