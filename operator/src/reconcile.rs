@@ -93,6 +93,10 @@ pub enum Error {
     },
     #[error("Job {job} exists but belongs to something else; delete it or rename the collection")]
     JobNameTaken { job: String },
+    #[error(
+        "Job {job} already exists for another run of this collection; retrying with a new name"
+    )]
+    JobNameInUse { job: String },
     #[error("deleting Job {job} failed")]
     DeleteJob {
         job: String,
@@ -118,6 +122,7 @@ impl Error {
             Error::CreateJob { .. } => "create_job",
             Error::GetJob { .. } => "get_job",
             Error::JobNameTaken { .. } => "job_name_taken",
+            Error::JobNameInUse { .. } => "job_name_in_use",
             Error::DeleteJob { .. } => "delete_job",
             Error::PatchStatus { .. } => "patch_status",
         }
@@ -221,6 +226,14 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
                 })?;
                 if !job::is_owned_by(&existing, &cc) {
                     return Err(Error::JobNameTaken { job: job_name });
+                }
+                // Same name, other run: a manual request in the minute of an earlier run.
+                // Adopting would swallow the request; retrying in the next minute gives a
+                // new name.
+                let scheduled =
+                    |j: &Job| j.annotations().get(job::ANNOTATION_SCHEDULED_AT).cloned();
+                if scheduled(&existing) != scheduled(job) {
+                    return Err(Error::JobNameInUse { job: job_name });
                 }
                 debug!(job = %job_name, "adopted existing Job");
             }

@@ -686,6 +686,25 @@ async fn a_refused_create_is_a_transient_error_not_an_adoption() {
     }
 }
 
+#[tokio::test]
+async fn a_manual_request_in_the_minute_of_an_earlier_run_is_not_swallowed() {
+    // The 12:00 run is done; a request at 12:00:40 wants the same name `news-29931120`.
+    let cc = ChannelCollection::test()
+        .last_scheduled(t0())
+        .requested("r1");
+    let earlier = job_for(&cc, t0()).succeeded(at(12, 0, 30));
+    let (result, seen) = run(
+        cc,
+        at(12, 0, 40),
+        Scenario::AlreadyExists(Box::new(earlier)),
+    )
+    .await;
+    assert_eq!(seen.created[0]["metadata"]["name"], "news-29931120");
+    let error = result.unwrap_err();
+    assert_eq!(error.metric_label(), "job_name_in_use", "{error}");
+    assert!(seen.status.is_none(), "the request is not marked handled");
+}
+
 #[test]
 fn rbac_attributes_are_parsed() {
     use apiserver::{assert_allowed, rbac_attributes};
