@@ -207,7 +207,14 @@ fn job_only(
 ) -> DerivedStatus {
     let started = job::start_time(run.job);
     let finished = (*phase != JobPhase::Active).then(|| {
-        let (result, reason, message) = outcome(phase, None);
+        let (result, _, _) = outcome(phase, None);
+        let reason = match phase {
+            JobPhase::Failed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        };
+        // Without the audit log nobody knows whether the collector recorded its end: only
+        // Kubernetes' word.
+        let message = job_detail(phase);
         RunSummary {
             job: run.run_id.to_owned(),
             start_time: started.map(to_k8s),
@@ -375,14 +382,8 @@ fn outcome(
     }
     match phase {
         JobPhase::Active | JobPhase::Succeeded { .. } => (RunResult::Succeeded, None, None),
-        JobPhase::Failed {
-            reason, message, ..
-        } => {
-            let detail = match (reason.as_str(), message) {
-                (job::JOB_DELETED, None) => "the Job was deleted".to_owned(),
-                (_, Some(m)) => m.clone(),
-                (r, None) => format!("the Job failed ({r})"),
-            };
+        JobPhase::Failed { reason, .. } => {
+            let detail = job_detail(phase).unwrap_or_default();
             let message = if end.is_some() {
                 detail
             } else {
@@ -391,6 +392,21 @@ fn outcome(
             (RunResult::Failed, Some(reason.clone()), Some(message))
         }
     }
+}
+
+/// Kubernetes' word on a failed Job.
+fn job_detail(phase: &JobPhase) -> Option<String> {
+    let JobPhase::Failed {
+        reason, message, ..
+    } = phase
+    else {
+        return None;
+    };
+    Some(match (reason.as_str(), message) {
+        (job::JOB_DELETED, None) => "the Job was deleted".to_owned(),
+        (_, Some(m)) => m.clone(),
+        (r, None) => format!("the Job failed ({r})"),
+    })
 }
 
 /// When the run ended: the collector's `end_time`, else Kubernetes' time, else now (the Job

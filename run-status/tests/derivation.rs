@@ -703,6 +703,36 @@ fn job_failure_without_end_says_why() {
 }
 
 #[test]
+fn without_the_audit_log_a_failed_run_gives_kubernetes_reason_only() {
+    let job = job_failed(
+        RUN,
+        0,
+        600,
+        "DeadlineExceeded",
+        "Job was active longer than specified deadline",
+    );
+    let run = TrackedRun {
+        run_id: RUN,
+        job: Some(&job),
+        audit: AuditInput::Unavailable(ProgressUnavailable::Unreachable),
+    };
+    let summary = derive(&collection(&CHANNELS), Some(&run), at(700))
+        .finished
+        .unwrap();
+    assert_eq!(summary.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        summary.message.as_deref(),
+        Some("Job was active longer than specified deadline")
+    );
+    assert_eq!(
+        (summary.messages, summary.errors, summary.channels_synced),
+        (None, None, None)
+    );
+    assert_eq!(summary.start_time, Some(to_k8s(at(0))));
+    assert_eq!(summary.end_time, Some(to_k8s(at(600))));
+}
+
+#[test]
 fn recent_errors_are_newest_first_merged_and_bounded() {
     let mut log = Log::new();
     let mut a = Attempt::start(&mut log, RUN, "pod-a", 14, 0);
