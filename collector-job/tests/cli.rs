@@ -208,3 +208,24 @@ async fn migrate_applies_the_schema_idempotently(pool: PgPool) {
     }
     assert_eq!(count(&pool, "channels").await, 0);
 }
+
+#[test]
+fn help_never_shows_secret_environment_values() {
+    let secrets = [
+        ("DATABASE_URL", "postgres://u:dbsecret42@db/x"),
+        ("TELEGRAM_API_ID", "998877"),
+        ("TELEGRAM_API_HASH", "hashsecret42"),
+    ];
+    for command in ["collect", "login", "import", "migrate"] {
+        let output = run(&[command, "--help"], &secrets);
+        assert_eq!(output.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("DATABASE_URL") || text.contains("TELEGRAM_API_HASH"),
+            "{text}"
+        );
+        for (_, secret) in secrets {
+            assert!(!text.contains(secret), "{command} --help shows {secret}");
+        }
+    }
+}
