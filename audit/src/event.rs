@@ -203,12 +203,16 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_762_673_674 + secs, 849_000_000).unwrap()
+        Utc.timestamp_opt(1_762_673_674 + secs, 849_000_000)
+            .unwrap()
     }
 
     #[test]
     fn metadata_uses_the_seed_keys() {
-        let start = AuditEvent::Start(CollectionStart { total_channels: 1, start_time: at(0) });
+        let start = AuditEvent::Start(CollectionStart {
+            total_channels: 1,
+            start_time: at(0),
+        });
         assert_eq!(
             start.metadata(),
             serde_json::json!({"total_channels": 1, "start_time": "2025-11-09T07:34:34.849Z"})
@@ -251,7 +255,10 @@ mod tests {
     #[test]
     fn every_event_round_trips_through_its_columns() {
         let events = [
-            AuditEvent::Start(CollectionStart { total_channels: 3, start_time: at(0) }),
+            AuditEvent::Start(CollectionStart {
+                total_channels: 3,
+                start_time: at(0),
+            }),
             AuditEvent::Progress(CollectionProgress {
                 channel_name: "durov".into(),
                 messages_collected: 0,
@@ -270,7 +277,11 @@ mod tests {
                 remaining_estimate: Some(800),
                 progress_time: at(2),
             }),
-            AuditEvent::FloodWait(FloodWait { channel_name: "big".into(), seconds: 30, until: at(32) }),
+            AuditEvent::FloodWait(FloodWait {
+                channel_name: "big".into(),
+                seconds: 30,
+                until: at(32),
+            }),
             AuditEvent::End(CollectionEnd {
                 total_messages: 1200,
                 channels_synced: 1,
@@ -294,7 +305,8 @@ mod tests {
             "total_channels": 1, "errors": 1, "progress_time": "2025-11-09T07:34:38Z",
             "error": {"reason": "something_new", "message": "?"}
         });
-        let AuditEvent::Progress(progress) = AuditEvent::parse(AuditEvent::PROGRESS, metadata).unwrap()
+        let AuditEvent::Progress(progress) =
+            AuditEvent::parse(AuditEvent::PROGRESS, metadata).unwrap()
         else {
             panic!("expected progress");
         };

@@ -85,22 +85,30 @@ pub struct AuditRow {
 }
 
 /// `id, timestamp, pod_name, action, metadata` of one row of a run.
-type RunRow = (i64, DateTime<Utc>, Option<String>, String, serde_json::Value);
+type RunRow = (
+    i64,
+    DateTime<Utc>,
+    Option<String>,
+    String,
+    serde_json::Value,
+);
 
 /// All rows of one run, oldest first: an index lookup on `(run_id, id)`, so its cost does not
 /// grow with the size of the table.
 pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, StoreError> {
-    let rows: Vec<RunRow> =
-        sqlx::query_as(
-            "SELECT id, timestamp, pod_name, action, metadata
+    let rows: Vec<RunRow> = sqlx::query_as(
+        "SELECT id, timestamp, pod_name, action, metadata
                FROM mtproto_audit_log
               WHERE run_id = $1
               ORDER BY id",
-        )
-        .bind(run_id)
-        .fetch_all(pool)
-        .await
-        .map_err(|source| StoreError::Read { run_id: run_id.to_owned(), source })?;
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .map_err(|source| StoreError::Read {
+        run_id: run_id.to_owned(),
+        source,
+    })?;
     Ok(rows
         .into_iter()
         .map(|(id, timestamp, pod_name, action, metadata)| AuditRow {
