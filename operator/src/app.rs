@@ -16,8 +16,13 @@ use kube::{
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
 use crate::{
-    cli::RunArgs,
+    cli::{DatabaseUrl, RunArgs},
     controller, http,
     job::JobDefaults,
     leader::{self, LeaseConfig},
@@ -57,6 +62,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| format!("operator-{}", std::process::id()));
 
+    let database = args.database_url.as_ref().map(audit_pool).transpose()?;
+    if database.is_none() {
+        warn!("no DATABASE_URL: run progress is not read, only Job-level status is reported");
+    }
     let metrics = Arc::new(Metrics::default());
     let (gate, leader_state) = watch::channel(!args.leader_elect);
     let synced = Arc::new(AtomicBool::new(false));
@@ -94,6 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics,
         leader: leader_state,
         refresh: args.status_refresh,
+        database,
         shutdown_grace: args.shutdown_grace,
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
@@ -121,6 +131,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         work(stop).await;
     }
     finish(server).await
+}
+
+/// Longest wait for a database connection during a reconcile; then progress is reported
+/// unavailable and the reconcile goes on.
+const DATABASE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A lazy pool for reading the audit log: it connects on first use, so an unreachable
+/// database never blocks start-up. Errors never contain the URL.
+pub fn audit_pool(url: &DatabaseUrl) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url
+        .expose()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(DATABASE_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
 /// Sets up the Lease, retrying (with backoff) while the API server is unreachable.

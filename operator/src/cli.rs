@@ -1,6 +1,6 @@
 //! Command line and environment.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -68,9 +68,14 @@ pub struct RunArgs {
     )]
     pub default_database_secret_key: String,
 
-    /// How often an active run's status is refreshed (e.g. 10s).
-    #[arg(long, env = "STATUS_REFRESH", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How often an active run's status is refreshed from the audit log (1s to 30s).
+    #[arg(long, env = "STATUS_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
     pub status_refresh: Duration,
+
+    /// PostgreSQL URL of the audit log, for live progress (optional: without it, or while it
+    /// is unreachable, only Job-level status is reported). Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
 
     /// How long in-flight reconciles get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -102,5 +107,30 @@ impl Cli {
     pub fn command(self) -> Command {
         self.command
             .unwrap_or_else(|| Command::Run(Box::new(self.run)))
+    }
+}
+
+/// A database URL: it holds the password, so it is never shown (`Debug` is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
     }
 }

@@ -1,10 +1,11 @@
-//! kstatus conditions: `Ready` always; `Reconciling` and `Stalled` only while true.
+//! kstatus conditions: `Ready` always; `Reconciling`, `Stalled` and `ProgressUnavailable`
+//! only while true.
 //!
 //! A condition keeps its `lastTransitionTime` while its status stays the same, so
 //! rewriting an unchanged status is a no-op on the API server.
 
 use chrono::{DateTime, Utc};
-use crds::condition::{READY, RECONCILING, STALLED};
+use crds::condition::{PROGRESS_UNAVAILABLE, READY, RECONCILING, STALLED};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use crate::time::to_k8s;
@@ -35,20 +36,7 @@ pub fn conditions(
     now: DateTime<Utc>,
 ) -> Vec<Condition> {
     let make = |type_: &str, status: bool, reason: &str, message: String| {
-        let status = if status { "True" } else { "False" }.to_string();
-        let last_transition_time = previous
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| to_k8s(now));
-        Condition {
-            type_: type_.to_string(),
-            status,
-            reason: reason.to_string(),
-            message,
-            observed_generation: generation,
-            last_transition_time,
-        }
+        condition(previous, generation, now, type_, status, reason, message)
     };
 
     match health {
@@ -73,5 +61,76 @@ pub fn conditions(
             ]
         }
         Health::Healthy { reason, message } => vec![make(READY, true, reason, message.clone())],
+    }
+}
+
+/// What the audit log adds to the conditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// The last run ended because the Telegram session is unusable: `Stalled=True` and
+    /// `Ready=False`, reason `SessionInvalid`, with this message.
+    pub session_invalid: Option<&'a str>,
+    /// Live progress cannot be read for the active run: `ProgressUnavailable=True` with
+    /// this reason and message.
+    pub unavailable: Option<(&'a str, &'a str)>,
+}
+
+/// `current` (from [`conditions`]) with what the audit log says on top. An invalid spec's
+/// `Stalled` is kept: the spec has to be fixed first.
+pub fn with_progress(
+    mut current: Vec<Condition>,
+    previous: &[Condition],
+    generation: Option<i64>,
+    progress: &Progress<'_>,
+    now: DateTime<Utc>,
+) -> Vec<Condition> {
+    let make = |type_: &str, status: bool, reason: &str, message: &str| {
+        condition(
+            previous,
+            generation,
+            now,
+            type_,
+            status,
+            reason,
+            message.to_string(),
+        )
+    };
+    if let Some(message) = progress.session_invalid
+        && !current.iter().any(|c| c.type_ == STALLED)
+    {
+        let reason = run_status::SESSION_INVALID;
+        current.retain(|c| c.type_ != READY);
+        current.insert(0, make(READY, false, reason, message));
+        current.push(make(STALLED, true, reason, message));
+    }
+    if let Some((reason, message)) = progress.unavailable {
+        current.push(make(PROGRESS_UNAVAILABLE, true, reason, message));
+    }
+    current
+}
+
+/// One condition, keeping its `lastTransitionTime` from `previous` while its status is the same.
+fn condition(
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_string();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| to_k8s(now));
+    Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
     }
 }

@@ -291,8 +291,12 @@ fn tracked_run(
         .or_else(|| previous.active_job.clone())
 }
 
+/// Reasons of the Events [`run_transitions`] publishes.
+pub const RUN_SUCCEEDED: &str = "RunSucceeded";
+pub const RUN_FAILED: &str = "RunFailed";
+
 /// RunSucceeded / RunFailed when `lastRun` now describes a run it did not describe before.
-fn run_transitions(
+pub fn run_transitions(
     previous: &ChannelCollectionStatus,
     status: &ChannelCollectionStatus,
 ) -> Option<Notice> {
@@ -304,7 +308,7 @@ fn run_transitions(
     match run.result? {
         RunResult::Succeeded => Some(Notice {
             warning: false,
-            reason: "RunSucceeded",
+            reason: RUN_SUCCEEDED,
             note: format!("Run {} succeeded", run.job),
         }),
         RunResult::Failed => {
@@ -315,7 +319,7 @@ fn run_transitions(
                 .join(": ");
             Some(Notice {
                 warning: true,
-                reason: "RunFailed",
+                reason: RUN_FAILED,
                 note: format!("Run {} failed: {why}", run.job),
             })
         }

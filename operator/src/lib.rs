@@ -1,6 +1,7 @@
 //! The ChannelCollection operator: schedules collector Jobs and reports their runs.
 //!
-//! Pure core: `schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`.
+//! Pure core: `schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`,
+//! `progress` (live progress from the `run-status` crate merged into the status).
 //! Shell: `reconcile`, `controller`, `leader`, `http`, `app` (the binary's edge).
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod job;
 pub mod leader;
 pub mod metrics;
+pub mod progress;
 pub mod reconcile;
 pub mod runs;
 pub mod schedule;

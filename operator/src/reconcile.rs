@@ -1,5 +1,6 @@
-//! The reconcile shell: list the collection's Jobs, ask [`crate::decide`] what to do, do
-//! it, and write the status. All decisions live in the pure core.
+//! The reconcile shell: list the collection's Jobs, read the followed run's audit rows, ask
+//! [`crate::decide`] what to do, do it, and write the status. All decisions live in the pure
+//! core (`decide`, `run_status::derive`, [`crate::progress`]).
 
 use std::{
     collections::HashMap,
@@ -8,7 +9,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use crds::ChannelCollection;
+use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -19,6 +20,8 @@ use kube::{
         reflector::ObjectRef,
     },
 };
+use run_status::{AuditSnapshot, Cadence, DerivedStatus, JobPhase, ReadError, TrackedRun, reader};
+use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{debug, info, instrument, warn};
 
@@ -26,6 +29,7 @@ use crate::{
     decide::{Notice, decide},
     job::{self, BuildError, JobDefaults},
     metrics::Metrics,
+    progress::{self, Finish},
 };
 
 /// Field manager of every write the operator makes (status SSA in particular).
@@ -52,6 +56,14 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     /// How often status is refreshed while a run is active.
     pub refresh: Duration,
+    /// The operator's database, where the audit log is read; `None`: not configured, so
+    /// only Job-level status is reported. Lazy: nothing connects until an active run is
+    /// read, so an unreachable database never blocks start-up.
+    ///
+    /// Collections whose `spec.database` names another database are read from this one too
+    /// (the operator never reads Secrets): if their collector writes elsewhere, their runs
+    /// show no progress.
+    pub database: Option<PgPool>,
     /// How long in-flight reconciles get to finish on shutdown.
     pub shutdown_grace: Duration,
     /// The current time.
@@ -181,13 +193,80 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         })?
         .items;
     let now = (ctx.clock)();
-    let decision = decide(&cc, &listed, &ctx.defaults, now).map_err(|source| Error::BuildJob {
-        collection: name.clone(),
-        source,
-    })?;
+    let previous = cc.status.clone().unwrap_or_default();
 
-    // Live progress from the audit log (run-status) belongs here: read the rows of
-    // `decision.tracked_run`, derive, and merge into `decision.status` before it is written.
+    // The run whose audit rows give live progress; none: idle, no database query.
+    let followed = run_status::followed_run(&previous, &listed)
+        .map(|(run, job)| (run.to_owned(), job.cloned()));
+    let mut derived = match &followed {
+        Some((run, job)) => Some(
+            ctx.derive_run(&cc, &namespace, run, job.as_ref(), now)
+                .await,
+        ),
+        None => None,
+    };
+    // A run seen ending is recorded before deciding, so the Job-level status (lastRun, Ready)
+    // describes it with the audit log's reason and counts.
+    let mut start = previous.clone();
+    if let Some(finished) = derived.as_ref().and_then(|d| d.finished.as_ref()) {
+        progress::record_end(&mut start, finished);
+    }
+    let decided_on = with_status(&cc, start);
+    let decision =
+        decide(&decided_on, &listed, &ctx.defaults, now).map_err(|source| Error::BuildJob {
+            collection: name.clone(),
+            source,
+        })?;
+
+    let mut status = decision.status.clone();
+    if let Some(d) = &derived {
+        d.apply_to(&mut status);
+    }
+    // An active run not followed yet: the Job this reconcile creates (or, with
+    // concurrencyPolicy Allow, a newer run than the followed one).
+    let newer = status
+        .active_job
+        .clone()
+        .filter(|active| followed.as_ref().is_none_or(|(run, _)| run != active))
+        .and_then(|active| {
+            listed
+                .iter()
+                .chain(decision.create.as_ref())
+                .find(|j| j.metadata.name.as_deref() == Some(active.as_str()))
+                .cloned()
+                .map(|j| (active, j))
+        })
+        .filter(|(_, j)| run_status::job::phase(Some(j)) == JobPhase::Active);
+    if let Some((run, job)) = newer {
+        let so_far = with_status(&cc, status.clone());
+        let d = ctx
+            .derive_run(&so_far, &namespace, &run, Some(&job), now)
+            .await;
+        d.apply_to(&mut status);
+        derived = Some(d);
+    }
+    // No run to follow (also when `decide` still counts a Job as active whose end the
+    // derivation recorded earlier): the previous run's final numbers stay, nothing is live.
+    let derived = match derived {
+        Some(d) => d,
+        None => {
+            let d = run_status::derive(&decided_on, None, now);
+            d.apply_to(&mut status);
+            d
+        }
+    };
+    let notices = progress::finish(
+        &mut status,
+        &previous,
+        &decision.notices,
+        &Finish {
+            derived: &derived,
+            invalid: decision.invalid,
+            spec_database: cc.spec.database.is_some(),
+            generation: cc.metadata.generation,
+            now,
+        },
+    );
 
     for doomed in &decision.replace {
         ctx.ensure_leader()?;
@@ -252,12 +331,13 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         debug!(job = %doomed, "deleted Job beyond the history limit");
     }
 
-    if cc.status.as_ref() != Some(&decision.status) {
+    // Only a changed status is written: an unchanged active run costs no patch.
+    if cc.status.as_ref() != Some(&status) {
         ctx.ensure_leader()?;
         let patch = serde_json::json!({
             "apiVersion": ChannelCollection::api_version(&()),
             "kind": ChannelCollection::kind(&()),
-            "status": decision.status,
+            "status": status,
         });
         collections
             .patch_status(
@@ -272,7 +352,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
             })?;
     }
 
-    for notice in &decision.notices {
+    for notice in &notices {
         ctx.publish(&cc, notice).await;
     }
 
@@ -280,17 +360,71 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         .lock()
         .map(|mut f| f.remove(&ObjectRef::from_obj(cc.as_ref())))
         .ok();
-    if decision.invalid {
-        return Ok(Action::await_change());
-    }
-    let mut wait = decision
-        .requeue_at
-        .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO));
-    if decision.status.active_job.is_some() {
-        // Keep the active run's status fresh.
-        wait = Some(wait.map_or(ctx.refresh, |w| w.min(ctx.refresh)));
-    }
+    // Keep an active run's status fresh (also while the spec is invalid: the run goes on).
+    let cadence = Cadence::new(ctx.refresh);
+    let refresh = cadence.requeue_after(&derived).or_else(|| {
+        status
+            .active_job
+            .is_some()
+            .then(|| cadence.active_interval())
+    });
+    let scheduled = if decision.invalid {
+        None
+    } else {
+        decision
+            .requeue_at
+            .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
+    };
+    let wait = match (scheduled, refresh) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     Ok(wait.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// `cc` with `status` as its stored status (what `decide` and `derive` start from).
+fn with_status(cc: &ChannelCollection, status: ChannelCollectionStatus) -> ChannelCollection {
+    let mut cc = cc.clone();
+    cc.status = Some(status);
+    cc
+}
+
+impl Context {
+    /// Derives the live status of run `run` of `cc`, reading its audit rows when a database
+    /// is configured. A failed read is logged with its causes (never the URL) and reported
+    /// as progress unavailable, never as an error of the reconcile: scheduling goes on.
+    async fn derive_run(
+        &self,
+        cc: &ChannelCollection,
+        namespace: &str,
+        run: &str,
+        job: Option<&Job>,
+        now: DateTime<Utc>,
+    ) -> DerivedStatus {
+        let read: Option<Result<AuditSnapshot, ReadError>> = match &self.database {
+            None => None,
+            Some(pool) => {
+                let read = reader::read_snapshot(
+                    pool,
+                    namespace,
+                    &cc.name_any(),
+                    run,
+                    audit::HistoryLimits::default(),
+                )
+                .await;
+                if let Err(error) = &read {
+                    warn!(run, error = %ErrorChain(error), "cannot read the audit log; reporting Job-level status only");
+                }
+                Some(read)
+            }
+        };
+        let tracked = TrackedRun {
+            run_id: run,
+            job,
+            audit: reader::input_from(read.as_ref()),
+        };
+        run_status::derive(cc, Some(&tracked), now)
+    }
 }
 
 async fn delete_job(

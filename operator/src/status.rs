@@ -35,8 +35,8 @@ pub struct StatusInput<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The status for `input`; [`RunSummary`] counts from the audit log survive while the
-/// summary still describes the same Job.
+/// The status for `input`; a [`RunSummary`] recorded earlier (with the audit log's reason and
+/// counts) is kept as is while it still describes the newest finished Job.
 pub fn job_level_status(input: &StatusInput<'_>) -> ChannelCollectionStatus {
     let prev = input.previous;
     let active = input.runs.iter().rev().find(|r| r.is_unfinished());
@@ -144,16 +144,9 @@ fn last_run(
     if let Some(run) = newest_finished {
         let summary = summarize(run);
         match &prev.last_run {
-            // Same Job: keep the audit-log counts merged in earlier.
-            Some(p) if p.job == run.job => {
-                return Some(RunSummary {
-                    messages: p.messages,
-                    channels_synced: p.channels_synced,
-                    channels_total: p.channels_total,
-                    errors: p.errors,
-                    ..summary
-                });
-            }
+            // Same Job: keep the summary as recorded. Once the audit log gave the run's end
+            // (its reason, e.g. SessionInvalid, and counts), it is more precise than the Job's.
+            Some(p) if p.job == run.job => return Some(p.clone()),
             // A newer summary (e.g. a vanished Job) that the Jobs cannot show.
             Some(p) if p.end_time.as_ref().map(crate::time::from_k8s) > run.end => {
                 return Some(p.clone());

@@ -286,8 +286,10 @@ async fn start(
         defaults: defaults(),
         metrics: Arc::new(Metrics::default()),
         leader: gate.clone(),
-        // No periodic refresh during the test: writes happen only when a controller starts.
+        // No periodic refresh during the test (clamped to 30 s, longer than the test):
+        // writes happen only when a controller starts.
         refresh: Duration::from_secs(3600),
+        database: None,
         shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),

@@ -25,6 +25,7 @@ use operator::{
     time::to_k8s,
 };
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 /// How the mocked API server answers.
@@ -72,6 +73,10 @@ impl Seen {
 }
 
 fn context(client: Client, now: DateTime<Utc>) -> Arc<Context> {
+    context_with(client, now, None)
+}
+
+fn context_with(client: Client, now: DateTime<Utc>, database: Option<PgPool>) -> Arc<Context> {
     let (_gate, leader) = watch::channel(true);
     Arc::new(Context {
         recorder: Recorder::new(
@@ -86,17 +91,29 @@ fn context(client: Client, now: DateTime<Utc>) -> Arc<Context> {
         metrics: Arc::new(Metrics::default()),
         leader,
         refresh: Duration::from_secs(10),
+        database,
         shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
     })
 }
 
-/// Runs one reconcile of `cc` at `now` against the scenario.
+/// Runs one reconcile of `cc` at `now` against the scenario, without a database.
 async fn run(
     cc: ChannelCollection,
     now: DateTime<Utc>,
     scenario: Scenario,
+) -> (Result<Action, Error>, Seen) {
+    run_with(cc, now, scenario, None).await
+}
+
+/// Runs one reconcile of `cc` at `now` against the scenario, reading the audit log from
+/// `database`.
+async fn run_with(
+    cc: ChannelCollection,
+    now: DateTime<Utc>,
+    scenario: Scenario,
+    database: Option<PgPool>,
 ) -> (Result<Action, Error>, Seen) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "telegram");
@@ -189,7 +206,7 @@ async fn run(
         }
         seen
     });
-    let ctx = context(client, now);
+    let ctx = context_with(client, now, database);
     let metrics = ctx.metrics.clone();
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
