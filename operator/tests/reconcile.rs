@@ -6,6 +6,10 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
+use audit::{
+    AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, EndReason,
+    RunIdentity,
+};
 use chrono::{DateTime, Utc};
 use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
@@ -25,7 +29,10 @@ use operator::{
     time::to_k8s,
 };
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::sync::watch;
 
 /// How the mocked API server answers.
@@ -750,4 +757,323 @@ fn rbac_attributes_are_parsed() {
     let uri: http::Uri = "/api/v1/namespaces/ns/secrets/s".parse().unwrap();
     let denied = std::panic::catch_unwind(|| assert_allowed(&Method::GET, &uri));
     assert!(denied.is_err(), "reading a Secret must not be allowed");
+}
+
+// Live progress from the audit log (run-status wired into the reconcile).
+
+const RUN: &str = "news-29931120";
+
+/// Writes `events` for run [`RUN`] of telegram/news through the collector's own writer.
+async fn write_rows(pool: &PgPool, pod: &str, events: &[AuditEvent]) {
+    let writer = AuditWriter::new(
+        pool.clone(),
+        RunIdentity {
+            run_id: RUN.to_string(),
+            namespace: "telegram".to_string(),
+            name: "news".to_string(),
+            pod_name: Some(pod.to_string()),
+        },
+    );
+    for event in events {
+        writer.record(event).await.expect("audit row written");
+    }
+}
+
+fn start(total: u32, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent::Start(CollectionStart {
+        total_channels: total,
+        start_time: at,
+    })
+}
+
+fn channel_done(name: &str, messages: u64, processed: u32, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent::Progress(CollectionProgress {
+        channel_name: name.to_string(),
+        messages_collected: messages,
+        channels_processed: processed,
+        total_channels: 3,
+        errors: 0,
+        progress_time: at,
+        error: None,
+    })
+}
+
+/// The collection with `status` as A's reconcile wrote it when run [`RUN`] started.
+fn running(cc: ChannelCollection) -> ChannelCollection {
+    cc.with_status(ChannelCollectionStatus {
+        active_job: Some(RUN.to_string()),
+        last_schedule_time: Some(to_k8s(t0())),
+        ..ChannelCollectionStatus::default()
+    })
+}
+
+fn written(seen: &Seen) -> ChannelCollectionStatus {
+    serde_json::from_value(seen.status.as_ref().expect("a status patch")["status"].clone())
+        .expect("the patched status parses")
+}
+
+/// A lazy pool for a database at `port` on localhost that gives up after a second.
+fn pool_at(port: u16) -> PgPool {
+    PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(
+            PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(port)
+                .username("postgres")
+                .password("not-a-real-password"),
+        )
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: PgPool) {
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).running(true);
+    write_rows(
+        &pool,
+        "news-29931120-abcde",
+        &[
+            start(3, at(12, 0, 10)),
+            channel_done("@durov", 42, 1, at(12, 1, 0)),
+        ],
+    )
+    .await;
+
+    let cc = running(cc);
+    let (result, seen) = run_with(
+        cc.clone(),
+        at(12, 1, 30),
+        Scenario::Jobs(vec![job.clone()]),
+        Some(pool.clone()),
+    )
+    .await;
+    assert_eq!(seen.requests, [LIST, STATUS]);
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["state"], "Collecting");
+    assert_eq!(status["progress"], "1/3");
+    assert_eq!(status["channelsProcessed"], 1);
+    assert_eq!(status["channelsTotal"], 3);
+    assert_eq!(status["messagesCollectedCurrentRun"], 42);
+    assert_eq!(status["currentlyCollecting"], true);
+    assert_eq!(status["activeJob"], RUN);
+    assert_eq!(status["collectionStartTime"], "2026-11-28T12:00:10Z");
+    assert_eq!(
+        status["currentChannel"], "https://t.me/telegram",
+        "the next spec channel"
+    );
+    assert!(
+        status["eta"].as_str().is_some(),
+        "an ETA from this run's pace: {status}"
+    );
+    assert_eq!(seen.condition("ProgressUnavailable"), None);
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(Duration::from_secs(10)),
+        "an active run is re-read every refresh"
+    );
+
+    // The next refresh, with no new rows: nothing to write.
+    let (result, again) = run_with(
+        cc.clone().with_status(written(&seen)),
+        at(12, 1, 35),
+        Scenario::Jobs(vec![job.clone()]),
+        Some(pool.clone()),
+    )
+    .await;
+    assert_eq!(again.requests, [LIST], "unchanged run, no patch");
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(10)));
+
+    // A new row moves the status on.
+    write_rows(
+        &pool,
+        "news-29931120-abcde",
+        &[channel_done("https://t.me/telegram", 8, 2, at(12, 1, 40))],
+    )
+    .await;
+    let (_, moved) = run_with(
+        cc.with_status(written(&seen)),
+        at(12, 1, 45),
+        Scenario::Jobs(vec![job]),
+        Some(pool),
+    )
+    .await;
+    let status = &moved.status.as_ref().expect("a patch for the new row")["status"];
+    assert_eq!(status["progress"], "2/3");
+    assert_eq!(status["messagesCollectedCurrentRun"], 50);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPool) {
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).failed(at(12, 2, 0), "BackoffLimitExceeded");
+    write_rows(
+        &pool,
+        "news-29931120-abcde",
+        &[
+            start(3, at(12, 0, 10)),
+            AuditEvent::End(CollectionEnd {
+                total_messages: 0,
+                channels_synced: 0,
+                total_channels: 3,
+                errors: 0,
+                end_time: at(12, 0, 12),
+                aborted: false,
+                reason: Some(EndReason::SessionInvalid),
+            }),
+        ],
+    )
+    .await;
+
+    let cc = running(cc);
+    let (result, seen) = run_with(
+        cc.clone(),
+        at(12, 2, 30),
+        Scenario::Jobs(vec![job.clone()]),
+        Some(pool.clone()),
+    )
+    .await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["job"], RUN);
+    assert_eq!(status["lastRun"]["result"], "Failed");
+    assert_eq!(status["lastRun"]["reason"], "SessionInvalid");
+    assert_eq!(status["lastRun"]["channelsTotal"], 3);
+    assert_eq!(status["state"], "Failed");
+    assert_eq!(status["currentlyCollecting"], false);
+    assert!(status.get("activeJob").is_none(), "the run is over");
+    let stalled = seen.condition("Stalled").expect("Stalled is set");
+    assert_eq!(stalled["status"], "True");
+    assert_eq!(stalled["reason"], "SessionInvalid");
+    let ready = seen.condition("Ready").unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "SessionInvalid");
+    assert_eq!(
+        seen.events(),
+        [
+            ("Warning".to_string(), "RunFailed".to_string()),
+            ("Warning".to_string(), "SessionInvalid".to_string())
+        ]
+    );
+    assert!(
+        seen.events[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("SessionInvalid"),
+        "the run's Event carries the audit log's reason: {}",
+        seen.events[0]["note"]
+    );
+    // Over: no refresh for progress (the next scheduled run is at 12:10).
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(450)));
+
+    // The next reconcile keeps the audit log's account (not the Job's BackoffLimitExceeded),
+    // writes nothing and announces nothing again.
+    let (_, again) = run_with(
+        cc.with_status(written(&seen)),
+        at(12, 3, 0),
+        Scenario::Jobs(vec![job]),
+        Some(pool),
+    )
+    .await;
+    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_keeps_scheduling_and_says_progress_is_unavailable() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (result, seen) = run_with(
+        ChannelCollection::test(),
+        at(12, 0, 5),
+        Scenario::Jobs(vec![]),
+        Some(pool_at(port)),
+    )
+    .await;
+    assert_eq!(seen.created.len(), 1, "the due run starts all the same");
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["activeJob"], RUN);
+    assert_eq!(status["state"], "Collecting");
+    assert!(
+        status.get("progress").is_none(),
+        "no numbers without the log"
+    );
+    let unavailable = seen
+        .condition("ProgressUnavailable")
+        .expect("ProgressUnavailable is set");
+    assert_eq!(unavailable["status"], "True");
+    assert_eq!(unavailable["reason"], "AuditLogUnreachable");
+    let text = unavailable.to_string();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("not-a-real-password"),
+        "{text}"
+    );
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn without_a_database_progress_is_not_configured() {
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).running(true);
+    let (_, seen) = run(running(cc), at(12, 1, 0), Scenario::Jobs(vec![job])).await;
+    let unavailable = seen.condition("ProgressUnavailable").unwrap();
+    assert_eq!(unavailable["reason"], "DatabaseNotConfigured");
+    assert_eq!(
+        seen.status.as_ref().unwrap()["status"]["state"],
+        "Collecting"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_collection_makes_no_database_query() {
+    // A listener counting connection attempts: any query would have to connect.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (count_tx, count) = watch::channel(0u32);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            // Never answers: the pool times out as with a hung database.
+            held.push(socket);
+            count_tx.send_modify(|n| *n += 1);
+        }
+    });
+
+    let cc = ChannelCollection::test();
+    let done = job_for(&cc, t0()).succeeded(at(12, 4, 0));
+    let idle = cc.with_status(ChannelCollectionStatus {
+        last_schedule_time: Some(to_k8s(t0())),
+        last_run: Some(RunSummary {
+            job: RUN.to_string(),
+            result: Some(RunResult::Succeeded),
+            ..RunSummary::default()
+        }),
+        ..ChannelCollectionStatus::default()
+    });
+    let (result, seen) = run_with(
+        idle,
+        at(12, 5, 0),
+        Scenario::Jobs(vec![done.clone()]),
+        Some(pool_at(port)),
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(*count.borrow(), 0, "no connection for an idle collection");
+    assert_eq!(seen.condition("ProgressUnavailable"), None);
+
+    // The same pool is used for an active run: the check above can fail.
+    let active = job_for(&ChannelCollection::test(), t0()).running(true);
+    let (_, seen) = run_with(
+        running(ChannelCollection::test()),
+        at(12, 1, 0),
+        Scenario::Jobs(vec![active]),
+        Some(pool_at(port)),
+    )
+    .await;
+    assert!(*count.borrow() > 0, "an active run is read");
+    assert_eq!(
+        seen.condition("ProgressUnavailable").unwrap()["reason"],
+        "AuditLogUnreachable"
+    );
 }
