@@ -225,9 +225,11 @@ def test_deployment_passes_settings_to_the_operator(chart) -> None:
     assert "--status-refresh=10s" in c["args"]
     env = {e["name"]: e for e in c["env"]}
     assert env["RUST_LOG"]["value"] == "debug"
+    # Optional: without the Secret the operator starts and reports Job-level status only.
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
         "name": "channel-collection-database",
         "key": "DATABASE_URL",
+        "optional": True,
     }
     assert env["LEASE_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
@@ -257,7 +259,7 @@ def test_images_by_tag_or_digest(chart) -> None:
 def test_default_database_secret_is_configurable(chart) -> None:
     c = container(render(chart, {"database": {"secretRef": {"name": "pg", "key": "url"}}}))
     env = {e["name"]: e for e in c["env"]}
-    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "url"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg", "key": "url", "optional": True}
     assert "--default-database-secret=pg" in c["args"]
     assert "--default-database-secret-key=url" in c["args"]
 
