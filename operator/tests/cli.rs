@@ -68,3 +68,41 @@ fn run_flags_parse() {
     ));
     assert!(Cli::try_parse_from(["operator", "run", "--log-format", "xml"]).is_err());
 }
+
+#[test]
+fn the_database_url_is_optional_and_never_shown() {
+    let secret = "postgres://collector:hunter2-secret@db.internal:5432/tg";
+    let output = Command::new(env!("CARGO_BIN_EXE_operator"))
+        .args(["run", "--help"])
+        .env("DATABASE_URL", secret)
+        .output()
+        .expect("runs the operator binary");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("--database-url"), "{help}");
+    assert!(
+        help.contains("DATABASE_URL"),
+        "the variable is named: {help}"
+    );
+    assert!(!help.contains("hunter2"), "the value is not: {help}");
+
+    let Sub::Run(args) = Cli::try_parse_from(["operator", "run", "--database-url", secret])
+        .unwrap()
+        .command()
+    else {
+        panic!("run expected")
+    };
+    let url = args.database_url.as_ref().expect("parsed");
+    assert_eq!(url.expose(), secret);
+    let debug = format!("{args:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+
+    let Sub::Run(args) = Cli::try_parse_from(["operator", "run"]).unwrap().command() else {
+        panic!("run expected")
+    };
+    assert_eq!(
+        args.status_refresh,
+        run_status::DEFAULT_ACTIVE_INTERVAL,
+        "no slower than the seed's 30 s page"
+    );
+}
