@@ -39,7 +39,13 @@ pub struct StatusInput<'a> {
 /// counts) is kept as is while it still describes the newest finished Job.
 pub fn job_level_status(input: &StatusInput<'_>) -> ChannelCollectionStatus {
     let prev = input.previous;
-    let active = input.runs.iter().rev().find(|r| r.is_unfinished());
+    // A run whose end is recorded already (the audit-log derivation counts a Job's decided
+    // outcome, `FailureTarget`/`SuccessCriteriaMet`, as its end while its pods terminate) is
+    // not shown as collecting. A deleted run still is, so `Replace` shows its teardown.
+    let ended = prev.last_run.as_ref().map(|r| r.job.as_str());
+    let active = input.runs.iter().rev().find(|r| {
+        r.is_unfinished() && (Some(r.job.as_str()) != ended || r.outcome == Outcome::Terminating)
+    });
     let last_run = last_run(prev, input.runs, input.now);
     let last_successful = input
         .runs

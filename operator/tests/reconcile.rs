@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
 use http::{Method, Request, Response, StatusCode};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use kube::{
     Client,
     client::Body,
@@ -1076,4 +1076,43 @@ async fn an_idle_collection_makes_no_database_query() {
         seen.condition("ProgressUnavailable").unwrap()["reason"],
         "AuditLogUnreachable"
     );
+}
+
+#[tokio::test]
+async fn a_run_whose_failure_is_decided_while_its_pods_terminate_settles() {
+    // Kubernetes >= 1.31: FailureTarget comes first, the Failed condition once the pods are gone.
+    let cc = ChannelCollection::test();
+    let mut job = job_for(&cc, t0()).running(true);
+    job.status.as_mut().unwrap().conditions = Some(vec![JobCondition {
+        type_: "FailureTarget".into(),
+        status: "True".into(),
+        reason: Some("DeadlineExceeded".into()),
+        message: Some("Job was active longer than specified deadline".into()),
+        last_transition_time: Some(to_k8s(at(12, 3, 0))),
+        last_probe_time: None,
+    }]);
+    let cc = running(cc);
+    let (_, seen) = run(cc.clone(), at(12, 3, 5), Scenario::Jobs(vec![job.clone()])).await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["reason"], "DeadlineExceeded");
+    assert_eq!(status["lastRun"]["result"], "Failed");
+    assert!(status.get("activeJob").is_none(), "{status}");
+    assert_eq!(status["currentlyCollecting"], false);
+    assert_eq!(status["state"], "Failed");
+    let ready = seen.condition("Ready").unwrap();
+    assert_eq!(ready["status"], "False", "{ready}");
+    assert_eq!(ready["reason"], "RunFailed");
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "RunFailed".to_string())]
+    );
+
+    // While the pods still terminate, nothing flips back to collecting.
+    let (_, again) = run(
+        cc.with_status(written(&seen)),
+        at(12, 3, 10),
+        Scenario::Jobs(vec![job]),
+    )
+    .await;
+    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
 }
