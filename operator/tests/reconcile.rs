@@ -1116,3 +1116,32 @@ async fn a_run_whose_failure_is_decided_while_its_pods_terminate_settles() {
     .await;
     assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
 }
+
+#[tokio::test]
+async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
+    let cc = ChannelCollection::test().replace();
+    let mut job = job_for(&cc, t0()).running(true);
+    job.metadata.deletion_timestamp = Some(to_k8s(at(12, 10, 0)));
+    let cc = running(cc);
+    let (_, seen) = run(cc.clone(), at(12, 10, 2), Scenario::Jobs(vec![job.clone()])).await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["lastRun"]["reason"], "JobDeleted");
+    assert!(status.get("activeJob").is_none(), "{status}");
+    assert_eq!(
+        seen.condition("Reconciling").unwrap()["reason"],
+        "ReplacingRun",
+        "the teardown still shows"
+    );
+    assert!(
+        seen.created.is_empty(),
+        "the due run waits for the old pods"
+    );
+
+    let (_, again) = run(
+        cc.with_status(written(&seen)),
+        at(12, 10, 4),
+        Scenario::Jobs(vec![job]),
+    )
+    .await;
+    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
+}
