@@ -104,6 +104,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader: leader_state,
         refresh: args.status_refresh,
         database,
+        history: Default::default(),
         shutdown_grace: args.shutdown_grace,
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),

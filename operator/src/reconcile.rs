@@ -20,7 +20,9 @@ use kube::{
         reflector::ObjectRef,
     },
 };
-use run_status::{AuditSnapshot, Cadence, DerivedStatus, JobPhase, ReadError, TrackedRun, reader};
+use run_status::{
+    AuditSnapshot, Cadence, ChannelHistory, DerivedStatus, JobPhase, ReadError, TrackedRun, reader,
+};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{debug, info, instrument, warn};
@@ -64,6 +66,8 @@ pub struct Context {
     /// (the operator never reads Secrets): if their collector writes elsewhere, their runs
     /// show no progress.
     pub database: Option<PgPool>,
+    /// Per-channel history of the runs being followed, read once per run.
+    pub history: HistoryCache,
     /// How long in-flight reconciles get to finish on shutdown.
     pub shutdown_grace: Duration,
     /// The current time.
@@ -404,14 +408,7 @@ impl Context {
         let read: Option<Result<AuditSnapshot, ReadError>> = match &self.database {
             None => None,
             Some(pool) => {
-                let read = reader::read_snapshot(
-                    pool,
-                    namespace,
-                    &cc.name_any(),
-                    run,
-                    audit::HistoryLimits::default(),
-                )
-                .await;
+                let read = self.read(pool, namespace, &cc.name_any(), run).await;
                 if let Err(error) = &read {
                     warn!(run, error = %ErrorChain(error), "cannot read the audit log; reporting Job-level status only");
                 }
@@ -423,7 +420,85 @@ impl Context {
             job,
             audit: reader::input_from(read.as_ref()),
         };
-        run_status::derive(cc, Some(&tracked), now)
+        let derived = run_status::derive(cc, Some(&tracked), now);
+        if derived.finished.is_some() {
+            self.history.forget(namespace, run);
+        }
+        derived
+    }
+
+    /// The run's rows (one indexed query) and its collection's per-channel history (read on
+    /// the run's first refresh only: it does not change during the run).
+    async fn read(
+        &self,
+        pool: &PgPool,
+        namespace: &str,
+        name: &str,
+        run: &str,
+    ) -> Result<AuditSnapshot, ReadError> {
+        let rows = reader::read_run_rows(pool, run).await?;
+        let history = match self.history.get(namespace, run) {
+            Some(history) => history,
+            None => {
+                let history = reader::read_history(
+                    pool,
+                    namespace,
+                    name,
+                    run,
+                    audit::HistoryLimits::default(),
+                )
+                .await?;
+                self.history.put(namespace, run, history.clone());
+                history
+            }
+        };
+        Ok(AuditSnapshot { rows, history })
+    }
+}
+
+/// Most runs whose history is kept; beyond it the cache starts over (entries of runs whose
+/// end was never seen, e.g. of a deleted collection, would otherwise stay forever).
+const HISTORY_CACHE_MAX: usize = 1024;
+
+/// Per-channel history of each followed run, keyed by (namespace, run id): it does not change
+/// during a run, so each refresh after the first costs one indexed query.
+#[derive(Debug, Default)]
+pub struct HistoryCache(Mutex<HashMap<(String, String), ChannelHistory>>);
+
+impl HistoryCache {
+    /// The history cached for `run`, if any.
+    pub fn get(&self, namespace: &str, run: &str) -> Option<ChannelHistory> {
+        let cache = self.0.lock().ok()?;
+        cache
+            .get(&(namespace.to_string(), run.to_string()))
+            .cloned()
+    }
+
+    /// Caches `history` for `run`.
+    pub fn put(&self, namespace: &str, run: &str, history: ChannelHistory) {
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= HISTORY_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert((namespace.to_string(), run.to_string()), history);
+        }
+    }
+
+    /// Drops `run`'s history (it is over).
+    pub fn forget(&self, namespace: &str, run: &str) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.remove(&(namespace.to_string(), run.to_string()));
+        }
+    }
+
+    /// Number of runs cached.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Whether no run is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

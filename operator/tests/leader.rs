@@ -290,6 +290,7 @@ async fn start(
         // writes happen only when a controller starts.
         refresh: Duration::from_secs(3600),
         database: None,
+        history: Default::default(),
         shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),

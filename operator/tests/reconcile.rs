@@ -56,6 +56,8 @@ struct Seen {
     events: Vec<Value>,
     /// The `jobs_created` metric after the reconcile.
     jobs_created: u64,
+    /// Runs whose per-channel history the operator keeps after the reconcile.
+    histories_cached: usize,
 }
 
 impl Seen {
@@ -99,6 +101,7 @@ fn context_with(client: Client, now: DateTime<Utc>, database: Option<PgPool>) ->
         leader,
         refresh: Duration::from_secs(10),
         database,
+        history: Default::default(),
         shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
@@ -215,14 +218,19 @@ async fn run_with(
     });
     let ctx = context_with(client, now, database);
     let metrics = ctx.metrics.clone();
+    let kept = ctx.clone();
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
         .expect("reconcile finished in time");
+    let histories_cached = kept.history.len();
+    // The mock server ends once the last client (held by the context) is gone.
+    drop(kept);
     let mut seen = tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("mock server ended")
         .expect("mock server ok");
     seen.jobs_created = metrics.jobs_created.get();
+    seen.histories_cached = histories_cached;
     (result, seen)
 }
 
@@ -867,6 +875,10 @@ async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: P
     );
     assert_eq!(seen.condition("ProgressUnavailable"), None);
     assert_eq!(
+        seen.histories_cached, 1,
+        "the history is read once per run, later refreshes read only its rows"
+    );
+    assert_eq!(
         result.unwrap(),
         Action::requeue(Duration::from_secs(10)),
         "an active run is re-read every refresh"
@@ -940,6 +952,10 @@ async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPo
     assert_eq!(status["state"], "Failed");
     assert_eq!(status["currentlyCollecting"], false);
     assert!(status.get("activeJob").is_none(), "the run is over");
+    assert_eq!(
+        seen.histories_cached, 0,
+        "an ended run's history is dropped"
+    );
     let stalled = seen.condition("Stalled").expect("Stalled is set");
     assert_eq!(stalled["status"], "True");
     assert_eq!(stalled["reason"], "SessionInvalid");
