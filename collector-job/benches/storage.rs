@@ -1,17 +1,18 @@
 //! Storage throughput: N synthetic messages through the project's storage path (pages of 100,
-//! one UNNEST upsert plus the checkpoint move per transaction) against a per-message INSERT
-//! baseline, in one fresh database. Prints messages/second and the ratio.
+//! one statement per page: UNNEST upsert plus the checkpoint move) against a per-message
+//! INSERT baseline, in one fresh database. Both run in alternating rounds (the machine may be
+//! busy with other work); prints the median messages/second of each and their ratio.
 //!
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!         cargo bench -p collector-job --bench storage
 //!
-//! sqlx 0.9.0 does not set TCP_NODELAY (transact-rs/sqlx#4335, fixed upstream by #4336 after
-//! 0.9.0), so a statement written in several pieces (TLS records of 16 KiB, or more than one
-//! TCP segment) waits for the server's delayed ACK, about 40 ms, once per page. The bench
-//! prints whether its connection uses TLS; compare with `?sslmode=disable` to see the stall.
+//! The bench prints whether its connection uses TLS; add `?sslmode=disable` to compare.
+//! (sqlx 0.9.0 alone lacks TCP_NODELAY and stalls ~40 ms per round trip over TLS; the
+//! workspace patches it, see vendor/README.md.)
 //!
-//! BENCH_MESSAGES (default 20000) and BENCH_BASELINE_MESSAGES (default 2000) set the sizes;
-//! BENCH_TEXT_REPEAT (default 7, about 300 characters) the length of each message's text.
+//! BENCH_MESSAGES (default 20000) and BENCH_BASELINE_MESSAGES (default 2000) set the sizes
+//! per round, BENCH_ROUNDS (default 5) the rounds; BENCH_TEXT_REPEAT (default 7, about 300
+//! characters) the length of each message's text.
 
 use std::time::Instant;
 
@@ -106,6 +107,12 @@ async fn insert_one(pool: &PgPool, channel_id: i64, m: &MessageRow) -> Result<()
     Ok(())
 }
 
+/// Sorts `rates` and returns their median.
+fn median(rates: &mut [f64]) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
 async fn channel(store: &Store, id: i64) {
     store
         .remember_channel(&ResolvedChannel {
@@ -182,7 +189,9 @@ async fn main() {
         .expect("read the connection's TLS state");
     let store = Store::new(pool.clone());
     let now = Utc::now();
-    for id in 1..=4 {
+    let rounds = env_number("BENCH_ROUNDS", 5).max(1);
+    let channels = 2 + 2 * rounds as i64;
+    for id in 1..=channels {
         channel(&store, id).await;
     }
 
@@ -190,19 +199,30 @@ async fn main() {
     batched(&store, 1, &synthetic(500, 1), now).await;
     per_message(&pool, 2, &synthetic(200, 1)).await;
 
-    let batch_rate = batched(&store, 3, &synthetic(n, 1), now).await;
-    let baseline_rate = per_message(&pool, 4, &synthetic(n_baseline, 1)).await;
+    let mut batch_rates = Vec::with_capacity(rounds);
+    let mut baseline_rates = Vec::with_capacity(rounds);
+    for round in 0..rounds as i64 {
+        batch_rates.push(batched(&store, 3 + 2 * round, &synthetic(n, 1), now).await);
+        baseline_rates.push(per_message(&pool, 4 + 2 * round, &synthetic(n_baseline, 1)).await);
+    }
+    let (batch_rate, baseline_rate) = (median(&mut batch_rates), median(&mut baseline_rates));
 
     let transport = if tls { "TLS" } else { "plain TCP" };
-    println!("storage benchmark (PostgreSQL over {transport}, fresh database {database})");
     println!(
-        "  batched (pages of {MAX_BATCH}, UNNEST upsert + checkpoint per transaction): {n} messages, {batch_rate:.0} msg/s"
+        "storage benchmark (PostgreSQL over {transport}, fresh database {database}, {rounds} rounds)"
     );
     println!(
-        "  baseline (one INSERT per message, autocommit): {n_baseline} messages, {baseline_rate:.0} msg/s"
+        "  batched (pages of {MAX_BATCH}, one upsert+checkpoint statement each): {n} messages/round, median {batch_rate:.0} msg/s (min {:.0}, max {:.0})",
+        batch_rates[0],
+        batch_rates[rounds - 1]
     );
     println!(
-        "  ratio batched / baseline: {:.1}x",
+        "  baseline (one INSERT per message, autocommit): {n_baseline} messages/round, median {baseline_rate:.0} msg/s (min {:.0}, max {:.0})",
+        baseline_rates[0],
+        baseline_rates[rounds - 1]
+    );
+    println!(
+        "  ratio batched / baseline (medians): {:.1}x",
         batch_rate / baseline_rate
     );
     println!(

@@ -154,10 +154,11 @@ impl Store {
         Ok(())
     }
 
-    /// Upserts up to a page of messages with one statement and moves the channel's checkpoint
-    /// to `through_id` in the same transaction: a run killed at any point leaves either the
-    /// whole page and its checkpoint or neither, so a rerun has no gap and no duplicate.
-    /// Returns the new checkpoint.
+    /// Upserts up to a page of messages and moves the channel's checkpoint to `through_id`
+    /// in ONE statement (a data-modifying CTE), which PostgreSQL runs atomically: a run killed
+    /// at any point leaves either the whole page and its checkpoint or neither, so a rerun has
+    /// no gap and no duplicate. One round trip per page, no BEGIN/COMMIT. Returns the new
+    /// checkpoint.
     pub async fn store_batch(
         &self,
         channel_id: i64,
@@ -165,41 +166,27 @@ impl Store {
         through_id: i64,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let error = |source| StoreError::StoreBatch {
-            channel_id,
-            count: messages.len(),
-            source,
-        };
-        let mut tx = self.pool.begin().await.map_err(error)?;
-        if !messages.is_empty() {
-            upsert_messages(&mut tx, channel_id, messages)
-                .await
-                .map_err(error)?;
-        }
-        let (checkpoint,): (i64,) = sqlx::query_as(
-            "UPDATE channels
-                SET checkpoint = GREATEST(checkpoint, $2), last_collected_at = $3
-              WHERE id = $1
-          RETURNING checkpoint",
-        )
-        .bind(channel_id)
-        .bind(through_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(error)?;
-        tx.commit().await.map_err(error)?;
+        let (checkpoint,): (i64,) = page_statement(channel_id, messages, through_id, now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|source| StoreError::StoreBatch {
+                channel_id,
+                count: messages.len(),
+                source,
+            })?;
         Ok(checkpoint)
     }
 }
 
-/// One multi-row `INSERT … SELECT FROM UNNEST(…)`: a fixed statement (prepared once per
-/// connection) whatever the batch size, with one array parameter per column.
-async fn upsert_messages(
-    tx: &mut sqlx::PgConnection,
+/// The page statement: a multi-row `INSERT … SELECT FROM UNNEST(…)` (fixed text, prepared
+/// once per connection whatever the page size, one array parameter per column) feeding the
+/// checkpoint `UPDATE`. Data-modifying CTEs always run to completion, also for an empty page.
+fn page_statement<'a>(
     channel_id: i64,
-    messages: &[MessageRow],
-) -> Result<(), sqlx::Error> {
+    messages: &'a [MessageRow],
+    through_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::query::QueryAs<'a, sqlx::Postgres, (i64,), sqlx::postgres::PgArguments> {
     let mut ids = Vec::with_capacity(messages.len());
     let mut dates = Vec::with_capacity(messages.len());
     let mut edit_dates = Vec::with_capacity(messages.len());
@@ -230,8 +217,9 @@ async fn upsert_messages(
         media.push(m.media.as_ref().map(|media| media.metadata.clone()));
         reactions.push(m.reactions_json());
     }
-    sqlx::query(
-        "INSERT INTO messages (channel_id, message_id, date, edit_date, text, views, forwards,
+    sqlx::query_as(
+        "WITH upserted AS (
+         INSERT INTO messages (channel_id, message_id, date, edit_date, text, views, forwards,
                                replies, post_author, grouped_id, reply_to_message_id, forward,
                                media_kind, media, reactions)
          SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::text[],
@@ -252,7 +240,12 @@ async fn upsert_messages(
              media_kind = EXCLUDED.media_kind,
              media = EXCLUDED.media,
              reactions = EXCLUDED.reactions,
-             collected_at = now()",
+             collected_at = now()
+         )
+         UPDATE channels
+            SET checkpoint = GREATEST(checkpoint, $16), last_collected_at = $17
+          WHERE id = $1
+      RETURNING checkpoint",
     )
     .bind(channel_id)
     .bind(ids)
@@ -269,7 +262,6 @@ async fn upsert_messages(
     .bind(media_kinds)
     .bind(media)
     .bind(reactions)
-    .execute(tx)
-    .await?;
-    Ok(())
+    .bind(through_id)
+    .bind(now)
 }
