@@ -47,10 +47,6 @@ pub struct Decision {
     pub requeue_at: Option<DateTime<Utc>>,
     /// The spec is invalid: nothing was planned, wait for a change.
     pub invalid: bool,
-    /// The run whose audit-log rows give the live progress (the seam for `run-status`):
-    /// the active run, or the run that finished since the last status, read once more for
-    /// its final counts. `None`: no database read is needed.
-    pub tracked_run: Option<String>,
 }
 
 /// The decision for `cc` with its (listed) Jobs at `now`.
@@ -212,7 +208,6 @@ pub fn decide(
         now,
     });
     notices.extend(run_transitions(&previous, &status));
-    let tracked_run = tracked_run(&previous, &status);
 
     Ok(Decision {
         create,
@@ -223,7 +218,6 @@ pub fn decide(
         notices,
         requeue_at: plan.requeue_at,
         invalid: false,
-        tracked_run,
     })
 }
 
@@ -266,7 +260,6 @@ fn invalid(
         });
     }
     notices.extend(run_transitions(previous, &status));
-    let tracked_run = tracked_run(previous, &status);
     Decision {
         create: None,
         created_note: None,
@@ -276,19 +269,7 @@ fn invalid(
         notices,
         requeue_at: None,
         invalid: true,
-        tracked_run,
     }
-}
-
-/// The active run, else the run `previous` still called active (it just ended).
-fn tracked_run(
-    previous: &ChannelCollectionStatus,
-    status: &ChannelCollectionStatus,
-) -> Option<String> {
-    status
-        .active_job
-        .clone()
-        .or_else(|| previous.active_job.clone())
 }
 
 /// Reasons of the Events [`run_transitions`] publishes.
