@@ -30,6 +30,10 @@
 //!    `derived.progress_unavailable` to the `ProgressUnavailable` condition.
 //! 4. Requeue after [`Cadence::requeue_after`].
 //!
+//! The operator's `reconcile` and `progress` modules do this; they read the history once per
+//! run ([`reader::read_history`]) and only the run's rows ([`reader::read_run_rows`]) on later
+//! refreshes.
+//!
 //! The ETA in the status is rounded ([`eta::quantize`]) so that a run counting down between two
 //! audit rows does not need a patch at every refresh, nor a reconcile triggered by the
 //! operator's own status patch.
