@@ -6,6 +6,7 @@
 
 mod spec;
 mod status;
+pub mod time;
 
 pub use spec::*;
 pub use status::*;

@@ -19,5 +19,5 @@ pub mod runs;
 pub mod schedule;
 pub mod status;
 pub mod telemetry;
-pub mod time;
+pub use crds::time;
 pub mod validate;

@@ -44,7 +44,7 @@ pub mod history;
 pub mod job;
 pub mod reader;
 pub mod runlog;
-pub mod time;
+pub use crds::time;
 
 mod derive;
 mod refresh;
