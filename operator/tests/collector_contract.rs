@@ -1,0 +1,158 @@
+//! The contract between the operator's Job and the collector (DESIGN.md): the Job the
+//! operator builds, materialised as the kubelet would (env values, Secret keys, the downward
+//! API, the session volume), is accepted by the collector's own argument and config parsers.
+
+mod common;
+
+use std::{collections::BTreeMap, path::Path};
+
+use clap::Parser;
+use collector_job::{
+    cli::{Cli, Command},
+    config::{self, RawCollectConfig},
+};
+use common::*;
+use crds::{ChannelCollection, CollectionLimits};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Container};
+
+/// What the kubelet gives the container: plain values, Secret keys (fake values here: the
+/// operator never sees the real ones) and the pod's name from the downward API.
+fn materialised_env(container: &Container) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for var in container.env.iter().flatten() {
+        let value = if let Some(value) = &var.value {
+            value.clone()
+        } else {
+            let from = var
+                .value_from
+                .as_ref()
+                .expect("env var has a value or a source");
+            if let Some(secret) = &from.secret_key_ref {
+                match secret.key.as_str() {
+                    "api_id" => "12345".to_string(),
+                    "DATABASE_URL" => "postgres://collector@db:5432/telegram".to_string(),
+                    other => panic!("unexpected Secret key {other} in the collector's env"),
+                }
+            } else if let Some(field) = &from.field_ref {
+                assert_eq!(field.field_path, "metadata.name");
+                "news-29410320-x7k2p".to_string()
+            } else {
+                panic!("{} comes from an unexpected source", var.name);
+            }
+        };
+        env.insert(var.name.clone(), value);
+    }
+    env
+}
+
+/// The file the session Secret volume puts the blob in.
+fn session_file(job: &Job, container: &Container) -> String {
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let (mount, secret) = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find_map(|mount| {
+            let volume = pod
+                .volumes
+                .iter()
+                .flatten()
+                .find(|v| v.name == mount.name)?;
+            Some((mount, volume.secret.as_ref()?))
+        })
+        .expect("the session is mounted from a Secret volume");
+    assert_eq!(mount.read_only, Some(true));
+    let items = secret
+        .items
+        .as_ref()
+        .expect("only the session key is projected");
+    assert_eq!(items.len(), 1);
+    Path::new(&mount.mount_path)
+        .join(&items[0].path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn collection() -> ChannelCollection {
+    let mut cc = ChannelCollection::test();
+    cc.spec.limits = Some(CollectionLimits {
+        max_messages_per_channel: Some(5000),
+        since: Some("30d".to_string()),
+    });
+    cc
+}
+
+#[test]
+fn the_collector_accepts_the_job_the_operator_builds() {
+    let cc = collection();
+    let job = job_for(&cc, t0());
+    let run_id = job.metadata.name.clone().unwrap();
+    let container = &job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+
+    let argv: Vec<String> = container
+        .command
+        .iter()
+        .flatten()
+        .chain(container.args.iter().flatten())
+        .cloned()
+        .collect();
+    assert_eq!(argv.first().map(String::as_str), Some("collector-job"));
+    let cli = Cli::try_parse_from(&argv).expect("the collector parses the Job's command");
+    assert!(matches!(cli.command, Command::Collect(_)), "{argv:?}");
+
+    let env = materialised_env(container);
+    let session = env
+        .get(config::SESSION_FILE)
+        .cloned()
+        .unwrap_or_else(|| config::DEFAULT_SESSION_FILE.to_string());
+    assert_eq!(session, session_file(&job, container));
+
+    let raw = RawCollectConfig {
+        run_id: env.get(config::RUN_ID).cloned(),
+        namespace: env.get(config::NAMESPACE).cloned(),
+        name: env.get(config::NAME).cloned(),
+        pod_name: env.get(config::POD_NAME).cloned(),
+        channels: env.get(config::CHANNELS).cloned(),
+        limits: env.get(config::LIMITS).cloned(),
+        database_url: env.get(config::DATABASE_URL).cloned(),
+        api_id: env.get(config::API_ID).cloned(),
+        session_file: session.into(),
+        flood_wait_threshold: "5m".to_string(),
+        progress_interval: "5s".to_string(),
+    };
+    let checked = raw
+        .check()
+        .expect("the collector accepts the Job's configuration");
+
+    assert_eq!(checked.run.run_id, run_id);
+    assert_eq!(checked.run.namespace, NAMESPACE);
+    assert_eq!(checked.run.name, NAME);
+    assert_eq!(checked.run.pod_name.as_deref(), Some("news-29410320-x7k2p"));
+    let channels: Vec<&str> = checked.channels.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        channels,
+        cc.spec
+            .channels
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(checked.limits.max_messages_per_channel, Some(5000));
+    assert_eq!(
+        checked.limits.since,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(checked.api_id, 12345);
+    assert!(
+        !env.contains_key(config::API_HASH),
+        "the api hash is only for `login`, never in a collector pod"
+    );
+}
