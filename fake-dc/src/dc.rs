@@ -1,0 +1,788 @@
+//! The datacenter's logic, without I/O: which account a key belongs to, what each request
+//! answers, which fault or flood wait replaces the answer, and the log of everything served.
+//! Time is a parameter.
+
+use std::time::{Duration, Instant};
+
+use grammers_tl_types::{self as tl, Serializable};
+
+use crate::answer;
+use crate::crypto::AuthKey;
+use crate::flood::TokenBucket;
+use crate::history::{HistoryQuery, Timeline};
+use crate::rpc::{Call, Request};
+use crate::scenario::{Account, Channel, Fault, FaultRule, Scenario};
+
+/// Now, as the DC needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    /// For flood limits.
+    pub instant: Instant,
+    /// Unix seconds, for dates in answers.
+    pub unix: i32,
+}
+
+/// What a request got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The normal answer; for `messages.getHistory`, `messages` is the page's size.
+    Answered {
+        messages: usize,
+    },
+    Error {
+        code: i32,
+        message: String,
+    },
+    /// Half the answer was written, then the connection closed.
+    Dropped,
+    /// Never answered.
+    Held,
+}
+
+/// One request the DC received, for tests and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The account's user id.
+    pub account: i64,
+    pub method: &'static str,
+    /// The channel the request is about, if any.
+    pub channel: Option<i64>,
+    /// `messages.getHistory`'s paging parameters.
+    pub history: Option<HistoryQuery>,
+    /// The ids a `messages.getHistory` answer held, newest first.
+    pub ids: Vec<i32>,
+    pub outcome: Outcome,
+}
+
+/// What to send back: the TL answer or an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Result(Vec<u8>),
+    Error { code: i32, message: String },
+}
+
+/// When to send it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Now,
+    After(Duration),
+    /// Write half of it, then close the connection.
+    DropMidway,
+    Never,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub reply: Reply,
+    pub delivery: Delivery,
+}
+
+struct AccountState {
+    spec: Account,
+    key: AuthKey,
+    revoked: bool,
+    bucket: Option<TokenBucket>,
+}
+
+struct ChannelState {
+    spec: Channel,
+    timeline: Timeline,
+}
+
+struct RuleState {
+    rule: FaultRule,
+    seen: u32,
+}
+
+/// The fake datacenter's state.
+pub struct Dc {
+    dc_id: i32,
+    accounts: Vec<AccountState>,
+    channels: Vec<ChannelState>,
+    rules: Vec<RuleState>,
+    served: Vec<Served>,
+}
+
+fn error(code: i32, message: impl Into<String>) -> Reply {
+    Reply::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+impl Dc {
+    /// `scenario` must have passed [`Scenario::check`].
+    pub fn new(scenario: &Scenario, now: Instant) -> Self {
+        Self {
+            dc_id: scenario.dc_id,
+            accounts: scenario
+                .accounts
+                .iter()
+                .map(|spec| AccountState {
+                    key: AuthKey::new(spec.key()),
+                    revoked: spec.unregistered,
+                    bucket: spec.flood.map(|limit| TokenBucket::new(limit, now)),
+                    spec: spec.clone(),
+                })
+                .collect(),
+            channels: scenario
+                .channels
+                .iter()
+                .map(|spec| ChannelState {
+                    timeline: Timeline::new(spec),
+                    spec: spec.clone(),
+                })
+                .collect(),
+            rules: scenario
+                .faults
+                .iter()
+                .map(|rule| RuleState {
+                    rule: rule.clone(),
+                    seen: 0,
+                })
+                .collect(),
+            served: Vec::new(),
+        }
+    }
+
+    /// The account whose auth key has this id.
+    pub fn account_for_key(&self, key_id: i64) -> Option<(usize, AuthKey)> {
+        self.accounts
+            .iter()
+            .position(|a| a.key.id() == key_id)
+            .map(|i| (i, self.accounts[i].key.clone()))
+    }
+
+    pub fn served(&self) -> &[Served] {
+        &self.served
+    }
+
+    /// Appends `count` messages to a channel; false when there is no such channel.
+    pub fn post(&mut self, channel_id: i64, count: i32) -> bool {
+        let Some(channel) = self.channels.iter_mut().find(|c| c.spec.id == channel_id) else {
+            return false;
+        };
+        channel.spec.messages += count;
+        channel.timeline = Timeline::new(&channel.spec);
+        true
+    }
+
+    /// A channel's history as it is now.
+    pub fn timeline(&self, channel_id: i64) -> Option<Timeline> {
+        self.channel(channel_id).map(|c| c.timeline.clone())
+    }
+
+    fn channel(&self, id: i64) -> Option<&ChannelState> {
+        self.channels.iter().find(|c| c.spec.id == id)
+    }
+
+    /// Answers `request` from account number `account` (from [`Self::account_for_key`]).
+    pub fn handle(&mut self, account: usize, request: &Request, now: Now) -> Answer {
+        let subject = self.subject(&request.call);
+        let user_id = self.accounts[account].spec.user_id;
+        let mut served = Served {
+            account: user_id,
+            method: request.call.method(),
+            channel: subject,
+            history: match &request.call {
+                Call::GetHistory(h) => Some(HistoryQuery {
+                    offset_id: h.offset_id,
+                    offset_date: h.offset_date,
+                    add_offset: h.add_offset,
+                    limit: h.limit,
+                    max_id: h.max_id,
+                    min_id: h.min_id,
+                }),
+                _ => None,
+            },
+            ids: Vec::new(),
+            outcome: Outcome::Held,
+        };
+        let fault = self.fault(user_id, served.method, subject);
+        let answer = self.answer(account, request, fault, now, &mut served.ids);
+        served.outcome = match (&answer.reply, answer.delivery) {
+            (_, Delivery::Never) => Outcome::Held,
+            (_, Delivery::DropMidway) => Outcome::Dropped,
+            (Reply::Error { code, message }, _) => Outcome::Error {
+                code: *code,
+                message: message.clone(),
+            },
+            (Reply::Result(_), _) => Outcome::Answered {
+                messages: served.ids.len(),
+            },
+        };
+        if let Outcome::Error { code, message } = &served.outcome {
+            tracing::info!(account = user_id, method = served.method, code, %message, "rpc error");
+        }
+        self.served.push(served);
+        answer
+    }
+
+    /// The channel a request is about, for fault rules and the log.
+    fn subject(&self, call: &Call) -> Option<i64> {
+        match call {
+            Call::GetHistory(h) => match &h.peer {
+                tl::enums::InputPeer::Channel(c) => Some(c.channel_id),
+                _ => None,
+            },
+            Call::ResolveUsername(name) => self.by_username(name).map(|c| c.spec.id),
+            Call::GetChannels(ids) => ids.iter().find_map(|c| match c {
+                tl::enums::InputChannel::Channel(c) => Some(c.channel_id),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    fn by_username(&self, name: &str) -> Option<&ChannelState> {
+        self.channels.iter().find(|c| {
+            c.spec
+                .username
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// Counts the request against every matching rule; the first rule at its `nth` fires.
+    fn fault(&mut self, user_id: i64, method: &str, channel: Option<i64>) -> Option<Fault> {
+        let mut fired = None;
+        for state in &mut self.rules {
+            let rule = &state.rule;
+            let matches = rule.method == method
+                && rule.channel.is_none_or(|c| Some(c) == channel)
+                && rule.account.is_none_or(|a| a == user_id);
+            if matches {
+                state.seen += 1;
+                if state.seen == rule.nth && fired.is_none() {
+                    fired = Some(rule.fault.clone());
+                }
+            }
+        }
+        fired
+    }
+
+    fn answer(
+        &mut self,
+        account: usize,
+        request: &Request,
+        fault: Option<Fault>,
+        now: Now,
+        ids: &mut Vec<i32>,
+    ) -> Answer {
+        let now_answer = |reply| Answer {
+            reply,
+            delivery: Delivery::Now,
+        };
+        let mut delivery = Delivery::Now;
+        match fault {
+            Some(Fault::FloodWait(seconds)) => {
+                return now_answer(error(420, format!("FLOOD_WAIT_{seconds}")));
+            }
+            Some(Fault::RpcError { code, message }) => return now_answer(error(code, message)),
+            Some(Fault::Revoke) => self.accounts[account].revoked = true,
+            Some(Fault::Hold) => {
+                return Answer {
+                    reply: error(500, "HELD"),
+                    delivery: Delivery::Never,
+                };
+            }
+            Some(Fault::Delay(millis)) => delivery = Delivery::After(Duration::from_millis(millis)),
+            Some(Fault::DropConnection) => delivery = Delivery::DropMidway,
+            None => {}
+        }
+        // help.getConfig works before login, as on Telegram.
+        if self.accounts[account].revoked && request.call != Call::GetConfig {
+            return Answer {
+                reply: error(401, "AUTH_KEY_UNREGISTERED"),
+                delivery,
+            };
+        }
+        let reply = match self.result(account, &request.call, now, ids) {
+            Ok(bytes) => {
+                let cost = ids.len().max(1) as f64;
+                match &mut self.accounts[account].bucket {
+                    Some(bucket) => match bucket.take(cost, now.instant) {
+                        Ok(()) => Reply::Result(bytes),
+                        Err(seconds) => {
+                            ids.clear();
+                            error(420, format!("FLOOD_WAIT_{seconds}"))
+                        }
+                    },
+                    None => Reply::Result(bytes),
+                }
+            }
+            Err(reply) => reply,
+        };
+        Answer { reply, delivery }
+    }
+
+    /// The normal answer, serialized, or the error Telegram gives for this request.
+    fn result(
+        &self,
+        account: usize,
+        call: &Call,
+        now: Now,
+        ids: &mut Vec<i32>,
+    ) -> Result<Vec<u8>, Reply> {
+        let me = &self.accounts[account].spec;
+        let is_me = |user: &tl::enums::InputUser| match user {
+            tl::enums::InputUser::UserSelf => true,
+            tl::enums::InputUser::User(u) => u.user_id == me.user_id,
+            _ => false,
+        };
+        Ok(match call {
+            Call::GetConfig => answer::config(self.dc_id, now.unix).to_bytes(),
+            Call::GetState => answer::state(1, now.unix).to_bytes(),
+            Call::GetUsers(users) => users
+                .iter()
+                .map(|u| match u {
+                    u if is_me(u) => answer::user(me),
+                    tl::enums::InputUser::User(u) => {
+                        tl::enums::User::Empty(tl::types::UserEmpty { id: u.user_id })
+                    }
+                    _ => tl::enums::User::Empty(tl::types::UserEmpty { id: 0 }),
+                })
+                .collect::<Vec<_>>()
+                .to_bytes(),
+            Call::GetFullUser(user) if is_me(user) => answer::user_full(me).to_bytes(),
+            Call::GetFullUser(_) => return Err(error(400, "USER_ID_INVALID")),
+            Call::ResolveUsername(name) => {
+                let Some(channel) = self.by_username(name) else {
+                    return Err(error(400, "USERNAME_NOT_OCCUPIED"));
+                };
+                tl::enums::contacts::ResolvedPeer::Peer(tl::types::contacts::ResolvedPeer {
+                    peer: tl::enums::Peer::Channel(tl::types::PeerChannel {
+                        channel_id: channel.spec.id,
+                    }),
+                    chats: vec![self.chat(channel, me.user_id)],
+                    users: Vec::new(),
+                })
+                .to_bytes()
+            }
+            Call::GetDialogs(request) => self.dialogs(me, request).to_bytes(),
+            Call::GetHistory(request) => self.history(me.user_id, request, ids)?.to_bytes(),
+            Call::GetChannels(inputs) => {
+                let mut chats = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    let channel = match input {
+                        tl::enums::InputChannel::Channel(c) => {
+                            self.checked(c.channel_id, c.access_hash, me.user_id)?
+                        }
+                        _ => return Err(error(400, "CHANNEL_INVALID")),
+                    };
+                    chats.push(self.chat(channel, me.user_id));
+                }
+                tl::enums::messages::Chats::Chats(tl::types::messages::Chats { chats }).to_bytes()
+            }
+            Call::Unsupported { constructor } => {
+                tracing::warn!(
+                    method = tl::name_for_id(*constructor),
+                    constructor = format_args!("{constructor:08x}"),
+                    "request not served by the fake DC"
+                );
+                return Err(error(400, "INPUT_METHOD_INVALID"));
+            }
+            Call::Malformed { constructor } => {
+                tracing::warn!(
+                    method = tl::name_for_id(*constructor),
+                    "request body did not parse (another TL layer?)"
+                );
+                return Err(error(400, "INPUT_FETCH_ERROR"));
+            }
+        })
+    }
+
+    fn chat(&self, channel: &ChannelState, user_id: i64) -> tl::enums::Chat {
+        let last = channel.timeline.last_id();
+        let date = if last > 0 {
+            channel.timeline.date(last)
+        } else {
+            channel.spec.first_date
+        };
+        answer::channel(
+            &channel.spec,
+            user_id,
+            i32::try_from(date).unwrap_or(i32::MAX),
+        )
+    }
+
+    /// The channel `channel_id` if `access_hash` is the one `user_id` was given.
+    fn checked(
+        &self,
+        channel_id: i64,
+        access_hash: i64,
+        user_id: i64,
+    ) -> Result<&ChannelState, Reply> {
+        match self.channel(channel_id) {
+            Some(channel) if channel.spec.access_hash_for(user_id) == access_hash => Ok(channel),
+            // Unknown, or a hash another account was given: Telegram says the same.
+            _ => Err(error(400, "CHANNEL_INVALID")),
+        }
+    }
+
+    fn history(
+        &self,
+        user_id: i64,
+        request: &tl::functions::messages::GetHistory,
+        ids: &mut Vec<i32>,
+    ) -> Result<tl::enums::messages::Messages, Reply> {
+        let tl::enums::InputPeer::Channel(peer) = &request.peer else {
+            return Err(error(400, "PEER_ID_INVALID"));
+        };
+        let channel = self.checked(peer.channel_id, peer.access_hash, user_id)?;
+        if channel.spec.private {
+            return Err(error(400, "CHANNEL_PRIVATE"));
+        }
+        let page = channel.timeline.page(&HistoryQuery {
+            offset_id: request.offset_id,
+            offset_date: request.offset_date,
+            add_offset: request.add_offset,
+            limit: request.limit,
+            max_id: request.max_id,
+            min_id: request.min_id,
+        });
+        let messages = page
+            .ids
+            .iter()
+            .map(|id| answer::message(channel.spec.id, &channel.timeline.post(*id)))
+            .collect();
+        ids.clone_from(&page.ids);
+        Ok(tl::enums::messages::Messages::ChannelMessages(
+            tl::types::messages::ChannelMessages {
+                inexact: false,
+                pts: channel.timeline.last_id(),
+                count: page.count,
+                offset_id_offset: page.offset_id_offset,
+                messages,
+                topics: Vec::new(),
+                chats: vec![self.chat(channel, user_id)],
+                users: Vec::new(),
+            },
+        ))
+    }
+
+    /// Every channel is in every account's dialogs, newest first. One page holds them all
+    /// unless there are more than `limit`; later pages start after `offset_peer`.
+    fn dialogs(
+        &self,
+        me: &Account,
+        request: &tl::functions::messages::GetDialogs,
+    ) -> tl::enums::messages::Dialogs {
+        let mut channels: Vec<&ChannelState> = self.channels.iter().collect();
+        channels.sort_by_key(|c| std::cmp::Reverse(c.timeline.date(c.timeline.last_id().max(1))));
+        let after = match &request.offset_peer {
+            tl::enums::InputPeer::Channel(peer) => channels
+                .iter()
+                .position(|c| c.spec.id == peer.channel_id)
+                .map_or(0, |i| i + 1),
+            _ => 0,
+        };
+        let limit = match request.limit {
+            limit if limit <= 0 => 100,
+            limit => limit as usize,
+        };
+        let total = channels.len();
+        let page: Vec<&ChannelState> = channels.into_iter().skip(after).take(limit).collect();
+        let top = |c: &ChannelState| {
+            let mut id = c.timeline.last_id();
+            while id > 0 && !c.timeline.exists(id) {
+                id -= 1;
+            }
+            id
+        };
+        let dialogs = page
+            .iter()
+            .map(|c| answer::dialog(c.spec.id, top(c)))
+            .collect();
+        let messages = page
+            .iter()
+            .filter(|c| top(c) > 0)
+            .map(|c| answer::message(c.spec.id, &c.timeline.post(top(c))))
+            .collect();
+        let chats = page.iter().map(|c| self.chat(c, me.user_id)).collect();
+        let users = vec![answer::user(me)];
+        if after == 0 && page.len() == total {
+            tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
+                dialogs,
+                messages,
+                chats,
+                users,
+            })
+        } else {
+            tl::enums::messages::Dialogs::Slice(tl::types::messages::DialogsSlice {
+                count: total as i32,
+                dialogs,
+                messages,
+                chats,
+                users,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grammers_tl_types::Deserializable;
+
+    const ALPHA: i64 = 1001;
+
+    fn scenario() -> Scenario {
+        Scenario::new()
+            .account(Account::new(1))
+            .account(Account::new(2))
+            .channel(Channel::new(ALPHA, "alpha", 250))
+            .channel(Channel::new(1002, "secret", 5).private())
+    }
+
+    fn now() -> Now {
+        Now {
+            instant: Instant::now(),
+            unix: 1_800_000_000,
+        }
+    }
+
+    fn request(call: Call) -> Request {
+        Request {
+            call,
+            layer: None,
+            api_id: None,
+        }
+    }
+
+    fn history(channel_id: i64, access_hash: i64, offset_id: i32) -> Call {
+        Call::GetHistory(tl::functions::messages::GetHistory {
+            peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                channel_id,
+                access_hash,
+            }),
+            offset_id,
+            offset_date: 0,
+            add_offset: -100,
+            limit: 100,
+            max_id: 0,
+            min_id: offset_id - 1,
+            hash: 0,
+        })
+    }
+
+    fn error_of(answer: &Answer) -> Option<(i32, &str)> {
+        match &answer.reply {
+            Reply::Error { code, message } => Some((*code, message.as_str())),
+            Reply::Result(_) => None,
+        }
+    }
+
+    fn ids(answer: &Answer) -> Vec<i32> {
+        let Reply::Result(bytes) = &answer.reply else {
+            panic!("{answer:?}");
+        };
+        let tl::enums::messages::Messages::ChannelMessages(page) =
+            tl::enums::messages::Messages::from_bytes(bytes).unwrap()
+        else {
+            panic!("channel messages");
+        };
+        page.messages.iter().map(|m| m.id()).collect()
+    }
+
+    #[test]
+    fn history_needs_the_asking_accounts_own_access_hash() {
+        let scenario = scenario();
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let mine = scenario.access_hash(ALPHA, 1).unwrap();
+        let theirs = scenario.access_hash(ALPHA, 2).unwrap();
+
+        let answer = dc.handle(0, &request(history(ALPHA, mine, 1)), now());
+        assert_eq!(ids(&answer), (1..=100).rev().collect::<Vec<_>>());
+        let refused = dc.handle(0, &request(history(ALPHA, theirs, 1)), now());
+        assert_eq!(error_of(&refused), Some((400, "CHANNEL_INVALID")));
+        assert_eq!(
+            ids(&dc.handle(1, &request(history(ALPHA, theirs, 1)), now())).len(),
+            100
+        );
+
+        let secret = scenario.access_hash(1002, 1).unwrap();
+        let private = dc.handle(0, &request(history(1002, secret, 1)), now());
+        assert_eq!(error_of(&private), Some((400, "CHANNEL_PRIVATE")));
+        assert_eq!(
+            dc.served()
+                .iter()
+                .map(|s| (s.account, &s.outcome))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, &Outcome::Answered { messages: 100 }),
+                (
+                    1,
+                    &Outcome::Error {
+                        code: 400,
+                        message: "CHANNEL_INVALID".into()
+                    }
+                ),
+                (2, &Outcome::Answered { messages: 100 }),
+                (
+                    1,
+                    &Outcome::Error {
+                        code: 400,
+                        message: "CHANNEL_PRIVATE".into()
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn usernames_resolve_case_insensitively_or_are_not_occupied() {
+        let mut dc = Dc::new(&scenario(), Instant::now());
+        let answer = dc.handle(0, &request(Call::ResolveUsername("ALPHA".into())), now());
+        let Reply::Result(bytes) = answer.reply else {
+            panic!("resolved");
+        };
+        let tl::enums::contacts::ResolvedPeer::Peer(resolved) =
+            tl::enums::contacts::ResolvedPeer::from_bytes(&bytes).unwrap();
+        let tl::enums::Chat::Channel(channel) = &resolved.chats[0] else {
+            panic!("a channel");
+        };
+        assert_eq!(
+            (channel.id, channel.access_hash),
+            (ALPHA, scenario().access_hash(ALPHA, 1))
+        );
+        let unknown = dc.handle(0, &request(Call::ResolveUsername("nobody".into())), now());
+        assert_eq!(error_of(&unknown), Some((400, "USERNAME_NOT_OCCUPIED")));
+        assert_eq!(dc.served()[0].channel, Some(ALPHA));
+    }
+
+    #[test]
+    fn faults_fire_at_the_nth_matching_request_only() {
+        let scenario = scenario()
+            .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(30)).channel(ALPHA))
+            .fault(FaultRule::new("messages.getHistory", 3, Fault::DropConnection).account(1))
+            .fault(FaultRule::new("messages.getHistory", 4, Fault::Delay(250)))
+            .fault(FaultRule::new("messages.getHistory", 5, Fault::Hold));
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let hash = scenario.access_hash(ALPHA, 1).unwrap();
+        let mut next = || dc.handle(0, &request(history(ALPHA, hash, 1)), now());
+        assert_eq!(next().delivery, Delivery::Now);
+        assert_eq!(error_of(&next()), Some((420, "FLOOD_WAIT_30")));
+        assert_eq!(next().delivery, Delivery::DropMidway);
+        assert_eq!(next().delivery, Delivery::After(Duration::from_millis(250)));
+        assert_eq!(next().delivery, Delivery::Never);
+        assert_eq!(next().delivery, Delivery::Now);
+        let outcomes: Vec<_> = dc.served().iter().map(|s| s.outcome.clone()).collect();
+        assert_eq!(outcomes[2], Outcome::Dropped);
+        assert_eq!(outcomes[4], Outcome::Held);
+    }
+
+    #[test]
+    fn a_revoked_or_unregistered_key_gets_401_but_still_the_config() {
+        let scenario = scenario()
+            .account(Account::new(3).unregistered())
+            .fault(FaultRule::new("updates.getState", 2, Fault::Revoke).account(1));
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let state = || request(Call::GetState);
+        assert_eq!(
+            error_of(&dc.handle(2, &state(), now())),
+            Some((401, "AUTH_KEY_UNREGISTERED"))
+        );
+        assert_eq!(
+            error_of(&dc.handle(2, &request(Call::GetConfig), now())),
+            None
+        );
+        assert_eq!(error_of(&dc.handle(0, &state(), now())), None);
+        assert_eq!(
+            error_of(&dc.handle(0, &state(), now())),
+            Some((401, "AUTH_KEY_UNREGISTERED"))
+        );
+        assert_eq!(
+            error_of(&dc.handle(0, &state(), now())),
+            Some((401, "AUTH_KEY_UNREGISTERED"))
+        );
+        assert_eq!(
+            error_of(&dc.handle(1, &state(), now())),
+            None,
+            "other accounts go on"
+        );
+    }
+
+    #[test]
+    fn an_account_over_its_flood_limit_is_told_how_long_to_wait() {
+        let scenario = Scenario::new()
+            .account(Account::new(1).flood(100.0))
+            .channel(Channel::new(ALPHA, "alpha", 1000));
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let hash = scenario.access_hash(ALPHA, 1).unwrap();
+        let start = Instant::now();
+        let at = |ms| Now {
+            instant: start + Duration::from_millis(ms),
+            unix: 0,
+        };
+        assert_eq!(
+            ids(&dc.handle(0, &request(history(ALPHA, hash, 1)), at(0))).len(),
+            100
+        );
+        let refused = dc.handle(0, &request(history(ALPHA, hash, 101)), at(100));
+        assert_eq!(error_of(&refused), Some((420, "FLOOD_WAIT_1")));
+        assert!(dc.served()[1].ids.is_empty());
+        assert_eq!(
+            ids(&dc.handle(0, &request(history(ALPHA, hash, 101)), at(1000))).len(),
+            100
+        );
+    }
+
+    #[test]
+    fn the_account_learns_who_it_is() {
+        let mut dc = Dc::new(&scenario(), Instant::now());
+        let answer = dc.handle(
+            1,
+            &request(Call::GetUsers(vec![tl::enums::InputUser::UserSelf])),
+            now(),
+        );
+        let Reply::Result(bytes) = answer.reply else {
+            panic!("users");
+        };
+        let users = Vec::<tl::enums::User>::from_bytes(&bytes).unwrap();
+        assert_eq!(users.iter().map(|u| u.id()).collect::<Vec<_>>(), vec![2]);
+        let full = dc.handle(
+            1,
+            &request(Call::GetFullUser(tl::enums::InputUser::UserSelf)),
+            now(),
+        );
+        assert_eq!(error_of(&full), None);
+    }
+
+    #[test]
+    fn dialogs_list_every_channel_with_its_top_message() {
+        let mut dc = Dc::new(&scenario(), Instant::now());
+        let call = Call::GetDialogs(tl::functions::messages::GetDialogs {
+            exclude_pinned: false,
+            folder_id: None,
+            offset_date: 0,
+            offset_id: 0,
+            offset_peer: tl::enums::InputPeer::Empty,
+            limit: 100,
+            hash: 0,
+        });
+        let Reply::Result(bytes) = dc.handle(0, &request(call), now()).reply else {
+            panic!("dialogs");
+        };
+        let tl::enums::messages::Dialogs::Dialogs(dialogs) =
+            tl::enums::messages::Dialogs::from_bytes(&bytes).unwrap()
+        else {
+            panic!("one page");
+        };
+        assert_eq!(dialogs.dialogs.len(), 2);
+        assert_eq!(dialogs.chats.len(), 2);
+        assert_eq!(
+            dialogs.messages.iter().map(|m| m.id()).collect::<Vec<_>>(),
+            vec![250, 5]
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_requests_get_errors() {
+        let mut dc = Dc::new(&scenario(), Instant::now());
+        let unknown = dc.handle(0, &request(Call::Unsupported { constructor: 1 }), now());
+        assert_eq!(error_of(&unknown), Some((400, "INPUT_METHOD_INVALID")));
+        let malformed = dc.handle(0, &request(Call::Malformed { constructor: 1 }), now());
+        assert_eq!(error_of(&malformed), Some((400, "INPUT_FETCH_ERROR")));
+    }
+}

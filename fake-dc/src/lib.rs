@@ -1,0 +1,38 @@
+//! A loopback Telegram datacenter for tests and demos: the server side of MTProto 2.0 for
+//! auth keys that are pre-seeded on both sides, so the real grammers client (and the real
+//! `collector-job collect`) can connect over TCP and collect a scenario's channels, through
+//! flood waits, private channels, revoked sessions, dropped connections and slow answers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fake_dc::StartError> {
+//! use fake_dc::{Account, Channel, FakeDc, Scenario};
+//! let dc = FakeDc::start(
+//!     Scenario::new()
+//!         .account(Account::new(777_000_001))
+//!         .channel(Channel::new(1001, "alpha", 250)),
+//! )
+//! .await?;
+//! let session_blob = dc.session(777_000_001).expect("the scenario's account");
+//! # Ok(()) }
+//! ```
+//!
+//! No key exchange: grammers compiles Telegram's RSA keys in, so only a session made for this
+//! DC (with [`FakeDc::session`] or `fake-dc serve`) can connect. Which requests are served is
+//! listed in [`SERVED`]; any other gets an `rpc_error` (and a warning in the log), never silence.
+
+pub mod answer;
+pub mod crypto;
+pub mod dc;
+pub mod flood;
+pub mod history;
+pub mod mtp;
+pub mod rpc;
+pub mod scenario;
+pub mod server;
+pub mod session;
+
+pub use dc::{Outcome, Served};
+pub use history::{HistoryQuery, Post, Timeline};
+pub use rpc::SERVED;
+pub use scenario::{Account, Channel, Fault, FaultRule, FloodLimit, Scenario, ScenarioError};
+pub use server::{FakeDc, StartError};

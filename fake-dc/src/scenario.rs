@@ -1,0 +1,528 @@
+//! What the fake datacenter serves: accounts (each with its own auth key, user id, access
+//! hashes and flood limit), channels with generated histories, and faults at chosen requests.
+//! Built in Rust (`Scenario::new().account(..).channel(..)`) or read from JSON (`fake-dc serve
+//! --scenario FILE`); both go through [`Scenario::check`].
+
+use std::collections::HashSet;
+
+use grammers_crypto::hex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::rpc::SERVED;
+
+/// The datacenter the sessions name as their home, as on Telegram's production DC 2.
+pub const DEFAULT_DC_ID: i32 = 2;
+/// Answers at least this large are sent `gzip_packed`, as Telegram does with large answers.
+pub const DEFAULT_GZIP_FROM: usize = 1024;
+/// When message 1 of a channel was sent, unless the scenario says otherwise (2025-11-09).
+pub const DEFAULT_FIRST_DATE: i64 = 1_762_673_674;
+
+/// The whole fake world.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default = "default_dc_id")]
+    pub dc_id: i32,
+    pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub faults: Vec<FaultRule>,
+    /// Answers of at least this many bytes go out `gzip_packed`; `null` never compresses.
+    #[serde(default = "default_gzip_from")]
+    pub gzip_from: Option<usize>,
+}
+
+fn default_dc_id() -> i32 {
+    DEFAULT_DC_ID
+}
+
+fn default_gzip_from() -> Option<usize> {
+    Some(DEFAULT_GZIP_FROM)
+}
+
+/// A Telegram account that has logged in on this datacenter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The account's stable user id (what `users.getUsers([inputUserSelf])` answers).
+    pub user_id: i64,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// The 256-byte permanent auth key, hex; derived from the user id when absent.
+    #[serde(default, with = "hex_key")]
+    pub auth_key: Option<[u8; 256]>,
+    /// How many messages per second Telegram lets this account read.
+    #[serde(default)]
+    pub flood: Option<FloodLimit>,
+    /// The key is known but not (or no longer) logged in: API calls answer
+    /// 401 AUTH_KEY_UNREGISTERED.
+    #[serde(default)]
+    pub unregistered: bool,
+}
+
+/// A token bucket of messages: `burst` may be read at once, refilled at `messages_per_second`.
+/// Each request costs the messages it returns (at least 1); one that would overdraw the bucket
+/// answers `FLOOD_WAIT_X` with X the seconds until it could be served.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodLimit {
+    pub messages_per_second: f64,
+    /// Defaults to one second's worth.
+    #[serde(default)]
+    pub burst: Option<f64>,
+}
+
+/// A broadcast channel and its history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The bare channel id.
+    pub id: i64,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Seed of the channel's access hashes: each account sees its own
+    /// ([`Scenario::access_hash`]); a hash of another account is refused with CHANNEL_INVALID.
+    #[serde(default)]
+    pub access_hash: Option<i64>,
+    /// Message ids 1..=messages exist, minus `deleted_ids`.
+    pub messages: i32,
+    /// Ids that are service messages (pins, title changes): they have ids but no content.
+    #[serde(default)]
+    pub service_ids: Vec<i32>,
+    /// Ids that were deleted: gaps in the history.
+    #[serde(default)]
+    pub deleted_ids: Vec<i32>,
+    /// Resolves, but its history answers CHANNEL_PRIVATE (the account was banned).
+    #[serde(default)]
+    pub private: bool,
+    /// Unix time of message 1.
+    #[serde(default = "default_first_date")]
+    pub first_date: i64,
+    /// Message n is sent `(n - 1) * interval_seconds` after message 1.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: i64,
+}
+
+fn default_first_date() -> i64 {
+    DEFAULT_FIRST_DATE
+}
+
+fn default_interval() -> i64 {
+    60
+}
+
+/// A fault at the `nth` request (1-based, counted over the DC's lifetime) that matches
+/// `method`, and `channel`/`account` when given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// The TL name, e.g. `messages.getHistory` or `contacts.resolveUsername`.
+    pub method: String,
+    /// Only requests about this channel id count (its history, resolving its username).
+    #[serde(default)]
+    pub channel: Option<i64>,
+    /// Only requests of this account (user id) count.
+    #[serde(default)]
+    pub account: Option<i64>,
+    pub nth: u32,
+    pub fault: Fault,
+}
+
+/// What happens instead of the normal answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// 420 FLOOD_WAIT_<seconds>.
+    FloodWait(u32),
+    /// Any RPC error, e.g. `{"code": 400, "message": "CHANNEL_PRIVATE"}`.
+    RpcError { code: i32, message: String },
+    /// The account's session is revoked from this request on (401 AUTH_KEY_UNREGISTERED).
+    Revoke,
+    /// Half of the answer is written, then the TCP connection is closed.
+    DropConnection,
+    /// The answer is sent this many milliseconds late.
+    Delay(u64),
+    /// The request is never answered (a test kills or stops the client meanwhile).
+    Hold,
+}
+
+/// A scenario that cannot be served.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("the scenario has no accounts")]
+    NoAccounts,
+    #[error("user id {0} is used by two accounts")]
+    DuplicateAccount(i64),
+    #[error("two accounts have the same auth key (user ids {0} and {1})")]
+    DuplicateKey(i64, i64),
+    #[error("channel id {0} is used twice")]
+    DuplicateChannel(i64),
+    #[error("username {0:?} is used by two channels")]
+    DuplicateUsername(String),
+    #[error("channel {id}: {problem}")]
+    Channel { id: i64, problem: &'static str },
+    #[error("account {0}: messages_per_second and burst must be positive")]
+    Flood(i64),
+    #[error("fault on {method:?}: {problem}")]
+    Fault {
+        method: String,
+        problem: &'static str,
+    },
+}
+
+impl Scenario {
+    /// No accounts, no channels: add them with [`Self::account`] and [`Self::channel`].
+    pub fn new() -> Self {
+        Self {
+            dc_id: DEFAULT_DC_ID,
+            accounts: Vec::new(),
+            channels: Vec::new(),
+            faults: Vec::new(),
+            gzip_from: Some(DEFAULT_GZIP_FROM),
+        }
+    }
+
+    pub fn account(mut self, account: Account) -> Self {
+        self.accounts.push(account);
+        self
+    }
+
+    pub fn channel(mut self, channel: Channel) -> Self {
+        self.channels.push(channel);
+        self
+    }
+
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn check(&self) -> Result<(), ScenarioError> {
+        if self.accounts.is_empty() {
+            return Err(ScenarioError::NoAccounts);
+        }
+        let mut users = HashSet::new();
+        for account in &self.accounts {
+            if !users.insert(account.user_id) {
+                return Err(ScenarioError::DuplicateAccount(account.user_id));
+            }
+            if let Some(flood) = account.flood {
+                let burst = flood.burst.unwrap_or(flood.messages_per_second);
+                if !(flood.messages_per_second > 0.0 && burst > 0.0) {
+                    return Err(ScenarioError::Flood(account.user_id));
+                }
+            }
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            for b in &self.accounts[i + 1..] {
+                if a.key() == b.key() {
+                    return Err(ScenarioError::DuplicateKey(a.user_id, b.user_id));
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        let mut usernames = HashSet::new();
+        for channel in &self.channels {
+            let problem = |problem| ScenarioError::Channel {
+                id: channel.id,
+                problem,
+            };
+            if !ids.insert(channel.id) {
+                return Err(ScenarioError::DuplicateChannel(channel.id));
+            }
+            if channel.id <= 0 {
+                return Err(problem("ids are positive (bare channel ids)"));
+            }
+            if channel.messages < 0 {
+                return Err(problem("messages must not be negative"));
+            }
+            if channel.interval_seconds <= 0 {
+                return Err(problem("interval_seconds must be positive"));
+            }
+            if let Some(username) = &channel.username
+                && !usernames.insert(username.to_ascii_lowercase())
+            {
+                return Err(ScenarioError::DuplicateUsername(username.clone()));
+            }
+        }
+        for rule in &self.faults {
+            let problem = |problem| ScenarioError::Fault {
+                method: rule.method.clone(),
+                problem,
+            };
+            if !SERVED.contains(&rule.method.as_str()) {
+                return Err(problem("not a request the fake DC serves"));
+            }
+            if rule.nth == 0 {
+                return Err(problem("nth counts from 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The access hash `user_id` sees for channel `channel_id`.
+    pub fn access_hash(&self, channel_id: i64, user_id: i64) -> Option<i64> {
+        let channel = self.channels.iter().find(|c| c.id == channel_id)?;
+        Some(channel.access_hash_for(user_id))
+    }
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A 64-bit mix (splitmix64's finaliser): stable, well spread, not a secret.
+pub(crate) fn mix(value: u64) -> i64 {
+    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as i64
+}
+
+impl Account {
+    pub fn new(user_id: i64) -> Self {
+        Self {
+            user_id,
+            first_name: None,
+            auth_key: None,
+            flood: None,
+            unregistered: false,
+        }
+    }
+
+    pub fn flood(mut self, messages_per_second: f64) -> Self {
+        self.flood = Some(FloodLimit {
+            messages_per_second,
+            burst: None,
+        });
+        self
+    }
+
+    pub fn unregistered(mut self) -> Self {
+        self.unregistered = true;
+        self
+    }
+
+    /// The auth key: the scenario's, or one derived from the user id.
+    pub fn key(&self) -> [u8; 256] {
+        self.auth_key.unwrap_or_else(|| {
+            let mut key = [0; 256];
+            for (block, chunk) in key.chunks_mut(32).enumerate() {
+                let digest: [u8; 32] = Sha256::new()
+                    .chain_update(b"fake-dc auth key")
+                    .chain_update(self.user_id.to_le_bytes())
+                    .chain_update([block as u8])
+                    .finalize()
+                    .into();
+                chunk.copy_from_slice(&digest);
+            }
+            key
+        })
+    }
+
+    pub fn name(&self) -> String {
+        self.first_name
+            .clone()
+            .unwrap_or_else(|| format!("Collector {}", self.user_id))
+    }
+
+    /// The account's own access hash (as its user object shows it).
+    pub fn user_access_hash(&self) -> i64 {
+        mix(self.user_id as u64)
+    }
+}
+
+impl Channel {
+    /// A public channel `@username` with messages 1..=messages.
+    pub fn new(id: i64, username: &str, messages: i32) -> Self {
+        Self {
+            id,
+            username: Some(username.to_owned()),
+            title: None,
+            access_hash: None,
+            messages,
+            service_ids: Vec::new(),
+            deleted_ids: Vec::new(),
+            private: false,
+            first_date: DEFAULT_FIRST_DATE,
+            interval_seconds: 60,
+        }
+    }
+
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+
+    pub fn service(mut self, ids: impl IntoIterator<Item = i32>) -> Self {
+        self.service_ids.extend(ids);
+        self
+    }
+
+    pub fn deleted(mut self, ids: impl IntoIterator<Item = i32>) -> Self {
+        self.deleted_ids.extend(ids);
+        self
+    }
+
+    pub fn title(&self) -> String {
+        self.title.clone().unwrap_or_else(|| match &self.username {
+            Some(username) => format!("{username} news"),
+            None => format!("Channel {}", self.id),
+        })
+    }
+
+    /// The access hash account `user_id` sees.
+    pub fn access_hash_for(&self, user_id: i64) -> i64 {
+        let seed = self.access_hash.unwrap_or(self.id) as u64;
+        mix(seed ^ mix(user_id as u64) as u64)
+    }
+}
+
+impl FaultRule {
+    pub fn new(method: &str, nth: u32, fault: Fault) -> Self {
+        Self {
+            method: method.to_owned(),
+            channel: None,
+            account: None,
+            nth,
+            fault,
+        }
+    }
+
+    pub fn channel(mut self, channel_id: i64) -> Self {
+        self.channel = Some(channel_id);
+        self
+    }
+
+    pub fn account(mut self, user_id: i64) -> Self {
+        self.account = Some(user_id);
+        self
+    }
+}
+
+mod hex_key {
+    use super::hex;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &Option<[u8; 256]>, s: S) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(key) => s.serialize_some(&hex::to_hex(key)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 256]>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        hex::opt_from_hex(&text)
+            .and_then(|bytes| <[u8; 256]>::try_from(bytes).ok())
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("auth_key must be 512 hex digits"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_scenario_reads_with_defaults() {
+        let scenario = Scenario::from_json(
+            r#"{
+                "accounts": [{"user_id": 7, "flood": {"messages_per_second": 100}}],
+                "channels": [{"id": 1001, "username": "alpha", "messages": 250}],
+                "faults": [
+                    {"method": "messages.getHistory", "channel": 1001, "nth": 2,
+                     "fault": {"flood_wait": 30}},
+                    {"method": "contacts.resolveUsername", "nth": 1, "fault": "drop_connection"},
+                    {"method": "messages.getHistory", "nth": 5,
+                     "fault": {"rpc_error": {"code": 400, "message": "CHANNEL_PRIVATE"}}}
+                ]
+            }"#,
+        )
+        .unwrap();
+        scenario.check().unwrap();
+        assert_eq!(scenario.dc_id, DEFAULT_DC_ID);
+        assert_eq!(scenario.gzip_from, Some(DEFAULT_GZIP_FROM));
+        assert_eq!(scenario.channels[0].interval_seconds, 60);
+        assert_eq!(scenario.faults[0].fault, Fault::FloodWait(30));
+        assert_eq!(scenario.faults[1].fault, Fault::DropConnection);
+        let built = Scenario::new()
+            .account(Account::new(7).flood(100.0))
+            .channel(Channel::new(1001, "alpha", 250))
+            .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(30)).channel(1001));
+        assert_eq!(built.accounts, scenario.accounts);
+        assert_eq!(built.channels, scenario.channels);
+        assert_eq!(built.faults[0], scenario.faults[0]);
+    }
+
+    #[test]
+    fn a_scenario_round_trips_through_json_with_its_keys() {
+        let mut account = Account::new(7);
+        account.auth_key = Some([3; 256]);
+        let scenario = Scenario::new()
+            .account(account)
+            .channel(Channel::new(1, "alpha", 3));
+        let text = serde_json::to_string(&scenario).unwrap();
+        assert!(text.contains(&"03".repeat(256)));
+        assert_eq!(Scenario::from_json(&text).unwrap(), scenario);
+        let bad = text.replace(&"03".repeat(256), "0303");
+        assert!(Scenario::from_json(&bad).is_err());
+    }
+
+    #[test]
+    fn inconsistent_scenarios_are_refused() {
+        let base = || Scenario::new().account(Account::new(1));
+        assert_eq!(Scenario::new().check(), Err(ScenarioError::NoAccounts));
+        assert_eq!(
+            base().account(Account::new(1)).check(),
+            Err(ScenarioError::DuplicateAccount(1))
+        );
+        assert_eq!(
+            base()
+                .channel(Channel::new(5, "Alpha", 1))
+                .channel(Channel::new(6, "alpha", 1))
+                .check(),
+            Err(ScenarioError::DuplicateUsername("alpha".into()))
+        );
+        assert!(matches!(
+            base().channel(Channel::new(5, "a", -1)).check(),
+            Err(ScenarioError::Channel { id: 5, .. })
+        ));
+        assert!(matches!(
+            base()
+                .fault(FaultRule::new("messages.getHistroy", 1, Fault::Hold))
+                .check(),
+            Err(ScenarioError::Fault { .. })
+        ));
+        assert_eq!(
+            base().account(Account::new(2).flood(0.0)).check(),
+            Err(ScenarioError::Flood(2))
+        );
+    }
+
+    #[test]
+    fn each_account_sees_its_own_stable_access_hash_and_key() {
+        let scenario = Scenario::new()
+            .account(Account::new(1))
+            .account(Account::new(2))
+            .channel(Channel::new(1001, "alpha", 1));
+        let first = scenario.access_hash(1001, 1).unwrap();
+        assert_ne!(first, scenario.access_hash(1001, 2).unwrap());
+        assert_eq!(first, scenario.clone().access_hash(1001, 1).unwrap());
+        assert_eq!(scenario.access_hash(9, 1), None);
+        assert_ne!(scenario.accounts[0].key(), scenario.accounts[1].key());
+        scenario.check().unwrap();
+    }
+}

@@ -1,0 +1,374 @@
+//! The I/O shell: a TCP listener, one task per connection speaking MTProto's Full transport
+//! (grammers' own `transport::Full`, which is symmetric), the server side of encryption, and
+//! the DC's answers written back when their delivery says.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use grammers_crypto::DequeBuffer;
+use grammers_mtproto::transport::{self, Full, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::crypto::{AuthKey, packet_key_id};
+use crate::dc::{Dc, Delivery, Now, Reply, Served};
+use crate::history::Timeline;
+use crate::mtp::{self, Outbox};
+use crate::rpc::{self, ClientMessage};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::session;
+
+/// The transport status Telegram sends for an auth key it does not know.
+const UNKNOWN_KEY: i32 = -404;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why the fake DC did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid scenario: {0}")]
+    Scenario(#[from] ScenarioError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+struct Shared {
+    dc: Mutex<Dc>,
+    /// The number of requests served so far, for waiters.
+    progress: watch::Sender<usize>,
+    gzip_from: Option<usize>,
+}
+
+impl Shared {
+    fn dc(&self) -> MutexGuard<'_, Dc> {
+        // A panic while holding the lock is a bug in a test's fake; keep serving.
+        self.dc
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running fake datacenter; stops (closing every connection) when dropped.
+pub struct FakeDc {
+    addr: SocketAddr,
+    scenario: Scenario,
+    shared: Arc<Shared>,
+    listener: JoinHandle<()>,
+}
+
+impl FakeDc {
+    /// Serves `scenario` on a free port of 127.0.0.1.
+    pub async fn start(scenario: Scenario) -> Result<Self, StartError> {
+        Self::bind(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn bind(scenario: Scenario, addr: SocketAddr) -> Result<Self, StartError> {
+        scenario.check()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let shared = Arc::new(Shared {
+            dc: Mutex::new(Dc::new(&scenario, Instant::now())),
+            progress: watch::Sender::new(0),
+            gzip_from: scenario.gzip_from,
+        });
+        let listener = tokio::spawn(accept(listener, Arc::clone(&shared)));
+        tracing::info!(%addr, accounts = scenario.accounts.len(), channels = scenario.channels.len(), "fake DC listening");
+        Ok(Self {
+            addr,
+            scenario,
+            shared,
+            listener,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The scenario as it was started (see [`Self::timeline`] for posts added since).
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The session blob for account `user_id`, pointing at this DC.
+    pub fn session(&self, user_id: i64) -> Option<String> {
+        let account = self
+            .scenario
+            .accounts
+            .iter()
+            .find(|a| a.user_id == user_id)?;
+        Some(session::blob(self.scenario.dc_id, self.addr, account.key()))
+    }
+
+    /// Everything served so far, in order.
+    pub fn served(&self) -> Vec<Served> {
+        self.shared.dc().served().to_vec()
+    }
+
+    /// Waits until `done` holds for the requests served so far (check it with a timeout).
+    pub async fn wait_until(&self, done: impl Fn(&[Served]) -> bool) {
+        let mut progress = self.shared.progress.subscribe();
+        loop {
+            if done(self.shared.dc().served()) {
+                return;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Posts `count` new messages in channel `channel_id`; false when there is no such channel.
+    pub fn post(&self, channel_id: i64, count: i32) -> bool {
+        self.shared.dc().post(channel_id, count)
+    }
+
+    /// A channel's history as it is now: what a collector should have stored.
+    pub fn timeline(&self, channel_id: i64) -> Option<Timeline> {
+        self.shared.dc().timeline(channel_id)
+    }
+}
+
+impl Drop for FakeDc {
+    fn drop(&mut self) {
+        // The connections live in the listener task's JoinSet and are aborted with it.
+        self.listener.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "connection");
+                    connections.spawn(Connection::serve(Arc::clone(&shared), stream));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// An answer that waited (a delayed one) on its way to the writer.
+struct Late {
+    session_id: i64,
+    body: Vec<u8>,
+}
+
+/// The connection is to be closed (the client went away or broke the protocol; logged where
+/// it happened).
+struct Closed;
+
+struct Connection {
+    shared: Arc<Shared>,
+    writer: OwnedWriteHalf,
+    /// The account and key, known after the first packet.
+    account: Option<(usize, AuthKey)>,
+    session_id: Option<i64>,
+    inbound: Full,
+    outbound: Full,
+    outbox: Outbox,
+    late: mpsc::UnboundedSender<Late>,
+    delayed: JoinSet<()>,
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl Connection {
+    async fn serve(shared: Arc<Shared>, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (mut reader, writer) = stream.into_split();
+        let (late, mut late_rx) = mpsc::unbounded_channel();
+        let mut connection = Self {
+            shared,
+            writer,
+            account: None,
+            session_id: None,
+            inbound: Full::new(),
+            outbound: Full::new(),
+            outbox: Outbox::default(),
+            late,
+            delayed: JoinSet::new(),
+        };
+        let mut buffer = Vec::with_capacity(READ_CHUNK);
+        let mut chunk = vec![0; READ_CHUNK];
+        loop {
+            tokio::select! {
+                read = reader.read(&mut chunk) => {
+                    let n = match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buffer.extend_from_slice(&chunk[..n]);
+                    if connection.frames(&mut buffer).await.is_err() {
+                        return;
+                    }
+                }
+                Some(late) = late_rx.recv() => {
+                    if connection.send(late.session_id, &late.body, true).await.is_err() {
+                        return;
+                    }
+                }
+                Some(_) = connection.delayed.join_next(), if !connection.delayed.is_empty() => {}
+            }
+        }
+    }
+
+    /// Handles every complete transport frame in `buffer` and removes them from it.
+    async fn frames(&mut self, buffer: &mut Vec<u8>) -> Result<(), Closed> {
+        let mut consumed = 0;
+        let result = loop {
+            match self.inbound.unpack(&mut buffer[consumed..]) {
+                Ok(offset) => {
+                    let range =
+                        consumed + offset.data_range.start..consumed + offset.data_range.end;
+                    let mut frame = buffer[range].to_vec();
+                    consumed += offset.next_offset;
+                    if let Err(closed) = self.frame(&mut frame).await {
+                        break Err(closed);
+                    }
+                }
+                Err(transport::Error::MissingBytes) => break Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, "closing a connection that broke the Full transport");
+                    break Err(Closed);
+                }
+            }
+        };
+        buffer.drain(..consumed);
+        result
+    }
+
+    async fn frame(&mut self, packet: &mut [u8]) -> Result<(), Closed> {
+        let Some(key_id) = packet_key_id(packet) else {
+            return Err(Closed);
+        };
+        if key_id == 0 {
+            tracing::warn!(
+                "the client started a key exchange: a fake DC cannot complete one \
+                 (grammers compiles Telegram's RSA keys in); closing"
+            );
+            return Err(Closed);
+        }
+        let key = match &self.account {
+            Some((_, key)) if key.id() == key_id => key.clone(),
+            // One connection, one key.
+            Some(_) => return Err(Closed),
+            None => {
+                let found = self.shared.dc().account_for_key(key_id);
+                let Some((index, key)) = found else {
+                    tracing::info!(key_id, "unknown auth key: transport error 404");
+                    let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
+                    return Err(Closed);
+                };
+                self.account = Some((index, key.clone()));
+                key
+            }
+        };
+        let plaintext = key.decrypt_from_client(packet).map_err(|error| {
+            tracing::warn!(%error, "closing a connection with an undecryptable packet");
+            Closed
+        })?;
+        let payload = mtp::read_payload(plaintext).map_err(|error| {
+            tracing::warn!(%error, "closing a connection with a malformed payload");
+            Closed
+        })?;
+        if self.session_id != Some(payload.session_id) {
+            self.session_id = Some(payload.session_id);
+            if let Some(first) = payload.messages.first() {
+                let created = mtp::new_session_created(first.msg_id, payload.session_id ^ 0x5eed);
+                self.send(payload.session_id, &created, false).await?;
+            }
+        }
+        for message in payload.messages {
+            match rpc::decode(&message.body) {
+                None | Some(ClientMessage::Ack) => {}
+                Some(ClientMessage::Ping { ping_id }) => {
+                    let pong = mtp::pong(message.msg_id, ping_id);
+                    self.send(payload.session_id, &pong, true).await?;
+                }
+                Some(ClientMessage::Request(request)) => {
+                    let account = self.account.as_ref().map_or(0, |(index, _)| *index);
+                    let now = Now {
+                        instant: Instant::now(),
+                        unix: since_epoch().as_secs() as i32,
+                    };
+                    let answer = self.shared.dc().handle(account, &request, now);
+                    self.shared.progress.send_modify(|served| *served += 1);
+                    let result = match &answer.reply {
+                        Reply::Result(bytes) => {
+                            mtp::rpc_result(message.msg_id, bytes, self.shared.gzip_from)
+                        }
+                        Reply::Error {
+                            code,
+                            message: text,
+                        } => mtp::rpc_result(message.msg_id, &mtp::rpc_error(*code, text), None),
+                    };
+                    match answer.delivery {
+                        Delivery::Now => self.send(payload.session_id, &result, true).await?,
+                        Delivery::After(delay) => {
+                            let late = self.late.clone();
+                            let session_id = payload.session_id;
+                            self.delayed.spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                let _ = late.send(Late {
+                                    session_id,
+                                    body: result,
+                                });
+                            });
+                        }
+                        Delivery::DropMidway => {
+                            let packet = self.packet(payload.session_id, &result, true, &key);
+                            let _ = self.writer.write_all(&packet[..packet.len() / 2]).await;
+                            let _ = self.writer.flush().await;
+                            tracing::info!("dropping the connection mid-answer (scenario fault)");
+                            return Err(Closed);
+                        }
+                        Delivery::Never => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals, encrypts and frames one message.
+    fn packet(&mut self, session_id: i64, body: &[u8], answer: bool, key: &AuthKey) -> Vec<u8> {
+        let plaintext = self.outbox.seal(session_id, body, answer, since_epoch());
+        let encrypted = key.encrypt_for_client(plaintext);
+        let mut buffer = DequeBuffer::with_capacity(encrypted.len() + 4, 8);
+        buffer.extend(encrypted);
+        self.outbound.pack(&mut buffer);
+        buffer[..].to_vec()
+    }
+
+    async fn send(&mut self, session_id: i64, body: &[u8], answer: bool) -> Result<(), Closed> {
+        let Some((_, key)) = &self.account else {
+            return Err(Closed);
+        };
+        let key = key.clone();
+        let packet = self.packet(session_id, body, answer, &key);
+        self.writer.write_all(&packet).await.map_err(|_| Closed)
+    }
+}
