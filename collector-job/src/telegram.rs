@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::channel_ref::ChannelRef;
+use crate::config::MAX_BATCH;
 use crate::flood::{FloodNotice, FloodPolicy};
 use crate::mapping::{self, ChatProblem};
 use crate::model::{ResolvedChannel, StoredChannel};
@@ -146,25 +147,177 @@ impl Source for Telegram {
         cursor: Cursor,
         limit: usize,
     ) -> Result<Batch, SourceError> {
-        let peer = tl::types::InputPeerChannel {
+        let answer = self
+            .client
+            .invoke(&page_request(channel, cursor, limit))
+            .await
+            .map_err(|e| self.classify(&e))?;
+        Ok(batch(answer))
+    }
+}
+
+/// The `messages.getHistory` call for the (at most 100) messages right after `cursor`.
+///
+/// Telegram pages newest first and applies the offsets before `min_id`/`max_id`
+/// (<https://core.telegram.org/api/offsets>): the slice starts at `offsetFromID(offset_id) +
+/// add_offset`, where offsetFromID counts the messages up to offset_id *inclusive*. So
+/// `offset_id = checkpoint + 1, add_offset = -limit` is exactly the `limit` ids above the
+/// checkpoint, and `min_id = checkpoint` keeps anything at or below it out. (grammers'
+/// `iter_messages(..).reverse(true).offset_id(checkpoint)` sends `offset_id = checkpoint` with
+/// the same `min_id`: the checkpoint's own message takes a slot and is filtered out, so each
+/// page held 99 and needed a second, empty request.)
+pub fn page_request(
+    channel: &StoredChannel,
+    cursor: Cursor,
+    limit: usize,
+) -> tl::functions::messages::GetHistory {
+    let limit = i32::try_from(limit.min(MAX_BATCH)).unwrap_or(MAX_BATCH as i32);
+    let after = |checkpoint: i64| {
+        let checkpoint = i32::try_from(checkpoint.max(0)).unwrap_or(i32::MAX);
+        (checkpoint.saturating_add(1), 0, checkpoint)
+    };
+    let (offset_id, offset_date, min_id) = match cursor {
+        Cursor::After(checkpoint) => after(checkpoint),
+        // The slice starts at the first message sent before offset_date: -limit from there are
+        // the oldest `limit` sent at or after it.
+        Cursor::Since(date) => match i32::try_from(date.timestamp()) {
+            Ok(date) if date > 0 => (0, date, 0),
+            // Before any message: from the first one.
+            _ => after(0),
+        },
+    };
+    tl::functions::messages::GetHistory {
+        peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
             channel_id: channel.id,
             access_hash: channel.access_hash.unwrap_or(0),
-        };
-        // reverse(true) walks oldest to newest: with offset_id n grammers asks messages.getHistory
-        // for min_id = n, add_offset = -limit, i.e. the page just above the checkpoint.
-        let iter = self.client.iter_messages(peer).reverse(true).limit(limit);
-        let mut iter = match cursor {
-            Cursor::After(id) => iter.offset_id(i32::try_from(id).unwrap_or(i32::MAX)),
-            Cursor::Since(date) => {
-                iter.offset_date(i32::try_from(date.timestamp()).unwrap_or(i32::MAX))
-            }
-        };
-        let mut batch = Batch::default();
-        while let Some(message) = iter.next().await.map_err(|e| self.classify(&e))? {
-            let id = mapping::message_id(&message.raw);
-            batch.last_id = Some(batch.last_id.map_or(id, |last: i64| last.max(id)));
-            batch.messages.extend(mapping::message_row(&message.raw));
+        }),
+        offset_id,
+        offset_date,
+        add_offset: -limit,
+        limit,
+        max_id: 0,
+        min_id,
+        hash: 0,
+    }
+}
+
+/// One page of history as a batch, oldest first. Telegram's `offset_id_offset` (the position
+/// of the page's newest message) is how many newer messages remain.
+pub fn batch(answer: tl::enums::messages::Messages) -> Batch {
+    use tl::enums::messages::Messages;
+    let (messages, newer) = match answer {
+        Messages::Messages(m) => (m.messages, None),
+        Messages::Slice(m) => (m.messages, m.offset_id_offset),
+        Messages::ChannelMessages(m) => (m.messages, m.offset_id_offset),
+        // Only sent for a non-zero `hash`, which we never send.
+        Messages::NotModified(_) => (Vec::new(), None),
+    };
+    let mut rows: Vec<_> = messages.iter().filter_map(mapping::message_row).collect();
+    rows.sort_by_key(|row| row.id);
+    Batch {
+        last_id: messages.iter().map(mapping::message_id).max(),
+        messages: rows,
+        remaining: newer.and_then(|n| u64::try_from(n).ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn channel() -> StoredChannel {
+        StoredChannel {
+            id: 1001,
+            access_hash: Some(-77),
+            username: Some("alpha".into()),
+            title: None,
+            checkpoint: 0,
         }
-        Ok(batch)
+    }
+
+    /// `(offset_id, offset_date, add_offset, limit, min_id, max_id)`
+    fn offsets(cursor: Cursor, limit: usize) -> (i32, i32, i32, i32, i32, i32) {
+        let r = page_request(&channel(), cursor, limit);
+        (
+            r.offset_id,
+            r.offset_date,
+            r.add_offset,
+            r.limit,
+            r.min_id,
+            r.max_id,
+        )
+    }
+
+    #[test]
+    fn a_page_after_a_checkpoint_starts_right_above_it() {
+        assert_eq!(
+            offsets(Cursor::After(200), 100),
+            (201, 0, -100, 100, 200, 0)
+        );
+        assert_eq!(offsets(Cursor::After(0), 100), (1, 0, -100, 100, 0, 0));
+        assert_eq!(offsets(Cursor::After(5), 20), (6, 0, -20, 20, 5, 0));
+        assert_eq!(
+            offsets(Cursor::After(5), 500).3,
+            100,
+            "Telegram's largest page"
+        );
+        let request = page_request(&channel(), Cursor::After(0), 100);
+        assert_eq!(
+            request.peer,
+            tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                channel_id: 1001,
+                access_hash: -77
+            })
+        );
+    }
+
+    #[test]
+    fn a_first_page_since_a_date_asks_by_date() {
+        let date = DateTime::from_timestamp(1_762_673_674, 0).unwrap();
+        assert_eq!(
+            offsets(Cursor::Since(date), 100),
+            (0, 1_762_673_674, -100, 100, 0, 0)
+        );
+        // Before 1970 (a huge `since`): every message is newer, start from the first.
+        assert_eq!(
+            offsets(Cursor::Since(DateTime::<chrono::Utc>::MIN_UTC), 100),
+            offsets(Cursor::After(0), 100)
+        );
+    }
+
+    #[test]
+    fn a_page_becomes_an_oldest_first_batch_with_what_remains() {
+        let timeline =
+            fake_dc::Timeline::new(&fake_dc::Channel::new(1001, "alpha", 10).service([9]));
+        let messages = (7..=10)
+            .rev()
+            .map(|id| fake_dc::answer::message(1001, &timeline.post(id)))
+            .collect();
+        let page =
+            tl::enums::messages::Messages::ChannelMessages(tl::types::messages::ChannelMessages {
+                inexact: false,
+                pts: 10,
+                count: 10,
+                offset_id_offset: Some(3),
+                messages,
+                topics: Vec::new(),
+                chats: Vec::new(),
+                users: Vec::new(),
+            });
+        let batch = batch(page);
+        assert_eq!(
+            batch.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![7, 8, 10],
+            "oldest first, service message 9 left out"
+        );
+        assert_eq!((batch.last_id, batch.remaining), (Some(10), Some(3)));
+        let empty = tl::enums::messages::Messages::Messages(tl::types::messages::Messages {
+            messages: Vec::new(),
+            topics: Vec::new(),
+            chats: Vec::new(),
+            users: Vec::new(),
+        });
+        assert_eq!(super::batch(empty), Batch::default());
     }
 }
