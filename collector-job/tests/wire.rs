@@ -1,0 +1,840 @@
+//! `collector-job collect` end to end on the wire: the real grammers client over loopback TCP
+//! to the fake Telegram DC (fake-dc), the real `Telegram` source, mapping and store, into a
+//! fresh PostgreSQL database per test. Runs go through `app::run` (what `main` calls) or the
+//! built binary as a child process (exit codes, SIGKILL, SIGTERM).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Output;
+use std::time::Duration;
+
+use audit::{AuditEvent, EndReason, ErrorReason};
+use collector_job::session::SessionBlob;
+use common::{
+    Collect, USER, Wire, assert_prefix_stored, assert_stored_as_posted, checkpoint, events,
+    progress, stored, summary, url_of,
+};
+use fake_dc::{Account, Channel, Fault, FaultRule, Outcome, Scenario, Served};
+use sqlx::PgPool;
+
+const ALPHA: i64 = 1001;
+const BETA: i64 = 1002;
+const GAMMA: i64 = 1003;
+/// Nothing in these tests takes longer (a stuck run fails instead of hanging CI).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `@alpha`: 250 ids with a service message and two deleted ones; `@beta`: 30 posts.
+fn two_channels() -> Scenario {
+    Scenario::new()
+        .account(Account::new(USER))
+        .channel(
+            Channel::new(ALPHA, "alpha", 250)
+                .service([50])
+                .deleted([120, 121]),
+        )
+        .channel(Channel::new(BETA, "beta", 30))
+}
+
+async fn run(collect: &Collect) -> Result<(), collector_job::app::Failure> {
+    tokio::time::timeout(PATIENCE, collect.in_process())
+        .await
+        .expect("the run ends")
+}
+
+fn answered(served: &[Served]) -> Vec<usize> {
+    served
+        .iter()
+        .filter_map(|s| match s.outcome {
+            Outcome::Answered { messages } => Some(messages),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a `messages.getHistory` answer's ids say: the page is exactly the `n` existing ids
+/// right above `after`.
+fn assert_page_above(wire: &Wire, request: &Served, after: i32) {
+    let timeline = wire.dc.timeline(request.channel.unwrap()).unwrap();
+    let expected: Vec<i32> = (after + 1..=timeline.last_id())
+        .filter(|id| timeline.exists(*id))
+        .take(100)
+        .collect();
+    let mut got = request.ids.clone();
+    got.sort_unstable();
+    assert_eq!(got, expected, "page above {after}: {request:?}");
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(pool: PgPool) {
+    let wire = Wire::start(two_channels()).await;
+    let url = url_of(&pool);
+    let session = wire.session(USER);
+    let channels = ["@alpha", "https://t.me/beta"];
+
+    run(&Collect::new(&url, &session, "run-1", &channels))
+        .await
+        .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert_eq!(stored(&pool, ALPHA).await.len(), 247);
+    assert_eq!(checkpoint(&pool, ALPHA).await, Some(250));
+    let run1 = events(&pool, "run-1").await;
+    let [
+        AuditEvent::Start(start),
+        AuditEvent::Progress(alpha),
+        AuditEvent::Progress(beta),
+        AuditEvent::End(end),
+    ] = run1.as_slice()
+    else {
+        panic!("start, one progress per channel, end: {run1:?}");
+    };
+    assert_eq!(start.total_channels, 2);
+    assert_eq!(
+        (
+            alpha.channel_name.as_str(),
+            alpha.messages_collected,
+            alpha.error.is_none()
+        ),
+        ("@alpha", 247, true)
+    );
+    assert_eq!(
+        (
+            beta.channel_name.as_str(),
+            beta.messages_collected,
+            beta.channels_processed
+        ),
+        ("https://t.me/beta", 30, 2)
+    );
+    assert_eq!(
+        (
+            end.total_messages,
+            end.channels_synced,
+            end.errors,
+            end.aborted
+        ),
+        (277, 2, 0, false)
+    );
+
+    // One request per page: the 100 ids right above the checkpoint, then an empty page.
+    let requests = wire.history_requests(ALPHA);
+    assert_eq!(answered(&requests), vec![100, 100, 48, 0]);
+    for (request, after) in requests.iter().zip([0, 100, 202]) {
+        assert_page_above(&wire, request, after);
+    }
+
+    wire.dc.post(ALPHA, 20);
+    run(&Collect::new(&url, &session, "run-2", &channels))
+        .await
+        .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+    assert_eq!(checkpoint(&pool, ALPHA).await, Some(270));
+    let run2 = events(&pool, "run-2").await;
+    assert_eq!(summary(&run2).unwrap().total_messages, 20);
+    let resolves = wire
+        .dc
+        .served()
+        .iter()
+        .filter(|s| s.method == "contacts.resolveUsername")
+        .count();
+    assert_eq!(resolves, 2, "the second run uses the cached access hashes");
+    let second = &wire.history_requests(ALPHA)[4];
+    assert_page_above(&wire, second, 250);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn every_audit_row_carries_the_contracts_keys(pool: PgPool) {
+    let wire = Wire::start(two_channels().channel(Channel::new(GAMMA, "gamma", 3).private())).await;
+    let session = wire.session(USER);
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha", "@gamma"],
+    ))
+    .await
+    .unwrap();
+
+    type Row = (
+        String,
+        serde_json::Value,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT action, metadata, run_id, collection_namespace, collection_name, pod_name
+           FROM mtproto_audit_log ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let keys = |action: &str| -> &[&str] {
+        match action {
+            "collection_start" => &["total_channels", "start_time"],
+            "collection_progress" => &[
+                "channel_name",
+                "messages_collected",
+                "channels_processed",
+                "total_channels",
+                "errors",
+                "progress_time",
+            ],
+            "collection_channel_progress" => {
+                &["channel_name", "messages_collected", "progress_time"]
+            }
+            "collection_end" => &[
+                "total_messages",
+                "channels_synced",
+                "total_channels",
+                "errors",
+                "end_time",
+            ],
+            other => panic!("unexpected action {other}"),
+        }
+    };
+    assert!(rows.len() >= 4);
+    for (action, metadata, run_id, namespace, name, pod) in &rows {
+        for key in keys(action) {
+            assert!(
+                metadata.get(key).is_some(),
+                "{action} lacks {key}: {metadata}"
+            );
+        }
+        assert_eq!(
+            (
+                run_id.as_deref(),
+                namespace.as_deref(),
+                name.as_deref(),
+                pod.as_deref()
+            ),
+            (
+                Some("run-1"),
+                Some("news"),
+                Some("daily"),
+                Some("run-1-pod")
+            )
+        );
+    }
+    let failed = rows
+        .iter()
+        .find(|(_, m, ..)| m["channel_name"] == "@gamma" && m.get("error").is_some())
+        .expect("gamma's progress row has an error");
+    assert_eq!(failed.1["error"]["reason"], "channel_private");
+    assert!(failed.1["error"]["message"].is_string());
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_flood_wait_under_the_threshold_is_slept_through_and_audited(pool: PgPool) {
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(1)).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha", "@beta"],
+    ))
+    .await
+    .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    let events = events(&pool, "run-1").await;
+    let floods: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            AuditEvent::FloodWait(f) => Some((f.channel_name.as_str(), f.seconds)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(floods, vec![("@alpha", 1)]);
+    assert_eq!(summary(&events).unwrap().errors, 0);
+    let requests = wire.history_requests(ALPHA);
+    assert_eq!(
+        requests[1].outcome,
+        Outcome::Error {
+            code: 420,
+            message: "FLOOD_WAIT_1".into()
+        }
+    );
+    assert_eq!(
+        requests[2].history, requests[1].history,
+        "the same page, asked again"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(3600)).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+    let collect = |run_id| {
+        Collect::new(&url_of(&pool), &session, run_id, &["@alpha", "@beta"])
+            .arg("--flood-wait-threshold", "1m")
+    };
+
+    run(&collect("run-1")).await.unwrap();
+
+    let events = events(&pool, "run-1").await;
+    let progress = progress(&events);
+    let error = progress[0].error.as_ref().expect("alpha failed");
+    assert_eq!(error.reason, ErrorReason::FloodWait);
+    assert!(error.message.contains("3600s"), "{}", error.message);
+    assert_eq!(
+        progress[0].messages_collected, 99,
+        "the first page, less its service message"
+    );
+    assert!(progress[1].error.is_none());
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 99);
+
+    // The next run picks alpha up where its first page left it.
+    run(&collect("run-2")).await.unwrap();
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_account_over_its_flood_limit_waits_as_told_and_loses_nothing(pool: PgPool) {
+    // 300 messages a second: every few pages Telegram answers FLOOD_WAIT_1.
+    let scenario = Scenario::new()
+        .account(Account::new(USER).flood(300.0))
+        .channel(Channel::new(ALPHA, "alpha", 900));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha"],
+    ))
+    .await
+    .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+    let events = events(&pool, "run-1").await;
+    let waits: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            AuditEvent::FloodWait(f) => Some(f.seconds),
+            _ => None,
+        })
+        .collect();
+    let refused = wire
+        .history_requests(ALPHA)
+        .iter()
+        .filter(|s| matches!(&s.outcome, Outcome::Error { code: 420, .. }))
+        .count();
+    assert!(refused >= 1, "the limit was reached");
+    assert_eq!(
+        waits,
+        vec![1; refused],
+        "each FLOOD_WAIT_1 slept and audited"
+    );
+    assert_eq!(summary(&events).unwrap().errors, 0);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(pool: PgPool) {
+    let wire =
+        Wire::start(two_channels().channel(Channel::new(GAMMA, "secret", 5).private())).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@secret", "@nobody", "@beta"],
+    ))
+    .await
+    .unwrap();
+
+    let events = events(&pool, "run-1").await;
+    let reasons: Vec<_> = progress(&events)
+        .iter()
+        .map(|p| p.error.as_ref().map(|e| (e.reason, e.message.clone())))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            Some((
+                ErrorReason::ChannelPrivate,
+                "Telegram error 400 CHANNEL_PRIVATE".into()
+            )),
+            Some((
+                ErrorReason::UsernameNotFound,
+                "Telegram error 400 USERNAME_NOT_OCCUPIED".into()
+            )),
+            None,
+        ]
+    );
+    let end = summary(&events).unwrap();
+    assert_eq!(
+        (end.channels_synced, end.errors, end.total_messages),
+        (1, 2, 30)
+    );
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert!(stored(&pool, GAMMA).await.is_empty());
+}
+
+/// Runs the binary to its end (or fails the test after `PATIENCE`).
+async fn finished(collect: &Collect) -> Output {
+    let child = collect.spawn();
+    tokio::time::timeout(
+        PATIENCE,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("the collector exits")
+    .expect("joined")
+    .expect("waited")
+}
+
+/// The exit code, and that stderr's last line is the one `main` prints for a failure.
+fn failed(output: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    let line = stderr.lines().last().unwrap_or_default().to_owned();
+    assert!(line.starts_with("collector-job: "), "{line}");
+    line
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_unregistered_auth_key_ends_the_run_with_session_invalid_and_exit_3(pool: PgPool) {
+    let wire = Wire::start(
+        Scenario::new()
+            .account(Account::new(USER).unregistered())
+            .channel(Channel::new(ALPHA, "alpha", 10)),
+    )
+    .await;
+    let session = wire.session(USER);
+
+    let output = finished(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha"],
+    ))
+    .await;
+
+    let line = failed(&output, 3);
+    assert!(line.contains("collector-job login"), "{line}");
+    let events = events(&pool, "run-1").await;
+    let end = summary(&events).unwrap();
+    assert_eq!(
+        (end.aborted, end.reason),
+        (true, Some(EndReason::SessionInvalid))
+    );
+    assert_eq!(wire.dc.served().last().unwrap().method, "updates.getState");
+    assert!(stored(&pool, ALPHA).await.is_empty());
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_session_revoked_mid_run_keeps_what_was_stored_and_tries_nothing_more(pool: PgPool) {
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 2, Fault::Revoke).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    let failure = run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha", "@beta"],
+    ))
+    .await
+    .unwrap_err();
+
+    assert_eq!(failure.exit_code(), 3);
+    let events = events(&pool, "run-1").await;
+    let end = summary(&events).unwrap();
+    assert_eq!(
+        (end.reason, end.total_messages),
+        (Some(EndReason::SessionInvalid), 99)
+    );
+    assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 99);
+    assert!(
+        !wire.dc.served().iter().any(|s| s.channel == Some(BETA)),
+        "nothing is asked after the session is revoked"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_connection_dropped_mid_page_is_retried_without_losing_the_page(pool: PgPool) {
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 2, Fault::DropConnection).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha", "@beta"],
+    ))
+    .await
+    .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert_eq!(summary(&events(&pool, "run-1").await).unwrap().errors, 0);
+    let requests = wire.history_requests(ALPHA);
+    assert_eq!(requests[1].outcome, Outcome::Dropped);
+    assert_eq!(
+        requests[2].history, requests[1].history,
+        "the same page, asked again"
+    );
+    let connections = wire
+        .dc
+        .served()
+        .iter()
+        .filter(|s| s.method == "help.getConfig")
+        .count();
+    assert_eq!(connections, 2, "one reconnection");
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_slow_answer_is_waited_for(pool: PgPool) {
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 1, Fault::Delay(1_500)).channel(BETA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(&url_of(&pool), &session, "run-1", &["@beta"]))
+        .await
+        .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_access_hash_cached_for_another_account_is_dropped_and_resolved_again(pool: PgPool) {
+    const OTHER: i64 = USER + 1;
+    let wire = Wire::start(two_channels().account(Account::new(OTHER))).await;
+    let url = url_of(&pool);
+    run(&Collect::new(
+        &url,
+        &wire.session(USER),
+        "run-1",
+        &["@beta"],
+    ))
+    .await
+    .unwrap();
+    wire.dc.post(BETA, 5);
+
+    // Another account's session: Telegram refuses the first account's cached hash.
+    let other = wire.session(OTHER);
+    run(&Collect::new(&url, &other, "run-2", &["@beta"]))
+        .await
+        .unwrap();
+    let refused = progress(&events(&pool, "run-2").await)[0]
+        .error
+        .clone()
+        .unwrap();
+    assert_eq!(refused.reason, ErrorReason::ChannelInvalid);
+    run(&Collect::new(&url, &other, "run-3", &["@beta"]))
+        .await
+        .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert_eq!(
+        summary(&events(&pool, "run-3").await)
+            .unwrap()
+            .total_messages,
+        5
+    );
+    let hash: Option<i64> = sqlx::query_scalar("SELECT access_hash FROM channels WHERE id = $1")
+        .bind(BETA)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(hash, wire.dc.scenario().access_hash(BETA, OTHER));
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_numeric_id_is_found_among_the_dialogs(pool: PgPool) {
+    let wire = Wire::start(two_channels()).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["-1001002", "4242"],
+    ))
+    .await
+    .unwrap();
+
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    let events = events(&pool, "run-1").await;
+    let unknown = progress(&events)[1].error.clone().unwrap();
+    assert_eq!(unknown.reason, ErrorReason::ChannelInvalid);
+    assert!(
+        wire.dc
+            .served()
+            .iter()
+            .any(|s| s.method == "messages.getDialogs")
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn limits_bound_a_run_by_count_and_a_first_run_by_age(pool: PgPool) {
+    let now = chrono::Utc::now().timestamp();
+    // Message n of gamma was sent (250 - n) minutes ago, 30 s off the minute.
+    let mut recent = Channel::new(GAMMA, "gamma", 250);
+    recent.first_date = now - 249 * 60 - 30;
+    let wire = Wire::start(two_channels().channel(recent)).await;
+    let session = wire.session(USER);
+    let url = url_of(&pool);
+
+    let count = r#"{"maxMessagesPerChannel": 120}"#;
+    run(&Collect::new(&url, &session, "run-1", &["@alpha"]).arg("--limits", count))
+        .await
+        .unwrap();
+    assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 120);
+
+    let age = r#"{"since": "100m"}"#;
+    run(&Collect::new(&url, &session, "run-2", &["@gamma"]).arg("--limits", age))
+        .await
+        .unwrap();
+    let gamma: Vec<i64> = stored(&pool, GAMMA).await.iter().map(|p| p.id).collect();
+    assert_eq!(
+        gamma,
+        (151..=250).collect::<Vec<_>>(),
+        "the last 100 minutes only"
+    );
+    let first_gamma = wire.history_requests(GAMMA)[0].history.unwrap();
+    assert!(
+        first_gamma.offset_date > 0,
+        "a first run with since asks by date"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn long_channels_report_progress_with_the_remaining_estimate(pool: PgPool) {
+    let scenario = Scenario::new()
+        .account(Account::new(USER))
+        .channel(Channel::new(ALPHA, "alpha", 1_500))
+        // Slow pages, so more than the progress interval (1 s) passes inside the channel.
+        .fault(FaultRule::new(
+            "messages.getHistory",
+            2,
+            Fault::Delay(1_100),
+        ))
+        .fault(FaultRule::new(
+            "messages.getHistory",
+            5,
+            Fault::Delay(1_100),
+        ));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha"],
+    ))
+    .await
+    .unwrap();
+
+    let inside: Vec<_> = events(&pool, "run-1")
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::ChannelProgress(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert!(!inside.is_empty());
+    for report in &inside {
+        let remaining = report
+            .remaining_estimate
+            .expect("Telegram's offset_id_offset");
+        assert_eq!(remaining + report.messages_collected, 1_500, "{report:?}");
+    }
+}
+
+#[test]
+fn the_fake_dcs_session_blob_is_one_collector_job_reads() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let wire = runtime.block_on(Wire::start(two_channels()));
+    let text = std::fs::read_to_string(wire.session(USER)).unwrap();
+    let blob = SessionBlob::decode(&text, "fake.session").unwrap();
+    assert_eq!(blob.encode(), text, "the exact format login writes");
+}
+
+/// A deterministic pseudo-random sequence for the kill points.
+fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    }
+}
+
+fn three_channels() -> Scenario {
+    Scenario::new()
+        .account(Account::new(USER))
+        .channel(
+            Channel::new(ALPHA, "alpha", 620)
+                .service([50, 333])
+                .deleted([101, 102, 499]),
+        )
+        .channel(Channel::new(BETA, "beta", 250))
+        .channel(Channel::new(GAMMA, "gamma", 130).service([130]))
+}
+
+/// Posts (not service messages) among the ids the DC answered for `channel`.
+fn answered_posts(wire: &Wire, served: &[Served], channel: i64) -> BTreeSet<i64> {
+    let timeline = wire.dc.timeline(channel).unwrap();
+    served
+        .iter()
+        .filter(|s| s.channel == Some(channel) && matches!(s.outcome, Outcome::Answered { .. }))
+        .flat_map(|s| s.ids.iter().copied())
+        .filter(|id| timeline.post(*id).content.is_some())
+        .map(i64::from)
+        .collect()
+}
+
+async fn truncate(pool: &PgPool) {
+    sqlx::query("TRUNCATE messages, channels, mtproto_audit_log")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn killed_at_20_seeded_points_and_run_again_no_message_is_lost_or_duplicated(pool: PgPool) {
+    let url = url_of(&pool);
+    let channels = ["@alpha", "@beta", "@gamma"];
+    let total_pages = 7 + 1 + 3 + 1 + 2 + 1;
+    for seed in 0..20u64 {
+        truncate(&pool).await;
+        let mut random = lcg(seed);
+        // Most kill points are inside a page fetch; a few while resolving a username.
+        let (method, nth) = if seed % 7 == 3 {
+            ("contacts.resolveUsername", 1 + random() % 3)
+        } else {
+            ("messages.getHistory", 1 + random() % total_pages)
+        };
+        // Even seeds: the request is held and the process killed while it waits (exactly
+        // the pages answered before are stored). Odd seeds: killed right after the answer
+        // went out, while the page is mapped or stored (either outcome is fine).
+        let held = seed % 2 == 0;
+        let fault = if held { Fault::Hold } else { Fault::Delay(0) };
+        let scenario = three_channels().fault(FaultRule::new(method, nth as u32, fault));
+        let wire = Wire::start(scenario).await;
+        let session = wire.session(USER);
+        let mut child = Collect::new(&url, &session, &format!("kill-{seed}"), &channels).spawn();
+
+        let reached = |served: &[Served]| {
+            served
+                .iter()
+                .filter(|s| s.method == method)
+                .nth(nth as usize - 1)
+                .is_some_and(|s| {
+                    if held {
+                        s.outcome == Outcome::Held
+                    } else {
+                        matches!(s.outcome, Outcome::Answered { .. } | Outcome::Error { .. })
+                    }
+                })
+        };
+        tokio::time::timeout(PATIENCE, wire.dc.wait_until(reached))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("seed {seed}: the kill point {method} #{nth} was not reached")
+            });
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let served = wire.dc.served();
+        for channel in [ALPHA, BETA, GAMMA] {
+            assert_prefix_stored(&pool, &wire.dc, channel).await;
+            let ids: BTreeSet<i64> = stored(&pool, channel).await.iter().map(|p| p.id).collect();
+            let answered = answered_posts(&wire, &served, channel);
+            assert!(
+                ids.is_subset(&answered),
+                "seed {seed}: stored what was never sent"
+            );
+            if held {
+                assert_eq!(ids, answered, "seed {seed}: every answered page was stored");
+            }
+        }
+
+        let output = finished(&Collect::new(
+            &url,
+            &session,
+            &format!("rerun-{seed}"),
+            &channels,
+        ))
+        .await;
+        assert!(
+            output.status.success(),
+            "seed {seed}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for channel in [ALPHA, BETA, GAMMA] {
+            assert_stored_as_posted(&pool, &wire.dc, channel).await;
+        }
+        let end = summary(&events(&pool, &format!("rerun-{seed}")).await)
+            .cloned()
+            .unwrap();
+        assert_eq!((end.channels_synced, end.errors), (3, 0), "seed {seed}");
+    }
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn sigterm_mid_channel_writes_an_aborted_end_and_exits_5(pool: PgPool) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let scenario =
+        two_channels().fault(FaultRule::new("messages.getHistory", 3, Fault::Hold).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+    let child = Collect::new(&url_of(&pool), &session, "run-1", &["@alpha", "@beta"]).spawn();
+
+    tokio::time::timeout(
+        PATIENCE,
+        wire.dc
+            .wait_until(|served| served.iter().any(|s| s.outcome == Outcome::Held)),
+    )
+    .await
+    .expect("alpha's third page is asked for");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let output = tokio::time::timeout(
+        PATIENCE,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("the collector stops")
+    .unwrap()
+    .unwrap();
+
+    let line = failed(&output, 5);
+    assert!(line.contains("SIGTERM"), "{line}");
+    let events = events(&pool, "run-1").await;
+    let end = summary(&events).unwrap();
+    assert_eq!(
+        (
+            end.aborted,
+            end.reason,
+            end.total_messages,
+            end.channels_synced
+        ),
+        (true, Some(EndReason::Terminated), 199, 0)
+    );
+    assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 199);
+    assert_eq!(checkpoint(&pool, ALPHA).await, Some(202));
+}
