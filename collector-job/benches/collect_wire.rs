@@ -1,0 +1,276 @@
+//! End-to-end collection speed and memory: the real `collector-job collect` binary (a child
+//! process) against the fake Telegram DC (in this process, over loopback TCP, real MTProto
+//! 2.0: encryption, gzip_packed pages, grammers' sender), mapping and PostgreSQL. Two shapes:
+//! one channel of 100,000 messages and 200 channels of 500 (a first run: each username is
+//! resolved). Printed next to the storage-only figure for the same messages (the storage
+//! bench's method: pages of 100 through `Store::store_batch`, no network) and Telegram's
+//! ~100 messages/s per account, as ratios, with the collector's peak RSS.
+//!
+//!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!         cargo bench -p collector-job --bench collect_wire
+//!
+//! BENCH_ONE_CHANNEL (default 100000), BENCH_CHANNELS (200) and BENCH_CHANNEL_MESSAGES (500)
+//! set the sizes, BENCH_ROUNDS (3) the alternating rounds (medians are printed). Creates and
+//! drops a scratch database. Runs only under `cargo bench`.
+
+#[allow(dead_code)] // The bench uses the session and process parts of the test helpers.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use audit::AuditEvent;
+use collector_job::config::MAX_BATCH;
+use collector_job::mapping;
+use collector_job::model::ResolvedChannel;
+use collector_job::store::Store;
+use common::{Collect, USER, Wire};
+use fake_dc::{Account, Channel, Scenario};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{AssertSqlSafe, PgPool};
+
+/// Telegram's sustained history rate for one account, roughly.
+const TELEGRAM_PER_ACCOUNT: f64 = 100.0;
+const TARGET_RATE: f64 = 5_000.0;
+const TARGET_RSS_MIB: f64 = 50.0;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One collector run, as measured.
+struct Measured {
+    messages: u64,
+    /// From `collection_start` to `collection_end` (the audit log's own clock).
+    collecting: Duration,
+    /// From spawning the process to its exit (start-up, migrations, connecting included).
+    wall: Duration,
+    /// The collector's VmHWM, polled every 10 ms while it ran.
+    peak_rss_kib: u64,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.collecting.as_secs_f64()
+    }
+}
+
+/// `VmHWM` of a running process, in KiB.
+fn high_water_mark(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn collect(url: &str, scenario: Scenario, channels: &[String], run_id: &str) -> Measured {
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let child = Collect::new(url, &session, run_id, &names)
+        .arg("--flood-wait-threshold", "5m")
+        .spawn();
+    let pid = child.id();
+    let running = Arc::new(AtomicBool::new(true));
+    let poller = {
+        let running = Arc::clone(&running);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while running.load(Ordering::Relaxed) {
+                match high_water_mark(pid) {
+                    Some(kib) => peak = peak.max(kib),
+                    None => break,
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let output: Output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("the collector runs");
+    let wall = started.elapsed();
+    running.store(false, Ordering::Relaxed);
+    let peak_rss_kib = poller.join().expect("the poller ends");
+    assert!(
+        output.status.success(),
+        "the collector failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("connect");
+    let rows = audit::read_run(&pool, run_id).await.expect("audit rows");
+    let (mut start, mut end, mut messages) = (None, None, 0);
+    for row in rows {
+        match row.event {
+            Ok(AuditEvent::Start(s)) => start = Some(s.start_time),
+            Ok(AuditEvent::End(e)) => {
+                end = Some(e.end_time);
+                messages = e.total_messages;
+                assert_eq!(e.errors, 0, "no channel failed");
+            }
+            _ => {}
+        }
+    }
+    pool.close().await;
+    let collecting = (end.expect("collection_end") - start.expect("collection_start"))
+        .to_std()
+        .expect("end after start");
+    Measured {
+        messages,
+        collecting,
+        wall,
+        peak_rss_kib,
+    }
+}
+
+/// Storage only, for the same posts: the fake DC's TL messages mapped by the collector's
+/// mapping and stored in pages of 100 into a new channel `id`, no network.
+async fn storage_only(pool: &PgPool, id: i64, messages: i32) -> f64 {
+    let username = format!("storage{id}");
+    let spec = Channel::new(id, &username, messages);
+    let timeline = fake_dc::Timeline::new(&spec);
+    let rows: Vec<_> = timeline
+        .posts()
+        .filter_map(|post| mapping::message_row(&fake_dc::answer::message(spec.id, &post)))
+        .collect();
+    let store = Store::new(pool.clone());
+    store
+        .remember_channel(&ResolvedChannel {
+            id,
+            access_hash: Some(1),
+            username: Some(username),
+            title: None,
+        })
+        .await
+        .expect("channel row");
+    let now = chrono::Utc::now();
+    let started = Instant::now();
+    for page in rows.chunks(MAX_BATCH) {
+        let through = page.last().map_or(0, |m| m.id);
+        store
+            .store_batch(id, page, through, now)
+            .await
+            .expect("page stored");
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Median rate and largest peak RSS of a shape's rounds, against storage only.
+fn report(label: &str, runs: &[Measured], storage: f64) {
+    let mut rates: Vec<f64> = runs.iter().map(Measured::rate).collect();
+    let rate = median(&mut rates);
+    let peak = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    let wall = runs
+        .iter()
+        .map(|r| r.wall.as_secs_f64())
+        .fold(0.0, f64::max);
+    println!(
+        "  {label}: median {rate:.0} msg/s collecting (min {:.0}, max {:.0}; process wall time at most {wall:.2} s), peak RSS {peak:.1} MiB",
+        rates[0],
+        rates[rates.len() - 1],
+    );
+    println!(
+        "      = {:.2}x storage only, {:.0}x Telegram's ~100 msg/s per account (targets: >= {:.0}x, RSS < {TARGET_RSS_MIB} MiB)",
+        rate / storage,
+        rate / TELEGRAM_PER_ACCOUNT,
+        TARGET_RATE / TELEGRAM_PER_ACCOUNT,
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; test runners listing all targets must find no tests here.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let one = env_number("BENCH_ONE_CHANNEL", 100_000) as i32;
+    let many = env_number("BENCH_CHANNELS", 200) as i64;
+    let each = env_number("BENCH_CHANNEL_MESSAGES", 500) as i32;
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1) as i64;
+
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url)
+        .await
+        .expect("connect");
+    let database = format!("collector_wire_bench_{}", std::process::id());
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .expect("create the bench database");
+    let (path, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
+    let (base, _) = path
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends in /<database>");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let url = format!("{base}/{database}{query}");
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("connect to the bench database");
+    audit::MIGRATOR.run(&pool).await.expect("migrate");
+
+    // Alternating rounds (the machine may be busy with other work); each round collects new
+    // channels, so every run is a first run of its channels.
+    let (mut storage, mut single, mut spread) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let base_id = 1_000_000 * (round + 1);
+        storage.push(storage_only(&pool, base_id, 20_000).await);
+        let username = format!("big{round}");
+        let scenario = Scenario::new()
+            .account(Account::new(USER))
+            .channel(Channel::new(base_id + 1, &username, one));
+        let run_id = format!("bench-one-{round}");
+        single.push(collect(&url, scenario, &[format!("@{username}")], &run_id).await);
+
+        let mut scenario = Scenario::new().account(Account::new(USER));
+        let mut names = Vec::new();
+        for i in 0..many {
+            let username = format!("r{round}c{i:04}");
+            names.push(format!("@{username}"));
+            scenario = scenario.channel(Channel::new(base_id + 1_000 + i, &username, each));
+        }
+        let run_id = format!("bench-many-{round}");
+        spread.push(collect(&url, scenario, &names, &run_id).await);
+    }
+    let storage = median(&mut storage);
+
+    println!(
+        "collect_wire benchmark ({rounds} rounds): collector-job collect (child process) -> loopback fake DC (MTProto 2.0) -> PostgreSQL ({database})"
+    );
+    println!(
+        "  storage only (same posts, pages of {MAX_BATCH}, no network): median {storage:.0} msg/s"
+    );
+    report(&format!("1 channel x {one}"), &single, storage);
+    report(&format!("{many} channels x {each}"), &spread, storage);
+
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {database}")))
+        .execute(&admin)
+        .await
+        .expect("drop the bench database");
+}
