@@ -467,6 +467,33 @@ async fn a_session_revoked_mid_run_keeps_what_was_stored_and_tries_nothing_more(
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_auth_key_telegram_no_longer_knows_ends_the_run_with_session_invalid(pool: PgPool) {
+    // Transport error -404 mid-connection (grammers only handles it itself on a new one).
+    let scenario = two_channels()
+        .fault(FaultRule::new("messages.getHistory", 2, Fault::ForgetKey).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+    let session = wire.session(USER);
+
+    let failure = run(&Collect::new(
+        &url_of(&pool),
+        &session,
+        "run-1",
+        &["@alpha", "@beta"],
+    ))
+    .await
+    .unwrap_err();
+
+    assert_eq!(failure.exit_code(), 3);
+    let end = summary(&events(&pool, "run-1").await).cloned().unwrap();
+    assert_eq!(
+        (end.reason, end.total_messages),
+        (Some(EndReason::SessionInvalid), 99)
+    );
+    assert_eq!(wire.history_requests(ALPHA)[1].outcome, Outcome::UnknownKey);
+    assert!(!wire.dc.served().iter().any(|s| s.channel == Some(BETA)));
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_connection_dropped_mid_page_is_retried_without_losing_the_page(pool: PgPool) {
     let scenario = two_channels()
         .fault(FaultRule::new("messages.getHistory", 2, Fault::DropConnection).channel(ALPHA));

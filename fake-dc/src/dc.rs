@@ -35,6 +35,8 @@ pub enum Outcome {
     },
     /// Half the answer was written, then the connection closed.
     Dropped,
+    /// Transport error -404: the key is not known (any more).
+    UnknownKey,
     /// Never answered.
     Held,
 }
@@ -68,6 +70,8 @@ pub enum Delivery {
     After(Duration),
     /// Write half of it, then close the connection.
     DropMidway,
+    /// Instead of it, transport error -404 (auth key not found), then close the connection.
+    UnknownKey,
     Never,
 }
 
@@ -81,6 +85,8 @@ struct AccountState {
     spec: Account,
     key: AuthKey,
     revoked: bool,
+    /// The DC no longer knows the key (transport error -404).
+    forgotten: bool,
     bucket: Option<TokenBucket>,
 }
 
@@ -121,6 +127,7 @@ impl Dc {
                 .map(|spec| AccountState {
                     key: AuthKey::new(spec.key()),
                     revoked: spec.unregistered,
+                    forgotten: false,
                     bucket: spec.flood.map(|limit| TokenBucket::new(limit, now)),
                     spec: spec.clone(),
                 })
@@ -149,7 +156,7 @@ impl Dc {
     pub fn account_for_key(&self, key_id: i64) -> Option<(usize, AuthKey)> {
         self.accounts
             .iter()
-            .position(|a| a.key.id() == key_id)
+            .position(|a| a.key.id() == key_id && !a.forgotten)
             .map(|i| (i, self.accounts[i].key.clone()))
     }
 
@@ -203,6 +210,7 @@ impl Dc {
         served.outcome = match (&answer.reply, answer.delivery) {
             (_, Delivery::Never) => Outcome::Held,
             (_, Delivery::DropMidway) => Outcome::Dropped,
+            (_, Delivery::UnknownKey) => Outcome::UnknownKey,
             (Reply::Error { code, message }, _) => Outcome::Error {
                 code: *code,
                 message: message.clone(),
@@ -280,6 +288,13 @@ impl Dc {
             }
             Some(Fault::RpcError { code, message }) => return now_answer(error(code, message)),
             Some(Fault::Revoke) => self.accounts[account].revoked = true,
+            Some(Fault::ForgetKey) => {
+                self.accounts[account].forgotten = true;
+                return Answer {
+                    reply: error(404, "AUTH_KEY_NOT_FOUND"),
+                    delivery: Delivery::UnknownKey,
+                };
+            }
             Some(Fault::Hold) => {
                 return Answer {
                     reply: error(500, "HELD"),
@@ -701,6 +716,18 @@ mod tests {
             None,
             "other accounts go on"
         );
+    }
+
+    #[test]
+    fn a_forgotten_key_is_unknown_from_then_on() {
+        let scenario = scenario().fault(FaultRule::new("updates.getState", 1, Fault::ForgetKey));
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let key_id = crate::crypto::AuthKey::new(scenario.accounts[0].key()).id();
+        assert_eq!(dc.account_for_key(key_id).map(|(i, _)| i), Some(0));
+        let answer = dc.handle(0, &request(Call::GetState), now());
+        assert_eq!(answer.delivery, Delivery::UnknownKey);
+        assert_eq!(dc.served()[0].outcome, Outcome::UnknownKey);
+        assert!(dc.account_for_key(key_id).is_none());
     }
 
     #[test]

@@ -142,6 +142,9 @@ pub enum Fault {
     RpcError { code: i32, message: String },
     /// The account's session is revoked from this request on (401 AUTH_KEY_UNREGISTERED).
     Revoke,
+    /// The DC forgets the account's auth key: this request gets transport error -404 and the
+    /// connection closes, as do later connections with that key.
+    ForgetKey,
     /// Half of the answer is written, then the TCP connection is closed.
     DropConnection,
     /// The answer is sent this many milliseconds late.

@@ -345,6 +345,11 @@ impl Connection {
                             tracing::info!("dropping the connection mid-answer (scenario fault)");
                             return Err(Closed);
                         }
+                        Delivery::UnknownKey => {
+                            tracing::info!("forgetting the auth key (scenario fault): error 404");
+                            let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
+                            return Err(Closed);
+                        }
                         Delivery::Never => {}
                     }
                 }

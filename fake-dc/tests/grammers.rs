@@ -279,6 +279,39 @@ async fn a_connection_dropped_mid_answer_fails_the_pending_call_and_the_next_one
 }
 
 #[tokio::test]
+async fn grammers_pages_through_more_dialogs_than_one_answer_holds() {
+    let mut scenario = Scenario::new().account(Account::new(ME));
+    for id in 1..=150 {
+        scenario = scenario.channel(Channel::new(
+            10_000 + id,
+            &format!("chan{id:03}"),
+            id as i32,
+        ));
+    }
+    let dc = FakeDc::start(scenario).await.unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let mut dialogs = connected.client.iter_dialogs();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(dialog) = tokio::time::timeout(PATIENCE, dialogs.next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        assert!(
+            seen.insert(dialog.peer_id().bare_id_unchecked()),
+            "each dialog once"
+        );
+    }
+    assert_eq!(seen.len(), 150);
+    let pages = dc
+        .served()
+        .iter()
+        .filter(|s| s.method == "messages.getDialogs")
+        .count();
+    assert_eq!(pages, 2);
+}
+
+#[tokio::test]
 async fn unknown_requests_get_an_rpc_error_not_silence() {
     let dc = FakeDc::start(scenario()).await.unwrap();
     let connected = connect(&dc.session(ME).unwrap());
