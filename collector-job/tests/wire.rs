@@ -36,6 +36,11 @@ fn two_channels() -> Scenario {
         .channel(Channel::new(BETA, "beta", 30))
 }
 
+/// The scenario's first account collecting `channels` into the test's database.
+fn collect(pool: &PgPool, wire: &Wire, run_id: &str, channels: &[&str]) -> Collect {
+    Collect::new(&url_of(pool), &wire.session(USER), run_id, channels)
+}
+
 async fn run(collect: &Collect) -> Result<(), collector_job::app::Failure> {
     tokio::time::timeout(PATIENCE, collect.in_process())
         .await
@@ -68,11 +73,9 @@ fn assert_page_above(wire: &Wire, request: &Served, after: i32) {
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(pool: PgPool) {
     let wire = Wire::start(two_channels()).await;
-    let url = url_of(&pool);
-    let session = wire.session(USER);
     let channels = ["@alpha", "https://t.me/beta"];
 
-    run(&Collect::new(&url, &session, "run-1", &channels))
+    run(&collect(&pool, &wire, "run-1", &channels))
         .await
         .unwrap();
 
@@ -125,7 +128,7 @@ async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(poo
     }
 
     wire.dc.post(ALPHA, 20);
-    run(&Collect::new(&url, &session, "run-2", &channels))
+    run(&collect(&pool, &wire, "run-2", &channels))
         .await
         .unwrap();
 
@@ -147,15 +150,9 @@ async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(poo
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn every_audit_row_carries_the_contracts_keys(pool: PgPool) {
     let wire = Wire::start(two_channels().channel(Channel::new(GAMMA, "gamma", 3).private())).await;
-    let session = wire.session(USER);
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha", "@gamma"],
-    ))
-    .await
-    .unwrap();
+    run(&collect(&pool, &wire, "run-1", &["@alpha", "@gamma"]))
+        .await
+        .unwrap();
 
     type Row = (
         String,
@@ -227,25 +224,35 @@ async fn every_audit_row_carries_the_contracts_keys(pool: PgPool) {
     assert!(failed.1["error"]["message"].is_string());
 }
 
+/// Collects both channels with `fault` on alpha's second page, which must be asked for again
+/// and leave every post stored and no channel failed; returns the DC, the run's events and
+/// what alpha's second request got.
+async fn survives(pool: &PgPool, fault: Fault) -> (Wire, Vec<AuditEvent>, Outcome) {
+    let scenario =
+        two_channels().fault(FaultRule::new("messages.getHistory", 2, fault).channel(ALPHA));
+    let wire = Wire::start(scenario).await;
+
+    run(&collect(pool, &wire, "run-1", &["@alpha", "@beta"]))
+        .await
+        .unwrap();
+
+    assert_stored_as_posted(pool, &wire.dc, ALPHA).await;
+    assert_stored_as_posted(pool, &wire.dc, BETA).await;
+    let events = events(pool, "run-1").await;
+    assert_eq!(summary(&events).unwrap().errors, 0);
+    let requests = wire.history_requests(ALPHA);
+    assert_eq!(
+        requests[2].history, requests[1].history,
+        "the same page, asked again"
+    );
+    let outcome = requests[1].outcome.clone();
+    (wire, events, outcome)
+}
+
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_flood_wait_under_the_threshold_is_slept_through_and_audited(pool: PgPool) {
-    let scenario = two_channels()
-        .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(1)).channel(ALPHA));
-    let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
+    let (_, events, outcome) = survives(&pool, Fault::FloodWait(1)).await;
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha", "@beta"],
-    ))
-    .await
-    .unwrap();
-
-    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
-    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
-    let events = events(&pool, "run-1").await;
     let floods: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -254,19 +261,11 @@ async fn a_flood_wait_under_the_threshold_is_slept_through_and_audited(pool: PgP
         })
         .collect();
     assert_eq!(floods, vec![("@alpha", 1)]);
-    assert_eq!(summary(&events).unwrap().errors, 0);
-    let requests = wire.history_requests(ALPHA);
-    assert_eq!(
-        requests[1].outcome,
-        Outcome::Error {
-            code: 420,
-            message: "FLOOD_WAIT_1".into()
-        }
-    );
-    assert_eq!(
-        requests[2].history, requests[1].history,
-        "the same page, asked again"
-    );
+    let flood = Outcome::Error {
+        code: 420,
+        message: "FLOOD_WAIT_1".into(),
+    };
+    assert_eq!(outcome, flood);
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
@@ -274,10 +273,8 @@ async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
     let scenario = two_channels()
         .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(3600)).channel(ALPHA));
     let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
     let collect = |run_id| {
-        Collect::new(&url_of(&pool), &session, run_id, &["@alpha", "@beta"])
-            .arg("--flood-wait-threshold", "1m")
+        collect(&pool, &wire, run_id, &["@alpha", "@beta"]).arg("--flood-wait-threshold", "1m")
     };
 
     run(&collect("run-1")).await.unwrap();
@@ -307,16 +304,10 @@ async fn an_account_over_its_flood_limit_waits_as_told_and_loses_nothing(pool: P
         .account(Account::new(USER).flood(300.0))
         .channel(Channel::new(ALPHA, "alpha", 900));
     let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha"],
-    ))
-    .await
-    .unwrap();
+    run(&collect(&pool, &wire, "run-1", &["@alpha"]))
+        .await
+        .unwrap();
 
     assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
     let events = events(&pool, "run-1").await;
@@ -345,11 +336,10 @@ async fn an_account_over_its_flood_limit_waits_as_told_and_loses_nothing(pool: P
 async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(pool: PgPool) {
     let wire =
         Wire::start(two_channels().channel(Channel::new(GAMMA, "secret", 5).private())).await;
-    let session = wire.session(USER);
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
+    run(&collect(
+        &pool,
+        &wire,
         "run-1",
         &["@secret", "@nobody", "@beta"],
     ))
@@ -437,87 +427,46 @@ async fn an_unregistered_auth_key_ends_the_run_with_session_invalid_and_exit_3(p
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
-async fn a_session_revoked_mid_run_keeps_what_was_stored_and_tries_nothing_more(pool: PgPool) {
-    let scenario = two_channels()
-        .fault(FaultRule::new("messages.getHistory", 2, Fault::Revoke).channel(ALPHA));
-    let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
+async fn a_session_revoked_or_forgotten_mid_run_ends_it_and_keeps_what_was_stored(pool: PgPool) {
+    // AUTH_KEY_UNREGISTERED, and a key the DC no longer knows: transport error -404 on a live
+    // connection (grammers handles a 404 itself only on a new connection's first request).
+    let revoked = Outcome::Error {
+        code: 401,
+        message: "AUTH_KEY_UNREGISTERED".into(),
+    };
+    for (fault, outcome) in [
+        (Fault::Revoke, revoked),
+        (Fault::ForgetKey, Outcome::UnknownKey),
+    ] {
+        truncate(&pool).await;
+        let scenario =
+            two_channels().fault(FaultRule::new("messages.getHistory", 2, fault).channel(ALPHA));
+        let wire = Wire::start(scenario).await;
 
-    let failure = run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha", "@beta"],
-    ))
-    .await
-    .unwrap_err();
+        let failure = run(&collect(&pool, &wire, "run-1", &["@alpha", "@beta"]))
+            .await
+            .unwrap_err();
 
-    assert_eq!(failure.exit_code(), 3);
-    let events = events(&pool, "run-1").await;
-    let end = summary(&events).unwrap();
-    assert_eq!(
-        (end.reason, end.total_messages),
-        (Some(EndReason::SessionInvalid), 99)
-    );
-    assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 99);
-    assert!(
-        !wire.dc.served().iter().any(|s| s.channel == Some(BETA)),
-        "nothing is asked after the session is revoked"
-    );
-}
-
-#[sqlx::test(migrator = "audit::MIGRATOR")]
-async fn an_auth_key_telegram_no_longer_knows_ends_the_run_with_session_invalid(pool: PgPool) {
-    // Transport error -404 mid-connection (grammers only handles it itself on a new one).
-    let scenario = two_channels()
-        .fault(FaultRule::new("messages.getHistory", 2, Fault::ForgetKey).channel(ALPHA));
-    let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
-
-    let failure = run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha", "@beta"],
-    ))
-    .await
-    .unwrap_err();
-
-    assert_eq!(failure.exit_code(), 3);
-    let end = summary(&events(&pool, "run-1").await).cloned().unwrap();
-    assert_eq!(
-        (end.reason, end.total_messages),
-        (Some(EndReason::SessionInvalid), 99)
-    );
-    assert_eq!(wire.history_requests(ALPHA)[1].outcome, Outcome::UnknownKey);
-    assert!(!wire.dc.served().iter().any(|s| s.channel == Some(BETA)));
+        assert_eq!(failure.exit_code(), 3);
+        let end = summary(&events(&pool, "run-1").await).cloned().unwrap();
+        assert_eq!(
+            (end.reason, end.total_messages),
+            (Some(EndReason::SessionInvalid), 99)
+        );
+        assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 99);
+        assert_eq!(wire.history_requests(ALPHA)[1].outcome, outcome);
+        assert!(
+            !wire.dc.served().iter().any(|s| s.channel == Some(BETA)),
+            "nothing is asked after the session is gone"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_connection_dropped_mid_page_is_retried_without_losing_the_page(pool: PgPool) {
-    let scenario = two_channels()
-        .fault(FaultRule::new("messages.getHistory", 2, Fault::DropConnection).channel(ALPHA));
-    let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
+    let (wire, _, outcome) = survives(&pool, Fault::DropConnection).await;
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha", "@beta"],
-    ))
-    .await
-    .unwrap();
-
-    assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
-    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
-    assert_eq!(summary(&events(&pool, "run-1").await).unwrap().errors, 0);
-    let requests = wire.history_requests(ALPHA);
-    assert_eq!(requests[1].outcome, Outcome::Dropped);
-    assert_eq!(
-        requests[2].history, requests[1].history,
-        "the same page, asked again"
-    );
+    assert_eq!(outcome, Outcome::Dropped);
     let connections = wire
         .dc
         .served()
@@ -532,9 +481,8 @@ async fn a_slow_answer_is_waited_for(pool: PgPool) {
     let scenario = two_channels()
         .fault(FaultRule::new("messages.getHistory", 1, Fault::Delay(1_500)).channel(BETA));
     let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
 
-    run(&Collect::new(&url_of(&pool), &session, "run-1", &["@beta"]))
+    run(&collect(&pool, &wire, "run-1", &["@beta"]))
         .await
         .unwrap();
 
@@ -588,16 +536,10 @@ async fn an_access_hash_cached_for_another_account_is_dropped_and_resolved_again
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_numeric_id_is_found_among_the_dialogs(pool: PgPool) {
     let wire = Wire::start(two_channels()).await;
-    let session = wire.session(USER);
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["-1001002", "4242"],
-    ))
-    .await
-    .unwrap();
+    run(&collect(&pool, &wire, "run-1", &["-1001002", "4242"]))
+        .await
+        .unwrap();
 
     assert_stored_as_posted(&pool, &wire.dc, BETA).await;
     let events = events(&pool, "run-1").await;
@@ -618,17 +560,15 @@ async fn limits_bound_a_run_by_count_and_a_first_run_by_age(pool: PgPool) {
     let mut recent = Channel::new(GAMMA, "gamma", 250);
     recent.first_date = now - 249 * 60 - 30;
     let wire = Wire::start(two_channels().channel(recent)).await;
-    let session = wire.session(USER);
-    let url = url_of(&pool);
 
     let count = r#"{"maxMessagesPerChannel": 120}"#;
-    run(&Collect::new(&url, &session, "run-1", &["@alpha"]).arg("--limits", count))
+    run(&collect(&pool, &wire, "run-1", &["@alpha"]).arg("--limits", count))
         .await
         .unwrap();
     assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 120);
 
     let age = r#"{"since": "100m"}"#;
-    run(&Collect::new(&url, &session, "run-2", &["@gamma"]).arg("--limits", age))
+    run(&collect(&pool, &wire, "run-2", &["@gamma"]).arg("--limits", age))
         .await
         .unwrap();
     let gamma: Vec<i64> = stored(&pool, GAMMA).await.iter().map(|p| p.id).collect();
@@ -661,16 +601,10 @@ async fn long_channels_report_progress_with_the_remaining_estimate(pool: PgPool)
             Fault::Delay(1_100),
         ));
     let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
 
-    run(&Collect::new(
-        &url_of(&pool),
-        &session,
-        "run-1",
-        &["@alpha"],
-    ))
-    .await
-    .unwrap();
+    run(&collect(&pool, &wire, "run-1", &["@alpha"]))
+        .await
+        .unwrap();
 
     let inside: Vec<_> = events(&pool, "run-1")
         .await
@@ -829,8 +763,7 @@ async fn sigterm_mid_channel_writes_an_aborted_end_and_exits_5(pool: PgPool) {
     let scenario =
         two_channels().fault(FaultRule::new("messages.getHistory", 3, Fault::Hold).channel(ALPHA));
     let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
-    let child = Collect::new(&url_of(&pool), &session, "run-1", &["@alpha", "@beta"]).spawn();
+    let child = collect(&pool, &wire, "run-1", &["@alpha", "@beta"]).spawn();
 
     tokio::time::timeout(
         PATIENCE,
