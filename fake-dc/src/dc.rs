@@ -77,6 +77,7 @@ pub enum Delivery {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// Not sent when the delivery is `Never` or `UnknownKey`.
     pub reply: Reply,
     pub delivery: Delivery,
 }
@@ -107,6 +108,18 @@ pub struct Dc {
     channels: Vec<ChannelState>,
     rules: Vec<RuleState>,
     served: Vec<Served>,
+}
+
+/// `messages.getHistory`'s paging parameters.
+fn query(request: &tl::functions::messages::GetHistory) -> HistoryQuery {
+    HistoryQuery {
+        offset_id: request.offset_id,
+        offset_date: request.offset_date,
+        add_offset: request.add_offset,
+        limit: request.limit,
+        max_id: request.max_id,
+        min_id: request.min_id,
+    }
 }
 
 fn error(code: i32, message: impl Into<String>) -> Reply {
@@ -185,44 +198,38 @@ impl Dc {
 
     /// Answers `request` from account number `account` (from [`Self::account_for_key`]).
     pub fn handle(&mut self, account: usize, request: &Request, now: Now) -> Answer {
-        let subject = self.subject(&request.call);
+        let channel = self.subject(&request.call);
         let user_id = self.accounts[account].spec.user_id;
-        let mut served = Served {
-            account: user_id,
-            method: request.call.method(),
-            channel: subject,
-            history: match &request.call {
-                Call::GetHistory(h) => Some(HistoryQuery {
-                    offset_id: h.offset_id,
-                    offset_date: h.offset_date,
-                    add_offset: h.add_offset,
-                    limit: h.limit,
-                    max_id: h.max_id,
-                    min_id: h.min_id,
-                }),
-                _ => None,
-            },
-            ids: Vec::new(),
-            outcome: Outcome::Held,
-        };
-        let fault = self.fault(user_id, served.method, subject);
-        let answer = self.answer(account, request, fault, now, &mut served.ids);
-        served.outcome = match (&answer.reply, answer.delivery) {
+        let method = request.call.method();
+        let fault = self.fault(user_id, method, channel);
+        let mut ids = Vec::new();
+        let answer = self.answer(account, request, fault, now, &mut ids);
+        let outcome = match (&answer.reply, answer.delivery) {
             (_, Delivery::Never) => Outcome::Held,
             (_, Delivery::DropMidway) => Outcome::Dropped,
             (_, Delivery::UnknownKey) => Outcome::UnknownKey,
-            (Reply::Error { code, message }, _) => Outcome::Error {
-                code: *code,
-                message: message.clone(),
-            },
+            (Reply::Error { code, message }, _) => {
+                tracing::info!(account = user_id, method, code, %message, "rpc error");
+                Outcome::Error {
+                    code: *code,
+                    message: message.clone(),
+                }
+            }
             (Reply::Result(_), _) => Outcome::Answered {
-                messages: served.ids.len(),
+                messages: ids.len(),
             },
         };
-        if let Outcome::Error { code, message } = &served.outcome {
-            tracing::info!(account = user_id, method = served.method, code, %message, "rpc error");
-        }
-        self.served.push(served);
+        self.served.push(Served {
+            account: user_id,
+            method,
+            channel,
+            history: match &request.call {
+                Call::GetHistory(h) => Some(query(h)),
+                _ => None,
+            },
+            ids,
+            outcome,
+        });
         answer
     }
 
@@ -448,14 +455,7 @@ impl Dc {
         if channel.spec.private {
             return Err(error(400, "CHANNEL_PRIVATE"));
         }
-        let page = channel.timeline.page(&HistoryQuery {
-            offset_id: request.offset_id,
-            offset_date: request.offset_date,
-            add_offset: request.add_offset,
-            limit: request.limit,
-            max_id: request.max_id,
-            min_id: request.min_id,
-        });
+        let page = channel.timeline.page(&query(request));
         let messages = page
             .ids
             .iter()

@@ -309,71 +309,78 @@ impl Connection {
                     self.send(payload.session_id, &pong, true).await?;
                 }
                 Some(ClientMessage::Request(request)) => {
-                    let account = self.account.as_ref().map_or(0, |(index, _)| *index);
-                    let now = Now {
-                        instant: Instant::now(),
-                        unix: since_epoch().as_secs() as i32,
-                    };
-                    let answer = self.shared.dc().handle(account, &request, now);
-                    self.shared.progress.send_modify(|served| *served += 1);
-                    let result = match &answer.reply {
-                        Reply::Result(bytes) => {
-                            mtp::rpc_result(message.msg_id, bytes, self.shared.gzip_from)
-                        }
-                        Reply::Error {
-                            code,
-                            message: text,
-                        } => mtp::rpc_result(message.msg_id, &mtp::rpc_error(*code, text), None),
-                    };
-                    match answer.delivery {
-                        Delivery::Now => self.send(payload.session_id, &result, true).await?,
-                        Delivery::After(delay) => {
-                            let late = self.late.clone();
-                            let session_id = payload.session_id;
-                            self.delayed.spawn(async move {
-                                tokio::time::sleep(delay).await;
-                                let _ = late.send(Late {
-                                    session_id,
-                                    body: result,
-                                });
-                            });
-                        }
-                        Delivery::DropMidway => {
-                            let packet = self.packet(payload.session_id, &result, true, &key);
-                            let _ = self.writer.write_all(&packet[..packet.len() / 2]).await;
-                            let _ = self.writer.flush().await;
-                            tracing::info!("dropping the connection mid-answer (scenario fault)");
-                            return Err(Closed);
-                        }
-                        Delivery::UnknownKey => {
-                            tracing::info!("forgetting the auth key (scenario fault): error 404");
-                            let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
-                            return Err(Closed);
-                        }
-                        Delivery::Never => {}
-                    }
+                    self.answer(payload.session_id, message.msg_id, &request)
+                        .await?;
                 }
             }
         }
         Ok(())
     }
 
+    /// Asks the DC and delivers its answer to request `msg_id` as the answer says.
+    async fn answer(
+        &mut self,
+        session_id: i64,
+        msg_id: i64,
+        request: &rpc::Request,
+    ) -> Result<(), Closed> {
+        let account = self.account.as_ref().map_or(0, |(index, _)| *index);
+        let now = Now {
+            instant: Instant::now(),
+            unix: since_epoch().as_secs() as i32,
+        };
+        let answer = self.shared.dc().handle(account, request, now);
+        self.shared.progress.send_modify(|served| *served += 1);
+        let result = match &answer.reply {
+            Reply::Result(bytes) => mtp::rpc_result(msg_id, bytes, self.shared.gzip_from),
+            Reply::Error { code, message } => {
+                mtp::rpc_result(msg_id, &mtp::rpc_error(*code, message), None)
+            }
+        };
+        match answer.delivery {
+            Delivery::Now => self.send(session_id, &result, true).await,
+            Delivery::After(delay) => {
+                let late = self.late.clone();
+                self.delayed.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = late.send(Late {
+                        session_id,
+                        body: result,
+                    });
+                });
+                Ok(())
+            }
+            Delivery::DropMidway => {
+                let packet = self.packet(session_id, &result, true)?;
+                let _ = self.writer.write_all(&packet[..packet.len() / 2]).await;
+                let _ = self.writer.flush().await;
+                tracing::info!("dropping the connection mid-answer (scenario fault)");
+                Err(Closed)
+            }
+            Delivery::UnknownKey => {
+                tracing::info!("forgetting the auth key (scenario fault): error 404");
+                let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
+                Err(Closed)
+            }
+            Delivery::Never => Ok(()),
+        }
+    }
+
     /// Seals, encrypts and frames one message.
-    fn packet(&mut self, session_id: i64, body: &[u8], answer: bool, key: &AuthKey) -> Vec<u8> {
+    fn packet(&mut self, session_id: i64, body: &[u8], answer: bool) -> Result<Vec<u8>, Closed> {
+        let Some((_, key)) = &self.account else {
+            return Err(Closed);
+        };
         let plaintext = self.outbox.seal(session_id, body, answer, since_epoch());
         let encrypted = key.encrypt_for_client(plaintext);
         let mut buffer = DequeBuffer::with_capacity(encrypted.len() + 4, 8);
         buffer.extend(encrypted);
         self.outbound.pack(&mut buffer);
-        buffer[..].to_vec()
+        Ok(buffer[..].to_vec())
     }
 
     async fn send(&mut self, session_id: i64, body: &[u8], answer: bool) -> Result<(), Closed> {
-        let Some((_, key)) = &self.account else {
-            return Err(Closed);
-        };
-        let key = key.clone();
-        let packet = self.packet(session_id, body, answer, &key);
+        let packet = self.packet(session_id, body, answer)?;
         self.writer.write_all(&packet).await.map_err(|_| Closed)
     }
 }
