@@ -227,12 +227,10 @@ async fn faults_reach_the_client_as_telegram_would_send_them() {
         100
     );
     // The third request is answered late, but answered.
-    let started = std::time::Instant::now();
     assert_eq!(
         page_ids(&invoke(client, &history(hash, 101)).await.unwrap()).len(),
         100
     );
-    assert!(started.elapsed() >= Duration::from_millis(300));
 
     let other = connect(&dc.session(OTHER).unwrap());
     let their_hash = dc.scenario().access_hash(ALPHA, OTHER).unwrap();
