@@ -19,6 +19,7 @@ pub mod condition {
 /// The eight progress fields keep the seed's names (camelCase) at the top level.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::no_null_in_enums)]
 pub struct ChannelCollectionStatus {
     /// The spec generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,7 +130,9 @@ pub enum CollectionState {
 /// How a finished run ended.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunResult {
+    /// The Job completed.
     Succeeded,
+    /// The Job failed, was deleted, or the collector reported an early end.
     Failed,
 }
 
@@ -139,10 +142,13 @@ pub enum RunResult {
 pub struct RunSummary {
     /// The run's Job (also its run id).
     pub job: String,
+    /// When the run started: its first attempt's `collection_start`, else the Job's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// When the run ended: the collector's `collection_end`, else when Kubernetes saw the Job end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<Time>,
+    /// `Succeeded` or `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RunResult>,
     /// Why a failed run failed (`DeadlineExceeded`, `SessionInvalid`, `JobDeleted`, ...).
@@ -169,9 +175,12 @@ pub struct RunSummary {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelError {
+    /// The channel as the collector named it.
     pub channel: String,
     /// Stable machine-readable reason, e.g. `ChannelPrivate`, `FloodWait`.
     pub reason: String,
+    /// Human-readable detail (at most 256 characters).
     pub message: String,
+    /// When the channel failed.
     pub time: Time,
 }
