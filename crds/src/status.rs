@@ -2,6 +2,38 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A run's id: the name of its Job, written on every audit row of the run.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+#[serde(transparent)]
+#[schemars(transparent)]
+pub struct RunId(pub String);
+
+impl RunId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
+impl From<String> for RunId {
+    fn from(name: String) -> Self {
+        Self(name)
+    }
+}
+
 /// Most entries kept in `status.recentErrors`.
 pub const MAX_RECENT_ERRORS: usize = 10;
 
@@ -34,7 +66,7 @@ pub struct ChannelCollectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 
-    /// Idle, Collecting, Waiting (flood wait), Suspended or Failed.
+    /// Idle, Starting, Collecting, Waiting (flood wait), Suspended or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<CollectionState>,
 
@@ -84,7 +116,7 @@ pub struct ChannelCollectionStatus {
 
     /// Name of the Job of the run in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_job: Option<String>,
+    pub active_job: Option<RunId>,
 
     /// When the latest run was scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +149,10 @@ pub struct ChannelCollectionStatus {
 pub enum CollectionState {
     /// No run in progress; waiting for the next one.
     Idle,
+    /// A run's Job exists but its collector has not started collecting yet (no
+    /// `collection_start` in the audit log): the pod is pending, pulling its image, or
+    /// cannot start (the `Reconciling` condition says why).
+    Starting,
     /// A run is collecting.
     Collecting,
     /// A run is sleeping through a Telegram flood wait.
@@ -141,7 +177,7 @@ pub enum RunResult {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// The run's Job (also its run id).
-    pub job: String,
+    pub job: RunId,
     /// When the run started: its first attempt's `collection_start`, else the Job's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,

@@ -8,6 +8,7 @@ use audit::{
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
+use run_status::{AuditInput, TrackedRun, job};
 
 /// The instant every scripted run is measured from.
 pub fn t0() -> DateTime<Utc> {
@@ -277,4 +278,14 @@ pub fn past_run(run: &str, channels: &[&str], durations: &[i64], start: i64) -> 
     }
     attempt.end(&mut log, t, None);
     log.rows(run)
+}
+
+/// Run `run` as the operator follows it: its Job (`None`: gone) read once for its phase.
+pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> TrackedRun<'a> {
+    TrackedRun {
+        id: run.into(),
+        phase: job::phase(job),
+        job_started: job.and_then(job::start_time),
+        audit,
+    }
 }
