@@ -141,7 +141,7 @@ pub struct ChannelCollectionStatus {
     /// Latest channel errors, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
-    pub recent_errors: Vec<ChannelError>,
+    pub recent_errors: Vec<RecentError>,
 }
 
 /// What a collection is doing, as shown in `kubectl get`.
@@ -210,7 +210,7 @@ pub struct RunSummary {
 /// One channel's failure in a run.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ChannelError {
+pub struct RecentError {
     /// The channel as the collector named it.
     pub channel: String,
     /// Stable machine-readable reason, e.g. `ChannelPrivate`, `FloodWait`.

@@ -136,7 +136,10 @@ fn selected(object: &Value, query: &str) -> bool {
     else {
         return true;
     };
-    let selector = selector.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/");
+    let selector = selector
+        .replace("%3D", "=")
+        .replace("%2C", ",")
+        .replace("%2F", "/");
     selector.split(',').all(|pair| match pair.split_once('=') {
         Some((k, v)) => object["metadata"]["labels"][k] == v,
         None => true,
@@ -176,7 +179,12 @@ async fn handle(
         _ => None,
     };
     let json_response = |code: StatusCode, value: &Value| {
-        (code, [("content-type", "application/json")], value.to_string()).into_response()
+        (
+            code,
+            [("content-type", "application/json")],
+            value.to_string(),
+        )
+            .into_response()
     };
     match (method, kind, name, watch) {
         (Method::GET, _, None, true) => {
@@ -194,7 +202,12 @@ async fn handle(
         (Method::GET, _, None, false) => {
             let items: Vec<Value> = match kind {
                 "collections" => c.collections.values().cloned().collect(),
-                "jobs" => c.jobs.values().filter(|j| selected(j, &query)).cloned().collect(),
+                "jobs" => c
+                    .jobs
+                    .values()
+                    .filter(|j| selected(j, &query))
+                    .cloned()
+                    .collect(),
                 _ => vec![],
             };
             let rv = c.rv.to_string();
@@ -206,17 +219,24 @@ async fn handle(
         (Method::PATCH, "collections", Some(name), _) => {
             let rv = c.next_rv();
             let Some(object) = c.collections.get_mut(name) else {
-                return json_response(StatusCode::NOT_FOUND, &json!({"kind": "Status", "code": 404}));
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"kind": "Status", "code": 404}),
+                );
             };
             object["status"] = body["status"].clone();
             object["metadata"]["resourceVersion"] = json!(rv);
-            object["metadata"]["managedFields"][1]["fieldsV1"] = json!({"f:status": fields_v1(&body["status"])});
+            object["metadata"]["managedFields"][1]["fieldsV1"] =
+                json!({"f:status": fields_v1(&body["status"])});
             let object = object.clone();
             c.notify("collections", "MODIFIED", &object);
             json_response(StatusCode::OK, &object)
         }
         (Method::POST, "jobs", None, _) => {
-            let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if c.jobs.contains_key(&name) {
                 return json_response(
                     StatusCode::CONFLICT,
@@ -241,19 +261,28 @@ async fn handle(
         }
         (Method::GET, "jobs", Some(name), _) => match c.jobs.get(name) {
             Some(job) => json_response(StatusCode::OK, job),
-            None => json_response(StatusCode::NOT_FOUND, &json!({"kind": "Status", "code": 404, "reason": "NotFound"})),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"kind": "Status", "code": 404, "reason": "NotFound"}),
+            ),
         },
         (Method::DELETE, "jobs", Some(name), _) => {
             if let Some(job) = c.jobs.remove(name) {
                 c.notify("jobs", "DELETED", &job);
             }
-            json_response(StatusCode::OK, &json!({"kind": "Status", "status": "Success"}))
+            json_response(
+                StatusCode::OK,
+                &json!({"kind": "Status", "status": "Success"}),
+            )
         }
         (Method::POST, "events", _, _) => json_response(StatusCode::CREATED, &body),
         (Method::PATCH, "events", _, _) => json_response(StatusCode::OK, &body),
         (method, _, _, _) => {
             eprintln!("fake API server: unexpected {method} {path}");
-            json_response(StatusCode::NOT_FOUND, &json!({"kind": "Status", "code": 404}))
+            json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"kind": "Status", "code": 404}),
+            )
         }
     }
 }
@@ -310,9 +339,10 @@ async fn scenario(binary: &str, n: usize, latency: Duration) -> Outcome {
     };
     for i in 0..n {
         let object = collection(i, due);
-        cluster
-            .collections
-            .insert(object["metadata"]["name"].as_str().unwrap().to_string(), object);
+        cluster.collections.insert(
+            object["metadata"]["name"].as_str().unwrap().to_string(),
+            object,
+        );
     }
     let server = Arc::new(Server {
         cluster: Mutex::new(cluster),
@@ -391,7 +421,10 @@ async fn scenario(binary: &str, n: usize, latency: Duration) -> Outcome {
     if c.created.len() < n {
         let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        eprintln!("only {} of {n} Jobs; the operator's last log lines:", c.created.len());
+        eprintln!(
+            "only {} of {n} Jobs; the operator's last log lines:",
+            c.created.len()
+        );
         for line in tail.iter().rev() {
             eprintln!("  {line}");
         }
@@ -419,7 +452,8 @@ async fn scenario(binary: &str, n: usize, latency: Duration) -> Outcome {
 
 #[tokio::main]
 async fn main() {
-    let binary = std::env::var("OPERATOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_operator").to_string());
+    let binary = std::env::var("OPERATOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_operator").to_string());
     let latency = Duration::from_millis(
         std::env::var("BENCH_LATENCY_MS")
             .ok()
@@ -432,7 +466,10 @@ async fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     println!("operator: {binary}");
-    println!("fake API server latency per request: {} ms", latency.as_millis());
+    println!(
+        "fake API server latency per request: {} ms",
+        latency.as_millis()
+    );
     println!(
         "{:>6} | {:>8} {:>8} {:>8} | {:>11} | {:>8} {:>8} | {:>8} | {:>9}",
         "N", "p50 s", "p99 s", "max s", "Jobs", "RSS idle", "RSS peak", "CPU s", "requests"

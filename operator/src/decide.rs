@@ -110,7 +110,7 @@ pub fn decide(
         Activity::None
     };
 
-    let plan = schedule::plan(
+    let due = schedule::due(
         &cadence,
         &Inputs {
             created: cc
@@ -131,7 +131,7 @@ pub fn decide(
         },
     );
 
-    let notices = plan.missed.iter().map(|m| missed(cc, m)).collect();
+    let notices = due.missed.iter().map(|m| missed(cc, m)).collect();
     let mut out = Plan {
         create: None,
         replace: Vec::new(),
@@ -142,18 +142,18 @@ pub fn decide(
         ),
         schedule: Schedule {
             text: Some(cadence.describe().to_string()),
-            next_run: plan.next_run,
+            next_run: due.next_run,
             last_schedule_time,
             last_handled_requested_at: last_handled.clone(),
             replacing: false,
         },
         notices,
-        requeue_at: plan.requeue_at,
+        requeue_at: due.requeue_at,
         stall: None,
     };
-    match &plan.action {
+    match &due.action {
         Action::Start { scheduled, trigger } => {
-            let request = plan.handles_request.as_deref().map(|value| ManualRequest {
+            let request = due.handles_request.as_deref().map(|value| ManualRequest {
                 value,
                 previous: last_handled.as_deref(),
             });
@@ -169,12 +169,12 @@ pub fn decide(
                 ),
                 Trigger::Manual => format!(
                     "Created Job {name} for the manual request {:?}",
-                    plan.handles_request.as_deref().unwrap_or_default()
+                    due.handles_request.as_deref().unwrap_or_default()
                 ),
             };
             // Intervals count from the run just started, manual or not.
             out.schedule.last_schedule_time = Some(*scheduled);
-            if let Some(value) = &plan.handles_request {
+            if let Some(value) = &due.handles_request {
                 out.schedule.last_handled_requested_at = Some(value.clone());
             }
             out.create = Some(NewRun { job: built, note });

@@ -127,14 +127,6 @@ pub fn collection_label(collection: &str) -> String {
     format!("{}-{hash}", cut(collection, MAX_NAME - hash.len() - 1))
 }
 
-/// Label selector matching the Jobs of a collection.
-pub fn selector(collection: &str) -> String {
-    format!(
-        "{LABEL_COLLECTION}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
-        collection_label(collection)
-    )
-}
-
 fn short_hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()

@@ -139,10 +139,6 @@ fn controller_owner_reference_and_labels() {
         labels.get(job::LABEL_MANAGED_BY).map(String::as_str),
         Some(job::MANAGED_BY)
     );
-    assert_eq!(
-        job::selector("news"),
-        "collection.mtproto.dev/collection=news,app.kubernetes.io/managed-by=channel-collection-operator"
-    );
     let annotations = job.metadata.annotations.clone().unwrap();
     assert_eq!(
         annotations

@@ -261,7 +261,7 @@ async fn our_status(
 ) -> anyhow_free::Result<()> {
     let collection_name = run_id.split('-').next().unwrap_or_default();
     let snapshot = if with_history {
-        reader::read_snapshot(
+        common::read_snapshot(
             pool,
             "bench",
             collection_name,

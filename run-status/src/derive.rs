@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use audit::{AuditRow, EndReason};
 use chrono::{DateTime, Utc};
 use crds::{
-    ChannelCollection, ChannelCollectionStatus, ChannelError, CollectionState, MAX_RECENT_ERRORS,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, RecentError,
     RunId, RunResult, RunSummary,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -104,7 +104,7 @@ pub struct DerivedStatus {
     pub waiting_until: Option<Time>,
     /// Newest first, at most [`MAX_RECENT_ERRORS`]: this run's channel errors merged with
     /// earlier ones from the status.
-    pub recent_errors: Vec<ChannelError>,
+    pub recent_errors: Vec<RecentError>,
     /// Set once the tracked run is over: record it as `status.lastRun`, clear `activeJob` and
     /// stop tracking the run (later reconciles pass no run, so no database query).
     pub finished: Option<RunSummary>,
@@ -406,14 +406,14 @@ fn finished_at(phase: &JobPhase, end: Option<DateTime<Utc>>, now: DateTime<Utc>)
 }
 
 /// This run's channel errors (every attempt) and the earlier ones, newest first, bounded.
-fn merge_errors(log: &RunLog, earlier: &[ChannelError]) -> Vec<ChannelError> {
-    let mut all: Vec<ChannelError> = log
+fn merge_errors(log: &RunLog, earlier: &[RecentError]) -> Vec<RecentError> {
+    let mut all: Vec<RecentError> = log
         .attempts
         .iter()
         .flat_map(|a| &a.done)
         .filter_map(|done| {
             let error = done.error.as_ref()?;
-            Some(ChannelError {
+            Some(RecentError {
                 channel: done.name.clone(),
                 reason: error.reason.as_status_reason().to_owned(),
                 message: truncate(&error.message, MAX_ERROR_MESSAGE),

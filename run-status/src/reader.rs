@@ -36,23 +36,6 @@ impl AuditSnapshot {
     }
 }
 
-/// Reads run `run` of collection `namespace/name`: its rows by the `(run_id, id)` index
-/// ([`audit::read_run`]) and the bounded history of previous runs
-/// ([`audit::recent_finished_runs`]). Two indexed queries whose cost does not grow with the
-/// table. The history does not change during a run, so a caller may keep it from the first
-/// read and use [`read_run_rows`] afterwards.
-pub async fn read_snapshot(
-    pool: &PgPool,
-    namespace: &str,
-    name: &str,
-    run: &RunId,
-    limits: HistoryLimits,
-) -> Result<AuditSnapshot, ReadError> {
-    let rows = read_run_rows(pool, run).await?;
-    let history = read_history(pool, namespace, name, run, limits).await?;
-    Ok(AuditSnapshot { rows, history })
-}
-
 /// The rows of run `run`, all attempts, oldest first.
 pub async fn read_run_rows(pool: &PgPool, run: &RunId) -> Result<Vec<AuditRow>, ReadError> {
     audit::read_run(pool, run.as_str())

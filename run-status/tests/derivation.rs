@@ -766,7 +766,7 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
             10 + i,
         );
     }
-    let earlier = crds::ChannelError {
+    let earlier = crds::RecentError {
         channel: "old".into(),
         reason: "UsernameNotFound".into(),
         message: "no such username".into(),

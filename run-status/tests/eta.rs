@@ -30,7 +30,7 @@ fn etas(rows: &[AuditRow], history: &ChannelHistory, now: i64) -> (Option<i64>, 
     let log = RunLog::from_rows(rows);
     let attempt = log.newest().unwrap();
     let ours = eta::remaining(attempt, history, &spec, at(now)).map(|d| d.num_seconds());
-    let seed = eta::flat_average(attempt, at(now)).map(|d| d.num_seconds());
+    let seed = flat_average(attempt, at(now)).map(|d| d.num_seconds());
     (ours, seed)
 }
 

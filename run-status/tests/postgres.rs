@@ -44,7 +44,7 @@ fn previous_run(log: &mut Log, run: &str, start: i64) {
 }
 
 async fn snapshot(pool: &PgPool, run: &str) -> AuditSnapshot {
-    reader::read_snapshot(pool, "media", "news", &run.into(), HistoryLimits::default())
+    read_snapshot(pool, "media", "news", &run.into(), HistoryLimits::default())
         .await
         .unwrap()
 }
@@ -198,7 +198,7 @@ async fn an_unreachable_database_shows_job_status_only_and_no_secret() {
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy("postgres://collector:hunter2-secret@127.0.0.1:1/audit")
         .unwrap();
-    let read = reader::read_snapshot(
+    let read = read_snapshot(
         &pool,
         "media",
         "news",

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{
-    AuditInput, AuditSnapshot, JobPhase, ProgressUnavailable, ReadError, job, reader,
-};
+use run_status::{AuditSnapshot, JobPhase, ReadError, job, reader};
 use sqlx::PgPool;
 use tracing::warn;
 
@@ -35,11 +33,7 @@ impl FollowedRun {
             id: &self.id,
             phase: &self.phase,
             job_started: self.started,
-            audit: match &self.audit {
-                None => AuditInput::Unavailable(ProgressUnavailable::NotConfigured),
-                Some(Err(_)) => AuditInput::Unavailable(ProgressUnavailable::Unreachable),
-                Some(Ok(snapshot)) => snapshot.as_input(),
-            },
+            audit: reader::input_from(self.audit.as_ref()),
         }
     }
 }
