@@ -313,6 +313,52 @@ mod tests {
     use super::*;
     use kube::api::ObjectMeta;
 
+    fn job(name: &str) -> Job {
+        Job {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("tg".into()),
+                ..ObjectMeta::default()
+            },
+            ..Job::default()
+        }
+    }
+
+    fn names(jobs: &[Arc<Job>]) -> Vec<String> {
+        let mut names: Vec<String> = jobs.iter().map(|j| j.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_sees_the_cache_then_changes_and_everything_again_after_lagging() {
+        let (store, mut writer) = reflector::store::<Job>();
+        writer.apply_watcher_event(&watcher::Event::Apply(job("a")));
+        let (tx, _) = broadcast::channel(2);
+        let feed = Feed {
+            tx: tx.clone(),
+            store: store.clone(),
+        };
+        let mut changes = Box::pin(feed.subscribe());
+        writer.apply_watcher_event(&watcher::Event::Apply(job("b")));
+        tx.send(store.get(&ObjectRef::new("b").within("tg")).unwrap())
+            .unwrap();
+        let first: Vec<Arc<Job>> =
+            vec![changes.next().await.unwrap(), changes.next().await.unwrap()];
+        assert_eq!(names(&first), ["a", "b"], "the cache, then the change");
+
+        // Three changes into a buffer of two: the subscriber gets the whole cache again.
+        for name in ["c", "d", "e"] {
+            writer.apply_watcher_event(&watcher::Event::Apply(job(name)));
+            tx.send(Arc::new(job(name))).unwrap();
+        }
+        let mut resync = Vec::new();
+        for _ in 0..5 {
+            resync.push(changes.next().await.unwrap());
+        }
+        assert_eq!(names(&resync), ["a", "b", "c", "d", "e"]);
+    }
+
     #[test]
     fn trimmed_objects_keep_what_the_operator_reads() {
         let mut job: Job = serde_json::from_value(serde_json::json!({
