@@ -121,6 +121,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         history: Default::default(),
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
+        expected: Default::default(),
     });
     let settings = controller::Settings {
         concurrency: args.max_concurrent_reconciles,

@@ -230,3 +230,25 @@ fn steady_states_settle() {
         );
     }
 }
+
+/// The reconcile after the one that created a run's Job (woken by the Job's own watch event,
+/// or by the status it wrote) writes nothing: at 1,000 collections a second status write per
+/// run would double the API requests of a due minute.
+#[test]
+fn a_started_run_settles_at_the_next_reconcile() {
+    let cc = ChannelCollection::test().last_scheduled(t0() - chrono::TimeDelta::minutes(10));
+    let first = decide(&cc, &[], &defaults(), t0());
+    let created = first.plan.create.as_ref().expect("due").job.clone();
+    let mut job = created;
+    job.metadata.uid = Some("job-uid".into());
+    job.metadata.creation_timestamp = Some(to_k8s(t0()));
+    let again = decide(
+        &cc.with_status(first.status.clone()),
+        &[job],
+        &defaults(),
+        t0() + chrono::TimeDelta::milliseconds(300),
+    );
+    assert!(again.plan.create.is_none());
+    assert_eq!(again.status, first.status, "nothing new to write");
+    assert!(again.notices.is_empty(), "{:?}", again.notices);
+}

@@ -303,6 +303,7 @@ async fn start(
         history: Default::default(),
         clock: Arc::new(move || now),
         failures: Default::default(),
+        expected: Default::default(),
     });
     let config = LeaseConfig {
         name: "operator-lease".into(),

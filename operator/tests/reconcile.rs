@@ -112,6 +112,7 @@ fn context_with(
         history: Default::default(),
         clock: Arc::new(move || now),
         failures: Default::default(),
+        expected: Default::default(),
     })
 }
 
@@ -1244,5 +1245,54 @@ async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
         Vec::<String>::new(),
         "settled: {:?}",
         again.status
+    );
+}
+
+#[tokio::test]
+async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
+    // The status write wakes the next reconcile before the Job's watch event reaches the cache.
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "telegram");
+    let (status_tx, mut statuses) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let server = tokio::spawn(async move {
+        let mut requests = Vec::new();
+        while let Some(request) = apiserver::next(&mut handle).await {
+            requests.push(format!("{} {}", request.method, request.path()));
+            let mut body = request.body.clone();
+            if request.path().ends_with("/status") {
+                status_tx.send(body["status"].clone()).unwrap();
+                body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
+                body["spec"] = serde_json::to_value(common::spec()).unwrap();
+            }
+            request.respond(apiserver::json(StatusCode::CREATED, &body));
+        }
+        requests
+    });
+    let cc = ChannelCollection::test();
+    let ctx = context_with(
+        client,
+        at(12, 0, 5),
+        None,
+        common::stores(std::slice::from_ref(&cc), &[], &[]),
+    );
+    reconcile(Arc::new(cc.clone()), ctx.clone()).await.unwrap();
+    let first: ChannelCollectionStatus =
+        serde_json::from_value(statuses.recv().await.unwrap()).unwrap();
+    assert_eq!(first.active_job, Some("news-29931120".into()));
+
+    let action = reconcile(Arc::new(cc.with_status(first)), ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(10)),
+        "still a run to refresh"
+    );
+    drop(ctx);
+    let requests = server.await.unwrap();
+    assert_eq!(
+        requests,
+        [CREATE, EVENT, STATUS],
+        "the second reconcile writes nothing, announces nothing"
     );
 }

@@ -61,6 +61,7 @@ pub(super) async fn carry_out(
     plan: &Plan,
     mut runs: Vec<RunView>,
     ctx: &Context,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Applied, Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     for doomed in &plan.replace {
@@ -106,6 +107,7 @@ pub(super) async fn carry_out(
             && !runs.iter().any(|r| &r.id == id)
             && let Some(run) = view(&new.job)
         {
+            ctx.expected.expect(cc, run.clone(), now);
             runs.push(run);
         }
     }

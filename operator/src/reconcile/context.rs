@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::Error;
-use crate::{cache::Stores, job::JobDefaults, metrics::Metrics, status::Notice};
+use crate::{cache::Stores, job::JobDefaults, metrics::Metrics, runs::RunView, status::Notice};
 
 /// Field manager of every write the operator makes (status SSA in particular).
 pub const FIELD_MANAGER: &str = "channel-collection-operator";
@@ -59,6 +59,45 @@ pub struct Context {
     pub clock: Clock,
     /// Consecutive failures per collection, for the error backoff.
     pub failures: Mutex<HashMap<ObjectRef<ChannelCollection>, u32>>,
+    /// Jobs created but not yet seen in the cache, per collection (as Kubernetes
+    /// controllers' "expectations"): a reconcile woken by its own status write before the
+    /// Job's watch event arrives must not take the new run for a deleted one.
+    pub expected: Expectations,
+}
+
+/// How long a created Job is expected before its absence from the cache counts: longer than
+/// any watch lag, shorter than a run.
+const EXPECTATION_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Jobs created and not yet seen in the cache, per collection.
+#[derive(Debug, Default)]
+pub struct Expectations(Mutex<HashMap<ObjectRef<ChannelCollection>, (RunView, DateTime<Utc>)>>);
+
+impl Expectations {
+    /// `run` was just created (or adopted) for `cc` at `now`.
+    pub(super) fn expect(&self, cc: &ChannelCollection, run: RunView, now: DateTime<Utc>) {
+        if let Ok(mut expected) = self.0.lock() {
+            expected.insert(ObjectRef::from_obj(cc), (run, now));
+        }
+    }
+
+    /// The run created for `cc` that `cached` (its runs in the cache) does not show yet, if
+    /// still expected at `now`; forgets it once the cache shows it or it expired.
+    pub(super) fn pending(
+        &self,
+        cc: &ChannelCollection,
+        cached: &[RunView],
+        now: DateTime<Utc>,
+    ) -> Option<RunView> {
+        let mut expected = self.0.lock().ok()?;
+        let key = ObjectRef::from_obj(cc);
+        let (run, at) = expected.get(&key)?;
+        if cached.iter().any(|r| r.id == run.id) || now - *at > EXPECTATION_TTL {
+            expected.remove(&key);
+            return None;
+        }
+        Some(run.clone())
+    }
 }
 
 impl Context {

@@ -13,7 +13,7 @@ use crds::ChannelCollection;
 use kube::{ResourceExt, runtime::controller::Action};
 use tracing::{error, instrument, warn};
 
-pub use context::{Clock, Context, FIELD_MANAGER, HistoryCache};
+pub use context::{Clock, Context, Expectations, FIELD_MANAGER, HistoryCache};
 pub use error::Error;
 
 use crate::{
@@ -39,9 +39,10 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     };
     let now = (ctx.clock)();
 
-    let observed = read::observe(&cc, &namespace, &ctx).await;
+    let observed = read::observe(&cc, &namespace, &ctx, now).await;
     let plan = decide(&cc, &observed.runs, &ctx.defaults, now);
-    let applied = apply::carry_out(&cc, &namespace, &plan, observed.runs.clone(), &ctx).await?;
+    let applied =
+        apply::carry_out(&cc, &namespace, &plan, observed.runs.clone(), &ctx, now).await?;
     let followed = applied.followed(&observed, ctx.database.is_some());
     let (next, notices) = status(&StatusInput {
         collection: &cc,

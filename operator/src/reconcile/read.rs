@@ -56,12 +56,21 @@ impl Observed {
 }
 
 /// Reads `cc` (in `namespace`) from the caches, and the followed run's audit rows.
-pub(super) async fn observe(cc: &ChannelCollection, namespace: &str, ctx: &Context) -> Observed {
+pub(super) async fn observe(
+    cc: &ChannelCollection,
+    namespace: &str,
+    ctx: &Context,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Observed {
     let jobs: Vec<Arc<Job>> = match cc.uid() {
         Some(uid) => ctx.stores.jobs_of(namespace, &uid),
         None => Vec::new(),
     };
-    let runs = owned_runs(cc, jobs.iter().map(AsRef::as_ref));
+    let mut runs = owned_runs(cc, jobs.iter().map(AsRef::as_ref));
+    // A Job this operator just created that the cache does not show yet.
+    if let Some(pending) = ctx.expected.pending(cc, &runs, now) {
+        runs.push(pending);
+    }
     let previous = cc.status.clone().unwrap_or_default();
     let followed = followed(&previous, &runs);
     let pod_problem = runs
