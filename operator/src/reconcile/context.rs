@@ -69,9 +69,12 @@ pub struct Context {
 /// any watch lag, shorter than a run.
 const EXPECTATION_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// A run whose Job was created at a time, not yet seen in the cache.
+type Expected = (RunView, DateTime<Utc>);
+
 /// Jobs created and not yet seen in the cache, per collection.
 #[derive(Debug, Default)]
-pub struct Expectations(Mutex<HashMap<ObjectRef<ChannelCollection>, (RunView, DateTime<Utc>)>>);
+pub struct Expectations(Mutex<HashMap<ObjectRef<ChannelCollection>, Expected>>);
 
 impl Expectations {
     /// `run` was just created (or adopted) for `cc` at `now`.
