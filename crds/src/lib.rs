@@ -4,6 +4,7 @@
 //! CRD-level validation live here, and `crdgen` turns them into
 //! `crds/channelcollection.yaml`.
 
+mod schema;
 mod spec;
 mod status;
 pub mod time;

@@ -75,6 +75,7 @@ pub const MAX_CHANNELS: usize = 500;
 #[x_kube(validation = Rule::new("!has(self.timeZone) || has(self.schedule)")
     .message("spec.timeZone only applies to spec.schedule"))]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::no_null_in_enums)]
 pub struct ChannelCollectionSpec {
     /// Channels to collect: `@username`, `username`, `https://t.me/username` or a numeric id.
     #[schemars(length(min = 1, max = 500), inner(length(max = 64), regex(pattern = CHANNEL_PATTERN)))]

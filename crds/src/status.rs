@@ -2,6 +2,38 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A run's id: the name of its Job, written on every audit row of the run.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+#[serde(transparent)]
+#[schemars(transparent)]
+pub struct RunId(pub String);
+
+impl RunId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
+impl From<String> for RunId {
+    fn from(name: String) -> Self {
+        Self(name)
+    }
+}
+
 /// Most entries kept in `status.recentErrors`.
 pub const MAX_RECENT_ERRORS: usize = 10;
 
@@ -19,6 +51,7 @@ pub mod condition {
 /// The eight progress fields keep the seed's names (camelCase) at the top level.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = crate::schema::no_null_in_enums)]
 pub struct ChannelCollectionStatus {
     /// The spec generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,7 +66,7 @@ pub struct ChannelCollectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 
-    /// Idle, Collecting, Waiting (flood wait), Suspended or Failed.
+    /// Idle, Starting, Collecting, Waiting (flood wait), Suspended or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<CollectionState>,
 
@@ -83,7 +116,7 @@ pub struct ChannelCollectionStatus {
 
     /// Name of the Job of the run in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_job: Option<String>,
+    pub active_job: Option<RunId>,
 
     /// When the latest run was scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +141,7 @@ pub struct ChannelCollectionStatus {
     /// Latest channel errors, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
-    pub recent_errors: Vec<ChannelError>,
+    pub recent_errors: Vec<RecentError>,
 }
 
 /// What a collection is doing, as shown in `kubectl get`.
@@ -116,6 +149,10 @@ pub struct ChannelCollectionStatus {
 pub enum CollectionState {
     /// No run in progress; waiting for the next one.
     Idle,
+    /// A run's Job exists but its collector has not started collecting yet (no
+    /// `collection_start` in the audit log): the pod is pending, pulling its image, or
+    /// cannot start (the `Reconciling` condition says why).
+    Starting,
     /// A run is collecting.
     Collecting,
     /// A run is sleeping through a Telegram flood wait.
@@ -129,7 +166,9 @@ pub enum CollectionState {
 /// How a finished run ended.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunResult {
+    /// The Job completed.
     Succeeded,
+    /// The Job failed, was deleted, or the collector reported an early end.
     Failed,
 }
 
@@ -138,11 +177,14 @@ pub enum RunResult {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// The run's Job (also its run id).
-    pub job: String,
+    pub job: RunId,
+    /// When the run started: its first attempt's `collection_start`, else the Job's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// When the run ended: the collector's `collection_end`, else when Kubernetes saw the Job end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<Time>,
+    /// `Succeeded` or `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RunResult>,
     /// Why a failed run failed (`DeadlineExceeded`, `SessionInvalid`, `JobDeleted`, ...).
@@ -168,10 +210,13 @@ pub struct RunSummary {
 /// One channel's failure in a run.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ChannelError {
+pub struct RecentError {
+    /// The channel as the collector named it.
     pub channel: String,
     /// Stable machine-readable reason, e.g. `ChannelPrivate`, `FloodWait`.
     pub reason: String,
+    /// Human-readable detail (at most 256 characters).
     pub message: String,
+    /// When the channel failed.
     pub time: Time,
 }

@@ -91,6 +91,73 @@ fn schema_is_structural() {
     });
 }
 
+/// Every node of the schema, embedded Kubernetes types included (`walk` follows properties,
+/// items and maps only).
+fn every_node(node: &Value, path: String, visit: &mut dyn FnMut(&str, &Value)) {
+    visit(&path, node);
+    match node {
+        Value::Object(map) => {
+            for (key, child) in map {
+                every_node(child, format!("{path}/{key}"), visit);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                every_node(child, format!("{path}/{i}"), visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_enum_lists_null() {
+    // kubectl's client-side validation rejects the whole CRD for one (`unknown object type
+    // "nil"`) on servers without server-side field validation; nullable fields say
+    // `nullable: true` instead.
+    let mut enums = 0;
+    every_node(&schema(), String::new(), &mut |path, node| {
+        if let Some(values) = node.get("enum").and_then(Value::as_array) {
+            enums += 1;
+            assert!(
+                values.iter().all(|v| !v.is_null()),
+                "{path}: enum {values:?} lists null"
+            );
+        }
+    });
+    assert!(
+        enums >= 3,
+        "expected the spec's and status' enums, found {enums}"
+    );
+}
+
+#[test]
+fn our_fields_have_our_descriptions() {
+    // `kubectl explain` shows these: a time field of ours must not read as k8s' Go docs.
+    let schema = schema();
+    let mut times = 0;
+    walk(
+        &schema["properties"]["status"],
+        ".status".into(),
+        &mut |path, node| {
+            if path.contains(".conditions") {
+                return; // metav1.Condition is Kubernetes' own type, with its own docs
+            }
+            let description = node["description"].as_str().unwrap_or("");
+            assert!(!description.is_empty(), "{path} has no description");
+            assert!(
+                !description.starts_with("Time is a wrapper around time.Time"),
+                "{path}: {description}"
+            );
+            times += usize::from(node["format"] == "date-time");
+        },
+    );
+    assert!(
+        times >= 8,
+        "expected the status' time fields, found {times}"
+    );
+}
+
 #[test]
 fn cel_rules_compile_within_the_cost_budget() {
     let schema = schema();

@@ -18,6 +18,7 @@ use kube::api::ObjectMeta;
 use operator::{
     decide::decide,
     job::{self, JobDefaults},
+    runs::owned_runs,
     time::to_k8s,
 };
 
@@ -117,7 +118,7 @@ fn main() {
 
     let small = with_last(collection(3, None), t0());
     let base = time(2000, || {
-        black_box(decide(black_box(&small), &[], &defaults(), now).unwrap());
+        black_box(decide(black_box(&small), &[], &defaults(), now));
     });
     println!(
         "baseline: interval, 3 channels, no Jobs, nothing due: {:.1} us per decision",
@@ -128,20 +129,20 @@ fn main() {
         ("500 channels", {
             let cc = with_last(collection(500, None), t0());
             time(500, || {
-                black_box(decide(&cc, &[], &defaults(), now).unwrap());
+                black_box(decide(&cc, &[], &defaults(), now));
             })
         }),
         ("100 finished Jobs (97 to clean up)", {
             let cc = with_last(collection(3, None), t0());
             let jobs = finished_jobs(&cc, 100);
             time(200, || {
-                black_box(decide(&cc, &jobs, &defaults(), now).unwrap());
+                black_box(decide(&cc, &owned_runs(&cc, &jobs), &defaults(), now));
             })
         }),
         ("a due run (builds the Job)", {
             let cc = with_last(collection(3, None), t0() - TimeDelta::minutes(10));
             time(2000, || {
-                black_box(decide(&cc, &[], &defaults(), now).unwrap());
+                black_box(decide(&cc, &[], &defaults(), now));
             })
         }),
         ("cron, 1 missed run", {
@@ -150,13 +151,13 @@ fn main() {
                 now - TimeDelta::minutes(1),
             );
             time(500, || {
-                black_box(decide(&cc, &[], &defaults(), now).unwrap());
+                black_box(decide(&cc, &[], &defaults(), now));
             })
         }),
         ("cron, a year of missed minutes (525,600)", {
             let cc = with_last(collection(3, Some("* * * * *")), now - TimeDelta::days(365));
             time(500, || {
-                black_box(decide(&cc, &[], &defaults(), now).unwrap());
+                black_box(decide(&cc, &[], &defaults(), now));
             })
         }),
     ];

@@ -2,7 +2,7 @@
 //! controller from the command line, and runs them until SIGTERM.
 
 use std::{
-    sync::{Arc, Mutex, atomic::AtomicBool},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use crds::SecretKeyRef;
 use kube::{
     Client, Config,
+    client::ClientBuilder,
     config::KubeConfigOptions,
     runtime::events::{Recorder, Reporter},
 };
@@ -22,12 +23,15 @@ use sqlx::{
 };
 
 use crate::{
+    cache,
     cli::{DatabaseUrl, RunArgs},
     controller, http,
     job::JobDefaults,
     leader::{self, LeaseConfig},
     metrics::Metrics,
-    reconcile::{Context, ErrorChain, FIELD_MANAGER},
+    reconcile::{Context, FIELD_MANAGER},
+    telemetry::ErrorChain,
+    throttle::{Rate, ThrottleLayer},
 };
 
 /// Runs the operator until SIGTERM/SIGINT.
@@ -55,7 +59,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .lease_namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).context("building the Kubernetes client")?;
+    let client: Client = ClientBuilder::try_from(config)
+        .context("building the Kubernetes client")?
+        .with_layer(&ThrottleLayer::new(Rate {
+            qps: args.kube_api_qps,
+            burst: args.kube_api_burst,
+        }))
+        .build();
     let identity = args
         .identity
         .clone()
@@ -68,14 +78,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let metrics = Arc::new(Metrics::default());
     let (gate, leader_state) = watch::channel(!args.leader_elect);
-    let synced = Arc::new(AtomicBool::new(false));
+    // The caches run whether or not this replica leads: a standby takes over warm.
+    let (caches, keep_current) = cache::start(client.clone(), args.namespace.as_deref());
+    let caches = Arc::new(caches);
+    let watching = tokio::spawn(keep_current);
     let listener = http::bind(args.metrics_addr).await?;
     let server = tokio::spawn(http::serve(
         listener,
         http::Health {
             metrics: metrics.clone(),
             leader: leader_state.clone(),
-            synced: synced.clone(),
+            caches: caches.readiness.clone(),
         },
         stopped(stop.clone()),
     ));
@@ -83,6 +96,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let ctx = Arc::new(Context {
         client: client.clone(),
+        stores: caches.stores.clone(),
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -105,13 +119,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         refresh: args.status_refresh,
         database,
         history: Default::default(),
-        shutdown_grace: args.shutdown_grace,
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
+        expected: Default::default(),
     });
-    let namespace = args.namespace.clone();
-    let work = move |stop: watch::Receiver<bool>| {
-        controller::run(ctx.clone(), namespace.clone(), synced.clone(), stop)
+    let settings = controller::Settings {
+        concurrency: args.max_concurrent_reconciles,
+        shutdown_grace: args.shutdown_grace,
+    };
+    info!(
+        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        "watching"
+    );
+    let work = {
+        let caches = caches.clone();
+        move |stop: watch::Receiver<bool>| {
+            let (ctx, caches) = (ctx.clone(), caches.clone());
+            async move { controller::run(ctx, &caches, settings, stop).await }
+        }
     };
 
     if args.leader_elect {
@@ -123,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             grace: 5,
         };
         let Some(manager) = connect_lease(client, &config, stop.clone()).await else {
+            watching.abort();
             return finish(server).await;
         };
         leader::run_when_leader(manager, gate, stop, work)
@@ -131,6 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         work(stop).await;
     }
+    watching.abort();
     finish(server).await
 }
 

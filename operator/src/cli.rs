@@ -69,8 +69,20 @@ pub struct RunArgs {
     pub default_database_secret_key: String,
 
     /// How often an active run's status is refreshed from the audit log (1s to 30s).
-    #[arg(long, env = "STATUS_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "STATUS_REFRESH", default_value = "5s", value_parser = status_refresh)]
     pub status_refresh: Duration,
+
+    /// Most reconciles at once (a collection is never reconciled twice at the same time).
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
+
+    /// Client-side limit of API requests per second (a token bucket, as client-go's).
+    #[arg(long, env = "KUBE_API_QPS", default_value_t = 500.0, value_parser = positive)]
+    pub kube_api_qps: f64,
+
+    /// Requests the client may send at once above `--kube-api-qps`.
+    #[arg(long, env = "KUBE_API_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kube_api_burst: u32,
 
     /// PostgreSQL URL of the audit log, for live progress (optional: without it, or while it
     /// is unreachable, only Job-level status is reported). Never printed.
@@ -100,6 +112,23 @@ pub struct RunArgs {
     /// This instance's identity in the Lease and Events (default: the pod's hostname).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+}
+
+/// A status refresh interval: 1 s to 30 s (no slower than the seed's page).
+fn status_refresh(value: &str) -> Result<Duration, String> {
+    let refresh = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if (Duration::from_secs(1)..=Duration::from_secs(30)).contains(&refresh) {
+        Ok(refresh)
+    } else {
+        Err(format!("{value} is not between 1s and 30s"))
+    }
+}
+
+fn positive(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{value} is not a positive number")),
+    }
 }
 
 impl Cli {

@@ -8,17 +8,25 @@ use chrono::{DateTime, Utc};
 use crds::condition::{PROGRESS_UNAVAILABLE, READY, RECONCILING, STALLED};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use crate::time::to_k8s;
+use crate::{pods::PodProblem, time::to_k8s};
 
 /// How the collection is doing, as far as conditions tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
-    /// The spec breaks a rule; nothing runs until it changes.
-    Invalid { message: String },
+    /// Nothing runs until the spec (or what it names) changes: `reason` says why
+    /// (`InvalidSpec`, `JobNotBuildable`, `JobNameTaken`).
+    Stalled {
+        reason: &'static str,
+        message: String,
+    },
     /// The newest finished run failed and no run is active.
     RunFailed { message: String },
-    /// A run's Job exists but its collector pod is not running yet.
-    RunStarting { job: String },
+    /// A run's Job exists but its collector has not started collecting; `problem` says why its
+    /// pod cannot start, when it cannot.
+    RunStarting {
+        job: String,
+        problem: Option<PodProblem>,
+    },
     /// `Replace`: the previous run is being torn down before the due one starts.
     Replacing { job: String },
     /// Working as specified; `reason` is the state (`Idle`, `Collecting`, `Suspended`).
@@ -40,16 +48,25 @@ pub fn conditions(
     };
 
     match health {
-        Health::Invalid { message } => vec![
-            make(READY, false, "InvalidSpec", message.clone()),
-            make(STALLED, true, "InvalidSpec", message.clone()),
+        Health::Stalled { reason, message } => vec![
+            make(READY, false, reason, message.clone()),
+            make(STALLED, true, reason, message.clone()),
         ],
         Health::RunFailed { message } => vec![make(READY, false, "RunFailed", message.clone())],
-        Health::RunStarting { job } => {
-            let message = format!("waiting for the collector pod of Job {job} to run");
+        Health::RunStarting { job, problem } => {
+            let (reason, message) = match problem {
+                Some(problem) => (
+                    condition_reason(&problem.reason),
+                    format!("Job {job}: {}", problem.describe()),
+                ),
+                None => (
+                    "RunStarting",
+                    format!("waiting for the collector of Job {job} to start collecting"),
+                ),
+            };
             vec![
-                make(READY, false, "RunStarting", message.clone()),
-                make(RECONCILING, true, "RunStarting", message),
+                make(READY, false, reason, message.clone()),
+                make(RECONCILING, true, reason, message),
             ]
         }
         Health::Replacing { job } => {
@@ -62,6 +79,13 @@ pub fn conditions(
         }
         Health::Healthy { reason, message } => vec![make(READY, true, reason, message.clone())],
     }
+}
+
+/// Kubernetes' reason when it is a valid condition reason (CamelCase), else `PodNotStarting`.
+fn condition_reason(reason: &str) -> &str {
+    let valid = reason.starts_with(|c: char| c.is_ascii_alphabetic())
+        && reason.chars().all(|c| c.is_ascii_alphanumeric());
+    if valid { reason } else { "PodNotStarting" }
 }
 
 /// What the audit log adds to the conditions.

@@ -1,73 +1,61 @@
-//! Wires the kube-runtime Controller: watch collections (all namespaces or one), own
-//! their Jobs, reconcile, stop gracefully when asked.
+//! Wires the kube-runtime Controller to the operator's caches: reconcile each collection when
+//! it, one of its Jobs, or one of their pods changes; stop gracefully when asked.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::{sync::Arc, time::Duration};
 
-use crds::ChannelCollection;
 use futures::StreamExt;
-use k8s_openapi::api::batch::v1::Job;
-use kube::{
-    Api,
-    runtime::{Controller, watcher},
-};
+use kube::runtime::{Controller, controller};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::{
-    job::{LABEL_MANAGED_BY, MANAGED_BY},
-    reconcile::{Context, ErrorChain, error_policy, reconcile},
+    cache::Caches,
+    reconcile::{Context, error_policy, reconcile},
+    telemetry::ErrorChain,
 };
 
-/// Runs the controller until `stop` turns true; in-flight reconciles get
-/// `Context::shutdown_grace` to finish (kube-runtime's graceful shutdown does not end
-/// while its watches are backing off from an unreachable API server, so it is bounded).
-///
-/// `synced` turns true once the first list of collections has arrived (readiness).
+/// How the controller runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Most reconciles at once (each collection is only ever reconciled once at a time).
+    pub concurrency: u16,
+    /// How long in-flight reconciles get to finish after `stop` (kube-runtime's graceful
+    /// shutdown does not end while a watch backs off from an unreachable API server).
+    pub shutdown_grace: Duration,
+}
+
+/// Runs the controller until `stop` turns true. It starts once every cache has synced, so
+/// the first reconcile of each collection already sees all of its Jobs.
 pub async fn run(
     ctx: Arc<Context>,
-    namespace: Option<String>,
-    synced: Arc<AtomicBool>,
+    caches: &Caches,
+    settings: Settings,
     stop: watch::Receiver<bool>,
 ) {
-    let client = ctx.client.clone();
-    let grace = ctx.shutdown_grace;
-    let (collections, jobs): (Api<ChannelCollection>, Api<Job>) = match namespace.as_deref() {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    };
-    synced.store(false, Ordering::Release);
-    let controller = Controller::new(collections, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            synced.store(true, Ordering::Release);
-            info!("first watch sync done");
+    tokio::select! {
+        synced = caches.readiness.wait() => if !synced { return },
+        () = crate::app::stopped(stop.clone()) => return,
+    }
+    let stores = ctx.stores.clone();
+    info!(concurrency = settings.concurrency, "controller starting");
+    let running = Controller::for_shared_stream(
+        caches.feeds.collections.subscribe(),
+        stores.collections.clone(),
+    )
+    .owns_shared_stream(caches.feeds.jobs.subscribe())
+    .watches_shared_stream(caches.feeds.pods.subscribe(), move |pod| {
+        stores.collection_of_pod(&pod)
+    })
+    .with_config(controller::Config::default().concurrency(settings.concurrency))
+    .graceful_shutdown_on(crate::app::stopped(stop.clone()))
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        match result {
+            Ok((object, action)) => debug!(%object, ?action, "reconciled"),
+            Err(error) => warn!(error = %ErrorChain(&error), "controller"),
         }
     });
-    // Only our Jobs are watched (and cached), not every Job in the cluster.
-    let owned = watcher::Config::default()
-        .labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"))
-        .any_semantic();
-    info!(
-        namespace = namespace.as_deref().unwrap_or("<all>"),
-        "controller starting"
-    );
-    let running = controller
-        .owns(jobs, owned)
-        .graceful_shutdown_on(crate::app::stopped(stop.clone()))
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, action)) => debug!(%object, ?action, "reconciled"),
-                Err(error) => warn!(error = %ErrorChain(&error), "controller"),
-            }
-        });
+    let grace = settings.shutdown_grace;
     let deadline = async move {
         crate::app::stopped(stop).await;
         tokio::time::sleep(grace).await;

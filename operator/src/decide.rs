@@ -1,72 +1,85 @@
-//! One reconcile's whole decision, as a pure function of the collection, its Jobs and
-//! `now`: which Job to create, which to delete, the new status, the Events, and when
-//! to look again. The reconcile shell only carries it out.
+//! What one reconcile does, as a pure function of the collection, its runs and `now`: which Job
+//! to create, which to delete, what the schedule says, and when to look again. The status is
+//! not decided here: [`crate::status`] computes it from the result.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use crds::{
-    ChannelCollection, ChannelCollectionStatus, REQUESTED_AT_ANNOTATION, RunResult,
-    condition::STALLED,
-};
+use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
 use crate::{
-    job::{self, BuildError, JobDefaults},
-    runs::{Outcome, RunView, beyond_history, owned_runs},
+    job::{self, BuildError, JobDefaults, ManualRequest},
+    runs::{RunView, beyond_history},
     schedule::{self, Action, Activity, Inputs, Missed, Trigger},
-    status::{StatusInput, job_level_status},
+    status::Notice,
     time::from_k8s,
     validate::validate,
 };
 
-/// An Event to publish about the collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub warning: bool,
-    /// Stable PascalCase reason (`RunFailed`, ...).
-    pub reason: &'static str,
+/// A Job to create and the Event that announces it.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub job: Job,
     pub note: String,
+}
+
+/// What the schedule says, for the status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// `status.schedule`: the cadence in words.
+    pub text: Option<String>,
+    /// When the next run is due; `None` while suspended or invalid.
+    pub next_run: Option<DateTime<Utc>>,
+    /// The latest scheduled time started (a Job created now included).
+    pub last_schedule_time: Option<DateTime<Utc>>,
+    /// The `requestedAt` value acted upon (a Job created now included).
+    pub last_handled_requested_at: Option<String>,
+    /// `Replace` is stopping the active run(s) before the due one starts.
+    pub replacing: bool,
+}
+
+/// Why the collection cannot run as specified (a user error: not retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stall {
+    /// The spec breaks a rule.
+    InvalidSpec(String),
+    /// The Job for a due run cannot be built.
+    JobNotBuildable(BuildError),
 }
 
 /// What one reconcile does.
 #[derive(Debug, Clone)]
-pub struct Decision {
-    /// The Job to create, if a run starts now.
-    pub create: Option<Job>,
-    /// Event to publish once `create` succeeded.
-    pub created_note: Option<String>,
+pub struct Plan {
+    /// The run to start now.
+    pub create: Option<NewRun>,
     /// Active Jobs to delete so a due run can replace them (foreground: their pods go first).
-    pub replace: Vec<String>,
-    /// Finished Jobs beyond the history limits, oldest first (background deletion).
-    pub cleanup: Vec<String>,
-    /// The status to apply.
-    pub status: ChannelCollectionStatus,
-    /// Events for transitions seen in this reconcile.
+    pub replace: Vec<RunId>,
+    /// Settled Jobs beyond the history limits, oldest first (background deletion).
+    pub cleanup: Vec<RunId>,
+    pub schedule: Schedule,
+    /// Events about the schedule (missed runs).
     pub notices: Vec<Notice>,
     /// When to reconcile again without a watch event; `None`: only when something changes.
     pub requeue_at: Option<DateTime<Utc>>,
-    /// The spec is invalid: nothing was planned, wait for a change.
-    pub invalid: bool,
+    /// Set when nothing can run until the spec changes.
+    pub stall: Option<Stall>,
 }
 
-/// The decision for `cc` with its (listed) Jobs at `now`.
+/// The plan for `cc` with its owned `runs` (oldest first) at `now`.
 pub fn decide(
     cc: &ChannelCollection,
-    jobs: &[Job],
+    runs: &[RunView],
     defaults: &JobDefaults,
     now: DateTime<Utc>,
-) -> Result<Decision, BuildError> {
+) -> Plan {
     let previous = cc.status.clone().unwrap_or_default();
-    let generation = cc.metadata.generation;
-    let mut runs = owned_runs(cc, jobs);
-
     let mut validated = validate(&cc.spec).map_err(|e| e.to_string());
     if validated.is_ok() && cc.spec.database.is_none() && defaults.database.is_none() {
         validated = Err(BuildError::NoDatabase.to_string());
     }
     let cadence = match validated {
         Ok(cadence) => cadence,
-        Err(message) => return Ok(invalid(cc, &previous, &runs, message, now)),
+        Err(message) => return stalled(cc, Stall::InvalidSpec(message)),
     };
 
     let requested_at = cc
@@ -89,18 +102,15 @@ pub fn decide(
         }
         _ => previous.last_handled_requested_at.clone(),
     };
-    let activity = if runs
-        .iter()
-        .any(|r| matches!(r.outcome, Outcome::Running { .. }) && !r.deleting)
-    {
+    let activity = if runs.iter().any(|r| r.is_active() && !r.deleting) {
         Activity::Running
-    } else if runs.iter().any(RunView::is_unfinished) {
+    } else if runs.iter().any(|r| r.holds_session) {
         Activity::Terminating
     } else {
         Activity::None
     };
 
-    let plan = schedule::plan(
+    let due = schedule::due(
         &cadence,
         &Inputs {
             created: cc
@@ -121,192 +131,113 @@ pub fn decide(
         },
     );
 
-    let mut notices = Vec::new();
-    match &plan.missed {
-        Some(Missed::PastDeadline { count, latest }) => notices.push(Notice {
-            warning: true,
-            reason: "MissedSchedule",
-            note: format!(
-                "{} scheduled run(s) missed, the latest at {}: not started within startingDeadlineSeconds ({}s)",
-                if *count > schedule::MAX_COUNTED_MISSES { format!("more than {}", schedule::MAX_COUNTED_MISSES) } else { count.to_string() },
-                rfc3339(*latest),
-                cc.spec.starting_deadline_seconds.unwrap_or_default()
-            ),
-        }),
-        Some(Missed::TooMany { latest }) => notices.push(Notice {
-            warning: true,
-            reason: "MissedSchedule",
-            note: format!(
-                "more than {} scheduled runs were missed; starting only the most recent one, scheduled at {}",
-                schedule::MAX_COUNTED_MISSES,
-                rfc3339(*latest)
-            ),
-        }),
-        None => {}
-    }
-
-    let mut create = None;
-    let mut created_note = None;
-    let mut replace = Vec::new();
-    let mut new_last_schedule = last_schedule_time;
-    let mut new_last_handled = last_handled;
-    match &plan.action {
+    let notices = due.missed.iter().map(|m| missed(cc, m)).collect();
+    let mut out = Plan {
+        create: None,
+        replace: Vec::new(),
+        cleanup: beyond_history(
+            runs,
+            cc.spec.successful_jobs_history_limit,
+            cc.spec.failed_jobs_history_limit,
+        ),
+        schedule: Schedule {
+            text: Some(cadence.describe().to_string()),
+            next_run: due.next_run,
+            last_schedule_time,
+            last_handled_requested_at: last_handled.clone(),
+            replacing: false,
+        },
+        notices,
+        requeue_at: due.requeue_at,
+        stall: None,
+    };
+    match &due.action {
         Action::Start { scheduled, trigger } => {
-            let built = job::build(cc, defaults, *scheduled, plan.handles_request.as_deref())?;
+            let request = due.handles_request.as_deref().map(|value| ManualRequest {
+                value,
+                previous: last_handled.as_deref(),
+            });
+            let built = match job::build(cc, defaults, *scheduled, request.as_ref()) {
+                Ok(built) => built,
+                Err(error) => return stalled(cc, Stall::JobNotBuildable(error)),
+            };
             let name = built.name_any();
-            created_note = Some(match trigger {
+            let note = match trigger {
                 Trigger::Schedule => format!(
                     "Created Job {name} for the run scheduled at {}",
                     rfc3339(*scheduled)
                 ),
                 Trigger::Manual => format!(
                     "Created Job {name} for the manual request {:?}",
-                    plan.handles_request.as_deref().unwrap_or_default()
+                    due.handles_request.as_deref().unwrap_or_default()
                 ),
-            });
-            runs.push(RunView {
-                job: name,
-                scheduled: *scheduled,
-                requested_at: plan.handles_request.clone(),
-                start: None,
-                end: None,
-                outcome: Outcome::Running { ready: false },
-                deleting: false,
-            });
-            new_last_schedule = Some(*scheduled);
-            if plan.handles_request.is_some() {
-                new_last_handled = plan.handles_request.clone();
+            };
+            // Intervals count from the run just started, manual or not.
+            out.schedule.last_schedule_time = Some(*scheduled);
+            if let Some(value) = &due.handles_request {
+                out.schedule.last_handled_requested_at = Some(value.clone());
             }
-            create = Some(built);
+            out.create = Some(NewRun { job: built, note });
         }
         Action::ReplaceActive { .. } => {
-            replace = runs
+            out.replace = runs
                 .iter()
-                .filter(|r| matches!(r.outcome, Outcome::Running { .. }) && !r.deleting)
-                .map(|r| r.job.clone())
+                .filter(|r| r.is_active() && !r.deleting)
+                .map(|r| r.id.clone())
                 .collect();
+            out.schedule.replacing = true;
         }
         Action::Wait | Action::Blocked { .. } => {}
     }
-
-    let cleanup = beyond_history(
-        &runs,
-        cc.spec.successful_jobs_history_limit,
-        cc.spec.failed_jobs_history_limit,
-    );
-    let status = job_level_status(&StatusInput {
-        previous: &previous,
-        generation,
-        schedule: Some(cadence.describe().to_string()),
-        suspend: cc.spec.suspend,
-        invalid: None,
-        runs: &runs,
-        replacing: !replace.is_empty(),
-        last_schedule_time: new_last_schedule,
-        last_handled_requested_at: new_last_handled,
-        next_run: plan.next_run,
-        now,
-    });
-    notices.extend(run_transitions(&previous, &status));
-
-    Ok(Decision {
-        create,
-        created_note,
-        replace,
-        cleanup,
-        status,
-        notices,
-        requeue_at: plan.requeue_at,
-        invalid: false,
-    })
+    out
 }
 
-fn invalid(
-    cc: &ChannelCollection,
-    previous: &ChannelCollectionStatus,
-    runs: &[RunView],
-    message: String,
-    now: DateTime<Utc>,
-) -> Decision {
-    let schedule = cc
+/// Nothing runs until the spec changes; the schedule text stays readable.
+fn stalled(cc: &ChannelCollection, stall: Stall) -> Plan {
+    let previous = cc.status.clone().unwrap_or_default();
+    let text = cc
         .spec
         .schedule
         .clone()
         .or_else(|| cc.spec.interval.as_ref().map(|i| format!("every {i}")));
-    let status = job_level_status(&StatusInput {
-        previous,
-        generation: cc.metadata.generation,
-        schedule,
-        suspend: cc.spec.suspend,
-        invalid: Some(message.clone()),
-        runs,
-        replacing: false,
-        last_schedule_time: previous.last_schedule_time.as_ref().map(from_k8s),
-        last_handled_requested_at: previous.last_handled_requested_at.clone(),
-        next_run: None,
-        now,
-    });
-    // Warn once per distinct problem, not on every reconcile.
-    let already_reported = previous
-        .conditions
-        .iter()
-        .any(|c| c.type_ == STALLED && c.status == "True" && c.message == message);
-    let mut notices = Vec::new();
-    if !already_reported {
-        notices.push(Notice {
-            warning: true,
-            reason: "InvalidSpec",
-            note: message,
-        });
-    }
-    notices.extend(run_transitions(previous, &status));
-    Decision {
+    Plan {
         create: None,
-        created_note: None,
         replace: Vec::new(),
         cleanup: Vec::new(),
-        status,
-        notices,
+        schedule: Schedule {
+            text,
+            next_run: None,
+            last_schedule_time: previous.last_schedule_time.as_ref().map(from_k8s),
+            last_handled_requested_at: previous.last_handled_requested_at.clone(),
+            replacing: false,
+        },
+        notices: Vec::new(),
         requeue_at: None,
-        invalid: true,
+        stall: Some(stall),
     }
 }
 
-/// Reasons of the Events [`run_transitions`] publishes.
-pub const RUN_SUCCEEDED: &str = "RunSucceeded";
-pub const RUN_FAILED: &str = "RunFailed";
-
-/// RunSucceeded / RunFailed when `lastRun` now describes a run it did not describe before.
-pub fn run_transitions(
-    previous: &ChannelCollectionStatus,
-    status: &ChannelCollectionStatus,
-) -> Option<Notice> {
-    let run = status.last_run.as_ref()?;
-    let before = previous.last_run.as_ref();
-    if before.is_some_and(|b| b.job == run.job && b.result == run.result) {
-        return None;
-    }
-    match run.result? {
-        RunResult::Succeeded => Some(Notice {
-            warning: false,
-            reason: RUN_SUCCEEDED,
-            note: format!("Run {} succeeded", run.job),
-        }),
-        RunResult::Failed => {
-            let why = [run.reason.as_deref(), run.message.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(": ");
-            Some(Notice {
-                warning: true,
-                reason: RUN_FAILED,
-                note: format!("Run {} failed: {why}", run.job),
-            })
-        }
-    }
+fn missed(cc: &ChannelCollection, missed: &Missed) -> Notice {
+    let note = match missed {
+        Missed::PastDeadline { count, latest } => format!(
+            "{} scheduled run(s) missed, the latest at {}: not started within startingDeadlineSeconds ({}s)",
+            if *count > schedule::MAX_COUNTED_MISSES {
+                format!("more than {}", schedule::MAX_COUNTED_MISSES)
+            } else {
+                count.to_string()
+            },
+            rfc3339(*latest),
+            cc.spec.starting_deadline_seconds.unwrap_or_default()
+        ),
+        Missed::TooMany { latest } => format!(
+            "more than {} scheduled runs were missed; starting only the most recent one, scheduled at {}",
+            schedule::MAX_COUNTED_MISSES,
+            rfc3339(*latest)
+        ),
+    };
+    Notice::warning("MissedSchedule", note)
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -1,20 +1,13 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use axum::{
     Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get,
 };
 use tokio::{net::TcpListener, sync::watch};
 
-use crate::metrics::Metrics;
+use crate::{cache::Readiness, metrics::Metrics};
 
 /// What the endpoints report on.
 #[derive(Clone)]
@@ -22,8 +15,8 @@ pub struct Health {
     pub metrics: Arc<Metrics>,
     /// True while this instance holds the lease.
     pub leader: watch::Receiver<bool>,
-    /// True once the leader's controller has its first watch sync.
-    pub synced: Arc<AtomicBool>,
+    /// Whether the caches have their first complete lists.
+    pub caches: Readiness,
 }
 
 /// Why the server could not run.
@@ -47,11 +40,11 @@ pub fn router(health: Health) -> Router {
         .with_state(health)
 }
 
-/// Ready when leading with a synced cache, or when standing by for the lease.
+/// Ready when leading with synced caches, or when standing by for the lease.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     if !*health.leader.borrow() {
         (StatusCode::OK, "standby")
-    } else if health.synced.load(Ordering::Acquire) {
+    } else if health.caches.synced() {
         (StatusCode::OK, "ok")
     } else {
         (

@@ -93,6 +93,31 @@ pub fn job_name(collection: &str, scheduled: DateTime<Utc>) -> String {
     format!("{}-{hash}{suffix}", cut(collection, room))
 }
 
+/// The Job of a manual request: `<collection>-r<hash>`, where the hash covers the request's
+/// value and the one handled before it. Deterministic for the request it serves (a retry or
+/// a restarted operator finds the same Job and adopts it), and unrelated to the clock, so a
+/// request in the minute of a scheduled run never collides with that run's Job. The previous
+/// value tells a repeated value (`a`, `b`, `a`) apart from a retry of the same request.
+pub fn manual_job_name(collection: &str, request: &ManualRequest<'_>) -> String {
+    let key = format!("{}\n{}", request.previous.unwrap_or(""), request.value);
+    let suffix = format!("-r{}", short_hash(&key));
+    if collection.len() + suffix.len() <= MAX_NAME {
+        return format!("{collection}{suffix}");
+    }
+    let hash = short_hash(collection);
+    let room = MAX_NAME - suffix.len() - hash.len() - 1;
+    format!("{}-{hash}{suffix}", cut(collection, room))
+}
+
+/// A manual run request (`collection.mtproto.dev/requestedAt`) a Job serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManualRequest<'a> {
+    /// The annotation's value.
+    pub value: &'a str,
+    /// The value handled before it (`status.lastHandledRequestedAt`).
+    pub previous: Option<&'a str>,
+}
+
 /// A label value for the collection name (at most 63 characters).
 pub fn collection_label(collection: &str) -> String {
     if collection.len() <= MAX_NAME {
@@ -100,14 +125,6 @@ pub fn collection_label(collection: &str) -> String {
     }
     let hash = short_hash(collection);
     format!("{}-{hash}", cut(collection, MAX_NAME - hash.len() - 1))
-}
-
-/// Label selector matching the Jobs of a collection.
-pub fn selector(collection: &str) -> String {
-    format!(
-        "{LABEL_COLLECTION}={},{LABEL_MANAGED_BY}={MANAGED_BY}",
-        collection_label(collection)
-    )
 }
 
 fn short_hash(value: &str) -> String {
@@ -124,12 +141,13 @@ fn cut(value: &str, max: usize) -> &str {
     value[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
 }
 
-/// The Job for the run scheduled at `scheduled` (`requested_at`: the manual request it serves).
+/// The Job for the run scheduled at `scheduled`, or for the manual request `request` (then
+/// `scheduled` is when it was handled).
 pub fn build(
     cc: &ChannelCollection,
     defaults: &JobDefaults,
     scheduled: DateTime<Utc>,
-    requested_at: Option<&str>,
+    request: Option<&ManualRequest<'_>>,
 ) -> Result<Job, BuildError> {
     let name = cc
         .metadata
@@ -149,7 +167,10 @@ pub fn build(
     // garbage-collected with their collection without it.
     owner.block_owner_deletion = None;
     let spec = &cc.spec;
-    let job_name = job_name(name, scheduled);
+    let job_name = match request {
+        Some(request) => manual_job_name(name, request),
+        None => job_name(name, scheduled),
+    };
     let database = spec
         .database
         .as_ref()
@@ -166,8 +187,11 @@ pub fn build(
         ANNOTATION_SCHEDULED_AT.to_string(),
         scheduled.to_rfc3339_opts(SecondsFormat::Secs, true),
     )]);
-    if let Some(value) = requested_at {
-        annotations.insert(REQUESTED_AT_ANNOTATION.to_string(), value.to_string());
+    if let Some(request) = request {
+        annotations.insert(
+            REQUESTED_AT_ANNOTATION.to_string(),
+            request.value.to_string(),
+        );
     }
     // The user's pod labels come first so ours win on a clash (selectors depend on them).
     let mut pod_labels = collector.pod_labels.clone().unwrap_or_default();

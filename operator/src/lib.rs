@@ -1,10 +1,12 @@
 //! The ChannelCollection operator: schedules collector Jobs and reports their runs.
 //!
-//! Pure core: `schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`,
-//! `progress` (live progress from the `run-status` crate merged into the status).
-//! Shell: `reconcile`, `controller`, `leader`, `http`, `app` (the binary's edge).
+//! Pure core: `schedule`, `validate`, `job`, `runs`, `pods`, `decide` (what to do), `status`
+//! (the one status computation) and `conditions`.
+//! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
+//! apply -> status), `controller`, `leader`, `http`, `throttle`, `app` (the binary's edge).
 
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod conditions;
 pub mod controller;
@@ -13,11 +15,12 @@ pub mod http;
 pub mod job;
 pub mod leader;
 pub mod metrics;
-pub mod progress;
+pub mod pods;
 pub mod reconcile;
 pub mod runs;
 pub mod schedule;
 pub mod status;
 pub mod telemetry;
+pub mod throttle;
 pub use crds::time;
 pub mod validate;

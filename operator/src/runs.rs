@@ -1,69 +1,56 @@
-//! What the operator sees of its Jobs: one [`RunView`] per owned Job, derived purely
-//! from the Job object (its annotations and the Job controller's own status).
+//! What the operator sees of its Jobs: one [`RunView`] per owned Job, derived purely from the
+//! Job object (its annotations and the Job controller's status). The Job's phase is read once,
+//! by [`run_status::job::phase`], for scheduling and status alike.
 
 use chrono::{DateTime, Utc};
-use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION};
+use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
+use run_status::{JobPhase, job};
 
-use crate::{
-    job::{ANNOTATION_SCHEDULED_AT, is_owned_by},
-    time::from_k8s,
-};
-
-/// Where a run's Job is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Not finished; `ready` once a collector pod runs.
-    Running {
-        ready: bool,
-    },
-    /// Not finished and being deleted: its pods may still hold the session.
-    Terminating,
-    Succeeded,
-    Failed {
-        reason: Option<String>,
-        message: Option<String>,
-    },
-}
+use crate::{job::ANNOTATION_SCHEDULED_AT, job::is_owned_by, time::from_k8s};
 
 /// One run, seen through its Job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunView {
-    pub job: String,
+    pub id: RunId,
     /// The scheduled time the Job was created for (its annotation, else its creation).
     pub scheduled: DateTime<Utc>,
     /// The manual request it served, if any.
     pub requested_at: Option<String>,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    pub outcome: Outcome,
+    /// When Kubernetes started the Job.
+    pub started: Option<DateTime<Utc>>,
+    pub phase: JobPhase,
+    /// Its pods may still hold the Telegram session: the Job has no final `Complete` or
+    /// `Failed` condition yet (its outcome may be decided already, or it is being deleted).
+    pub holds_session: bool,
     /// Deletion already requested (history cleanup or Replace).
     pub deleting: bool,
 }
 
 impl RunView {
-    pub fn is_finished(&self) -> bool {
-        matches!(self.outcome, Outcome::Succeeded | Outcome::Failed { .. })
+    /// The run is going on (its Job is neither done nor being deleted).
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase, JobPhase::Active { .. })
     }
 
-    pub fn is_unfinished(&self) -> bool {
-        !self.is_finished()
+    /// Over, and its pods are gone.
+    pub fn is_settled(&self) -> bool {
+        !self.holds_session
     }
 }
 
 /// Views of the Jobs `cc` controls (others are ignored), oldest scheduled first.
-pub fn owned_runs(cc: &ChannelCollection, jobs: &[Job]) -> Vec<RunView> {
+pub fn owned_runs<'a>(
+    cc: &ChannelCollection,
+    jobs: impl IntoIterator<Item = &'a Job>,
+) -> Vec<RunView> {
     let mut runs: Vec<RunView> = jobs
-        .iter()
+        .into_iter()
         .filter(|j| is_owned_by(j, cc))
         .filter_map(view)
         .collect();
-    runs.sort_by(|a, b| {
-        a.scheduled
-            .cmp(&b.scheduled)
-            .then_with(|| a.job.cmp(&b.job))
-    });
+    runs.sort_by(|a, b| a.scheduled.cmp(&b.scheduled).then_with(|| a.id.cmp(&b.id)));
     runs
 }
 
@@ -77,70 +64,34 @@ pub fn view(job: &Job) -> Option<RunView> {
         .map(|t| t.with_timezone(&Utc))
         .or_else(|| job.metadata.creation_timestamp.as_ref().map(from_k8s))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let status = job.status.clone().unwrap_or_default();
-    let condition = |type_: &str| {
-        status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == type_ && c.status == "True")
-            .cloned()
-    };
-    let deleting = job.metadata.deletion_timestamp.is_some();
-    let (outcome, end) = if let Some(done) = condition("Complete") {
-        let end = status
-            .completion_time
-            .as_ref()
-            .or(done.last_transition_time.as_ref())
-            .map(from_k8s);
-        (Outcome::Succeeded, end)
-    } else if let Some(failed) = condition("Failed") {
-        let end = failed.last_transition_time.as_ref().map(from_k8s);
-        (
-            Outcome::Failed {
-                reason: failed.reason.clone(),
-                message: failed.message.clone(),
-            },
-            end,
-        )
-    } else if deleting {
-        (Outcome::Terminating, None)
-    } else {
-        // `ready` is missing before Kubernetes 1.24's JobReadyPods; fall back to `active`.
-        let ready = match status.ready {
-            Some(ready) => ready > 0,
-            None => status.active.unwrap_or(0) > 0,
-        };
-        (Outcome::Running { ready }, None)
-    };
     Some(RunView {
-        job: name,
+        id: RunId(name),
         scheduled,
         requested_at: annotations.get(REQUESTED_AT_ANNOTATION).cloned(),
-        start: status.start_time.as_ref().map(from_k8s),
-        end,
-        outcome,
-        deleting,
+        started: job::start_time(job),
+        phase: job::phase(Some(job)),
+        holds_session: !job::pods_gone(job),
+        deleting: job.metadata.deletion_timestamp.is_some(),
     })
 }
 
-/// Finished Jobs beyond the history limits, oldest first (each limit counts its own kind).
-pub fn beyond_history(runs: &[RunView], successful_limit: i32, failed_limit: i32) -> Vec<String> {
+/// Settled runs beyond the history limits, oldest first (each limit counts its own kind).
+pub fn beyond_history(runs: &[RunView], successful_limit: i32, failed_limit: i32) -> Vec<RunId> {
     let keep = |limit: i32| usize::try_from(limit).unwrap_or(0);
     let pick = |succeeded: bool, limit: usize| {
-        let finished: Vec<&RunView> = runs
+        let settled: Vec<&RunView> = runs
             .iter()
             .filter(|r| {
                 !r.deleting
-                    && r.is_finished()
-                    && matches!(r.outcome, Outcome::Succeeded) == succeeded
+                    && r.is_settled()
+                    && matches!(r.phase, JobPhase::Succeeded { .. }) == succeeded
             })
             .collect();
-        let excess = finished.len().saturating_sub(limit);
-        finished
+        let excess = settled.len().saturating_sub(limit);
+        settled
             .into_iter()
             .take(excess)
-            .map(|r| r.job.clone())
+            .map(|r| r.id.clone())
             .collect::<Vec<_>>()
     };
     let mut doomed = pick(true, keep(successful_limit));

@@ -280,9 +280,9 @@ pub enum Missed {
     TooMany { latest: DateTime<Utc> },
 }
 
-/// The scheduling decision.
+/// What the schedule says now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Due {
     pub action: Action,
     /// The `requestedAt` value to echo into status once the Job exists.
     pub handles_request: Option<String>,
@@ -296,11 +296,11 @@ pub struct Plan {
 }
 
 /// Decides whether a run starts now, and when to look again.
-pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
+pub fn due(cadence: &Cadence, input: &Inputs<'_>) -> Due {
     let now = input.now;
     if input.suspend {
         // Nothing starts, not even a manual request; it stays pending until resumed.
-        return Plan {
+        return Due {
             action: Action::Wait,
             handles_request: None,
             next_run: None,
@@ -353,7 +353,7 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
         (None, Some(_)) => (now, Trigger::Manual),
         (None, None) => {
             let next_run = cadence.next_after(anchor, now);
-            return Plan {
+            return Due {
                 action: Action::Wait,
                 handles_request: None,
                 next_run,
@@ -372,7 +372,7 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
         Trigger::Manual => next_free,
     };
     match (input.activity, input.concurrency) {
-        (Activity::Running, ConcurrencyPolicy::Forbid) | (Activity::Terminating, _) => Plan {
+        (Activity::Running, ConcurrencyPolicy::Forbid) | (Activity::Terminating, _) => Due {
             action: Action::Blocked { scheduled },
             handles_request: None,
             next_run: pending,
@@ -380,7 +380,7 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
             requeue_at: next_free,
             missed,
         },
-        (Activity::Running, ConcurrencyPolicy::Replace) => Plan {
+        (Activity::Running, ConcurrencyPolicy::Replace) => Due {
             action: Action::ReplaceActive { scheduled },
             handles_request: None,
             next_run: pending,
@@ -396,7 +396,7 @@ pub fn plan(cadence: &Cadence, input: &Inputs<'_>) -> Plan {
             }
             // The started run becomes the new anchor: intervals count from it.
             let next_run = cadence.next_after(scheduled, now);
-            Plan {
+            Due {
                 action: Action::Start { scheduled, trigger },
                 handles_request: manual,
                 next_run,

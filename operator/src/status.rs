@@ -1,198 +1,464 @@
-//! The Job-level `.status` of a collection, as a pure function.
-//!
-//! This covers what the operator knows from the spec, the schedule and the Jobs. Live
-//! progress (progress, ETA, current channel, counts, flood waits, recent errors) comes from
-//! the audit log and is merged on top of this result by the caller; every field set here
-//! is one the progress derivation does not own, except `state`/`currentlyCollecting`,
-//! which it may refine (e.g. `Collecting` -> `Waiting`).
+//! The one status computation: `.status` and the Events of its transitions, as a pure function
+//! of the collection (spec and previous status), its runs after this reconcile's actions, the
+//! audit log of the run it follows, the plan, and `now`. Called once per reconcile; nothing
+//! else writes a status field.
 
 use chrono::{DateTime, Utc};
-use crds::{ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
-
-use crate::{
-    conditions::{Health, conditions},
-    runs::{Outcome, RunView},
-    time::to_k8s,
+use crds::{
+    ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
+    condition::STALLED,
+};
+use run_status::{
+    AuditInput, DerivedStatus, JobPhase, ProgressUnavailable, SESSION_INVALID, TrackedRun,
 };
 
-/// Everything the Job-level status depends on.
-#[derive(Debug, Clone)]
+use crate::{
+    conditions::{Health, Progress, conditions, with_progress},
+    decide::{Plan, Stall, rfc3339},
+    pods::PodProblem,
+    runs::RunView,
+    time::{from_k8s, to_k8s},
+};
+
+/// An Event to publish about the collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    /// Stable PascalCase reason (`RunFailed`, ...).
+    pub reason: &'static str,
+    pub note: String,
+}
+
+impl Notice {
+    pub fn normal(reason: &'static str, note: String) -> Self {
+        Self {
+            warning: false,
+            reason,
+            note,
+        }
+    }
+
+    pub fn warning(reason: &'static str, note: String) -> Self {
+        Self {
+            warning: true,
+            reason,
+            note,
+        }
+    }
+}
+
+/// Reasons of the run Events.
+pub const RUN_SUCCEEDED: &str = "RunSucceeded";
+pub const RUN_FAILED: &str = "RunFailed";
+/// Reason of the Event saying a run's pod cannot start.
+pub const POD_NOT_STARTING: &str = "PodNotStarting";
+/// `Stalled` reason when a Job of the collection's name belongs to something else.
+pub const JOB_NAME_TAKEN: &str = "JobNameTaken";
+
+/// Message of `Stalled`/`Ready` when the last run's summary has none of its own.
+const SESSION_INVALID_MESSAGE: &str =
+    "the Telegram session is revoked or not authorised; update the session Secret";
+
+/// `ProgressUnavailable` message when the operator has no database but the collection names
+/// its own: the operator never reads Secrets, so it reads the audit log from its own
+/// `DATABASE_URL` only.
+const NOT_CONFIGURED_WITH_SPEC_DATABASE: &str = "the operator has no database configured \
+     (it reads the audit log from its own DATABASE_URL, never from spec.database's Secret), \
+     so run progress cannot be read; showing Job status only";
+
+/// The run whose audit rows were read for this reconcile.
+#[derive(Debug, Clone, Copy)]
+pub struct Followed<'a> {
+    pub id: &'a RunId,
+    /// Its Job's phase (a Job that is gone: failed, `JobDeleted`).
+    pub phase: &'a JobPhase,
+    pub job_started: Option<DateTime<Utc>>,
+    pub audit: AuditInput<'a>,
+}
+
+/// Everything the status depends on.
+#[derive(Debug, Clone, Copy)]
 pub struct StatusInput<'a> {
-    pub previous: &'a ChannelCollectionStatus,
-    pub generation: Option<i64>,
-    /// `status.schedule` text.
-    pub schedule: Option<String>,
-    pub suspend: bool,
-    /// Set when the spec is invalid: the readable reason.
-    pub invalid: Option<String>,
-    /// The owned runs after this reconcile's actions (a Job created now is included).
+    /// The collection as cached: spec, generation and the previous status.
+    pub collection: &'a ChannelCollection,
+    /// Its runs after this reconcile's actions (a Job created now included), oldest first.
     pub runs: &'a [RunView],
-    /// `Replace` is stopping these runs before the due one starts.
-    pub replacing: bool,
-    pub last_schedule_time: Option<DateTime<Utc>>,
-    pub last_handled_requested_at: Option<String>,
-    pub next_run: Option<DateTime<Utc>>,
+    pub followed: Option<Followed<'a>>,
+    /// Why the active run's pod cannot start, if it cannot.
+    pub pod_problem: Option<&'a PodProblem>,
+    pub plan: &'a Plan,
+    /// The Job to create is named like a Job of something else (found when creating it).
+    pub name_taken: Option<&'a RunId>,
     pub now: DateTime<Utc>,
 }
 
-/// The status for `input`; a [`RunSummary`] recorded earlier (with the audit log's reason and
-/// counts) is kept as is while it still describes the newest finished Job.
-pub fn job_level_status(input: &StatusInput<'_>) -> ChannelCollectionStatus {
-    let prev = input.previous;
-    // A run whose end is recorded already (the audit-log derivation counts a Job's decided
-    // outcome, `FailureTarget`/`SuccessCriteriaMet`, as its end while its pods terminate) is
-    // not shown as collecting. A deleted run still is, so `Replace` shows its teardown.
-    let ended = prev.last_run.as_ref().map(|r| r.job.as_str());
-    let active = input.runs.iter().rev().find(|r| {
-        r.is_unfinished() && (Some(r.job.as_str()) != ended || r.outcome == Outcome::Terminating)
+/// The status for `input` and the Events of what changed since the previous one.
+pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>) {
+    let cc = input.collection;
+    let previous = cc.status.clone().unwrap_or_default();
+    let generation = cc.metadata.generation;
+    let derived = run_status::derive(
+        cc,
+        input
+            .followed
+            .map(|f| TrackedRun {
+                id: f.id.clone(),
+                phase: f.phase.clone(),
+                job_started: f.job_started,
+                audit: f.audit,
+            })
+            .as_ref(),
+        input.now,
+    );
+
+    let last_run = last_run(&previous, input.runs, derived.finished.as_ref());
+    let active =
+        input.runs.iter().rev().find(|r| {
+            r.is_active() && !r.deleting && last_run.as_ref().is_none_or(|l| l.job != r.id)
+        });
+    let tearing_down = input
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.deleting && r.holds_session);
+    let followed_is_active = active
+        .zip(input.followed)
+        .is_some_and(|(a, f)| &a.id == f.id);
+    let stall = stall(input.plan, input.name_taken);
+
+    let state = if stall.is_some() {
+        CollectionState::Failed
+    } else if active.is_some() {
+        if followed_is_active {
+            derived.state
+        } else {
+            CollectionState::Starting
+        }
+    } else if cc.spec.suspend {
+        CollectionState::Suspended
+    } else if last_run.as_ref().and_then(|r| r.result) == Some(RunResult::Failed) {
+        CollectionState::Failed
+    } else {
+        CollectionState::Idle
+    };
+
+    let health = match (&stall, active) {
+        (Some((reason, message)), _) => Health::Stalled {
+            reason,
+            message: message.clone(),
+        },
+        (None, Some(run)) if input.plan.schedule.replacing => Health::Replacing {
+            job: run.id.to_string(),
+        },
+        (None, Some(run)) if state == CollectionState::Starting => Health::RunStarting {
+            job: run.id.to_string(),
+            problem: input.pod_problem.cloned(),
+        },
+        (None, Some(run)) => Health::Healthy {
+            reason: "Collecting",
+            message: format!("Job {} is collecting", run.id),
+        },
+        (None, None) => match tearing_down {
+            Some(run) => Health::Replacing {
+                job: run.id.to_string(),
+            },
+            None => resting_health(
+                cc.spec.suspend,
+                last_run.as_ref(),
+                input.plan.schedule.next_run,
+            ),
+        },
+    };
+
+    let session_message = derived.session_invalid.then(|| {
+        last_run
+            .as_ref()
+            .filter(|r| r.reason.as_deref() == Some(SESSION_INVALID))
+            .and_then(|r| r.message.clone())
+            .unwrap_or_else(|| SESSION_INVALID_MESSAGE.to_string())
     });
-    let last_run = last_run(prev, input.runs, input.now);
+    let unavailable = derived
+        .progress_unavailable
+        .filter(|_| followed_is_active)
+        .map(|why| {
+            let message = match why {
+                ProgressUnavailable::NotConfigured if cc.spec.database.is_some() => {
+                    NOT_CONFIGURED_WITH_SPEC_DATABASE
+                }
+                _ => why.message(),
+            };
+            (why.reason(), message)
+        });
+    let conditions = with_progress(
+        conditions(&previous.conditions, generation, &health, input.now),
+        &previous.conditions,
+        generation,
+        &Progress {
+            session_invalid: session_message.as_deref(),
+            unavailable,
+        },
+        input.now,
+    );
+
+    let schedule = &input.plan.schedule;
     let last_successful = input
         .runs
         .iter()
-        .filter(|r| r.outcome == Outcome::Succeeded)
-        .filter_map(|r| r.end)
+        .filter_map(|r| match r.phase {
+            JobPhase::Succeeded { at } => at,
+            _ => None,
+        })
         .chain(
-            prev.last_successful_time
+            last_run
                 .as_ref()
-                .map(crate::time::from_k8s),
+                .filter(|r| r.result == Some(RunResult::Succeeded))
+                .and_then(|r| r.end_time.as_ref())
+                .map(from_k8s),
         )
+        .chain(previous.last_successful_time.as_ref().map(from_k8s))
         .max();
+    // Progress numbers: the active run's, live; else the last run's, final.
+    let progress = if active.is_some() && !followed_is_active {
+        DerivedStatus {
+            recent_errors: derived.recent_errors.clone(),
+            ..fresh_progress(cc)
+        }
+    } else {
+        derived.clone()
+    };
+    let status = ChannelCollectionStatus {
+        observed_generation: generation,
+        conditions,
+        schedule: schedule.text.clone(),
+        state: Some(state),
+        progress: progress.progress,
+        eta: progress.eta,
+        currently_collecting: matches!(
+            state,
+            CollectionState::Collecting | CollectionState::Waiting
+        ),
+        current_channel: progress.current_channel,
+        channels_processed: progress.channels_processed,
+        channels_total: progress.channels_total,
+        messages_collected_current_run: progress.messages_collected_current_run,
+        errors_current_run: progress.errors_current_run,
+        collection_start_time: match active {
+            Some(run) => progress.collection_start_time.or(run.started.map(to_k8s)),
+            None => progress.collection_start_time,
+        },
+        estimated_time_remaining: progress.estimated_time_remaining,
+        waiting_until: progress.waiting_until,
+        active_job: active.map(|r| r.id.clone()),
+        last_schedule_time: schedule.last_schedule_time.map(to_k8s),
+        last_successful_time: last_successful.map(to_k8s),
+        next_run_time: schedule.next_run.map(to_k8s),
+        last_handled_requested_at: schedule.last_handled_requested_at.clone(),
+        last_run,
+        recent_errors: progress.recent_errors,
+    };
+    let notices = notices(&previous, &status, input, stall.as_ref(), session_message);
+    (status, notices)
+}
 
-    let last_failed = last_run
-        .as_ref()
-        .is_some_and(|r| r.result == Some(RunResult::Failed));
-    let (state, health) = if let Some(message) = &input.invalid {
-        (
-            CollectionState::Failed,
-            Health::Invalid {
-                message: message.clone(),
-            },
-        )
-    } else if let Some(run) = active {
-        let health = match (&run.outcome, input.replacing) {
-            (_, true) | (Outcome::Terminating, _) => Health::Replacing {
-                job: run.job.clone(),
-            },
-            (Outcome::Running { ready: false }, _) => Health::RunStarting {
-                job: run.job.clone(),
-            },
-            _ => Health::Healthy {
-                reason: "Collecting",
-                message: format!("Job {} is collecting", run.job),
-            },
+/// The Stalled reason and message, if nothing can run.
+fn stall(plan: &Plan, name_taken: Option<&RunId>) -> Option<(&'static str, String)> {
+    match (&plan.stall, name_taken) {
+        (Some(Stall::InvalidSpec(message)), _) => Some(("InvalidSpec", message.clone())),
+        (Some(Stall::JobNotBuildable(error)), _) => Some((
+            "JobNotBuildable",
+            format!("the Job of a due run cannot be built: {error}"),
+        )),
+        (None, Some(job)) => Some((
+            JOB_NAME_TAKEN,
+            format!(
+                "Job {job} exists but belongs to something else; delete it or rename the collection"
+            ),
+        )),
+        (None, None) => None,
+    }
+}
+
+fn resting_health(
+    suspend: bool,
+    last_run: Option<&RunSummary>,
+    next_run: Option<DateTime<Utc>>,
+) -> Health {
+    if suspend {
+        return Health::Healthy {
+            reason: "Suspended",
+            message: "spec.suspend is set: no new runs start".to_string(),
         };
-        (CollectionState::Collecting, health)
-    } else if input.suspend {
-        let message = "spec.suspend is set: no new runs start".to_string();
-        (
-            CollectionState::Suspended,
-            Health::Healthy {
-                reason: "Suspended",
-                message,
-            },
-        )
-    } else if last_failed {
-        let run = last_run.as_ref().expect("last_failed implies a last run");
-        let why = [run.reason.as_deref(), run.message.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(": ");
+    }
+    if let Some(run) = last_run.filter(|r| r.result == Some(RunResult::Failed)) {
+        let why = failure(run);
         let message = if why.is_empty() {
             format!("run {} failed", run.job)
         } else {
             format!("run {} failed: {why}", run.job)
         };
-        (CollectionState::Failed, Health::RunFailed { message })
-    } else {
-        let message = match input.next_run {
-            Some(next) => format!(
-                "next run at {}",
-                next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
+        return Health::RunFailed { message };
+    }
+    Health::Healthy {
+        reason: "Idle",
+        message: match next_run {
+            Some(next) => format!("next run at {}", rfc3339(next)),
             None => "no run scheduled".to_string(),
-        };
-        (
-            CollectionState::Idle,
-            Health::Healthy {
-                reason: "Idle",
-                message,
-            },
-        )
-    };
-
-    ChannelCollectionStatus {
-        observed_generation: input.generation,
-        conditions: conditions(&prev.conditions, input.generation, &health, input.now),
-        schedule: input.schedule.clone(),
-        state: Some(state),
-        currently_collecting: active.is_some(),
-        active_job: active.map(|r| r.job.clone()),
-        collection_start_time: active.and_then(|r| r.start).map(to_k8s),
-        last_schedule_time: input.last_schedule_time.map(to_k8s),
-        last_successful_time: last_successful.map(to_k8s),
-        next_run_time: input.next_run.map(to_k8s),
-        last_handled_requested_at: input.last_handled_requested_at.clone(),
-        last_run,
-        ..ChannelCollectionStatus::default()
+        },
     }
 }
 
-/// The newest finished run: from the Jobs, or the previous summary when its Job is gone
-/// (history cleanup), or a failed summary when the active Job vanished unfinished.
+/// `reason: message` of a failed run.
+fn failure(run: &RunSummary) -> String {
+    [run.reason.as_deref(), run.message.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The newest finished run: the one the audit log just saw end (its reason and counts), else
+/// from the Jobs, keeping the previous summary while it describes the same (or a newer) run.
 fn last_run(
-    prev: &ChannelCollectionStatus,
+    previous: &ChannelCollectionStatus,
     runs: &[RunView],
-    now: DateTime<Utc>,
+    finished_now: Option<&RunSummary>,
 ) -> Option<RunSummary> {
-    let newest_finished = runs.iter().rev().find(|r| r.is_finished());
-    if let Some(run) = newest_finished {
-        let summary = summarize(run);
-        match &prev.last_run {
-            // Same Job: keep the summary as recorded. Once the audit log gave the run's end
-            // (its reason, e.g. SessionInvalid, and counts), it is more precise than the Job's.
-            Some(p) if p.job == run.job => return Some(p.clone()),
-            // A newer summary (e.g. a vanished Job) that the Jobs cannot show.
-            Some(p) if p.end_time.as_ref().map(crate::time::from_k8s) > run.end => {
-                return Some(p.clone());
-            }
-            _ => return Some(summary),
-        }
+    if let Some(finished) = finished_now {
+        return Some(finished.clone());
     }
-    if let Some(vanished) = &prev.active_job
-        && !runs.iter().any(|r| &r.job == vanished)
-    {
-        return Some(RunSummary {
-            job: vanished.clone(),
-            start_time: prev.collection_start_time.clone(),
-            end_time: Some(to_k8s(now)),
-            result: Some(RunResult::Failed),
-            reason: Some("JobDeleted".to_string()),
-            message: Some(format!(
-                "Job {vanished} disappeared before it finished (deleted or replaced)"
-            )),
-            ..RunSummary::default()
-        });
+    let Some(run) = runs.iter().rev().find(|r| !r.is_active()) else {
+        return previous.last_run.clone();
+    };
+    match &previous.last_run {
+        Some(p) if p.job == run.id => Some(p.clone()),
+        Some(p) if p.end_time.as_ref().map(from_k8s) > ended_at(run) => Some(p.clone()),
+        _ => Some(summarize(run)),
     }
-    prev.last_run.clone()
 }
 
+fn ended_at(run: &RunView) -> Option<DateTime<Utc>> {
+    match &run.phase {
+        JobPhase::Active { .. } => None,
+        JobPhase::Succeeded { at } | JobPhase::Failed { at, .. } => *at,
+    }
+}
+
+/// A run's summary from its Job alone.
 fn summarize(run: &RunView) -> RunSummary {
-    let (result, reason, message) = match &run.outcome {
-        Outcome::Succeeded => (Some(RunResult::Succeeded), None, None),
-        Outcome::Failed { reason, message } => {
-            (Some(RunResult::Failed), reason.clone(), message.clone())
-        }
-        _ => (None, None, None),
+    let (result, reason, message) = match &run.phase {
+        JobPhase::Active { .. } => (None, None, None),
+        JobPhase::Succeeded { .. } => (Some(RunResult::Succeeded), None, None),
+        JobPhase::Failed {
+            reason, message, ..
+        } => (
+            Some(RunResult::Failed),
+            Some(reason.clone()),
+            message.clone(),
+        ),
     };
     RunSummary {
-        job: run.job.clone(),
-        start_time: run.start.map(to_k8s),
-        end_time: run.end.map(to_k8s),
+        job: run.id.clone(),
+        start_time: run.started.map(to_k8s),
+        end_time: ended_at(run).map(to_k8s),
         result,
         reason,
         message,
         ..RunSummary::default()
+    }
+}
+
+/// Progress of a run whose collector has written nothing yet.
+fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
+    let total = cc
+        .spec
+        .channels
+        .iter()
+        .map(|c| run_status::history::channel_key(c))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    DerivedStatus {
+        state: CollectionState::Starting,
+        progress: Some(format!("0/{total}")),
+        eta: None,
+        currently_collecting: false,
+        current_channel: None,
+        channels_processed: 0,
+        channels_total: i32::try_from(total).unwrap_or(i32::MAX),
+        messages_collected_current_run: 0,
+        errors_current_run: 0,
+        collection_start_time: None,
+        estimated_time_remaining: None,
+        waiting_until: None,
+        recent_errors: Vec::new(),
+        finished: None,
+        session_invalid: false,
+        progress_unavailable: None,
+    }
+}
+
+/// The Events of what changed from `previous` to `status`.
+fn notices(
+    previous: &ChannelCollectionStatus,
+    status: &ChannelCollectionStatus,
+    input: &StatusInput<'_>,
+    stall: Option<&(&'static str, String)>,
+    session_message: Option<String>,
+) -> Vec<Notice> {
+    let mut notices = input.plan.notices.clone();
+    // Warn once per distinct problem, not on every reconcile.
+    let stalled_before = |reason: &str, message: &str| {
+        previous.conditions.iter().any(|c| {
+            c.type_ == STALLED && c.status == "True" && c.reason == reason && c.message == message
+        })
+    };
+    if let Some((reason, message)) = stall
+        && !stalled_before(reason, message)
+    {
+        notices.push(Notice::warning(reason, message.clone()));
+    }
+    notices.extend(run_transition(previous, status));
+    if let Some(message) = session_message
+        && stall.is_none()
+        && !previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == STALLED && c.status == "True" && c.reason == SESSION_INVALID)
+    {
+        notices.push(Notice::warning(SESSION_INVALID, message));
+    }
+    if let (Some(problem), Some(job)) = (input.pod_problem, &status.active_job) {
+        let told = previous
+            .conditions
+            .iter()
+            .any(|c| c.message.ends_with(&problem.describe()));
+        if !told && status.state == Some(CollectionState::Starting) {
+            notices.push(Notice::warning(
+                POD_NOT_STARTING,
+                format!("Job {job}: {}", problem.describe()),
+            ));
+        }
+    }
+    notices
+}
+
+/// RunSucceeded / RunFailed when `lastRun` now describes a run it did not describe before.
+fn run_transition(
+    previous: &ChannelCollectionStatus,
+    status: &ChannelCollectionStatus,
+) -> Option<Notice> {
+    let run = status.last_run.as_ref()?;
+    let before = previous.last_run.as_ref();
+    if before.is_some_and(|b| b.job == run.job && b.result == run.result) {
+        return None;
+    }
+    match run.result? {
+        RunResult::Succeeded => Some(Notice::normal(
+            RUN_SUCCEEDED,
+            format!("Run {} succeeded", run.job),
+        )),
+        RunResult::Failed => Some(Notice::warning(
+            RUN_FAILED,
+            format!("Run {} failed: {}", run.job, failure(run)),
+        )),
     }
 }

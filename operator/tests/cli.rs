@@ -100,9 +100,22 @@ fn the_database_url_is_optional_and_never_shown() {
     let Sub::Run(args) = Cli::try_parse_from(["operator", "run"]).unwrap().command() else {
         panic!("run expected")
     };
+    assert_eq!(args.status_refresh, Duration::from_secs(5));
     assert_eq!(
-        args.status_refresh,
-        run_status::DEFAULT_ACTIVE_INTERVAL,
-        "no slower than the seed's 30 s page"
+        (
+            args.max_concurrent_reconciles,
+            args.kube_api_qps,
+            args.kube_api_burst
+        ),
+        (100, 500.0, 1000),
+        "bounded by default"
     );
+    for slow in ["31s", "0s", "2m"] {
+        assert!(
+            Cli::try_parse_from(["operator", "run", "--status-refresh", slow]).is_err(),
+            "{slow}: no slower than the seed's 30 s page, at least 1 s"
+        );
+    }
+    assert!(Cli::try_parse_from(["operator", "run", "--kube-api-qps", "0"]).is_err());
+    assert!(Cli::try_parse_from(["operator", "run", "--max-concurrent-reconciles", "0"]).is_err());
 }

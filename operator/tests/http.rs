@@ -1,14 +1,21 @@
-//! `/healthz`, `/readyz` and `/metrics` over a real socket.
+//! `/healthz`, `/readyz` and `/metrics` over a real socket, readiness fed by the caches
+//! against a mocked API server that answers as a real one does: a list, then a watch stream
+//! of events and bookmarks.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+mod common;
 
+use std::{sync::Arc, time::Duration};
+
+use common::{TestCollection, apiserver};
+use crds::ChannelCollection;
+use http::{Request, Response, StatusCode};
+use kube::{Client, client::Body};
 use operator::{
+    cache,
     http::{Health, bind, serve},
     metrics::Metrics,
 };
+use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -30,11 +37,65 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// Answers like an API server: each list with its items and a resourceVersion, each watch
+/// with an event and a bookmark.
+async fn api_server(mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+    let mut open = Vec::new();
+    let mut watched = std::collections::HashSet::new();
+    while let Some(request) = apiserver::next(&mut handle).await {
+        let path = request.path().to_string();
+        let watch = request.query().contains("watch=true");
+        let (kind, item) = if path.ends_with("/channelcollections") {
+            let mut cc = serde_json::to_value(ChannelCollection::test()).unwrap();
+            cc["apiVersion"] = json!("collection.mtproto.dev/v1alpha1");
+            cc["kind"] = json!("ChannelCollection");
+            ("ChannelCollection", Some(cc))
+        } else if path.ends_with("/jobs") {
+            ("Job", None)
+        } else if path.ends_with("/pods") {
+            ("Pod", None)
+        } else {
+            panic!("unexpected request {path}")
+        };
+        if !watch {
+            request.respond(apiserver::json(
+                StatusCode::OK,
+                &json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+                        "metadata": {"resourceVersion": "10"}, "items": item.iter().collect::<Vec<_>>()}),
+            ));
+            continue;
+        }
+        let mut lines = String::new();
+        if let Some(mut object) = item {
+            object["metadata"]["resourceVersion"] = json!("11");
+            lines += &format!("{}\n", json!({"type": "MODIFIED", "object": object}));
+        }
+        lines += &format!(
+            "{}\n",
+            json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": "v1",
+                   "metadata": {"resourceVersion": "12"}}})
+        );
+        // The first watch of each kind ends after its events, as a server's watch timeout
+        // does; the watcher then resumes from the bookmark, and that watch stays open.
+        if watched.insert(kind) {
+            request.respond(
+                Response::builder()
+                    .status(200)
+                    .body(Body::from(lines.into_bytes()))
+                    .unwrap(),
+            );
+        } else {
+            open.push(request);
+        }
+    }
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let metrics = Arc::new(Metrics::default());
     let (leader_tx, leader) = watch::channel(false);
-    let synced = Arc::new(AtomicBool::new(false));
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (caches, keep_current) = cache::start(Client::new(service, "telegram"), Some("telegram"));
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, mut stop) = watch::channel(false);
@@ -43,7 +104,7 @@ async fn health_readiness_and_metrics() {
         Health {
             metrics: metrics.clone(),
             leader,
-            synced: synced.clone(),
+            caches: caches.readiness.clone(),
         },
         async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -62,8 +123,25 @@ async fn health_readiness_and_metrics() {
         503,
         "a leader is not ready before its first watch sync"
     );
-    synced.store(true, Ordering::Release);
-    assert_eq!(get(addr, "/readyz").await.0, 200);
+    // Another waiter on the collections store, as kube-runtime's own controller runner is:
+    // readiness must not depend on who polls first.
+    let store = caches.stores.collections.clone();
+    tokio::spawn(async move { store.wait_until_ready().await });
+    tokio::spawn(keep_current);
+    tokio::spawn(api_server(handle));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while get(addr, "/readyz").await.0 != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never turned 200 after the lists and watch events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        caches.stores.collections.state().len(),
+        1,
+        "the listed collection is cached"
+    );
 
     {
         let _timer = metrics.reconcile_started();

@@ -11,7 +11,10 @@ use k8s_openapi::api::{
     batch::v1::Job,
     core::v1::{EnvVar, EnvVarSource, PodSpec, SecretKeySelector},
 };
-use operator::job::{self, BuildError, JobDefaults, MAX_NAME, build, collection_label, job_name};
+use operator::job::{
+    self, BuildError, JobDefaults, MAX_NAME, ManualRequest, build, collection_label, job_name,
+    manual_job_name,
+};
 use regex::Regex;
 use serde_json::Value;
 
@@ -135,10 +138,6 @@ fn controller_owner_reference_and_labels() {
     assert_eq!(
         labels.get(job::LABEL_MANAGED_BY).map(String::as_str),
         Some(job::MANAGED_BY)
-    );
-    assert_eq!(
-        job::selector("news"),
-        "collection.mtproto.dev/collection=news,app.kubernetes.io/managed-by=channel-collection-operator"
     );
     let annotations = job.metadata.annotations.clone().unwrap();
     assert_eq!(
@@ -456,7 +455,11 @@ fn no_secret_value_anywhere_in_the_job() {
         }]),
         ..CollectorTemplate::default()
     });
-    let job = build(&cc, &defaults(), t0(), Some("manual-1")).unwrap();
+    let request = ManualRequest {
+        value: "manual-1",
+        previous: None,
+    };
+    let job = build(&cc, &defaults(), t0(), Some(&request)).unwrap();
     let json = serde_json::to_value(&job).unwrap();
 
     // Walk the whole object: no Secret payload fields, and every literal env value is one
@@ -526,4 +529,29 @@ fn no_secret_value_anywhere_in_the_job() {
         !resources.iter().any(|r| r.starts_with("secrets")),
         "{resources:?}"
     );
+}
+
+#[test]
+fn a_manual_run_has_a_name_of_its_own_request() {
+    let name = |value, previous| manual_job_name("news", &ManualRequest { value, previous });
+    // Deterministic for the request (a restart adopts its Job) ...
+    assert_eq!(name("r1", None), name("r1", None));
+    // ... whatever the clock says, and never a scheduled run's `<collection>-<minutes>`.
+    assert!(
+        Regex::new(r"^news-r[0-9a-f]{8}$")
+            .unwrap()
+            .is_match(&name("r1", None))
+    );
+    assert_ne!(name("r1", None), name("r2", None));
+    // The same value asked again after another is a new request.
+    assert_ne!(name("r1", None), name("r1", Some("r2")));
+    let long = "a".repeat(63);
+    let cut = manual_job_name(
+        &long,
+        &ManualRequest {
+            value: "r",
+            previous: None,
+        },
+    );
+    assert!(cut.len() <= MAX_NAME, "{cut}");
 }

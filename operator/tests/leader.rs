@@ -25,7 +25,7 @@ use kube::{
     runtime::events::{Recorder, Reporter},
 };
 use operator::{
-    controller,
+    cache, controller,
     leader::{self, LeaseConfig},
     metrics::Metrics,
     reconcile::Context,
@@ -219,6 +219,10 @@ async fn serve(
                 &json!({"apiVersion": "collection.mtproto.dev/v1alpha1", "kind": "ChannelCollectionList",
                         "metadata": {"resourceVersion": "1"}, "items": [collection()]}),
             ),
+            (Method::GET, p) if p.ends_with("/pods") => apiserver::json(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": []}),
+            ),
             (Method::GET, p) if p.ends_with("/jobs") => apiserver::json(
                 StatusCode::OK,
                 &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": "1"}, "items": cluster.jobs}),
@@ -250,6 +254,8 @@ async fn serve(
             (Method::POST, p) if p.ends_with("/events") => {
                 apiserver::json(StatusCode::CREATED, &body)
             }
+            // A repeated Event (same reason) is counted on the first one.
+            (Method::PATCH, p) if p.contains("/events/") => apiserver::json(StatusCode::OK, &body),
             (method, path) => panic!("unexpected request {method} {path}"),
         };
         drop(cluster);
@@ -274,7 +280,11 @@ async fn start(
     let (gate_tx, gate) = watch::channel(false);
     let (stop, stop_rx) = watch::channel(false);
     let now = common::at(12, 0, 5);
+    let (caches, keep_current) = cache::start(client.clone(), Some("telegram"));
+    tokio::spawn(keep_current);
+    let caches = Arc::new(caches);
     let ctx = Arc::new(Context {
+        stores: caches.stores.clone(),
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -291,9 +301,9 @@ async fn start(
         refresh: Duration::from_secs(3600),
         database: None,
         history: Default::default(),
-        shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
+        expected: Default::default(),
     });
     let config = LeaseConfig {
         name: "operator-lease".into(),
@@ -309,18 +319,17 @@ async fn start(
     .await
     .expect("lease setup in time")
     .expect("lease setup");
-    let synced = Arc::new(AtomicBool::new(false));
+    let settings = controller::Settings {
+        concurrency: 4,
+        shutdown_grace: Duration::from_secs(1),
+    };
     let task = tokio::spawn(leader::run_when_leader(
         manager,
         gate_tx,
         stop_rx,
         move |stop| {
-            controller::run(
-                ctx.clone(),
-                Some("telegram".to_string()),
-                synced.clone(),
-                stop,
-            )
+            let (ctx, caches) = (ctx.clone(), caches.clone());
+            async move { controller::run(ctx, &caches, settings, stop).await }
         },
     ));
     Instance { gate, stop, task }
@@ -421,11 +430,22 @@ async fn only_the_lease_holder_writes() {
             .any(|(_, w)| w.ends_with("/status"))
     })
     .await;
-    assert_eq!(
-        cluster.lock().unwrap().jobs.len(),
-        1,
-        "still exactly one Job"
-    );
+    {
+        // The scheduled run's Job is adopted, not created again; the request made while
+        // nobody led (the standby's cache saw it) gets its own run, once.
+        let c = cluster.lock().unwrap();
+        let names: Vec<&str> = c
+            .jobs
+            .iter()
+            .filter_map(|j| j["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names[0], "news-29931120");
+        assert_eq!(
+            c.jobs[1]["metadata"]["annotations"][crds::REQUESTED_AT_ANNOTATION],
+            "poke-1"
+        );
+    }
     // The same poke that nobody answered while nobody led gets the leader to act (so the
     // silence in step 2 was not the poke failing).
     let writes_before_poke = cluster.lock().unwrap().writes.len();

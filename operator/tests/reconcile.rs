@@ -15,6 +15,7 @@ use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0}
 use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Client,
     client::Body,
@@ -24,6 +25,7 @@ use kube::{
     },
 };
 use operator::{
+    cache::Stores,
     metrics::Metrics,
     reconcile::{Context, Error, reconcile},
     time::to_k8s,
@@ -82,12 +84,18 @@ impl Seen {
 }
 
 fn context(client: Client, now: DateTime<Utc>) -> Arc<Context> {
-    context_with(client, now, None)
+    context_with(client, now, None, common::stores(&[], &[], &[]))
 }
 
-fn context_with(client: Client, now: DateTime<Utc>, database: Option<PgPool>) -> Arc<Context> {
+fn context_with(
+    client: Client,
+    now: DateTime<Utc>,
+    database: Option<PgPool>,
+    stores: Stores,
+) -> Arc<Context> {
     let (_gate, leader) = watch::channel(true);
     Arc::new(Context {
+        stores,
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -102,9 +110,9 @@ fn context_with(client: Client, now: DateTime<Utc>, database: Option<PgPool>) ->
         refresh: Duration::from_secs(10),
         database,
         history: Default::default(),
-        shutdown_grace: Duration::from_secs(1),
         clock: Arc::new(move || now),
         failures: Default::default(),
+        expected: Default::default(),
     })
 }
 
@@ -125,8 +133,24 @@ async fn run_with(
     scenario: Scenario,
     database: Option<PgPool>,
 ) -> (Result<Action, Error>, Seen) {
+    run_with_pods(cc, now, scenario, database, vec![]).await
+}
+
+/// [`run_with`], with `pods` cached for the Jobs.
+async fn run_with_pods(
+    cc: ChannelCollection,
+    now: DateTime<Utc>,
+    scenario: Scenario,
+    database: Option<PgPool>,
+    pods: Vec<Pod>,
+) -> (Result<Action, Error>, Seen) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "telegram");
+    let cached = match &scenario {
+        Scenario::Jobs(jobs) => jobs.clone(),
+        Scenario::AlreadyExists(_) | Scenario::CreateFails(..) => vec![],
+    };
+    let stores = common::stores(std::slice::from_ref(&cc), &cached, &pods);
     let server = tokio::spawn(async move {
         let mut seen = Seen::default();
         // Ends when the operator's last client clone is dropped.
@@ -134,21 +158,6 @@ async fn run_with(
             let path = request.path().to_string();
             seen.requests.push(format!("{} {}", request.method, path));
             match (&request.method, path.as_str()) {
-                (&Method::GET, "/apis/batch/v1/namespaces/telegram/jobs") => {
-                    let items = match &scenario {
-                        Scenario::Jobs(jobs) => jobs.clone(),
-                        Scenario::AlreadyExists(_) | Scenario::CreateFails(..) => vec![],
-                    };
-                    assert!(
-                        request.query().contains("labelSelector="),
-                        "Jobs are listed by label: {}",
-                        request.query()
-                    );
-                    request.respond(apiserver::json(
-                        StatusCode::OK,
-                        &json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {}, "items": items}),
-                    ));
-                }
                 (&Method::POST, "/apis/batch/v1/namespaces/telegram/jobs") => {
                     seen.created.push(request.body.clone());
                     match &scenario {
@@ -216,7 +225,7 @@ async fn run_with(
         }
         seen
     });
-    let ctx = context_with(client, now, database);
+    let ctx = context_with(client, now, database, stores);
     let metrics = ctx.metrics.clone();
     let kept = ctx.clone();
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
@@ -234,7 +243,6 @@ async fn run_with(
     (result, seen)
 }
 
-const LIST: &str = "GET /apis/batch/v1/namespaces/telegram/jobs";
 const CREATE: &str = "POST /apis/batch/v1/namespaces/telegram/jobs";
 const STATUS: &str = "PATCH /apis/collection.mtproto.dev/v1alpha1/namespaces/telegram/channelcollections/news/status";
 const EVENT: &str = "POST /apis/events.k8s.io/v1/namespaces/telegram/events";
@@ -243,7 +251,7 @@ const EVENT: &str = "POST /apis/events.k8s.io/v1/namespaces/telegram/events";
 async fn first_reconcile_sets_conditions_and_next_run_time() {
     let cc = ChannelCollection::test().cron("0 13 * * *", None);
     let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [LIST, STATUS], "nothing is due before 13:00");
+    assert_eq!(seen.requests, [STATUS], "nothing is due before 13:00");
     let status = &seen.status.as_ref().unwrap()["status"];
     assert_eq!(status["nextRunTime"], "2026-11-28T13:00:00Z");
     assert_eq!(status["observedGeneration"], 1);
@@ -275,7 +283,7 @@ async fn a_due_run_creates_exactly_one_job() {
     let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
     assert_eq!(
         seen.requests,
-        [LIST, CREATE, EVENT, STATUS],
+        [CREATE, EVENT, STATUS],
         "JobCreated is published as soon as the Job exists"
     );
     assert_eq!(seen.created.len(), 1);
@@ -287,8 +295,11 @@ async fn a_due_run_creates_exactly_one_job() {
     assert_eq!(status["activeJob"], "news-29931120");
     assert_eq!(status["lastScheduleTime"], "2026-11-28T12:00:00Z");
     assert_eq!(status["nextRunTime"], "2026-11-28T12:10:00Z");
-    assert_eq!(status["state"], "Collecting");
-    assert_eq!(status["currentlyCollecting"], true);
+    assert_eq!(
+        status["state"], "Starting",
+        "nothing collects before the collector says so"
+    );
+    assert_eq!(status["currentlyCollecting"], false);
     assert_eq!(
         seen.condition("Reconciling").unwrap()["status"],
         "True",
@@ -315,7 +326,6 @@ async fn already_exists_adopts_our_job() {
     assert_eq!(
         seen.requests,
         [
-            LIST,
             CREATE,
             "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120",
             STATUS
@@ -345,15 +355,23 @@ async fn already_exists_but_foreign_is_an_error_not_an_adoption() {
     assert_eq!(
         seen.requests,
         [
-            LIST,
             CREATE,
-            "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120"
+            "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120",
+            STATUS,
+            EVENT
         ]
     );
-    let error = result.unwrap_err();
-    assert!(matches!(error, Error::JobNameTaken { .. }), "{error}");
-    assert_eq!(error.metric_label(), "job_name_taken");
-    assert!(seen.status.is_none());
+    assert_eq!(
+        result.unwrap(),
+        Action::await_change(),
+        "a retry cannot fix it: no backoff"
+    );
+    let stalled = seen.condition("Stalled").expect("Stalled is set");
+    assert_eq!(stalled["reason"], "JobNameTaken");
+    assert_eq!(
+        seen.events(),
+        [("Warning".to_string(), "JobNameTaken".to_string())]
+    );
 }
 
 #[tokio::test]
@@ -373,7 +391,7 @@ async fn history_cleanup_deletes_the_oldest_finished_jobs() {
     let cc = cc.with_status(ChannelCollectionStatus {
         last_schedule_time: Some(to_k8s(at(11, 50, 0))),
         last_run: Some(RunSummary {
-            job: "news-29931110".to_string(),
+            job: "news-29931110".into(),
             result: Some(RunResult::Succeeded),
             ..RunSummary::default()
         }),
@@ -398,7 +416,7 @@ async fn history_cleanup_deletes_the_oldest_finished_jobs() {
 async fn invalid_spec_stalls_without_creating_anything() {
     let cc = ChannelCollection::test().cron("61 * * * *", Some("Mars/Olympus"));
     let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [LIST, STATUS, EVENT]);
+    assert_eq!(seen.requests, [STATUS, EVENT]);
     assert!(seen.created.is_empty());
     let stalled = seen.condition("Stalled").unwrap();
     assert_eq!(stalled["status"], "True");
@@ -435,7 +453,7 @@ async fn an_unchanged_invalid_spec_is_not_reported_again() {
     let (result, second) = run(cc.with_status(status), at(12, 1, 0), Scenario::Jobs(vec![])).await;
     assert_eq!(
         second.requests,
-        [LIST],
+        Vec::<String>::new(),
         "same status, no Event: nothing to write"
     );
     assert_eq!(result.unwrap(), Action::await_change());
@@ -446,7 +464,7 @@ async fn a_finished_run_is_recorded_and_announced_once() {
     let cc = ChannelCollection::test();
     let job = job_for(&cc, t0()).failed(at(12, 4, 0), "BackoffLimitExceeded");
     let cc = cc.with_status(ChannelCollectionStatus {
-        active_job: Some("news-29931120".to_string()),
+        active_job: Some("news-29931120".into()),
         last_schedule_time: Some(to_k8s(t0())),
         ..ChannelCollectionStatus::default()
     });
@@ -502,7 +520,7 @@ async fn a_missed_start_window_warns_once() {
             ..ChannelCollectionStatus::default()
         });
     let (result, seen) = run(cc, at(12, 7, 0), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [LIST, STATUS, EVENT]);
+    assert_eq!(seen.requests, [STATUS, EVENT]);
     assert_eq!(
         seen.events(),
         [("Warning".to_string(), "MissedSchedule".to_string())]
@@ -525,7 +543,7 @@ async fn more_than_100_missed_runs_start_the_latest_and_warn() {
         .interval("1m")
         .last_scheduled(t0());
     let (_, seen) = run(cc, at(14, 0, 30), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [LIST, CREATE, EVENT, STATUS, EVENT]);
+    assert_eq!(seen.requests, [CREATE, EVENT, STATUS, EVENT]);
     assert_eq!(
         seen.created[0]["metadata"]["name"], "news-29931240",
         "the 14:00 run"
@@ -544,7 +562,7 @@ async fn a_successful_run_is_announced() {
     let cc = ChannelCollection::test();
     let job = job_for(&cc, t0()).succeeded(at(12, 4, 0));
     let cc = cc.with_status(ChannelCollectionStatus {
-        active_job: Some("news-29931120".to_string()),
+        active_job: Some("news-29931120".into()),
         last_schedule_time: Some(to_k8s(t0())),
         ..ChannelCollectionStatus::default()
     });
@@ -563,7 +581,7 @@ async fn a_successful_run_is_announced() {
 #[tokio::test]
 async fn a_vanished_active_job_is_a_failed_run_not_collecting_forever() {
     let cc = ChannelCollection::test().with_status(ChannelCollectionStatus {
-        active_job: Some("news-29931120".to_string()),
+        active_job: Some("news-29931120".into()),
         last_schedule_time: Some(to_k8s(t0())),
         ..ChannelCollectionStatus::default()
     });
@@ -582,7 +600,7 @@ async fn a_vanished_active_job_is_a_failed_run_not_collecting_forever() {
 async fn suspended_collections_start_nothing() {
     let cc = ChannelCollection::test().suspended().requested("now");
     let (result, seen) = run(cc, at(12, 30, 0), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [LIST, STATUS]);
+    assert_eq!(seen.requests, [STATUS]);
     let status = &seen.status.as_ref().unwrap()["status"];
     assert_eq!(status["state"], "Suspended");
     assert!(status.get("nextRunTime").is_none());
@@ -601,7 +619,13 @@ async fn a_manual_request_runs_now_and_is_echoed() {
     let (_, seen) = run(cc, at(12, 3, 10), Scenario::Jobs(vec![])).await;
     assert_eq!(seen.created.len(), 1);
     let job = &seen.created[0];
-    assert_eq!(job["metadata"]["name"], "news-29931123");
+    let name = job["metadata"]["name"].as_str().unwrap();
+    assert!(
+        regex::Regex::new(r"^news-r[0-9a-f]{8}$")
+            .unwrap()
+            .is_match(name),
+        "a manual run's Job is named after its request: {name}"
+    );
     assert_eq!(
         job["metadata"]["annotations"][crds::REQUESTED_AT_ANNOTATION],
         "2026-11-28T12:03:00Z"
@@ -655,7 +679,11 @@ async fn a_blocked_manual_request_settles_instead_of_rewriting_status() {
         Scenario::Jobs(vec![job]),
     )
     .await;
-    assert_eq!(second.requests, [LIST], "nothing changed, nothing written");
+    assert_eq!(
+        second.requests,
+        Vec::<String>::new(),
+        "nothing changed, nothing written"
+    );
 }
 
 #[tokio::test]
@@ -664,8 +692,13 @@ async fn transient_errors_back_off_exponentially() {
     let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(service, "telegram"), t0());
     let cc = Arc::new(ChannelCollection::test());
-    let error = || Error::JobNameTaken {
+    let error = || Error::DeleteJob {
         job: "x".to_string(),
+        source: kube::Error::Api(
+            kube::core::Status::failure("unavailable", "ServiceUnavailable")
+                .with_code(503)
+                .boxed(),
+        ),
     };
     let waits: Vec<Action> = (0..4)
         .map(|_| error_policy(cc.clone(), &error(), ctx.clone()))
@@ -689,7 +722,7 @@ async fn transient_errors_back_off_exponentially() {
     );
     let metrics = ctx.metrics.render();
     assert!(
-        metrics.contains("reconcile_failures_total{reason=\"job_name_taken\"} 15"),
+        metrics.contains("reconcile_failures_total{reason=\"delete_job\"} 15"),
         "{metrics}"
     );
 }
@@ -709,7 +742,7 @@ async fn a_refused_create_is_a_transient_error_not_an_adoption() {
         .await;
         assert_eq!(
             seen.requests,
-            [LIST, CREATE],
+            [CREATE],
             "{reason}: no GET, no status, no Event"
         );
         let error = result.unwrap_err();
@@ -720,21 +753,38 @@ async fn a_refused_create_is_a_transient_error_not_an_adoption() {
 
 #[tokio::test]
 async fn a_manual_request_in_the_minute_of_an_earlier_run_is_not_swallowed() {
-    // The 12:00 run is done; a request at 12:00:40 wants the same name `news-29931120`.
+    // The 12:00 run is done; a request at 12:00:40 starts at once, under a name of its own
+    // (`<collection>-<minutes>` would be the 12:00 run's).
     let cc = ChannelCollection::test()
         .last_scheduled(t0())
         .requested("r1");
     let earlier = job_for(&cc, t0()).succeeded(at(12, 0, 30));
     let (result, seen) = run(
-        cc,
+        cc.clone(),
         at(12, 0, 40),
-        Scenario::AlreadyExists(Box::new(earlier)),
+        Scenario::Jobs(vec![earlier.clone()]),
     )
     .await;
-    assert_eq!(seen.created[0]["metadata"]["name"], "news-29931120");
-    let error = result.unwrap_err();
-    assert_eq!(error.metric_label(), "job_name_in_use", "{error}");
-    assert!(seen.status.is_none(), "the request is not marked handled");
+    assert_eq!(seen.created.len(), 1, "within one reconcile");
+    let name = seen.created[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(name, "news-29931120");
+    let status = written(&seen);
+    assert_eq!(status.last_handled_requested_at.as_deref(), Some("r1"));
+    assert_eq!(status.active_job, Some(name.as_str().into()));
+    result.unwrap();
+
+    // A restart (or a lost status write) finds the same Job and adopts it: no second run.
+    let mut ours = job_for(&cc, at(12, 0, 40)).running(false);
+    ours.metadata.name = Some(name.clone());
+    ours.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(crds::REQUESTED_AT_ANNOTATION.to_string(), "r1".to_string());
+    let (_, again) = run(cc, at(12, 0, 50), Scenario::Jobs(vec![earlier, ours])).await;
+    assert!(again.created.is_empty(), "{:?}", again.created);
 }
 
 #[test]
@@ -809,7 +859,7 @@ fn channel_done(name: &str, messages: u64, processed: u32, at: DateTime<Utc>) ->
 /// The collection with `status` as A's reconcile wrote it when run [`RUN`] started.
 fn running(cc: ChannelCollection) -> ChannelCollection {
     cc.with_status(ChannelCollectionStatus {
-        active_job: Some(RUN.to_string()),
+        active_job: Some(RUN.into()),
         last_schedule_time: Some(to_k8s(t0())),
         ..ChannelCollectionStatus::default()
     })
@@ -855,7 +905,7 @@ async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: P
         Some(pool.clone()),
     )
     .await;
-    assert_eq!(seen.requests, [LIST, STATUS]);
+    assert_eq!(seen.requests, [STATUS]);
     let status = &seen.status.as_ref().unwrap()["status"];
     assert_eq!(status["state"], "Collecting");
     assert_eq!(status["progress"], "1/3");
@@ -892,7 +942,11 @@ async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: P
         Some(pool.clone()),
     )
     .await;
-    assert_eq!(again.requests, [LIST], "unchanged run, no patch");
+    assert_eq!(
+        again.requests,
+        Vec::<String>::new(),
+        "unchanged run, no patch"
+    );
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(10)));
 
     // A new row moves the status on.
@@ -989,7 +1043,12 @@ async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPo
         Some(pool),
     )
     .await;
-    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
+    assert_eq!(
+        again.requests,
+        Vec::<String>::new(),
+        "settled: {:?}",
+        again.status
+    );
 }
 
 #[tokio::test]
@@ -1010,7 +1069,24 @@ async fn an_unreachable_database_keeps_scheduling_and_says_progress_is_unavailab
     assert_eq!(seen.created.len(), 1, "the due run starts all the same");
     let status = &seen.status.as_ref().unwrap()["status"];
     assert_eq!(status["activeJob"], RUN);
-    assert_eq!(status["state"], "Collecting");
+    assert_eq!(
+        status["state"], "Starting",
+        "a Job created now has no rows yet: no query"
+    );
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(10)));
+
+    // The next refresh reads its log, and cannot.
+    let cc = ChannelCollection::test();
+    let job = job_for(&cc, t0()).running(true);
+    let (result, seen) = run_with(
+        running(cc),
+        at(12, 0, 15),
+        Scenario::Jobs(vec![job]),
+        Some(pool_at(port)),
+    )
+    .await;
+    let status = &seen.status.as_ref().unwrap()["status"];
+    assert_eq!(status["state"], "Collecting", "its pod runs");
     assert!(
         status.get("progress").is_none(),
         "no numbers without the log"
@@ -1061,7 +1137,7 @@ async fn an_idle_collection_makes_no_database_query() {
     let idle = cc.with_status(ChannelCollectionStatus {
         last_schedule_time: Some(to_k8s(t0())),
         last_run: Some(RunSummary {
-            job: RUN.to_string(),
+            job: RUN.into(),
             result: Some(RunResult::Succeeded),
             ..RunSummary::default()
         }),
@@ -1130,7 +1206,12 @@ async fn a_run_whose_failure_is_decided_while_its_pods_terminate_settles() {
         Scenario::Jobs(vec![job]),
     )
     .await;
-    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
+    assert_eq!(
+        again.requests,
+        Vec::<String>::new(),
+        "settled: {:?}",
+        again.status
+    );
 }
 
 #[tokio::test]
@@ -1159,5 +1240,59 @@ async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
         Scenario::Jobs(vec![job]),
     )
     .await;
-    assert_eq!(again.requests, [LIST], "settled: {:?}", again.status);
+    assert_eq!(
+        again.requests,
+        Vec::<String>::new(),
+        "settled: {:?}",
+        again.status
+    );
+}
+
+#[tokio::test]
+async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
+    // The status write wakes the next reconcile before the Job's watch event reaches the cache.
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "telegram");
+    let (status_tx, mut statuses) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let server = tokio::spawn(async move {
+        let mut requests = Vec::new();
+        while let Some(request) = apiserver::next(&mut handle).await {
+            requests.push(format!("{} {}", request.method, request.path()));
+            let mut body = request.body.clone();
+            if request.path().ends_with("/status") {
+                status_tx.send(body["status"].clone()).unwrap();
+                body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
+                body["spec"] = serde_json::to_value(common::spec()).unwrap();
+            }
+            request.respond(apiserver::json(StatusCode::CREATED, &body));
+        }
+        requests
+    });
+    let cc = ChannelCollection::test();
+    let ctx = context_with(
+        client,
+        at(12, 0, 5),
+        None,
+        common::stores(std::slice::from_ref(&cc), &[], &[]),
+    );
+    reconcile(Arc::new(cc.clone()), ctx.clone()).await.unwrap();
+    let first: ChannelCollectionStatus =
+        serde_json::from_value(statuses.recv().await.unwrap()).unwrap();
+    assert_eq!(first.active_job, Some("news-29931120".into()));
+
+    let action = reconcile(Arc::new(cc.with_status(first)), ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        action,
+        Action::requeue(Duration::from_secs(10)),
+        "still a run to refresh"
+    );
+    drop(ctx);
+    let requests = server.await.unwrap();
+    assert_eq!(
+        requests,
+        [CREATE, EVENT, STATUS],
+        "the second reconcile writes nothing, announces nothing"
+    );
 }

@@ -5,7 +5,7 @@ mod common;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::{TestCollection, at, t0};
 use crds::{ChannelCollection, ConcurrencyPolicy};
-use operator::schedule::{Action, Activity, Cadence, Inputs, Missed, Plan, Trigger, plan};
+use operator::schedule::{Action, Activity, Cadence, Due, Inputs, Missed, Trigger, due};
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
@@ -70,7 +70,7 @@ impl Case {
         self
     }
 
-    fn run(&self) -> Plan {
+    fn run(&self) -> Due {
         let cadence =
             Cadence::from_spec(&self.cc.spec).unwrap_or_else(|e| panic!("{}: {e}", self.name));
         let created = self
@@ -80,7 +80,7 @@ impl Case {
             .as_ref()
             .map(operator::time::from_k8s)
             .unwrap();
-        plan(
+        due(
             &cadence,
             &Inputs {
                 created,

@@ -8,9 +8,9 @@
 mod common;
 
 use audit::AuditRow;
-use common::{Attempt, Log, at, collection, job_active};
+use common::{Attempt, Log, at, collection, flat_average, job_active, tracked};
 use run_status::runlog::RunLog;
-use run_status::{AuditInput, ChannelHistory, TrackedRun, derive, eta};
+use run_status::{AuditInput, ChannelHistory, derive};
 
 /// Seconds between two ETA samples of a replayed run.
 const SAMPLE_EVERY: i64 = 5;
@@ -154,19 +154,19 @@ fn replay(
             .filter(|r| r.timestamp <= at(t))
             .cloned()
             .collect();
-        let tracked = TrackedRun {
-            run_id: "run",
-            job: Some(&job),
-            audit: AuditInput::Rows {
+        let tracked = tracked(
+            "run",
+            Some(&job),
+            AuditInput::Rows {
                 rows: &seen,
                 history,
             },
-        };
+        );
         let our_estimate = derive(&collection, Some(&tracked), at(t)).estimated_time_remaining;
         let log = RunLog::from_rows(&seen);
         let seed_estimate = log
             .newest()
-            .and_then(|a| eta::flat_average(a, at(t)))
+            .and_then(|a| flat_average(a, at(t)))
             .map(|d| d.num_seconds());
         let truth = (end - t) as f64;
         if let (Some(s), Some(o)) = (seed_estimate, our_estimate) {

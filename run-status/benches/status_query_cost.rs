@@ -261,25 +261,26 @@ async fn our_status(
 ) -> anyhow_free::Result<()> {
     let collection_name = run_id.split('-').next().unwrap_or_default();
     let snapshot = if with_history {
-        reader::read_snapshot(
+        common::read_snapshot(
             pool,
             "bench",
             collection_name,
-            run_id,
+            &run_id.into(),
             HistoryLimits::default(),
         )
         .await?
     } else {
         reader::AuditSnapshot {
-            rows: reader::read_run_rows(pool, run_id).await?,
+            rows: reader::read_run_rows(pool, &run_id.into()).await?,
             history: ChannelHistory::default(),
         }
     };
     let job = common::job_active(run_id, 0);
     let collection = common::collection(&["@channel1"]);
     let tracked = TrackedRun {
-        run_id,
-        job: Some(&job),
+        id: run_id.into(),
+        phase: run_status::job::phase(Some(&job)),
+        job_started: run_status::job::start_time(&job),
         audit: snapshot.as_input(),
     };
     let status = derive(&collection, Some(&tracked), now);

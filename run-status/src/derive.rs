@@ -5,10 +5,9 @@ use std::collections::HashSet;
 use audit::{AuditRow, EndReason};
 use chrono::{DateTime, Utc};
 use crds::{
-    ChannelCollection, ChannelCollectionStatus, ChannelError, CollectionState, MAX_RECENT_ERRORS,
-    RunResult, RunSummary,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, RecentError,
+    RunId, RunResult, RunSummary,
 };
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::eta;
@@ -26,13 +25,15 @@ pub const ABORTED: &str = "Aborted";
 /// Longest channel error message kept in `status.recentErrors`.
 const MAX_ERROR_MESSAGE: usize = 256;
 
-/// A run the operator is following: its Job and what the audit log says about it.
-#[derive(Clone, Copy, Debug)]
+/// A run the operator is following: its Job's phase and what the audit log says about it.
+#[derive(Clone, Debug)]
 pub struct TrackedRun<'a> {
-    /// The run id: the Job's name (`status.activeJob`).
-    pub run_id: &'a str,
-    /// The Job named `run_id` as the API server reports it; `None` once it is gone.
-    pub job: Option<&'a Job>,
+    /// The run (`status.activeJob`).
+    pub id: RunId,
+    /// Its Job's phase ([`job::phase`]; a Job that is gone is a failed run).
+    pub phase: JobPhase,
+    /// When Kubernetes started its Job ([`job::start_time`]).
+    pub job_started: Option<DateTime<Utc>>,
     /// The run's audit rows, or why they could not be read.
     pub audit: AuditInput<'a>,
 }
@@ -81,7 +82,8 @@ impl ProgressUnavailable {
     }
 }
 
-/// The part of `.status` derived from a run: merge it with [`DerivedStatus::apply_to`].
+/// The part of `.status` derived from a run's audit rows (the operator's `status` module
+/// decides the rest).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DerivedStatus {
     pub state: CollectionState,
@@ -102,7 +104,7 @@ pub struct DerivedStatus {
     pub waiting_until: Option<Time>,
     /// Newest first, at most [`MAX_RECENT_ERRORS`]: this run's channel errors merged with
     /// earlier ones from the status.
-    pub recent_errors: Vec<ChannelError>,
+    pub recent_errors: Vec<RecentError>,
     /// Set once the tracked run is over: record it as `status.lastRun`, clear `activeJob` and
     /// stop tracking the run (later reconciles pass no run, so no database query).
     pub finished: Option<RunSummary>,
@@ -112,31 +114,6 @@ pub struct DerivedStatus {
     /// Set while the audit log could not be read for an active run: set the
     /// `ProgressUnavailable` condition from it. Progress fields then hold no numbers.
     pub progress_unavailable: Option<ProgressUnavailable>,
-}
-
-impl DerivedStatus {
-    /// Writes the derived fields into `status`: `state`, `progress`, `eta`, the seed's eight
-    /// fields, `waitingUntil`, `recentErrors`, and `lastRun` when the run finished.
-    /// Job-level fields (`activeJob`, `lastScheduleTime`, `lastSuccessfulTime`, `nextRunTime`,
-    /// conditions) are the operator's and left alone.
-    pub fn apply_to(&self, status: &mut ChannelCollectionStatus) {
-        status.state = Some(self.state);
-        status.progress = self.progress.clone();
-        status.eta = self.eta.clone();
-        status.currently_collecting = self.currently_collecting;
-        status.current_channel = self.current_channel.clone();
-        status.channels_processed = self.channels_processed;
-        status.channels_total = self.channels_total;
-        status.messages_collected_current_run = self.messages_collected_current_run;
-        status.errors_current_run = self.errors_current_run;
-        status.collection_start_time = self.collection_start_time.clone();
-        status.estimated_time_remaining = self.estimated_time_remaining;
-        status.waiting_until = self.waiting_until.clone();
-        status.recent_errors = self.recent_errors.clone();
-        if let Some(finished) = &self.finished {
-            status.last_run = Some(finished.clone());
-        }
-    }
 }
 
 /// Derives the live status of `collection`.
@@ -154,11 +131,10 @@ pub fn derive(
     let Some(run) = run else {
         return idle(&previous, suspended);
     };
-    let phase = job::phase(run.job);
     match run.audit {
-        AuditInput::Unavailable(why) => job_only(run, &phase, why, &previous, suspended, now),
+        AuditInput::Unavailable(why) => job_only(run, why, &previous, suspended, now),
         AuditInput::Rows { rows, history } => {
-            from_audit(collection, run, &phase, rows, history, &previous, now)
+            from_audit(collection, run, rows, history, &previous, now)
         }
     }
 }
@@ -199,14 +175,14 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
 /// Job-level status only: no number the audit log would have given is shown.
 fn job_only(
     run: &TrackedRun<'_>,
-    phase: &JobPhase,
     why: ProgressUnavailable,
     previous: &ChannelCollectionStatus,
     suspended: bool,
     now: DateTime<Utc>,
 ) -> DerivedStatus {
-    let started = job::start_time(run.job);
-    let finished = (*phase != JobPhase::Active).then(|| {
+    let phase = &run.phase;
+    let started = run.job_started;
+    let finished = (!matches!(phase, JobPhase::Active { .. })).then(|| {
         let (result, _, _) = outcome(phase, None);
         let reason = match phase {
             JobPhase::Failed { reason, .. } => Some(reason.clone()),
@@ -216,7 +192,7 @@ fn job_only(
         // Kubernetes' word.
         let message = job_detail(phase);
         RunSummary {
-            job: run.run_id.to_owned(),
+            job: run.id.clone(),
             start_time: started.map(to_k8s),
             end_time: Some(to_k8s(finished_at(phase, None, now))),
             result: Some(result),
@@ -225,9 +201,11 @@ fn job_only(
             ..RunSummary::default()
         }
     });
-    let state = match &finished {
-        None => CollectionState::Collecting,
-        Some(summary) => resting_state(suspended, Some(summary)),
+    // Without the audit log, a running collector pod is the best sign of collecting.
+    let state = match (&finished, phase) {
+        (None, JobPhase::Active { ready: true }) => CollectionState::Collecting,
+        (None, _) => CollectionState::Starting,
+        (Some(summary), _) => resting_state(suspended, Some(summary)),
     };
     DerivedStatus {
         state,
@@ -252,12 +230,12 @@ fn job_only(
 fn from_audit(
     collection: &ChannelCollection,
     run: &TrackedRun<'_>,
-    phase: &JobPhase,
     rows: &[AuditRow],
     history: &ChannelHistory,
     previous: &ChannelCollectionStatus,
     now: DateTime<Utc>,
 ) -> DerivedStatus {
+    let phase = &run.phase;
     let spec_channels = &collection.spec.channels;
     let log = RunLog::from_rows(rows);
     let newest = log.newest();
@@ -280,11 +258,17 @@ fn from_audit(
     let processed = attempt.processed();
     let errors = attempt.errors();
     let messages = log.messages();
-    let started = attempt.started.or_else(|| job::start_time(run.job));
+    let started = attempt.started.or(run.job_started);
     let session_invalid = end.and_then(|e| e.reason) == Some(EndReason::SessionInvalid);
 
     let mut status = DerivedStatus {
-        state: CollectionState::Collecting,
+        // Collecting only once the collector said so: a pod can sit Pending for its whole
+        // deadline (unschedulable, pulling, a missing Secret) while its Job counts it active.
+        state: if attempt.started.is_some() {
+            CollectionState::Collecting
+        } else {
+            CollectionState::Starting
+        },
         progress: Some(format!("{processed}/{total}")),
         eta: None,
         currently_collecting: true,
@@ -302,7 +286,7 @@ fn from_audit(
         progress_unavailable: None,
     };
 
-    if *phase == JobPhase::Active {
+    if matches!(phase, JobPhase::Active { .. }) {
         if newest.is_some() {
             status.current_channel = eta::current_channel(attempt, history, spec_channels);
             let left = eta::remaining(attempt, history, spec_channels, now);
@@ -311,7 +295,9 @@ fn from_audit(
                 .estimated_time_remaining
                 .map(|secs| eta::human(chrono::TimeDelta::seconds(secs)));
         }
-        if let Some(wait) = attempt.flood_wait.as_ref().filter(|w| w.until > now) {
+        if let Some(wait) = attempt.flood_wait.as_ref().filter(|w| w.until > now)
+            && attempt.started.is_some()
+        {
             status.state = CollectionState::Waiting;
             status.waiting_until = Some(to_k8s(wait.until));
         }
@@ -320,7 +306,7 @@ fn from_audit(
 
     let (result, reason, message) = outcome(phase, end);
     let summary = RunSummary {
-        job: run.run_id.to_owned(),
+        job: run.id.clone(),
         start_time: log.started().or(started).map(to_k8s),
         end_time: Some(to_k8s(finished_at(phase, end.map(|e| e.end_time), now))),
         result: Some(result),
@@ -381,7 +367,7 @@ fn outcome(
         }
     }
     match phase {
-        JobPhase::Active | JobPhase::Succeeded { .. } => (RunResult::Succeeded, None, None),
+        JobPhase::Active { .. } | JobPhase::Succeeded { .. } => (RunResult::Succeeded, None, None),
         JobPhase::Failed { reason, .. } => {
             let detail = job_detail(phase).unwrap_or_default();
             let message = if end.is_some() {
@@ -413,21 +399,21 @@ fn job_detail(phase: &JobPhase) -> Option<String> {
 /// vanished without saying).
 fn finished_at(phase: &JobPhase, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     let job_at = match phase {
-        JobPhase::Active => None,
+        JobPhase::Active { .. } => None,
         JobPhase::Succeeded { at } | JobPhase::Failed { at, .. } => *at,
     };
     end.or(job_at).unwrap_or(now)
 }
 
 /// This run's channel errors (every attempt) and the earlier ones, newest first, bounded.
-fn merge_errors(log: &RunLog, earlier: &[ChannelError]) -> Vec<ChannelError> {
-    let mut all: Vec<ChannelError> = log
+fn merge_errors(log: &RunLog, earlier: &[RecentError]) -> Vec<RecentError> {
+    let mut all: Vec<RecentError> = log
         .attempts
         .iter()
         .flat_map(|a| &a.done)
         .filter_map(|done| {
             let error = done.error.as_ref()?;
-            Some(ChannelError {
+            Some(RecentError {
                 channel: done.name.clone(),
                 reason: error.reason.as_status_reason().to_owned(),
                 message: truncate(&error.message, MAX_ERROR_MESSAGE),

@@ -39,9 +39,9 @@ pub fn remaining(
     let pace = (processed > 0).then(|| secs(boundary - started) / f64::from(processed));
     let unknown_channel = pace.or_else(|| history.mean_secs());
 
-    let plan = plan(attempt, history, spec_channels);
-    let left = plan.left.iter();
-    let current_key = plan.current_key;
+    let order = order(attempt, history, spec_channels);
+    let left = order.left.iter();
+    let current_key = order.current_key;
 
     // The channel in progress. Time asleep in a flood wait is not work done on it.
     let waiting = attempt.flood_wait.as_ref().filter(|w| w.until > now);
@@ -85,7 +85,7 @@ pub fn remaining(
 }
 
 /// Which channel is in progress and which are left, as far as the names tell.
-struct Plan {
+struct Order {
     /// Key of the channel in progress: the one the collector named, else the next one in order.
     current_key: Option<String>,
     /// Its name as the spec or the collector writes it.
@@ -94,7 +94,7 @@ struct Plan {
     left: Vec<String>,
 }
 
-fn plan(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Plan {
+fn order(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Order {
     let done: HashSet<String> = attempt.done.iter().map(|d| channel_key(&d.name)).collect();
     // The collector skips a channel written twice (`@durov`, `https://t.me/durov`): so do we.
     let mut spec: Vec<(String, &str)> = Vec::with_capacity(spec_channels.len());
@@ -130,7 +130,7 @@ fn plan(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -
             None => (None, None),
         },
     };
-    Plan {
+    Order {
         current_key,
         current_name,
         left: left.map(|(k, _)| k.clone()).collect(),
@@ -148,22 +148,7 @@ pub fn current_channel(
     if attempt.end.is_some() || attempt.processed() >= attempt.total_channels.unwrap_or(u32::MAX) {
         return None;
     }
-    plan(attempt, history, spec_channels).current_name
-}
-
-/// The seed's estimate, kept for comparison in the benchmarks: elapsed time per channel done,
-/// times the channels left; `None` before the first channel is done.
-pub fn flat_average(attempt: &Attempt, now: DateTime<Utc>) -> Option<TimeDelta> {
-    let started = attempt.started?;
-    let total = attempt.total_channels?;
-    let processed = attempt.processed();
-    if processed == 0 {
-        return None;
-    }
-    let per_channel = (now - started).as_seconds_f64() / f64::from(processed);
-    Some(secs_to_delta(
-        per_channel * f64::from(total.saturating_sub(processed)),
-    ))
+    order(attempt, history, spec_channels).current_name
 }
 
 /// `secs` rounded to a step that grows with it (5 s under a minute, 10 s under 5 minutes, 30 s

@@ -11,8 +11,8 @@ pub const JOB_DELETED: &str = "JobDeleted";
 /// The phase of a run's Job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobPhase {
-    /// Pods are (or will be) running: the run is going on.
-    Active,
+    /// Pods are (or will be) running: the run is going on. `ready` once a collector pod runs.
+    Active { ready: bool },
     /// The Job completed (`Complete` or `SuccessCriteriaMet`).
     Succeeded {
         /// When Kubernetes says it completed.
@@ -77,12 +77,29 @@ pub fn phase(job: Option<&Job>) -> JobPhase {
             at: Some(from_k8s(deleted)),
         };
     }
-    JobPhase::Active
+    // `ready` is missing before Kubernetes 1.24's JobReadyPods; fall back to `active`.
+    let ready = match status.and_then(|s| s.ready) {
+        Some(ready) => ready > 0,
+        None => status.and_then(|s| s.active).unwrap_or(0) > 0,
+    };
+    JobPhase::Active { ready }
+}
+
+/// Whether the Job's pods are gone: it has its final `Complete` or `Failed` condition. Until
+/// then (an outcome decided with `FailureTarget`/`SuccessCriteriaMet`, or a deletion in
+/// progress) a pod may still hold the Telegram session.
+pub fn pods_gone(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
 }
 
 /// When the Job's first pod started, per Kubernetes.
-pub fn start_time(job: Option<&Job>) -> Option<DateTime<Utc>> {
-    job?.status.as_ref()?.start_time.as_ref().map(from_k8s)
+pub fn start_time(job: &Job) -> Option<DateTime<Utc>> {
+    job.status.as_ref()?.start_time.as_ref().map(from_k8s)
 }
 
 #[cfg(test)]
@@ -101,12 +118,17 @@ mod tests {
             (
                 "no status yet",
                 serde_json::json!({"metadata": {"name": "j"}}),
-                JobPhase::Active,
+                JobPhase::Active { ready: false },
+            ),
+            (
+                "pod started, not ready",
+                serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1, "ready": 0}}),
+                JobPhase::Active { ready: false },
             ),
             (
                 "running",
                 serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1}}),
-                JobPhase::Active,
+                JobPhase::Active { ready: true },
             ),
             (
                 "success decided, pods still terminating",
@@ -129,7 +151,7 @@ mod tests {
                 "a condition that is not true does not count",
                 serde_json::json!({"metadata": {"name": "j"}, "status": {"active": 1, "conditions": [
                     {"type": "Failed", "status": "False", "reason": "X"}]}}),
-                JobPhase::Active,
+                JobPhase::Active { ready: true },
             ),
             (
                 "being deleted",

@@ -1,6 +1,7 @@
 //! The operator's reads of the audit log for one active run.
 
 use audit::{AuditRow, HistoryLimits, PastRun};
+use crds::RunId;
 use sqlx::PgPool;
 
 use crate::derive::{AuditInput, ProgressUnavailable};
@@ -35,40 +36,26 @@ impl AuditSnapshot {
     }
 }
 
-/// Reads run `run_id` of collection `namespace/name`: its rows by the `(run_id, id)` index
-/// ([`audit::read_run`]) and the bounded history of previous runs
-/// ([`audit::recent_finished_runs`]). Two indexed queries whose cost does not grow with the
-/// table. The history does not change during a run, so a caller may keep it from the first
-/// read and use [`read_run_rows`] afterwards.
-pub async fn read_snapshot(
-    pool: &PgPool,
-    namespace: &str,
-    name: &str,
-    run_id: &str,
-    limits: HistoryLimits,
-) -> Result<AuditSnapshot, ReadError> {
-    let rows = read_run_rows(pool, run_id).await?;
-    let history = read_history(pool, namespace, name, run_id, limits).await?;
-    Ok(AuditSnapshot { rows, history })
-}
-
-/// The rows of run `run_id`, all attempts, oldest first.
-pub async fn read_run_rows(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, ReadError> {
-    audit::read_run(pool, run_id).await.map_err(ReadError::Run)
+/// The rows of run `run`, all attempts, oldest first.
+pub async fn read_run_rows(pool: &PgPool, run: &RunId) -> Result<Vec<AuditRow>, ReadError> {
+    audit::read_run(pool, run.as_str())
+        .await
+        .map_err(ReadError::Run)
 }
 
 /// Per-channel history of collection `namespace/name` from its latest finished runs other
-/// than `run_id`.
+/// than `run`.
 pub async fn read_history(
     pool: &PgPool,
     namespace: &str,
     name: &str,
-    run_id: &str,
+    run: &RunId,
     limits: HistoryLimits,
 ) -> Result<ChannelHistory, ReadError> {
-    let runs: Vec<PastRun> = audit::recent_finished_runs(pool, namespace, name, run_id, limits)
-        .await
-        .map_err(ReadError::History)?;
+    let runs: Vec<PastRun> =
+        audit::recent_finished_runs(pool, namespace, name, run.as_str(), limits)
+            .await
+            .map_err(ReadError::History)?;
     Ok(ChannelHistory::from_runs(
         runs.iter().map(|r| r.rows.as_slice()),
     ))

@@ -180,12 +180,12 @@ fn cases() -> Vec<Case> {
     });
 
     cases.push(Case {
-        name: "Job created, pod not started yet",
+        name: "Job created, pod not started yet: starting, not collecting",
         collection: base(),
         run: Some((Some(job_pending(RUN)), rows(vec![]))),
         now: 1,
         expect: Expect {
-            current_channel: None,
+            state: CollectionState::Starting,
             ..collecting("0/4", 0)
         },
     });
@@ -195,7 +195,10 @@ fn cases() -> Vec<Case> {
         collection: collection(&["@alpha", "https://t.me/Alpha", "bravo"]),
         run: Some((Some(job_pending(RUN)), rows(vec![]))),
         now: 1,
-        expect: collecting("0/2", 0),
+        expect: Expect {
+            state: CollectionState::Starting,
+            ..collecting("0/2", 0)
+        },
     });
 
     {
@@ -516,6 +519,22 @@ fn cases() -> Vec<Case> {
         });
     }
 
+    cases.push(Case {
+        name: "progress unavailable, pod not running yet: starting",
+        collection: base(),
+        run: Some((
+            Some(job_pending(RUN)),
+            Audit::Unavailable(ProgressUnavailable::Unreachable),
+        )),
+        now: 1,
+        expect: Expect {
+            state: CollectionState::Starting,
+            progress: None,
+            unavailable: Some(ProgressUnavailable::Unreachable),
+            ..collecting("", 0)
+        },
+    });
+
     for why in [
         ProgressUnavailable::Unreachable,
         ProgressUnavailable::NotConfigured,
@@ -579,16 +598,18 @@ fn seed_currently_collecting(log: &Log) -> bool {
 
 fn run_case(case: &Case) -> DerivedStatus {
     let history = ChannelHistory::default();
-    let run = case.run.as_ref().map(|(job, audit)| TrackedRun {
-        run_id: RUN,
-        job: job.as_ref(),
-        audit: match audit {
-            Audit::Rows(rows) => AuditInput::Rows {
-                rows,
-                history: &history,
+    let run = case.run.as_ref().map(|(job, audit)| {
+        tracked(
+            RUN,
+            job.as_ref(),
+            match audit {
+                Audit::Rows(rows) => AuditInput::Rows {
+                    rows,
+                    history: &history,
+                },
+                Audit::Unavailable(why) => AuditInput::Unavailable(*why),
             },
-            Audit::Unavailable(why) => AuditInput::Unavailable(*why),
-        },
+        )
     });
     derive(&case.collection, run.as_ref(), at(case.now))
 }
@@ -631,14 +652,14 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
     let rows = log.rows(RUN);
     let history = ChannelHistory::default();
     let job = job_complete(RUN, 0, 33);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let derived = derive(&collection(&CHANNELS), Some(&run), at(40));
     assert_eq!(
         derived.finished,
@@ -669,14 +690,14 @@ fn job_failure_without_end_says_why() {
         "DeadlineExceeded",
         "Job was active longer than specified deadline",
     );
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let summary = derive(&collection(&CHANNELS), Some(&run), at(700))
         .finished
         .unwrap();
@@ -690,7 +711,7 @@ fn job_failure_without_end_says_why() {
     );
     assert!(message.contains("did not record the end"), "{message}");
 
-    let deleted = TrackedRun { job: None, ..run };
+    let deleted = tracked(RUN, None, run.audit);
     let summary = derive(&collection(&CHANNELS), Some(&deleted), at(700))
         .finished
         .unwrap();
@@ -711,11 +732,11 @@ fn without_the_audit_log_a_failed_run_gives_kubernetes_reason_only() {
         "DeadlineExceeded",
         "Job was active longer than specified deadline",
     );
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Unavailable(ProgressUnavailable::Unreachable),
-    };
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Unavailable(ProgressUnavailable::Unreachable),
+    );
     let summary = derive(&collection(&CHANNELS), Some(&run), at(700))
         .finished
         .unwrap();
@@ -745,7 +766,7 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
             10 + i,
         );
     }
-    let earlier = crds::ChannelError {
+    let earlier = crds::RecentError {
         channel: "old".into(),
         reason: "UsernameNotFound".into(),
         message: "no such username".into(),
@@ -758,14 +779,14 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
     let rows = log.rows(RUN);
     let history = ChannelHistory::default();
     let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows[..4],
             history: &history,
         },
-    };
+    );
     let coll = with_status(collection(&CHANNELS), status);
 
     // Three errors so far: newest first, the earlier run's error last.
@@ -781,7 +802,7 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
 
     // Re-deriving over its own output adds nothing twice.
     let mut status = coll.status.clone().unwrap();
-    derived.apply_to(&mut status);
+    status.recent_errors = derived.recent_errors.clone();
     let again = derive(
         &with_status(collection(&CHANNELS), status),
         Some(&run),
@@ -812,24 +833,21 @@ fn retried_pod_status_starts_at_the_newest_attempt() {
     let rows = log.rows(RUN);
     let history = ChannelHistory::default();
     let job = job_complete(RUN, 0, 200);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job_active(RUN, 0)),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job_active(RUN, 0)),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let derived = derive(&collection(&CHANNELS), Some(&run), at(61));
     assert_eq!(derived.collection_start_time, Some(to_k8s(at(60))));
     assert_eq!(derived.channels_processed, 0);
     assert_eq!(derived.messages_collected_current_run, 100);
 
     // The run as a whole started with its first attempt.
-    let run = TrackedRun {
-        job: Some(&job),
-        ..run
-    };
+    let run = tracked(RUN, Some(&job), run.audit);
     let summary = derive(&collection(&CHANNELS), Some(&run), at(201))
         .finished
         .unwrap();
@@ -842,14 +860,14 @@ fn eta_is_never_negative_when_a_run_overruns() {
     let rows = one_channel_done();
     let history = ChannelHistory::default();
     let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let derived = derive(&collection(&CHANNELS), Some(&run), at(10_000));
     assert_eq!(derived.estimated_time_remaining, Some(20));
     assert_eq!(derived.eta.as_deref(), Some("20s"));

@@ -30,7 +30,7 @@ fn etas(rows: &[AuditRow], history: &ChannelHistory, now: i64) -> (Option<i64>, 
     let log = RunLog::from_rows(rows);
     let attempt = log.newest().unwrap();
     let ours = eta::remaining(attempt, history, &spec, at(now)).map(|d| d.num_seconds());
-    let seed = eta::flat_average(attempt, at(now)).map(|d| d.num_seconds());
+    let seed = flat_average(attempt, at(now)).map(|d| d.num_seconds());
     (ours, seed)
 }
 
@@ -121,14 +121,14 @@ fn channels_new_since_the_last_run_use_this_runs_pace() {
     let rows = log.rows(RUN);
     let history = history();
     let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let derived = derive(&collection(&spec), Some(&run), at(25));
     // huge: 300 - 5; fresh: 20 s (this run's pace so far); small3: 10: 325 s, shown rounded.
     assert_eq!(derived.estimated_time_remaining, Some(330));
@@ -169,14 +169,14 @@ fn duplicate_spec_references_count_once() {
     let rows = log.rows(RUN);
     let history = history();
     let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
+    );
     let derived = derive(&collection(&spec), Some(&run), at(20));
     assert_eq!(derived.progress.as_deref(), Some("1/2"));
     assert_eq!(derived.current_channel.as_deref(), Some("@huge"));
@@ -192,21 +192,19 @@ fn a_countdown_between_audit_rows_does_not_patch_every_refresh() {
     a.done(&mut log, "@small1", 5, 10);
     let rows = log.rows(RUN);
     let job = job_active(RUN, 0);
-    let run = TrackedRun {
-        run_id: RUN,
-        job: Some(&job),
-        audit: AuditInput::Rows {
+    let run = tracked(
+        RUN,
+        Some(&job),
+        AuditInput::Rows {
             rows: &rows,
             history: &history,
         },
-    };
-    let mut status = crds::ChannelCollectionStatus::default();
+    );
     // 310 s left at 20 s, 305 s at 25 s: both shown as 5m0s.
     let first = derive(&collection(&SPEC), Some(&run), at(20));
     assert_eq!(first.eta.as_deref(), Some("5m0s"));
-    first.apply_to(&mut status);
     let second = derive(&collection(&SPEC), Some(&run), at(25));
-    assert!(!run_status::needs_patch(&status, &second));
+    assert_eq!(second, first, "the same status: no patch");
     // A new row does change it.
     a.done(&mut log, "@huge", 5_000, 26);
     let rows = log.rows(RUN);
@@ -218,5 +216,5 @@ fn a_countdown_between_audit_rows_does_not_patch_every_refresh() {
         ..run
     };
     let third = derive(&collection(&SPEC), Some(&run), at(27));
-    assert!(run_status::needs_patch(&status, &third));
+    assert_ne!(third, first);
 }

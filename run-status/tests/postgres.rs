@@ -9,7 +9,7 @@ use audit::{AuditWriter, EndReason, ErrorReason, HistoryLimits, RunIdentity};
 use common::*;
 use crds::{CollectionState, RunResult};
 use run_status::reader::{self, AuditSnapshot};
-use run_status::{AuditInput, ProgressUnavailable, TrackedRun, derive};
+use run_status::{AuditInput, ProgressUnavailable, derive};
 use sqlx::PgPool;
 
 const SPEC: [&str; 4] = ["@alpha", "@bravo", "@charlie", "@delta"];
@@ -44,7 +44,7 @@ fn previous_run(log: &mut Log, run: &str, start: i64) {
 }
 
 async fn snapshot(pool: &PgPool, run: &str) -> AuditSnapshot {
-    reader::read_snapshot(pool, "media", "news", run, HistoryLimits::default())
+    read_snapshot(pool, "media", "news", &run.into(), HistoryLimits::default())
         .await
         .unwrap()
 }
@@ -71,12 +71,8 @@ async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     let snap = snapshot(&pool, "news-2").await;
     assert_eq!(snap.rows.len(), 3, "only news-2's rows");
     let job = job_active("news-2", 0);
-    let tracked = TrackedRun {
-        run_id: "news-2",
-        job: Some(&job),
-        audit: snap.as_input(),
-    };
-    let status = derive(&collection(&SPEC), Some(&tracked), at(20));
+    let followed = tracked("news-2", Some(&job), snap.as_input());
+    let status = derive(&collection(&SPEC), Some(&followed), at(20));
     assert_eq!(status.state, CollectionState::Collecting);
     assert!(status.currently_collecting);
     assert_eq!(status.progress.as_deref(), Some("2/4"));
@@ -97,12 +93,8 @@ async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     write_all(&pool, &log).await;
     let snap = snapshot(&pool, "news-2").await;
     let job = job_complete("news-2", 0, 37);
-    let tracked = TrackedRun {
-        run_id: "news-2",
-        job: Some(&job),
-        audit: snap.as_input(),
-    };
-    let status = derive(&collection(&SPEC), Some(&tracked), at(40));
+    let followed = tracked("news-2", Some(&job), snap.as_input());
+    let status = derive(&collection(&SPEC), Some(&followed), at(40));
     assert_eq!(status.state, CollectionState::Idle);
     assert!(!status.currently_collecting);
     assert_eq!(status.eta, None);
@@ -136,12 +128,8 @@ async fn retried_pod_and_revoked_session(pool: PgPool) {
         "BackoffLimitExceeded",
         "Job has reached the specified backoff limit",
     );
-    let tracked = TrackedRun {
-        run_id: "news-3",
-        job: Some(&job),
-        audit: snap.as_input(),
-    };
-    let status = derive(&collection(&SPEC), Some(&tracked), at(40));
+    let followed = tracked("news-3", Some(&job), snap.as_input());
+    let status = derive(&collection(&SPEC), Some(&followed), at(40));
     assert!(status.session_invalid);
     assert_eq!(status.state, CollectionState::Failed);
     assert_eq!(
@@ -195,7 +183,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(ids, ["news-6"]);
 
-    let history = reader::read_history(&pool, "media", "news", "news-7", limits)
+    let history = reader::read_history(&pool, "media", "news", &"news-7".into(), limits)
         .await
         .unwrap();
     assert_eq!(
@@ -210,8 +198,14 @@ async fn an_unreachable_database_shows_job_status_only_and_no_secret() {
         .acquire_timeout(Duration::from_millis(300))
         .connect_lazy("postgres://collector:hunter2-secret@127.0.0.1:1/audit")
         .unwrap();
-    let read =
-        reader::read_snapshot(&pool, "media", "news", "news-4", HistoryLimits::default()).await;
+    let read = read_snapshot(
+        &pool,
+        "media",
+        "news",
+        &"news-4".into(),
+        HistoryLimits::default(),
+    )
+    .await;
     let error = read.as_ref().unwrap_err();
     let mut chain = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -227,12 +221,8 @@ async fn an_unreachable_database_shows_job_status_only_and_no_secret() {
         AuditInput::Unavailable(ProgressUnavailable::Unreachable)
     ));
     let job = job_active("news-4", 0);
-    let tracked = TrackedRun {
-        run_id: "news-4",
-        job: Some(&job),
-        audit: input,
-    };
-    let status = derive(&collection(&SPEC), Some(&tracked), at(60));
+    let followed = tracked("news-4", Some(&job), input);
+    let status = derive(&collection(&SPEC), Some(&followed), at(60));
     assert_eq!(
         status.progress_unavailable,
         Some(ProgressUnavailable::Unreachable)

@@ -8,13 +8,21 @@ use crds::{
     ConcurrencyPolicy, DatabaseSource, REQUESTED_AT_ANNOTATION, SecretKeyRef, SecretRef,
     SessionSource,
 };
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::{
     api::batch::v1::{Job, JobCondition, JobStatus},
     apimachinery::pkg::apis::meta::v1::Time,
 };
-use kube::api::ObjectMeta;
+use kube::{
+    api::ObjectMeta,
+    runtime::{reflector, watcher},
+};
 use operator::{
+    cache::Stores,
+    decide::{Plan, decide},
     job::{self, JobDefaults},
+    runs::{RunView, owned_runs, view},
+    status::{Followed, Notice, StatusInput, status},
     time::to_k8s,
 };
 
@@ -236,3 +244,88 @@ fn condition(type_: &str, reason: Option<&str>, at: DateTime<Utc>) -> JobConditi
 }
 
 pub mod apiserver;
+
+/// Caches holding `collections`, `jobs` and `pods`, as the reflectors would after their list.
+pub fn stores(collections: &[ChannelCollection], jobs: &[Job], pods: &[Pod]) -> Stores {
+    fn store<K>(objects: &[K]) -> reflector::Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(object.clone()));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        store
+    }
+    Stores {
+        collections: store(collections),
+        jobs: store(jobs),
+        pods: store(pods),
+    }
+}
+
+/// One reconcile without I/O: decide, count a Job it creates as created, and compute the
+/// status, following the run the reconcile would follow, with no database (Job-level status).
+pub struct Reconciled {
+    pub plan: Plan,
+    pub runs: Vec<RunView>,
+    pub status: ChannelCollectionStatus,
+    pub notices: Vec<Notice>,
+}
+
+pub fn reconcile_pure(
+    cc: &ChannelCollection,
+    jobs: &[Job],
+    defaults: &JobDefaults,
+    now: DateTime<Utc>,
+) -> Reconciled {
+    let mut runs = owned_runs(cc, jobs);
+    let plan = decide(cc, &runs, defaults, now);
+    let previous = cc.status.clone().unwrap_or_default();
+    let followed_id = previous.active_job.clone().or_else(|| {
+        runs.iter()
+            .rev()
+            .find(|r| r.is_active() && !r.deleting)
+            .map(|r| r.id.clone())
+    });
+    if let Some(new) = &plan.create {
+        runs.push(view(&new.job).unwrap());
+    }
+    let followed_id = followed_id.or_else(|| {
+        plan.create
+            .as_ref()
+            .map(|n| n.job.metadata.name.clone().unwrap().into())
+    });
+    let followed_run = followed_id.map(|id| {
+        let run = runs.iter().find(|r| r.id == id);
+        (
+            id,
+            run.map_or_else(|| run_status::job::phase(None), |r| r.phase.clone()),
+            run.and_then(|r| r.started),
+        )
+    });
+    let (status, notices) = status(&StatusInput {
+        collection: cc,
+        runs: &runs,
+        followed: followed_run.as_ref().map(|(id, phase, started)| Followed {
+            id,
+            phase,
+            job_started: *started,
+            audit: run_status::AuditInput::Unavailable(
+                run_status::ProgressUnavailable::NotConfigured,
+            ),
+        }),
+        pod_problem: None,
+        plan: &plan,
+        name_taken: None,
+        now,
+    });
+    Reconciled {
+        plan,
+        runs,
+        status,
+        notices,
+    }
+}

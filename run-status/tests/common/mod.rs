@@ -8,6 +8,7 @@ use audit::{
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
+use run_status::{AuditInput, TrackedRun, job};
 
 /// The instant every scripted run is measured from.
 pub fn t0() -> DateTime<Utc> {
@@ -277,4 +278,46 @@ pub fn past_run(run: &str, channels: &[&str], durations: &[i64], start: i64) -> 
     }
     attempt.end(&mut log, t, None);
     log.rows(run)
+}
+
+/// Run `run` as the operator follows it: its Job (`None`: gone) read once for its phase.
+pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> TrackedRun<'a> {
+    TrackedRun {
+        id: run.into(),
+        phase: job::phase(job),
+        job_started: job.and_then(job::start_time),
+        audit,
+    }
+}
+
+/// The seed's ETA, kept for comparison: elapsed time per channel done, times the channels
+/// left; `None` before the first channel is done.
+pub fn flat_average(
+    attempt: &run_status::runlog::Attempt,
+    now: DateTime<Utc>,
+) -> Option<TimeDelta> {
+    let started = attempt.started?;
+    let total = attempt.total_channels?;
+    let processed = attempt.processed();
+    if processed == 0 {
+        return None;
+    }
+    let per_channel = (now - started).as_seconds_f64() / f64::from(processed);
+    let secs = per_channel * f64::from(total.saturating_sub(processed));
+    Some(TimeDelta::milliseconds((secs * 1000.0).round() as i64))
+}
+
+/// Both reads a run's status needs: its rows and its collection's per-channel history.
+pub async fn read_snapshot(
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    name: &str,
+    run: &crds::RunId,
+    limits: audit::HistoryLimits,
+) -> Result<run_status::AuditSnapshot, run_status::ReadError> {
+    use run_status::reader::{read_history, read_run_rows};
+    Ok(run_status::AuditSnapshot {
+        rows: read_run_rows(pool, run).await?,
+        history: read_history(pool, namespace, name, run, limits).await?,
+    })
 }

@@ -1,0 +1,404 @@
+//! The operator's caches: one reflector each for the collections, their Jobs and the Jobs'
+//! pods, built once in [`start`] and kept current whether or not this replica leads, as
+//! controller-runtime's manager does (a standby that takes over starts with warm caches).
+//! Reconciles read only from here; nothing is listed per reconcile.
+//!
+//! Each cached object is trimmed to what the operator reads: `managedFields` (about half of
+//! a status-patched object), kubectl's last-applied copy of the spec, and the Jobs' and pods'
+//! specs are dropped before they reach a store.
+//!
+//! Readiness is tracked from the watch events themselves, not with `Store::wait_until_ready`:
+//! in kube-runtime 5.0 that future sits on a one-shot channel with a single waker slot, so of
+//! several waiters (the controller's own runner waits on the same store) only the last one to
+//! poll is ever woken; the others wait forever.
+
+use std::{fmt::Debug, future::Future, sync::Arc};
+
+use crds::ChannelCollection;
+use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::{
+        WatchStreamExt,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
+use tracing::{info, warn};
+
+use crate::{
+    job::{LABEL_MANAGED_BY, MANAGED_BY},
+    telemetry::ErrorChain,
+};
+
+/// kubectl's copy of the last applied object: as big as the spec, never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Changes buffered per cache for a slow subscriber; one that falls further behind gets
+/// every cached object again (reconciles are idempotent, so a resync is always safe).
+const FEED_CAPACITY: usize = 1024;
+
+/// Read handles of the caches (cheap to clone, shared with whatever needs to read them).
+#[derive(Clone)]
+pub struct Stores {
+    /// Every watched ChannelCollection.
+    pub collections: Store<ChannelCollection>,
+    /// Jobs labelled as managed by the operator: metadata and status only (no spec).
+    pub jobs: Store<Job>,
+    /// Pods of those Jobs: metadata and status only.
+    pub pods: Store<Pod>,
+}
+
+impl Stores {
+    /// Jobs in `namespace` whose controller is the object with `uid`.
+    pub fn jobs_of(&self, namespace: &str, uid: &str) -> Vec<Arc<Job>> {
+        controlled_by(&self.jobs, namespace, uid)
+    }
+
+    /// Pods in `namespace` whose controller is the Job with `uid`.
+    pub fn pods_of(&self, namespace: &str, uid: &str) -> Vec<Arc<Pod>> {
+        controlled_by(&self.pods, namespace, uid)
+    }
+
+    /// The collection a pod belongs to, through its Job (pod -> Job -> collection).
+    pub fn collection_of_pod(&self, pod: &Pod) -> Option<ObjectRef<ChannelCollection>> {
+        let namespace = ResourceExt::namespace(pod)?;
+        let job = controller(pod, "Job")?;
+        let job = self.jobs.get(&ObjectRef::new(&job).within(&namespace))?;
+        let collection = controller(job.as_ref(), &ChannelCollection::kind(&()))?;
+        Some(ObjectRef::new(&collection).within(&namespace))
+    }
+}
+
+fn controlled_by<K>(store: &Store<K>, namespace: &str, uid: &str) -> Vec<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|o| {
+            o.meta().namespace.as_deref() == Some(namespace)
+                && o.owner_references()
+                    .iter()
+                    .any(|r| r.controller == Some(true) && r.uid == uid)
+        })
+        .collect()
+}
+
+/// Name of `object`'s controller of kind `kind`.
+fn controller<K: Resource>(object: &K, kind: &str) -> Option<String> {
+    object
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true) && r.kind == kind)
+        .map(|r| r.name.clone())
+}
+
+/// Whether every cache has received its first complete list.
+#[derive(Clone, Debug)]
+pub struct Readiness(watch::Receiver<usize>);
+
+/// Number of caches [`start`] builds.
+const CACHES: usize = 3;
+
+impl Readiness {
+    /// True once every cache has synced (it stays true through later re-lists).
+    pub fn synced(&self) -> bool {
+        *self.0.borrow() >= CACHES
+    }
+
+    /// Resolves once every cache has synced; `false` if the caches stopped before that.
+    pub async fn wait(&self) -> bool {
+        let mut rx = self.0.clone();
+        rx.wait_for(|n| *n >= CACHES).await.is_ok()
+    }
+}
+
+/// Fan-out of one cache's changes: the controller subscribes while this replica leads.
+pub struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
+    tx: broadcast::Sender<Arc<K>>,
+    store: Store<K>,
+}
+
+impl<K> Feed<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    /// Every object now cached, then every change (an object per apply or delete). Subscribe
+    /// after the caches synced: what happened before is in the first part.
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let rx = self.tx.subscribe();
+        let store = self.store.clone();
+        let now = self.store.state();
+        let changes = stream::unfold((rx, store), |(mut rx, store)| async move {
+            let batch = match rx.recv().await {
+                Ok(object) => vec![object],
+                // Fell behind: everything again, from the cache.
+                Err(broadcast::error::RecvError::Lagged(_)) => store.state(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((stream::iter(batch), (rx, store)))
+        })
+        .flatten();
+        stream::iter(now).chain(changes)
+    }
+}
+
+/// The change streams of the caches.
+pub struct Feeds {
+    pub collections: Feed<ChannelCollection>,
+    pub jobs: Feed<Job>,
+    pub pods: Feed<Pod>,
+}
+
+/// The caches of one operator process.
+pub struct Caches {
+    pub stores: Stores,
+    pub feeds: Feeds,
+    pub readiness: Readiness,
+}
+
+/// Builds the caches of collections in `namespace` (all namespaces when `None`), their Jobs and
+/// pods. The returned future keeps them current; it runs until dropped.
+pub fn start(
+    client: Client,
+    namespace: Option<&str>,
+) -> (Caches, impl Future<Output = ()> + Send + 'static) {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let (synced_tx, synced) = watch::channel(0usize);
+    let synced_tx = Arc::new(synced_tx);
+    // Only our Jobs and their pods are watched (and cached), not every one in the cluster.
+    let ours = watcher::Config::default()
+        .labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"))
+        .any_semantic();
+    let (collections, collections_feed, collections_run) = reflect(
+        "collections",
+        api::<ChannelCollection>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+        trim_collection,
+        synced_tx.clone(),
+    );
+    let (jobs, jobs_feed, jobs_run) = reflect(
+        "jobs",
+        api::<Job>(&client, namespace),
+        ours.clone(),
+        trim_job,
+        synced_tx.clone(),
+    );
+    let (pods, pods_feed, pods_run) = reflect(
+        "pods",
+        api::<Pod>(&client, namespace),
+        ours,
+        trim_pod,
+        synced_tx,
+    );
+    let caches = Caches {
+        stores: Stores {
+            collections,
+            jobs,
+            pods,
+        },
+        feeds: Feeds {
+            collections: collections_feed,
+            jobs: jobs_feed,
+            pods: pods_feed,
+        },
+        readiness: Readiness(synced),
+    };
+    let run = async move {
+        tokio::join!(collections_run, jobs_run, pods_run);
+    };
+    (caches, run)
+}
+
+/// One reflector: its store, its feed, and the future that drives its watch.
+fn reflect<K>(
+    name: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    synced: Arc<watch::Sender<usize>>,
+) -> (Store<K>, Feed<K>, impl Future<Output = ()> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let (tx, _) = broadcast::channel(FEED_CAPACITY);
+    let feed = Feed {
+        tx: tx.clone(),
+        store: store.clone(),
+    };
+    let reader = store.clone();
+    let run = async move {
+        let mut seen_first_list = false;
+        let events = watcher(api, config)
+            .default_backoff()
+            .modify(trim)
+            .reflect(writer);
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(object)) => {
+                    // The store's own copy, so a buffered change costs no second object.
+                    if let Some(cached) = reader.get(&ObjectRef::from_obj(&object)) {
+                        let _ = tx.send(cached);
+                    }
+                }
+                Ok(watcher::Event::Delete(object)) => {
+                    let _ = tx.send(Arc::new(object));
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if !seen_first_list {
+                        seen_first_list = true;
+                        synced.send_modify(|n| *n += 1);
+                        info!(cache = name, objects = reader.state().len(), "cache synced");
+                    } else {
+                        // A re-list: anything may have changed during the gap.
+                        for object in reader.state() {
+                            let _ = tx.send(object);
+                        }
+                    }
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Err(error) => {
+                    warn!(cache = name, error = %ErrorChain(&error), "watch failed; retrying")
+                }
+            }
+        }
+    };
+    (store, feed, run)
+}
+
+fn trim_meta<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// Keeps spec, status and metadata (the observability metrics read the spec and status).
+fn trim_collection(cc: &mut ChannelCollection) {
+    trim_meta(cc);
+}
+
+/// Keeps metadata and status: the reconcile never reads a Job's spec (it builds its own).
+fn trim_job(job: &mut Job) {
+    trim_meta(job);
+    job.spec = None;
+}
+
+/// Keeps metadata and status (container states, scheduling conditions).
+fn trim_pod(pod: &mut Pod) {
+    trim_meta(pod);
+    pod.spec = None;
+    pod.metadata.annotations = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn job(name: &str) -> Job {
+        Job {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("tg".into()),
+                ..ObjectMeta::default()
+            },
+            ..Job::default()
+        }
+    }
+
+    fn names(jobs: &[Arc<Job>]) -> Vec<String> {
+        let mut names: Vec<String> = jobs.iter().map(|j| j.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_sees_the_cache_then_changes_and_everything_again_after_lagging() {
+        let (store, mut writer) = reflector::store::<Job>();
+        writer.apply_watcher_event(&watcher::Event::Apply(job("a")));
+        let (tx, _) = broadcast::channel(2);
+        let feed = Feed {
+            tx: tx.clone(),
+            store: store.clone(),
+        };
+        let mut changes = Box::pin(feed.subscribe());
+        writer.apply_watcher_event(&watcher::Event::Apply(job("b")));
+        tx.send(store.get(&ObjectRef::new("b").within("tg")).unwrap())
+            .unwrap();
+        let first: Vec<Arc<Job>> =
+            vec![changes.next().await.unwrap(), changes.next().await.unwrap()];
+        assert_eq!(names(&first), ["a", "b"], "the cache, then the change");
+
+        // Three changes into a buffer of two: the subscriber gets the whole cache again.
+        for name in ["c", "d", "e"] {
+            writer.apply_watcher_event(&watcher::Event::Apply(job(name)));
+            tx.send(Arc::new(job(name))).unwrap();
+        }
+        let mut resync = Vec::new();
+        for _ in 0..5 {
+            resync.push(changes.next().await.unwrap());
+        }
+        assert_eq!(names(&resync), ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn trimmed_objects_keep_what_the_operator_reads() {
+        let mut job: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "news-1", "namespace": "tg",
+                "annotations": {LAST_APPLIED: "{...}", "collection.mtproto.dev/scheduled-at": "x"},
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ChannelCollection", "name": "news",
+                                     "uid": "u", "controller": true}]
+            },
+            "spec": {"template": {"spec": {"containers": []}}},
+            "status": {"active": 1}
+        }))
+        .unwrap();
+        trim_job(&mut job);
+        assert_eq!(job.metadata.managed_fields, None);
+        assert_eq!(job.spec, None);
+        assert_eq!(job.status.as_ref().and_then(|s| s.active), Some(1));
+        assert_eq!(
+            job.annotations().keys().collect::<Vec<_>>(),
+            ["collection.mtproto.dev/scheduled-at"]
+        );
+        assert_eq!(job.owner_references().len(), 1);
+
+        let mut cc = ChannelCollection::new(
+            "news",
+            serde_json::from_value(serde_json::json!({
+                "channels": ["durov"], "interval": "10m",
+                "session": {"secretRef": {"name": "s", "key": "k"}},
+                "apiCredentials": {"secretRef": {"name": "a"}}
+            }))
+            .unwrap(),
+        );
+        cc.metadata = ObjectMeta {
+            managed_fields: Some(vec![Default::default()]),
+            ..ObjectMeta::default()
+        };
+        let spec = cc.spec.clone();
+        trim_collection(&mut cc);
+        assert_eq!(cc.metadata.managed_fields, None);
+        assert_eq!(cc.spec, spec);
+    }
+}

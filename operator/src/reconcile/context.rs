@@ -1,0 +1,203 @@
+//! What every reconcile shares.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use crds::{ChannelCollection, RunId};
+use kube::{
+    Client, Resource,
+    runtime::{
+        events::{Event, EventType, Recorder},
+        reflector::ObjectRef,
+    },
+};
+use run_status::ChannelHistory;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tracing::warn;
+
+use super::Error;
+use crate::{cache::Stores, job::JobDefaults, metrics::Metrics, runs::RunView, status::Notice};
+
+/// Field manager of every write the operator makes (status SSA in particular).
+pub const FIELD_MANAGER: &str = "channel-collection-operator";
+
+/// Where the current time comes from (fixed in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Shared state of every reconcile.
+pub struct Context {
+    /// Kubernetes API client (writes, and the rare read of a Job that is not cached yet).
+    pub client: Client,
+    /// The caches every read comes from.
+    pub stores: Stores,
+    /// Publishes Events on the collections.
+    pub recorder: Recorder,
+    /// Collector image and database Secret for specs that leave them out.
+    pub defaults: JobDefaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// True while this instance holds the leader lease; every write checks it first.
+    pub leader: watch::Receiver<bool>,
+    /// How often status is refreshed while a run is active.
+    pub refresh: Duration,
+    /// The operator's database, where the audit log is read; `None`: not configured, so
+    /// only Job-level status is reported. Lazy: nothing connects until an active run is
+    /// read, so an unreachable database never blocks start-up.
+    ///
+    /// Collections whose `spec.database` names another database are read from this one too
+    /// (the operator never reads Secrets): if their collector writes elsewhere, their runs
+    /// show no progress.
+    pub database: Option<PgPool>,
+    /// Per-channel history of the runs being followed, read once per run.
+    pub history: HistoryCache,
+    /// The current time.
+    pub clock: Clock,
+    /// Consecutive failures per collection, for the error backoff.
+    pub failures: Mutex<HashMap<ObjectRef<ChannelCollection>, u32>>,
+    /// Jobs created but not yet seen in the cache, per collection (as Kubernetes
+    /// controllers' "expectations"): a reconcile woken by its own status write before the
+    /// Job's watch event arrives must not take the new run for a deleted one.
+    pub expected: Expectations,
+}
+
+/// How long a created Job is expected before its absence from the cache counts: longer than
+/// any watch lag, shorter than a run.
+const EXPECTATION_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// A run whose Job was created at a time, not yet seen in the cache.
+type Expected = (RunView, DateTime<Utc>);
+
+/// Jobs created and not yet seen in the cache, per collection.
+#[derive(Debug, Default)]
+pub struct Expectations(Mutex<HashMap<ObjectRef<ChannelCollection>, Expected>>);
+
+impl Expectations {
+    /// `run` was just created (or adopted) for `cc` at `now`.
+    pub(super) fn expect(&self, cc: &ChannelCollection, run: RunView, now: DateTime<Utc>) {
+        if let Ok(mut expected) = self.0.lock() {
+            expected.insert(ObjectRef::from_obj(cc), (run, now));
+        }
+    }
+
+    /// The run created for `cc` that `cached` (its runs in the cache) does not show yet, if
+    /// still expected at `now`; forgets it once the cache shows it or it expired.
+    pub(super) fn pending(
+        &self,
+        cc: &ChannelCollection,
+        cached: &[RunView],
+        now: DateTime<Utc>,
+    ) -> Option<RunView> {
+        let mut expected = self.0.lock().ok()?;
+        let key = ObjectRef::from_obj(cc);
+        let (run, at) = expected.get(&key)?;
+        if cached.iter().any(|r| r.id == run.id) || now - *at > EXPECTATION_TTL {
+            expected.remove(&key);
+            return None;
+        }
+        Some(run.clone())
+    }
+}
+
+impl Context {
+    pub(super) fn ensure_leader(&self) -> Result<(), Error> {
+        if *self.leader.borrow() {
+            Ok(())
+        } else {
+            Err(Error::NotLeader)
+        }
+    }
+
+    /// Publishes `notice` on `cc`; an Event that cannot be written is logged, not retried.
+    pub(super) async fn publish(&self, cc: &ChannelCollection, notice: &Notice) {
+        if self.ensure_leader().is_err() {
+            return;
+        }
+        let event = Event {
+            type_: if notice.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: notice.reason.to_string(),
+            note: Some(notice.note.clone()),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &cc.object_ref(&())).await {
+            warn!(reason = notice.reason, error = %error, "publishing an Event failed");
+        }
+    }
+
+    pub(super) async fn publish_all(&self, cc: &ChannelCollection, notices: &[Notice]) {
+        for notice in notices {
+            self.publish(cc, notice).await;
+        }
+    }
+
+    /// One more consecutive failure of `cc`; how many there are now.
+    pub(super) fn count_failure(&self, cc: &ChannelCollection) -> u32 {
+        self.failures
+            .lock()
+            .map(|mut f| {
+                let n = f.entry(ObjectRef::from_obj(cc)).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            })
+            .unwrap_or(1)
+    }
+
+    pub(super) fn forget_failures(&self, cc: &ChannelCollection) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&ObjectRef::from_obj(cc));
+        }
+    }
+}
+
+/// Most runs whose history is kept; beyond it the cache starts over (entries of runs whose
+/// end was never seen, e.g. of a deleted collection, would otherwise stay forever).
+const HISTORY_CACHE_MAX: usize = 1024;
+
+/// Per-channel history of each followed run, keyed by (namespace, run): it does not change
+/// during a run, so each refresh after the first costs one indexed query.
+#[derive(Debug, Default)]
+pub struct HistoryCache(Mutex<HashMap<(String, RunId), ChannelHistory>>);
+
+impl HistoryCache {
+    /// The history cached for `run`, if any.
+    pub fn get(&self, namespace: &str, run: &RunId) -> Option<ChannelHistory> {
+        let cache = self.0.lock().ok()?;
+        cache.get(&(namespace.to_string(), run.clone())).cloned()
+    }
+
+    /// Caches `history` for `run`.
+    pub fn put(&self, namespace: &str, run: &RunId, history: ChannelHistory) {
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= HISTORY_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert((namespace.to_string(), run.clone()), history);
+        }
+    }
+
+    /// Drops `run`'s history (it is over).
+    pub fn forget(&self, namespace: &str, run: &RunId) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.remove(&(namespace.to_string(), run.clone()));
+        }
+    }
+
+    /// Number of runs cached.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Whether no run is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

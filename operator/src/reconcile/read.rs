@@ -1,0 +1,165 @@
+//! What a reconcile starts from: the collection's runs and pods from the caches, and the
+//! followed run's audit rows (one indexed query; the per-channel history once per run).
+
+use std::sync::Arc;
+
+use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
+use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
+use run_status::{AuditSnapshot, JobPhase, ReadError, job, reader};
+use sqlx::PgPool;
+use tracing::warn;
+
+use super::Context;
+use crate::{
+    pods::{self, PodProblem},
+    runs::{RunView, owned_runs},
+    status::Followed,
+    telemetry::ErrorChain,
+};
+
+/// The run whose live status is derived, and its audit log as read.
+pub(super) struct FollowedRun {
+    pub id: RunId,
+    pub phase: JobPhase,
+    pub started: Option<chrono::DateTime<chrono::Utc>>,
+    /// `None`: no database configured.
+    pub audit: Option<Result<AuditSnapshot, ReadError>>,
+}
+
+impl FollowedRun {
+    pub fn as_followed(&self) -> Followed<'_> {
+        Followed {
+            id: &self.id,
+            phase: &self.phase,
+            job_started: self.started,
+            audit: reader::input_from(self.audit.as_ref()),
+        }
+    }
+}
+
+/// What the caches and the audit log say about a collection.
+pub(super) struct Observed {
+    /// Its runs, oldest first.
+    pub runs: Vec<RunView>,
+    pub followed: Option<FollowedRun>,
+    /// Why the active run's pod cannot start, if it cannot.
+    pub pod_problem: Option<PodProblem>,
+}
+
+impl Observed {
+    /// The followed run, when `status` no longer shows it active: it is over.
+    pub fn ended(&self, status: &ChannelCollectionStatus) -> Option<&RunId> {
+        let run = &self.followed.as_ref()?.id;
+        (status.active_job.as_ref() != Some(run)).then_some(run)
+    }
+}
+
+/// Reads `cc` (in `namespace`) from the caches, and the followed run's audit rows.
+pub(super) async fn observe(
+    cc: &ChannelCollection,
+    namespace: &str,
+    ctx: &Context,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Observed {
+    let jobs: Vec<Arc<Job>> = match cc.uid() {
+        Some(uid) => ctx.stores.jobs_of(namespace, &uid),
+        None => Vec::new(),
+    };
+    let mut runs = owned_runs(cc, jobs.iter().map(AsRef::as_ref));
+    // A Job this operator just created that the cache does not show yet.
+    if let Some(pending) = ctx.expected.pending(cc, &runs, now) {
+        runs.push(pending);
+    }
+    let previous = cc.status.clone().unwrap_or_default();
+    let followed = followed(&previous, &runs);
+    let pod_problem = runs
+        .iter()
+        .rev()
+        .find(|r| r.is_active() && !r.deleting)
+        .and_then(|run| jobs.iter().find(|j| j.name_any() == run.id.as_str()))
+        .and_then(|job| job.uid())
+        .and_then(|uid| {
+            pods::problem(
+                ctx.stores
+                    .pods_of(namespace, &uid)
+                    .iter()
+                    .map(AsRef::as_ref),
+            )
+        });
+    let followed = match followed {
+        None => None,
+        Some((id, phase, started)) => {
+            let audit = match &ctx.database {
+                None => None,
+                Some(pool) => Some(read(ctx, pool, namespace, &cc.name_any(), &id).await),
+            };
+            Some(FollowedRun {
+                id,
+                phase,
+                started,
+                audit,
+            })
+        }
+    };
+    Observed {
+        runs,
+        followed,
+        pod_problem,
+    }
+}
+
+/// The run to derive live status for: `status.activeJob` first, whether its Job is still
+/// active, finished or gone (its outcome is not recorded until a status saying so is
+/// written); else the newest active run. `None`: idle, no database query.
+fn followed(
+    previous: &ChannelCollectionStatus,
+    runs: &[RunView],
+) -> Option<(RunId, JobPhase, Option<chrono::DateTime<chrono::Utc>>)> {
+    if let Some(active) = &previous.active_job {
+        return Some(match runs.iter().find(|r| &r.id == active) {
+            Some(run) => (run.id.clone(), run.phase.clone(), run.started),
+            None => (active.clone(), job::phase(None), None),
+        });
+    }
+    runs.iter()
+        .rev()
+        .find(|r| r.is_active() && !r.deleting)
+        .map(|r| (r.id.clone(), r.phase.clone(), r.started))
+}
+
+/// The run's rows and its collection's per-channel history (read on the run's first refresh
+/// only: it does not change during the run). A failure is logged with its causes (never the
+/// URL) and shown as progress unavailable: scheduling goes on.
+async fn read(
+    ctx: &Context,
+    pool: &PgPool,
+    namespace: &str,
+    name: &str,
+    run: &RunId,
+) -> Result<AuditSnapshot, ReadError> {
+    let read = async {
+        let rows = reader::read_run_rows(pool, run).await?;
+        let history = match ctx.history.get(namespace, run) {
+            Some(history) => history,
+            None => {
+                let history = reader::read_history(
+                    pool,
+                    namespace,
+                    name,
+                    run,
+                    audit::HistoryLimits::default(),
+                )
+                .await?;
+                ctx.history.put(namespace, run, history.clone());
+                history
+            }
+        };
+        Ok(AuditSnapshot { rows, history })
+    };
+    let result = read.await;
+    if let Err(error) = &result {
+        warn!(run = %run, error = %ErrorChain(error), "cannot read the audit log; reporting Job-level status only");
+    }
+    result
+}

@@ -1,0 +1,397 @@
+//! The one status computation (`operator::status::status`), table-driven at fixed instants:
+//! what the audit log, the Jobs, the pods and the plan each add, and the Events of transitions.
+
+mod common;
+
+use audit::{AuditEvent, AuditRow, CollectionEnd, CollectionStart, EndReason};
+use common::{TestCollection, TestJob, at, defaults, job_for, t0};
+use crds::{
+    ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use operator::{
+    decide::decide,
+    pods::PodProblem,
+    runs::{RunView, owned_runs},
+    status::{Followed, Notice, StatusInput, status},
+    time::to_k8s,
+};
+use run_status::{AuditInput, ChannelHistory, JobPhase, ProgressUnavailable};
+
+const RUN: &str = "news-29931120";
+
+/// How the followed run's audit log reads in a case.
+#[derive(Clone)]
+enum Audit {
+    Rows(Vec<AuditRow>),
+    Unavailable(ProgressUnavailable),
+}
+
+fn row(id: i64, event: AuditEvent) -> AuditRow {
+    AuditRow {
+        id,
+        timestamp: at(12, 0, 10),
+        pod_name: Some("pod-a".into()),
+        event: Ok(event),
+    }
+}
+
+fn started() -> Vec<AuditRow> {
+    vec![row(
+        1,
+        AuditEvent::Start(CollectionStart {
+            total_channels: 3,
+            start_time: at(12, 0, 10),
+        }),
+    )]
+}
+
+fn revoked() -> Vec<AuditRow> {
+    let mut rows = started();
+    rows.push(row(
+        2,
+        AuditEvent::End(CollectionEnd {
+            total_messages: 0,
+            channels_synced: 0,
+            total_channels: 3,
+            errors: 0,
+            end_time: at(12, 0, 12),
+            aborted: true,
+            reason: Some(EndReason::SessionInvalid),
+        }),
+    ));
+    rows
+}
+
+/// The status of `cc` (its previous status included) with `jobs`, following run [`RUN`] with
+/// `audit`, at `now`.
+fn compute(
+    cc: &ChannelCollection,
+    jobs: &[k8s_openapi::api::batch::v1::Job],
+    audit: Option<Audit>,
+    pod: Option<PodProblem>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (ChannelCollectionStatus, Vec<Notice>) {
+    let runs: Vec<RunView> = owned_runs(cc, jobs);
+    let plan = decide(cc, &runs, &defaults(), now);
+    let id = RunId::from(RUN);
+    let run = runs.iter().find(|r| r.id == id);
+    let phase = run.map_or_else(|| run_status::job::phase(None), |r| r.phase.clone());
+    let history = ChannelHistory::default();
+    let followed = audit.as_ref().map(|audit| Followed {
+        id: &id,
+        phase: &phase,
+        job_started: run.and_then(|r| r.started),
+        audit: match audit {
+            Audit::Rows(rows) => AuditInput::Rows {
+                rows,
+                history: &history,
+            },
+            Audit::Unavailable(why) => AuditInput::Unavailable(*why),
+        },
+    });
+    status(&StatusInput {
+        collection: cc,
+        runs: &runs,
+        followed,
+        pod_problem: pod.as_ref(),
+        plan: &plan,
+        name_taken: None,
+        now,
+    })
+}
+
+fn condition<'a>(status: &'a ChannelCollectionStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+fn reasons(notices: &[Notice]) -> Vec<&str> {
+    notices.iter().map(|n| n.reason).collect()
+}
+
+fn following(cc: ChannelCollection) -> ChannelCollection {
+    cc.last_scheduled(t0())
+        .with_status(ChannelCollectionStatus {
+            active_job: Some(RUN.into()),
+            last_schedule_time: Some(to_k8s(t0())),
+            ..ChannelCollectionStatus::default()
+        })
+}
+
+#[test]
+fn states_of_a_run() {
+    let cc = || following(ChannelCollection::test());
+    let job = || job_for(&ChannelCollection::test(), t0());
+    let missing = PodProblem {
+        pod: "news-29931120-abcde".into(),
+        reason: "CreateContainerConfigError".into(),
+        message: "secret \"telegram-session\" not found".into(),
+    };
+    // (case, jobs, audit, pod problem) -> (state, currentlyCollecting, Ready, Reconciling reason)
+    struct Case {
+        name: &'static str,
+        jobs: Vec<k8s_openapi::api::batch::v1::Job>,
+        audit: Option<Audit>,
+        pod: Option<PodProblem>,
+        want: Want,
+    }
+    type Want = (CollectionState, bool, &'static str, Option<&'static str>);
+    let case = |name, jobs, audit, pod, want: Want| Case {
+        name,
+        jobs,
+        audit,
+        pod,
+        want,
+    };
+    let rows = |r: Vec<AuditRow>| Some(Audit::Rows(r));
+    let unavailable = |why| Some(Audit::Unavailable(why));
+    use CollectionState::*;
+    let cases = vec![
+        case(
+            "pod pending, no collection_start yet",
+            vec![job().running(false)],
+            rows(vec![]),
+            None,
+            (Starting, false, "False", Some("RunStarting")),
+        ),
+        case(
+            "pod running, collector not started yet",
+            vec![job().running(true)],
+            rows(vec![]),
+            None,
+            (Starting, false, "False", Some("RunStarting")),
+        ),
+        case(
+            "a missing Secret says so",
+            vec![job().running(false)],
+            rows(vec![]),
+            Some(missing.clone()),
+            (Starting, false, "False", Some("CreateContainerConfigError")),
+        ),
+        case(
+            "collecting once collection_start is written",
+            vec![job().running(true)],
+            rows(started()),
+            None,
+            (Collecting, true, "True", None),
+        ),
+        case(
+            "no audit log: a running pod is collecting",
+            vec![job().running(true)],
+            unavailable(ProgressUnavailable::NotConfigured),
+            None,
+            (Collecting, true, "True", None),
+        ),
+        case(
+            "no audit log, pod pending: starting",
+            vec![job().running(false)],
+            unavailable(ProgressUnavailable::Unreachable),
+            None,
+            (Starting, false, "False", Some("RunStarting")),
+        ),
+        case(
+            "succeeded",
+            vec![job().succeeded(at(12, 4, 0))],
+            rows(started()),
+            None,
+            (Idle, false, "True", None),
+        ),
+        case(
+            "failed",
+            vec![job().failed(at(12, 4, 0), "DeadlineExceeded")],
+            rows(started()),
+            None,
+            (Failed, false, "False", None),
+        ),
+        case(
+            "Job vanished",
+            vec![],
+            rows(started()),
+            None,
+            (Failed, false, "False", None),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for Case {
+        name,
+        jobs,
+        audit,
+        pod,
+        want: (state, collecting, ready, reconciling),
+    } in cases
+    {
+        let (status, _) = compute(&cc(), &jobs, audit, pod, at(12, 1, 0));
+        let got = (
+            status.state,
+            status.currently_collecting,
+            condition(&status, "Ready").map(|c| c.status.as_str()),
+            condition(&status, "Reconciling").map(|c| c.reason.as_str()),
+        );
+        let want = (Some(state), collecting, Some(ready), reconciling);
+        if got != want {
+            failures.push(format!("{name}: expected {want:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_pod_that_cannot_start_is_told_once_within_one_refresh() {
+    let cc = following(ChannelCollection::test());
+    let jobs = [job_for(&ChannelCollection::test(), t0()).running(false)];
+    let missing = PodProblem {
+        pod: "news-29931120-abcde".into(),
+        reason: "CreateContainerConfigError".into(),
+        message: "secret \"telegram-session\" not found".into(),
+    };
+    let (first, notices) = compute(
+        &cc,
+        &jobs,
+        Some(Audit::Rows(vec![])),
+        Some(missing.clone()),
+        at(12, 0, 30),
+    );
+    let reconciling = condition(&first, "Reconciling").unwrap();
+    assert!(
+        reconciling
+            .message
+            .contains("secret \"telegram-session\" not found"),
+        "{}",
+        reconciling.message
+    );
+    assert_eq!(reasons(&notices), ["PodNotStarting"]);
+    assert!(notices[0].warning && notices[0].note.contains("telegram-session"));
+    let (again, notices) = compute(
+        &cc.clone().with_status(first.clone()),
+        &jobs,
+        Some(Audit::Rows(vec![])),
+        Some(missing),
+        at(12, 0, 35),
+    );
+    assert!(notices.is_empty(), "told once: {notices:?}");
+    assert_eq!(again, first, "settled");
+}
+
+#[test]
+fn a_revoked_session_stalls_and_is_announced_once() {
+    let cc = following(ChannelCollection::test());
+    let jobs =
+        [job_for(&ChannelCollection::test(), t0()).failed(at(12, 2, 0), "BackoffLimitExceeded")];
+    let (first, notices) = compute(
+        &cc,
+        &jobs,
+        Some(Audit::Rows(revoked())),
+        None,
+        at(12, 2, 30),
+    );
+    let stalled = condition(&first, "Stalled").unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "SessionInvalid")
+    );
+    assert_eq!(condition(&first, "Ready").unwrap().reason, "SessionInvalid");
+    assert_eq!(
+        first.last_run.as_ref().unwrap().reason.as_deref(),
+        Some("SessionInvalid")
+    );
+    assert_eq!(reasons(&notices), ["RunFailed", "SessionInvalid"]);
+    // Idle afterwards: nothing followed, the audit log's account stays, nothing is told again.
+    let (again, notices) = compute(
+        &cc.with_status(first.clone()),
+        &jobs,
+        None,
+        None,
+        at(12, 3, 0),
+    );
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(again, first);
+}
+
+#[test]
+fn progress_unavailable_only_while_the_active_run_cannot_be_read() {
+    let cc = following(ChannelCollection::test());
+    let active = [job_for(&ChannelCollection::test(), t0()).running(true)];
+    let ended =
+        [job_for(&ChannelCollection::test(), t0()).failed(at(12, 4, 0), "DeadlineExceeded")];
+    let unreachable = Some(Audit::Unavailable(ProgressUnavailable::Unreachable));
+    let reason =
+        |s: &ChannelCollectionStatus| condition(s, "ProgressUnavailable").map(|c| c.reason.clone());
+    let (s, _) = compute(&cc, &active, unreachable.clone(), None, at(12, 1, 0));
+    assert_eq!(reason(&s).as_deref(), Some("AuditLogUnreachable"));
+    let (s, _) = compute(
+        &cc,
+        &active,
+        Some(Audit::Rows(started())),
+        None,
+        at(12, 1, 0),
+    );
+    assert_eq!(reason(&s), None, "readable again");
+    let (s, _) = compute(&cc, &ended, unreachable, None, at(12, 5, 0));
+    assert_eq!(reason(&s), None, "nothing live to be unavailable");
+
+    // A collection naming its own database is told where the operator reads.
+    let not_configured = Some(Audit::Unavailable(ProgressUnavailable::NotConfigured));
+    for (cc, mentions) in [(cc.clone(), false), (cc.database("db", "url"), true)] {
+        let (s, _) = compute(&cc, &active, not_configured.clone(), None, at(12, 1, 0));
+        let c = condition(&s, "ProgressUnavailable").unwrap();
+        assert_eq!(c.reason, "DatabaseNotConfigured");
+        assert_eq!(
+            c.message.contains("spec.database"),
+            mentions,
+            "{}",
+            c.message
+        );
+    }
+}
+
+#[test]
+fn an_invalid_spec_wins_over_the_run_and_the_session() {
+    let cc = following(ChannelCollection::test()).cron("61 * * * *", None);
+    let jobs =
+        [job_for(&ChannelCollection::test(), t0()).failed(at(12, 2, 0), "BackoffLimitExceeded")];
+    let (s, notices) = compute(
+        &cc,
+        &jobs,
+        Some(Audit::Rows(revoked())),
+        None,
+        at(12, 2, 30),
+    );
+    assert_eq!(s.state, Some(CollectionState::Failed));
+    assert_eq!(condition(&s, "Stalled").unwrap().reason, "InvalidSpec");
+    assert_eq!(condition(&s, "Ready").unwrap().reason, "InvalidSpec");
+    assert_eq!(s.conditions.len(), 2);
+    assert_eq!(reasons(&notices), ["InvalidSpec", "RunFailed"]);
+}
+
+#[test]
+fn a_run_whose_failure_is_decided_is_not_active_while_its_pods_terminate() {
+    let cc = following(ChannelCollection::test());
+    let mut job = job_for(&ChannelCollection::test(), t0()).running(true);
+    job.status.as_mut().unwrap().conditions =
+        Some(vec![k8s_openapi::api::batch::v1::JobCondition {
+            type_: "FailureTarget".into(),
+            status: "True".into(),
+            reason: Some("DeadlineExceeded".into()),
+            message: Some("too long".into()),
+            last_transition_time: Some(to_k8s(at(12, 3, 0))),
+            last_probe_time: None,
+        }]);
+    let runs = owned_runs(&cc, std::slice::from_ref(&job));
+    assert!(runs[0].holds_session, "its pods may still hold the session");
+    assert!(matches!(runs[0].phase, JobPhase::Failed { .. }));
+    let (s, _) = compute(
+        &cc,
+        &[job],
+        Some(Audit::Rows(started())),
+        None,
+        at(12, 3, 5),
+    );
+    assert_eq!(s.active_job, None);
+    assert_eq!(
+        s.last_run,
+        Some(RunSummary {
+            result: Some(RunResult::Failed),
+            ..s.last_run.clone().unwrap()
+        })
+    );
+}
