@@ -23,6 +23,7 @@ fn derived() -> DerivedStatus {
         channels_total: 3,
         messages_collected_current_run: 5,
         errors_current_run: 0,
+        flood_wait_seconds_current_run: 0,
         collection_start_time: None,
         estimated_time_remaining: None,
         waiting_until: None,

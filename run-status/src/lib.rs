@@ -39,6 +39,7 @@
 //! operator's own status patch.
 
 pub mod eta;
+pub mod flood;
 pub mod follow;
 pub mod history;
 pub mod job;

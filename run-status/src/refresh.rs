@@ -72,6 +72,7 @@ mod tests {
             channels_total: 10,
             messages_collected_current_run: 120,
             errors_current_run: 1,
+            flood_wait_seconds_current_run: 0,
             collection_start_time: None,
             estimated_time_remaining: Some(60),
             waiting_until: None,
