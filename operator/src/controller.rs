@@ -1,17 +1,20 @@
 //! Wires the kube-runtime Controller: watch collections (all namespaces or one), own
 //! their Jobs, reconcile, stop gracefully when asked.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    hash::Hash,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use crds::ChannelCollection;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
-    Api,
-    runtime::{Controller, watcher},
+    Api, Resource,
+    runtime::{Controller, reflector::Store, watcher},
 };
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -44,8 +47,10 @@ pub async fn run(
     synced.store(false, Ordering::Release);
     let controller = Controller::new(collections, watcher::Config::default().any_semantic());
     let store = controller.store();
+    // The per-collection metrics read this cache while this controller runs.
+    let _serving = ctx.metrics.collections.serve(store.clone(), synced.clone());
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
+        if first_sync(&store).await {
             synced.store(true, Ordering::Release);
             info!("first watch sync done");
         }
@@ -75,5 +80,24 @@ pub async fn run(
     tokio::select! {
         () = running => info!("controller stopped"),
         () = deadline => warn!(grace_secs = grace.as_secs(), "controller did not stop in time; dropped it"),
+    }
+}
+
+/// How often [`first_sync`] looks again.
+const SYNC_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Resolves once `store` holds its first complete list; false if its writer went away first.
+///
+/// The controller waits for its store too, and a store wakes only the waiter that polled it
+/// last, so one plain `wait_until_ready` here could sleep forever: it is polled again and again.
+pub async fn first_sync<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    loop {
+        if let Ok(ready) = tokio::time::timeout(SYNC_POLL, store.wait_until_ready()).await {
+            return ready.is_ok();
+        }
     }
 }

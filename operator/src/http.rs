@@ -49,6 +49,10 @@ pub fn router(health: Health) -> Router {
 
 /// Ready when leading with a synced cache, or when standing by for the lease.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    readiness(&health)
+}
+
+fn readiness(health: &Health) -> (StatusCode, &'static str) {
     if !*health.leader.borrow() {
         (StatusCode::OK, "standby")
     } else if health.synced.load(Ordering::Acquire) {
@@ -62,6 +66,10 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
+    let ready = readiness(&health).0.is_success();
+    health
+        .metrics
+        .observe_health(ready, *health.leader.borrow());
     (
         [(
             header::CONTENT_TYPE,

@@ -2,7 +2,8 @@
 //!
 //! Pure core: `schedule`, `validate`, `job`, `runs`, `status`, `conditions`, `decide`,
 //! `progress` (live progress from the `run-status` crate merged into the status).
-//! Shell: `reconcile`, `controller`, `leader`, `http`, `app` (the binary's edge).
+//! Shell: `reconcile`, `controller`, `leader`, `http`, `retention` (audit-log retention),
+//! `app` (the binary's edge).
 
 pub mod app;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod leader;
 pub mod metrics;
 pub mod progress;
 pub mod reconcile;
+pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod status;

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, instrument, warn};
 
 use crate::{
-    decide::{Notice, decide},
+    decide::{Notice, RUN_FAILED, RUN_SUCCEEDED, decide},
     job::{self, BuildError, JobDefaults},
     metrics::Metrics,
     progress::{self, Finish},
@@ -356,6 +356,14 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
             })?;
     }
 
+    // Counted once its status is written, like the RunSucceeded/RunFailed Event announcing it.
+    if notices
+        .iter()
+        .any(|n| n.reason == RUN_SUCCEEDED || n.reason == RUN_FAILED)
+        && let Some(run) = &status.last_run
+    {
+        ctx.metrics.run_finished(&namespace, &name, run);
+    }
     for notice in &notices {
         ctx.publish(&cc, notice).await;
     }
