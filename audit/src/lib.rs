@@ -7,6 +7,7 @@
 
 mod event;
 mod history;
+mod retention;
 mod store;
 
 pub use event::{
@@ -14,6 +15,7 @@ pub use event::{
     EndReason, ErrorReason, FloodWait, ParseEventError,
 };
 pub use history::{HistoryError, HistoryLimits, PastRun, recent_finished_runs};
+pub use retention::{RetentionError, RetentionPass, RetentionPolicy, kept_runs};
 pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};
 
 /// The one schema both binaries use (`migrations/` at the workspace root).

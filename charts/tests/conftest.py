@@ -30,11 +30,23 @@ VARIANTS: dict[str, dict[str, Any]] = {
             ],
         },
     },
+    "monitoring-on": {
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "dashboard": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+        },
+    },
     "everything": {
         "replicas": 3,
         "watch": {"scope": "Namespace", "namespace": "telegram"},
         "image": {"digest": "sha256:" + "a" * 64},
-        "metrics": {"serviceMonitor": {"enabled": True}},
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "dashboard": {"enabled": True, "annotations": {"grafana_folder": "Telegram"}},
+            "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}, "alertLabels": {"team": "data"}},
+        },
+        "auditRetention": "90d",
         "networkPolicy": {"enabled": True, "extraEgress": [{"ports": [{"port": 6379}]}]},
         "commonLabels": {"team": "data"},
         "commonAnnotations": {"owner": "data-team"},

@@ -26,7 +26,7 @@ from conftest import (
 # Oldest Kubernetes the project supports, and the one k8s-openapi targets.
 KUBE_VERSIONS = ["1.25", "1.33"]
 # Kinds whose schema is not part of Kubernetes (they come from CRDs of other projects).
-FOREIGN_KINDS = {"ServiceMonitor"}
+FOREIGN_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 # --- lint -----------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def test_every_rendered_object_validates(chart, variant: str, kube_version: str)
     assert objects
     for obj in objects:
         if obj["kind"] in FOREIGN_KINDS:
-            continue  # checked structurally in test_service_monitor_scrapes_the_metrics_service
+            continue  # checked structurally (test_service_monitor_..., test_monitoring.py)
         # strict: unknown fields are errors too (additionalProperties: false everywhere).
         try:
             kubernetes_validate.validate(obj, kube_version, strict=True)
@@ -174,6 +174,8 @@ def test_service_monitor_scrapes_the_metrics_service(chart) -> None:
     assert endpoint["port"] in port_names
     assert endpoint["path"] == "/metrics"
     assert endpoint["interval"] == "30s" and endpoint["scrapeTimeout"] == "10s"
+    # The per-collection series keep the collection's namespace label.
+    assert endpoint["honorLabels"] is True
     assert set(monitor["spec"]) == {"selector", "namespaceSelector", "endpoints"}
 
 
@@ -223,6 +225,7 @@ def test_deployment_passes_settings_to_the_operator(chart) -> None:
     assert not any(a.startswith("--namespace") for a in c["args"]), "cluster scope watches all"
     assert "--lease-name=cco-channel-collection-operator" in c["args"]
     assert "--status-refresh=5s" in c["args"]
+    assert "--audit-retention=30d" in c["args"]
     env = {e["name"]: e for e in c["env"]}
     assert env["RUST_LOG"]["value"] == "debug"
     # Optional: without the Secret the operator starts and reports Job-level status only.
@@ -290,7 +293,7 @@ def test_existing_service_account(chart) -> None:
 
 def test_long_release_names_stay_within_63_characters(chart) -> None:
     long = "a" * 53  # Helm's longest release name
-    manifests = chart.render({"replicas": 2}, name=long, namespace=RELEASE_NAMESPACE)
+    manifests = chart.render({"replicas": 2, **VARIANTS["monitoring-on"]}, name=long, namespace=RELEASE_NAMESPACE)
     for path, text in manifests.items():
         if path.endswith("NOTES.txt"):
             continue
@@ -326,6 +329,9 @@ BAD_VALUES = [
     ({"logging": {"format": "xml"}}, "/logging/format", "'json', 'plain'"),
     ({"statusRefresh": "10 seconds"}, "/statusRefresh", "does not match pattern"),
     ({"statusRefresh": "0s"}, "/statusRefresh", "does not match pattern"),
+    ({"auditRetention": "a month"}, "/auditRetention", "does not match pattern"),
+    ({"metrics": {"dashboard": {"namespace": "Monitoring"}}}, "/metrics/dashboard/namespace", "does not match pattern"),
+    ({"metrics": {"prometheusRule": {"enable": True}}}, "/metrics/prometheusRule", "additional properties 'enable' not allowed"),
     ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "'Always', 'IfNotPresent', 'Never'"),
     ({"image": {"digest": "sha256:123"}}, "/image/digest", "does not match pattern"),
     ({"collector": {"image": {"repository": ""}}}, "/collector/image/repository", "minLength"),

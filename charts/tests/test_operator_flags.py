@@ -66,3 +66,11 @@ def test_deployment_env_is_read_by_the_operator(chart) -> None:
     env = {e["name"] for e in container(chart, {})["env"]}
     # DATABASE_URL is for reading the audit log; everything else must be a flag's variable.
     assert env - {"DATABASE_URL"} <= read, f"not read by the operator: {env - {'DATABASE_URL'} - read}"
+
+
+def test_operator_refuses_a_retention_below_a_day(chart, operator_exe: str) -> None:
+    # The schema accepts any duration; the operator itself enforces the minimum.
+    args = container(chart, {"auditRetention": "12h"})["args"]
+    result = run_operator(operator_exe, [*args, "--help"])
+    assert result.returncode != 0
+    assert "minimum of 1d" in result.stderr

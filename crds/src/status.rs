@@ -102,6 +102,10 @@ pub struct ChannelCollectionStatus {
     #[serde(default)]
     pub errors_current_run: i32,
 
+    /// Seconds of flood waits Telegram imposed on the current run so far (every attempt).
+    #[serde(default)]
+    pub flood_wait_seconds_current_run: i64,
+
     /// When the current run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection_start_time: Option<Time>,

@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use audit::RetentionPolicy;
 use crds::SecretKeyRef;
 use kube::{
     Client, Config,
@@ -30,6 +31,7 @@ use crate::{
     leader::{self, LeaseConfig},
     metrics::Metrics,
     reconcile::{Context, FIELD_MANAGER},
+    retention::{self, Retention},
     telemetry::ErrorChain,
     throttle::{Rate, ThrottleLayer},
 };
@@ -93,6 +95,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         stopped(stop.clone()),
     ));
     info!(addr = %args.metrics_addr, "serving /healthz, /readyz and /metrics");
+    if let (Some(pool), Retention::Keep(max_age)) = (&database, args.audit_retention) {
+        let worker = retention::Worker {
+            pool: pool.clone(),
+            policy: RetentionPolicy::new(max_age),
+            schedule: retention::Schedule::default(),
+            metrics: metrics.clone(),
+            clock: Arc::new(chrono::Utc::now),
+        };
+        tokio::spawn(worker.run(leader_state.clone(), stop.clone()));
+    }
 
     let ctx = Arc::new(Context {
         client: client.clone(),

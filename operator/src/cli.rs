@@ -4,7 +4,10 @@ use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::telemetry::LogFormat;
+use crate::{
+    retention::{Retention, parse_retention},
+    telemetry::LogFormat,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,6 +91,12 @@ pub struct RunArgs {
     /// is unreachable, only Job-level status is reported). Never printed.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
+
+    /// Delete audit-log rows older than this (at least 1d; `off` keeps them all). Each
+    /// collection's latest runs, which status and ETAs read, are kept whatever their age.
+    /// Hourly, by the leader, in small batches; needs DATABASE_URL.
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub audit_retention: Retention,
 
     /// How long in-flight reconciles get to finish after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]

@@ -36,6 +36,11 @@ pub async fn run(
         synced = caches.readiness.wait() => if !synced { return },
         () = crate::app::stopped(stop.clone()) => return,
     }
+    // The per-collection metrics read the synced cache while this replica leads.
+    let _serving = ctx
+        .metrics
+        .collections
+        .serve(ctx.stores.collections.clone());
     let stores = ctx.stores.clone();
     info!(concurrency = settings.concurrency, "controller starting");
     let running = Controller::for_shared_stream(

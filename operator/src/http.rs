@@ -42,6 +42,10 @@ pub fn router(health: Health) -> Router {
 
 /// Ready when leading with synced caches, or when standing by for the lease.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    readiness(&health)
+}
+
+fn readiness(health: &Health) -> (StatusCode, &'static str) {
     if !*health.leader.borrow() {
         (StatusCode::OK, "standby")
     } else if health.caches.synced() {
@@ -55,6 +59,10 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
+    let ready = readiness(&health).0.is_success();
+    health
+        .metrics
+        .observe_health(ready, *health.leader.borrow());
     (
         [(
             header::CONTENT_TYPE,

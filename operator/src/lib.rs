@@ -3,7 +3,8 @@
 //! Pure core: `schedule`, `validate`, `job`, `runs`, `pods`, `decide` (what to do), `status`
 //! (the one status computation) and `conditions`.
 //! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
-//! apply -> status), `controller`, `leader`, `http`, `throttle`, `app` (the binary's edge).
+//! apply -> status), `controller`, `leader`, `http`, `throttle`, `retention` (audit-log
+//! retention), `app` (the binary's edge).
 
 pub mod app;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod leader;
 pub mod metrics;
 pub mod pods;
 pub mod reconcile;
+pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod status;

@@ -242,6 +242,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         channels_total: progress.channels_total,
         messages_collected_current_run: progress.messages_collected_current_run,
         errors_current_run: progress.errors_current_run,
+        flood_wait_seconds_current_run: progress.flood_wait_seconds_current_run,
         collection_start_time: match active {
             Some(run) => progress.collection_start_time.or(run.started.map(to_k8s)),
             None => progress.collection_start_time,
@@ -386,6 +387,7 @@ fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
         channels_total: i32::try_from(total).unwrap_or(i32::MAX),
         messages_collected_current_run: 0,
         errors_current_run: 0,
+        flood_wait_seconds_current_run: 0,
         collection_start_time: None,
         estimated_time_remaining: None,
         waiting_until: None,

@@ -11,6 +11,7 @@ use crds::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::eta;
+use crate::flood::flood_wait_seconds;
 use crate::history::{ChannelHistory, channel_key};
 use crate::job::{self, JobPhase};
 use crate::runlog::{Attempt, RunLog};
@@ -97,6 +98,8 @@ pub struct DerivedStatus {
     pub channels_total: i32,
     pub messages_collected_current_run: i64,
     pub errors_current_run: i32,
+    /// Seconds of flood waits in the run so far ([`flood_wait_seconds`]).
+    pub flood_wait_seconds_current_run: i64,
     pub collection_start_time: Option<Time>,
     /// Seconds left, never negative.
     pub estimated_time_remaining: Option<i64>,
@@ -162,6 +165,7 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
         channels_total: previous.channels_total,
         messages_collected_current_run: previous.messages_collected_current_run,
         errors_current_run: previous.errors_current_run,
+        flood_wait_seconds_current_run: previous.flood_wait_seconds_current_run,
         collection_start_time: previous.collection_start_time.clone(),
         estimated_time_remaining: None,
         waiting_until: None,
@@ -217,6 +221,7 @@ fn job_only(
         channels_total: 0,
         messages_collected_current_run: 0,
         errors_current_run: 0,
+        flood_wait_seconds_current_run: 0,
         collection_start_time: started.map(to_k8s),
         estimated_time_remaining: None,
         waiting_until: None,
@@ -277,6 +282,7 @@ fn from_audit(
         channels_total: to_i32(total),
         messages_collected_current_run: i64::try_from(messages).unwrap_or(i64::MAX),
         errors_current_run: to_i32(errors as usize),
+        flood_wait_seconds_current_run: flood_wait_seconds(rows),
         collection_start_time: started.map(to_k8s),
         estimated_time_remaining: None,
         waiting_until: None,

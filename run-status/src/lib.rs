@@ -19,6 +19,7 @@
 //! operator's own status patch.
 
 pub mod eta;
+pub mod flood;
 pub mod history;
 pub mod job;
 pub mod reader;

@@ -38,6 +38,7 @@ struct Expect {
     current_channel: Option<&'static str>,
     messages: i64,
     errors: i32,
+    flood_wait_seconds: i64,
     eta: Option<&'static str>,
     waiting_until: Option<i64>,
     finished: Option<(RunResult, Option<&'static str>)>,
@@ -54,6 +55,7 @@ impl Expect {
             current_channel: d.current_channel.as_deref().map(leak),
             messages: d.messages_collected_current_run,
             errors: d.errors_current_run,
+            flood_wait_seconds: d.flood_wait_seconds_current_run,
             eta: d.eta.as_deref().map(leak),
             waiting_until: d
                 .waiting_until
@@ -82,6 +84,7 @@ fn collecting(progress: &'static str, messages: i64) -> Expect {
         current_channel: None,
         messages,
         errors: 0,
+        flood_wait_seconds: 0,
         eta: None,
         waiting_until: None,
         finished: None,
@@ -252,6 +255,7 @@ fn cases() -> Vec<Case> {
                 state: CollectionState::Waiting,
                 current_channel: Some("bravo"),
                 waiting_until: Some(80),
+                flood_wait_seconds: 60,
                 eta: Some("1m10s"),
                 ..collecting("1/4", 30)
             },
@@ -263,6 +267,7 @@ fn cases() -> Vec<Case> {
             now: 90,
             expect: Expect {
                 current_channel: Some("bravo"),
+                flood_wait_seconds: 60,
                 eta: Some("20s"),
                 ..collecting("1/4", 30)
             },

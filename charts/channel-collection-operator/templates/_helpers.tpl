@@ -27,6 +27,16 @@
 {{- printf "%s-metrics" (include "cco.fullname" . | trunc 55 | trimSuffix "-") -}}
 {{- end -}}
 
+{{/* Name of the Grafana dashboard ConfigMap (suffix kept within 63 characters). */}}
+{{- define "cco.dashboardName" -}}
+{{- printf "%s-dashboard" (include "cco.fullname" . | trunc 53 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/* PromQL label matchers of the operator's own scrape target (its `up` and operator metrics). */}}
+{{- define "cco.operatorSelector" -}}
+{{- default (printf "job=%q,namespace=%q" (include "cco.metricsServiceName" .) .Release.Namespace) .Values.metrics.prometheusRule.operatorSelector -}}
+{{- end -}}
+
 {{- define "cco.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

@@ -18,7 +18,7 @@ pub use error::Error;
 
 use crate::{
     decide::decide,
-    status::{StatusInput, status},
+    status::{RUN_FAILED, RUN_SUCCEEDED, StatusInput, status},
     telemetry::ErrorChain,
 };
 
@@ -54,6 +54,14 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         now,
     });
     apply::write_status(&cc, &namespace, &next, &ctx).await?;
+    // Counted once its status is written, like the RunSucceeded/RunFailed Event announcing it.
+    if notices
+        .iter()
+        .any(|n| n.reason == RUN_SUCCEEDED || n.reason == RUN_FAILED)
+        && let Some(run) = &next.last_run
+    {
+        ctx.metrics.run_finished(&namespace, &cc.name_any(), run);
+    }
     ctx.publish_all(&cc, &notices).await;
     if let Some(run) = observed.ended(&next) {
         ctx.history.forget(&namespace, run);
