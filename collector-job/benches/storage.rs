@@ -55,10 +55,12 @@ fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
                 Reaction::Emoji {
                     emoji: "👍".into(),
                     count: (id % 100) as i32,
+                    recent: Vec::new(),
                 },
                 Reaction::CustomEmoji {
                     document_id: "5368324170671202286".into(),
                     count: 3,
+                    recent: Vec::new(),
                 },
                 Reaction::Paid { count: 12 },
             ];
@@ -69,7 +71,8 @@ fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
                 });
             }
             if id % 7 == 0 {
-                row.forward = Some(json!({"from_id": "channel:777", "date": start}));
+                row.forward =
+                    Some(json!({"from_id": {"type": "channel", "id": 777}, "date": start}));
             }
             row
         })
