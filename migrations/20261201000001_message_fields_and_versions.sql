@@ -27,3 +27,19 @@ ALTER TABLE messages
 -- NOT VALID: every existing row has source NULL, so there is nothing to check, and no scan.
 ALTER TABLE messages
     ADD CONSTRAINT messages_source_known CHECK (source IN ('collect', 'import')) NOT VALID;
+
+-- The counters a message had before a newer version changed them (a refresh, a later
+-- export): with the current row in `messages`, the growth of views, forwards, replies and
+-- reactions over time. Written only when a counter changes; see docs/collector.md for the
+-- cost.
+CREATE TABLE IF NOT EXISTS message_stats (
+    channel_id  BIGINT NOT NULL,
+    message_id  BIGINT NOT NULL,
+    -- When the source saw these values.
+    observed_at TIMESTAMPTZ NOT NULL,
+    views       INTEGER,
+    forwards    INTEGER,
+    replies     INTEGER,
+    reactions   JSONB,
+    PRIMARY KEY (channel_id, message_id, observed_at)
+);

@@ -478,27 +478,46 @@ const KNOWN_WINS: [&str; 10] = [
     "action_data",
 ];
 
-/// The merge rule (docs/collector.md, "One merge rule"): the incoming version is NEWER when
-/// (edit_date, source rank, observed_at) is at least the stored one's (no edit sorts first,
-/// collect outranks import, rows from before the rule rank lowest and count as observed when
-/// they were written). Then:
+/// Whether an incoming version (edit date `edit`, source `source`, seen at `observed`) is at
+/// least as new as the stored row `stored`: (edit_date, source rank, observed_at) compared in
+/// order, no edit sorting first, collect outranking import, rows from before the rule ranking
+/// lowest and counting as observed when they were written.
+fn newer(edit: &str, source: &str, observed: &str, stored: &str) -> String {
+    let rank = |source: &str| {
+        format!("CASE {source} WHEN 'collect' THEN 2 WHEN 'import' THEN 1 ELSE 0 END")
+    };
+    format!(
+        "((COALESCE({edit}, '-infinity'), {}, {observed}) >= \
+          (COALESCE({stored}.edit_date, '-infinity'), {}, \
+           COALESCE({stored}.observed_at, {stored}.collected_at)))",
+        rank(source),
+        rank(&format!("{stored}.source"))
+    )
+}
+
+/// The counters whose earlier values `message_stats` keeps.
+const COUNTERS: [&str; 4] = ["views", "forwards", "replies", "reactions"];
+
+/// The page statement: the page's rows (`input`, one array parameter per column, so the
+/// text is fixed and prepared once per connection whatever the page size), the counters
+/// they replace (`history`), and the upsert with the merge rule (docs/collector.md, "One
+/// merge rule"). The incoming version is NEWER per [`newer`]; then:
 /// - text and its entities, date, source and observed_at come from the newer version;
 /// - edit_date is the later one;
 /// - any other column takes the newer version's value, or the older one's where the newer
 ///   lacks it (NULL never overwrites a value);
 /// - `forward` and `media` (same kind) merge key by key, the newer version's keys winning;
 /// - the reply (this chat or another) and the media kind come from one version as a whole.
-fn upsert() -> String {
-    let rank = |row: &str| {
-        format!("CASE {row}.source WHEN 'collect' THEN 2 WHEN 'import' THEN 1 ELSE 0 END")
-    };
-    let newer = format!(
-        "((COALESCE(EXCLUDED.edit_date, '-infinity'), {}, EXCLUDED.observed_at) >= \
-          (COALESCE(messages.edit_date, '-infinity'), {}, \
-           COALESCE(messages.observed_at, messages.collected_at)))",
-        rank("EXCLUDED"),
-        rank("messages")
+///
+/// `then` ends the statement: the checkpoint move of a collected page, or nothing.
+fn page_statement(then: &str) -> String {
+    let newer_than_stored = newer(
+        "EXCLUDED.edit_date",
+        "EXCLUDED.source",
+        "EXCLUDED.observed_at",
+        "messages",
     );
+    let newer = newer_than_stored.as_str();
     let pick = |when: &str, column: &str| {
         format!("CASE WHEN {when} THEN EXCLUDED.{column} ELSE messages.{column} END")
     };
@@ -527,9 +546,9 @@ fn upsert() -> String {
         format!("(({newer} AND EXCLUDED.media_kind IS NOT NULL) OR messages.media_kind IS NULL)");
 
     let mut set = vec![
-        format!("date = {}", pick(&newer, "date")),
-        format!("text = {}", pick(&newer, "text")),
-        format!("entities = {}", pick(&newer, "entities")),
+        format!("date = {}", pick(newer, "date")),
+        format!("text = {}", pick(newer, "text")),
+        format!("entities = {}", pick(newer, "entities")),
         "edit_date = GREATEST(messages.edit_date, EXCLUDED.edit_date)".to_owned(),
         format!("forward = {}", merged_fields("forward")),
         format!(
@@ -547,8 +566,8 @@ fn upsert() -> String {
             pick(&media_from_incoming, "media"),
             merged_fields("media")
         ),
-        format!("source = {}", pick(&newer, "source")),
-        format!("observed_at = {}", pick(&newer, "observed_at")),
+        format!("source = {}", pick(newer, "source")),
+        format!("observed_at = {}", pick(newer, "observed_at")),
         "collected_at = now()".to_owned(),
     ];
     set.extend(KNOWN_WINS.iter().map(|column| {
@@ -558,6 +577,29 @@ fn upsert() -> String {
         )
     }));
 
+    // The stored counters a newer version changes: the values before it, as of when they
+    // were seen (the statement's snapshot still holds them).
+    let merged_counters: Vec<String> = COUNTERS
+        .iter()
+        .map(|c| format!("COALESCE(i.{c}, m.{c})"))
+        .collect();
+    let stored_counters: Vec<String> = COUNTERS.iter().map(|c| format!("m.{c}")).collect();
+    let history = format!(
+        "INSERT INTO message_stats (channel_id, message_id, observed_at, {counters})
+         SELECT m.channel_id, m.message_id, COALESCE(m.observed_at, m.collected_at), {stored}
+           FROM input i
+           JOIN messages m ON m.channel_id = $1 AND m.message_id = i.message_id
+          WHERE {newer}
+            AND ({merged}) IS DISTINCT FROM ({stored})
+            AND ({stored}) IS DISTINCT FROM ({nulls})
+         ON CONFLICT DO NOTHING",
+        counters = COUNTERS.join(", "),
+        stored = stored_counters.join(", "),
+        newer = self::newer("i.edit_date", "$22::text", "$23::timestamptz", "m"),
+        merged = merged_counters.join(", "),
+        nulls = vec!["NULL"; COUNTERS.len()].join(", "),
+    );
+
     let columns: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
     let arrays: Vec<String> = COLUMNS
         .iter()
@@ -565,31 +607,32 @@ fn upsert() -> String {
         .map(|(i, (_, kind))| format!("${}::{kind}[]", i + 2))
         .collect();
     format!(
-        "INSERT INTO messages (channel_id, {}, source, observed_at)
-         SELECT $1, *, $22::text, $23::timestamptz FROM UNNEST({})
-         ON CONFLICT (channel_id, message_id) DO UPDATE SET {}",
-        columns.join(", "),
-        arrays.join(", "),
-        set.join(",\n ")
+        "WITH input AS (SELECT * FROM UNNEST({arrays}) AS i({columns})),
+         history AS ({history}),
+         upserted AS (
+             INSERT INTO messages (channel_id, {columns}, source, observed_at)
+             SELECT $1, i.*, $22::text, $23::timestamptz FROM input i
+             ON CONFLICT (channel_id, message_id) DO UPDATE SET {set})
+         {then}",
+        arrays = arrays.join(", "),
+        columns = columns.join(", "),
+        set = set.join(",\n "),
     )
 }
 
-/// A collected page: the upsert feeding the checkpoint move ($24 through id, $25 now) in one
-/// statement. Data-modifying CTEs always run to completion, also for an empty page. The text
-/// is fixed, so it is prepared once per connection whatever the page size.
+/// A collected page: the rows and the checkpoint move ($24 through id, $25 now) in one
+/// statement. Data-modifying CTEs always run to completion, also for an empty page.
 static COLLECT_PAGE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH upserted AS ({})
-         UPDATE channels
+    page_statement(
+        "UPDATE channels
             SET checkpoint = GREATEST(checkpoint, $24), last_collected_at = $25
           WHERE id = $1
       RETURNING checkpoint",
-        upsert()
     )
 });
 
-/// An imported page: the upsert alone (the checkpoint moves once, at the chat's commit).
-static IMPORT_PAGE: LazyLock<String> = LazyLock::new(upsert);
+/// An imported page: the rows alone (the checkpoint moves once, at the chat's commit).
+static IMPORT_PAGE: LazyLock<String> = LazyLock::new(|| page_statement("SELECT 1"));
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use audit::{
 };
 use chrono::{DateTime, Utc};
 use collector_job::channel_ref::ChannelRef;
-use collector_job::clock::ManualClock;
+use collector_job::clock::{Clock, ManualClock};
 use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
 use collector_job::config::Limits;
 use collector_job::fake::{Call, FakeChannel, FakeTelegram, Step, epoch};
@@ -1026,5 +1026,132 @@ async fn collecting_over_imported_rows_keeps_what_only_the_export_knew(pool: PgP
         (text.as_str(), edit_date),
         ("Forwarded news", DateTime::from_timestamp(1_762_072_200, 0)),
         "an edit is never reverted by an older version"
+    );
+}
+
+/// A world whose clock stands `minutes` after the fake's first message.
+fn world_at(channels: Vec<FakeChannel>, minutes: i64) -> World {
+    let clock = ManualClock::at(epoch() + chrono::Duration::minutes(minutes));
+    let (policy, floods) = FloodPolicy::new(Duration::from_secs(60));
+    World {
+        telegram: FakeTelegram::new(channels, policy, clock.clone()),
+        floods,
+        clock,
+    }
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_refresh_window_rereads_recent_messages_and_merges_their_counters_and_edits(
+    pool: PgPool,
+) {
+    // Message n was sent n minutes after the epoch; the runs happen at minute 300.
+    let mut world = world_at(vec![FakeChannel::new(ALPHA, "alpha", 250)], 300);
+    let mut channels = settings(&["@alpha"]);
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    // Since then: the last posts gained views, one was edited, an old one changed too, and
+    // three were posted.
+    let alpha = world.telegram.channel_mut(ALPHA);
+    alpha.post(3);
+    for message in &mut alpha.messages {
+        message.views = Some(1000 + message.id as i32);
+    }
+    alpha.messages[244].text = "post 245, corrected".into();
+    alpha.messages[244].edit_date = Some(epoch() + chrono::Duration::minutes(290));
+    world.telegram.calls.clear();
+    world.clock.advance(chrono::Duration::minutes(1));
+    channels.limits.refresh_window = Some(Duration::from_secs(100 * 60));
+    let cutoff = world.clock.now() - chrono::Duration::minutes(100);
+
+    let summary = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+
+    assert_eq!(
+        summary.total_messages, 3,
+        "refreshed messages are not new ones"
+    );
+    let views: Vec<(i64, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, views FROM messages WHERE channel_id = $1 AND message_id IN (150, 202, 250, 253)
+          ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        views,
+        vec![
+            (150, None),
+            (202, Some(1202)),
+            (250, Some(1250)),
+            (253, Some(1253))
+        ],
+        "messages sent in the last 100 minutes are refreshed, older ones not"
+    );
+    assert_eq!(stored(&pool, ALPHA).await[244].1, "post 245, corrected");
+    assert_eq!(checkpoint(&pool, ALPHA).await, 253);
+    // One page covers the window, then the usual fetch of new messages.
+    let fetches: Vec<Cursor> = world
+        .telegram
+        .calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Fetch { cursor, .. } => Some(*cursor),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fetches,
+        vec![
+            Cursor::Since(cutoff),
+            Cursor::After(250),
+            Cursor::After(253)
+        ]
+    );
+
+    // The counters they had before are kept, once per change.
+    world.clock.advance(chrono::Duration::minutes(1));
+    let run_3 = world.clock.now();
+    run(&pool, &mut world, &channels, "run-3", Shutdown::never()).await;
+    let history: Vec<(i64, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, views FROM message_stats WHERE channel_id = $1 ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        history.is_empty(),
+        "first views are not a change: {history:?}"
+    );
+    world
+        .telegram
+        .channel_mut(ALPHA)
+        .messages
+        .iter_mut()
+        .for_each(|m| m.views = m.views.map(|v| v + 1));
+    world.clock.advance(chrono::Duration::minutes(1));
+    let run_4 = world.clock.now();
+    run(&pool, &mut world, &channels, "run-4", Shutdown::never()).await;
+    let history: Vec<(i64, DateTime<Utc>, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, observed_at, views FROM message_stats
+          WHERE channel_id = $1 AND message_id IN (150, 210, 253) ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|(id, _, views)| (*id, *views))
+            .collect::<Vec<_>>(),
+        vec![(210, Some(1210)), (253, Some(1253))],
+        "the values run 3 saw, replaced by run 4's; message 150 is outside the window"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|(_, seen, _)| (run_3..run_4).contains(seen)),
+        "{history:?}"
     );
 }
