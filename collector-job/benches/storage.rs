@@ -21,8 +21,11 @@ use collector_job::config::MAX_BATCH;
 use collector_job::model::{Media, MessageRow, Reaction, ResolvedChannel};
 use collector_job::store::Store;
 use serde_json::json;
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
+
+mod common;
+use common::ScratchDatabase;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -55,10 +58,12 @@ fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
                 Reaction::Emoji {
                     emoji: "👍".into(),
                     count: (id % 100) as i32,
+                    recent: Vec::new(),
                 },
                 Reaction::CustomEmoji {
                     document_id: "5368324170671202286".into(),
                     count: 3,
+                    recent: Vec::new(),
                 },
                 Reaction::Paid { count: 12 },
             ];
@@ -69,7 +74,8 @@ fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
                 });
             }
             if id % 7 == 0 {
-                row.forward = Some(json!({"from_id": "channel:777", "date": start}));
+                row.forward =
+                    Some(json!({"from_id": {"type": "channel", "id": 777}, "date": start}));
             }
             row
         })
@@ -157,29 +163,11 @@ async fn main() {
     let n = env_number("BENCH_MESSAGES", 20_000);
     let n_baseline = env_number("BENCH_BASELINE_MESSAGES", 2_000);
 
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&admin_url)
-        .await
-        .expect("connect");
-    let database = format!("collector_bench_{}", std::process::id());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .expect("create the bench database");
-    // Same server and options (e.g. `?sslmode=disable`), the scratch database.
-    let (path, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
-    let (base, _) = path
-        .rsplit_once('/')
-        .expect("DATABASE_URL ends in /<database>");
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
+    let scratch = ScratchDatabase::create(&admin_url, "collector_bench").await;
+    let database = scratch.name.clone();
     let pool = PgPoolOptions::new()
         .max_connections(2)
-        .connect(&format!("{base}/{database}{query}"))
+        .connect(&scratch.url)
         .await
         .expect("connect to the bench database");
     audit::MIGRATOR.run(&pool).await.expect("migrate");
@@ -231,8 +219,5 @@ async fn main() {
     );
 
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .expect("drop the bench database");
+    scratch.drop().await;
 }

@@ -1,21 +1,26 @@
 //! The thin shell of each subcommand: reads files and the environment, connects, runs the
 //! pure parts, and maps every failure to one line and the contract's exit code.
 
+use std::hash::{BuildHasher, RandomState};
+use std::str::FromStr;
 use std::time::Duration;
 
 use audit::{AuditWriter, RunIdentity};
-use sqlx::postgres::{PgConnection, PgPoolOptions};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{Run, RunEnd, RunError, RunSettings};
 use crate::config::{self, CollectConfig, RawCollectConfig};
+use crate::error_line::{database_reason, one_line};
+use crate::import::{ImportError, ImportReport, ImportRequest};
 use crate::session::SessionBlob;
 use crate::shutdown;
 use crate::store::{Store, is_unreachable};
 use crate::telegram::Telegram;
-use crate::{export, import, login};
+use crate::{import, login};
 
 /// Why the process exits non-zero; the message is one line and holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -43,22 +48,6 @@ impl Failure {
             Self::Other(_) => 1,
         }
     }
-}
-
-/// An error and its causes on one line.
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        // Many errors already print their cause; say it once.
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = cause.source();
-    }
-    line.replace(['\n', '\r'], " ")
 }
 
 /// Removes the database URL and its password from a message, in case a driver quotes them.
@@ -89,42 +78,90 @@ fn connect_timeout() -> Result<Duration, Failure> {
     }
 }
 
+/// The connection settings of `database_url`; only `postgres://` and `postgresql://` URLs
+/// (anything else would be tried, and retried, as PostgreSQL).
+fn connect_options(database_url: &str) -> Result<PgConnectOptions, Failure> {
+    let scheme = database_url.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme
+        .is_some_and(|s| s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql"))
+    {
+        return Err(Failure::Config(
+            "DATABASE_URL is not a PostgreSQL URL (it must start with postgres://)".into(),
+        ));
+    }
+    let options = PgConnectOptions::from_str(database_url).map_err(|e| {
+        Failure::Config(redact(
+            format!("DATABASE_URL is not a PostgreSQL URL: {}", one_line(&e)),
+            database_url,
+        ))
+    })?;
+    // The migrator's "already exists, skipping" notices are not news on every start.
+    Ok(options.options([("client_min_messages", "warning")]))
+}
+
+/// SQLSTATEs a server answers while it cannot take us *yet*: starting up or shutting down
+/// (57P03, class 08 connection exceptions), too many connections (53300). Everything else it
+/// answers at connect (no such database or role, a wrong password, no permission) stays
+/// wrong however long we wait.
+fn retryable_sqlstate(code: &str) -> bool {
+    matches!(code, "57P03" | "53300") || code.starts_with("08")
+}
+
+/// Worth trying again: the server is not reachable (yet), or said it will be soon.
+fn retry_connecting(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| retryable_sqlstate(&code)),
+        _ => false,
+    }
+}
+
 async fn connect(database_url: &str) -> Result<PgPool, Failure> {
-    let describe = |e: sqlx::Error| {
-        let line = redact(one_line(&e), database_url);
-        match e {
-            sqlx::Error::Configuration(_) => {
-                Failure::Config(format!("DATABASE_URL is not a PostgreSQL URL: {line}"))
-            }
-            _ => Failure::Database(format!("cannot connect to the database: {line}")),
+    let options = connect_options(database_url)?;
+    let describe = |e: &sqlx::Error| {
+        let reason = match e {
+            sqlx::Error::Database(db) => database_reason(db.as_ref()),
+            other => one_line(other),
+        };
+        let line = redact(
+            format!("cannot connect to the database: {reason}"),
+            database_url,
+        );
+        if retry_connecting(e) {
+            Failure::Database(line)
+        } else {
+            Failure::Config(line)
         }
     };
-    // One probe connection first, retried until the timeout: the pool alone would only
-    // report "timed out", not why.
+    // One probe connection first, retried until the timeout while the server cannot be
+    // reached: the pool alone would only report "timed out", not why. An answer that will
+    // not change (no such database, a wrong password) fails at once.
     let deadline = tokio::time::Instant::now() + connect_timeout()?;
     loop {
-        match PgConnection::connect(database_url).await {
+        match PgConnection::connect_with(&options).await {
             Ok(probe) => {
                 let _ = probe.close().await;
                 break;
             }
-            Err(e @ sqlx::Error::Configuration(_)) => return Err(describe(e)),
-            Err(e) if tokio::time::Instant::now() >= deadline => return Err(describe(e)),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(e) if retry_connecting(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(describe(&e)),
         }
     }
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
-        .connect(database_url)
+        .connect_with(options)
         .await
-        .map_err(describe)?;
-    audit::MIGRATOR.run(&pool).await.map_err(|e| {
-        Failure::Database(redact(
+        .map_err(|e| describe(&e))?;
+    if let Err(e) = audit::MIGRATOR.run(&pool).await {
+        pool.close().await;
+        return Err(Failure::Database(redact(
             format!("cannot apply migrations: {}", one_line(&e)),
             database_url,
-        ))
-    })?;
+        )));
+    }
     Ok(pool)
 }
 
@@ -138,7 +175,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate { database_url } => {
             let url = required(database_url, config::DATABASE_URL)?;
-            connect(&url).await?;
+            connect(&url).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -157,6 +194,17 @@ async fn collect(config: CollectConfig) -> Result<(), Failure> {
     let session =
         SessionBlob::read(&config.session_file).map_err(|e| Failure::Config(e.to_string()))?;
     let pool = connect(&config.database_url).await?;
+    let outcome = collect_on(&pool, config, session).await;
+    // Close every connection properly (a dropped pool just resets them).
+    pool.close().await;
+    outcome
+}
+
+async fn collect_on(
+    pool: &PgPool,
+    config: CollectConfig,
+    session: SessionBlob,
+) -> Result<(), Failure> {
     tracing::info!(run_id = %config.run.run_id, channels = config.channels.len(), "collecting");
 
     let (mut telegram, mut floods) =
@@ -165,7 +213,7 @@ async fn collect(config: CollectConfig) -> Result<(), Failure> {
     shutdown::on_signals(trigger)
         .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
     let store = Store::new(pool.clone());
-    let audit = AuditWriter::new(pool, config.run.clone());
+    let audit = AuditWriter::new(pool.clone(), config.run.clone());
     let settings = RunSettings {
         channels: config.channels,
         limits: config.limits,
@@ -210,32 +258,114 @@ fn run_failure(error: RunError, database_url: &str) -> Failure {
 }
 
 async fn import(args: ImportArgs) -> Result<(), Failure> {
-    let shown = args.path.display().to_string();
-    let text = std::fs::read_to_string(&args.path)
-        .map_err(|e| Failure::Config(format!("cannot read export {shown}: {}", e.kind())))?;
-    let export =
-        export::parse(&text).map_err(|e| Failure::Config(format!("export {shown}: {e}")))?;
-    for skipped in &export.skipped {
-        tracing::info!(chat = %skipped, "skipping a chat that is not a channel");
-    }
+    let zone = match args.timezone.as_deref() {
+        None => None,
+        Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| {
+            Failure::Config(format!(
+                "--timezone {name:?} is not an IANA time zone such as Europe/Berlin"
+            ))
+        })?),
+    };
+    let now = SystemClock.now();
+    let request = ImportRequest {
+        exported_at: exported_at(&args.path, now),
+        path: args.path,
+        zone,
+    };
+    // The whole file is checked before anything is written, or even connected to.
+    let checked = import::check(&request)
+        .await
+        .map_err(|e| Failure::Config(one_line(&e)))?;
     let url = required(args.database_url, config::DATABASE_URL)?;
-    let pool = connect(&url).await?;
+    let run_id = args
+        .run_id
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| default_run_id(now));
     let run = RunIdentity {
-        run_id: args
-            .run_id
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| format!("import-{}", SystemClock.now().timestamp())),
+        run_id: run_id.clone(),
         namespace: args.namespace,
         name: args.name,
         pod_name: None,
     };
+    let pool = connect(&url).await?;
     let store = Store::new(pool.clone());
-    let audit = AuditWriter::new(pool, run);
-    let summary = import::import(&export, &store, &audit, &SystemClock)
-        .await
-        .map_err(|e| run_failure(e, &url))?;
-    tracing::info!(?summary, "import finished");
+    let audit = AuditWriter::new(pool.clone(), run);
+    let outcome = import::import(&request, checked, &store, &audit, &SystemClock).await;
+    pool.close().await;
+    let report = outcome.map_err(|e| match e {
+        ImportError::Run(e) => run_failure(e, &url),
+        other => Failure::Other(one_line(&other)),
+    })?;
+    let shown = request.path.display();
+    if let Some((chat, reason)) = report.failed.first() {
+        return Err(Failure::Other(format!(
+            "import {shown}: chat \"{chat}\" was not imported (nothing of it is stored): {reason}; \
+             {} of {} channels imported, run {run_id}",
+            report.summary.channels_synced,
+            report.summary.channels_synced + report.summary.errors,
+        )));
+    }
+    tracing::info!(summary = ?report.summary, "import finished");
+    println!("{}", summary_line(&report, &run_id, zone));
     Ok(())
+}
+
+/// When the export was written, as its file says: the freshness of what it holds (a copy
+/// that kept its time keeps it; one that did not looks newer, never older than the truth).
+fn exported_at(path: &std::path::Path, now: DateTime<Utc>) -> DateTime<Utc> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(DateTime::<Utc>::from)
+        .map_or(now, |modified| modified.min(now))
+}
+
+/// `import-<unix seconds>-<8 random hex digits>`: unique across imports started in the
+/// same second (the seconds keep them sortable).
+fn default_run_id(now: DateTime<Utc>) -> String {
+    // RandomState is seeded from the OS's randomness per instance: a random u32 without a
+    // dependency.
+    let random = RandomState::new().hash_one(now.timestamp_nanos_opt()) as u32;
+    format!("import-{}-{random:08x}", now.timestamp())
+}
+
+/// The line `import` prints on success.
+fn summary_line(report: &ImportReport, run_id: &str, zone: Option<chrono_tz::Tz>) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut line = format!(
+        "imported {} of {} (run {run_id})",
+        plural(report.summary.total_messages, "message", "messages"),
+        plural(
+            u64::from(report.summary.channels_synced),
+            "channel",
+            "channels"
+        ),
+    );
+    if !report.skipped.is_empty() {
+        line.push_str(&format!(
+            "; skipped {} that {} not a channel",
+            plural(report.skipped.len() as u64, "chat", "chats"),
+            if report.skipped.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        ));
+    }
+    if report.local_dates > 0 {
+        let dates = plural(
+            report.local_dates,
+            "date without date_unixtime",
+            "dates without date_unixtime",
+        );
+        match zone {
+            Some(zone) => line.push_str(&format!("; {dates} read in {zone}")),
+            None => line.push_str(&format!(
+                "; {dates} read as UTC (pass --timezone with the exporter's zone to read them \
+                 in its local time)"
+            )),
+        }
+    }
+    line
 }
 
 async fn login(args: LoginArgs) -> Result<(), Failure> {
@@ -267,6 +397,42 @@ mod tests {
         let redacted = redact(message, url);
         assert!(!redacted.contains("hunter22"), "{redacted}");
         assert_eq!(url_password("postgres://db/x"), None);
+    }
+
+    #[test]
+    fn only_connection_level_failures_are_retried() {
+        for retried in ["57P03", "53300", "08006", "08001"] {
+            assert!(retryable_sqlstate(retried), "{retried}");
+        }
+        // No such database, no such role, a wrong password, no permission to connect.
+        for refused in ["3D000", "28000", "28P01", "42501"] {
+            assert!(!retryable_sqlstate(refused), "{refused}");
+        }
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(retry_connecting(&sqlx::Error::Io(refused)));
+        assert!(!retry_connecting(&sqlx::Error::Protocol(
+            "not PostgreSQL".into()
+        )));
+    }
+
+    #[test]
+    fn only_postgres_urls_are_accepted_and_never_echoed() {
+        for url in ["mysql://u:pw12345@db/x", "db:5432", "http://db/x"] {
+            let Err(Failure::Config(line)) = connect_options(url) else {
+                panic!("{url} accepted")
+            };
+            assert!(line.contains("not a PostgreSQL URL"), "{line}");
+            assert!(!line.contains("pw12345"), "{line}");
+        }
+        assert!(connect_options("postgresql://u@db/x").is_ok());
+    }
+
+    #[test]
+    fn default_run_ids_differ_within_one_second() {
+        let now = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
+        let (a, b) = (default_run_id(now), default_run_id(now));
+        assert_ne!(a, b);
+        assert!(a.starts_with("import-1764000000-"), "{a}");
     }
 
     #[test]

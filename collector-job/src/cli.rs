@@ -60,7 +60,7 @@ pub struct CollectArgs {
     /// JSON array of the spec's channel strings.
     #[arg(long, env = config::CHANNELS)]
     pub channels: Option<String>,
-    /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d"}.
+    /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d", "refreshWindow": "48h"}.
     #[arg(long, env = config::LIMITS)]
     pub limits: Option<String>,
     #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
@@ -119,9 +119,13 @@ pub struct ImportArgs {
     pub path: PathBuf,
     #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Run id of the audit rows; `import-<unix time>` when unset.
+    /// Run id of the audit rows; `import-<unix time>-<random>` when unset.
     #[arg(long, env = config::RUN_ID)]
     pub run_id: Option<String>,
+    /// IANA time zone (e.g. Europe/Berlin) of dates written without date_unixtime: exports
+    /// made before 2021 give only the exporter's local time. UTC when unset.
+    #[arg(long)]
+    pub timezone: Option<String>,
     /// Collection the imported channels belong to, for the audit log.
     #[arg(long, env = config::NAMESPACE, default_value = "default")]
     pub namespace: String,

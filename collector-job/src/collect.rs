@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::channel_ref::ChannelRef;
 use crate::clock::Clock;
 use crate::config::{Limits, MAX_BATCH};
+use crate::error_line::one_line;
 use crate::flood::FloodNotice;
 use crate::model::StoredChannel;
 use crate::shutdown::Shutdown;
@@ -101,9 +102,10 @@ impl From<StoreError> for Stop {
         if error.is_unreachable() {
             Stop::Database(error)
         } else {
+            // A statement the database refused: this channel fails, with PostgreSQL's reason.
             Stop::Failed {
                 reason: ErrorReason::Storage,
-                message: error.to_string(),
+                message: one_line(&error),
             }
         }
     }
@@ -287,6 +289,11 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             ),
             _ => None,
         };
+        if let Some(window) = settings.limits.refresh_window
+            && channel.checkpoint > 0
+        {
+            self.refresh(name, channel, window).await?;
+        }
         let mut cursor = match cutoff {
             Some(cutoff) => Cursor::Since(cutoff),
             None => Cursor::After(channel.checkpoint),
@@ -340,6 +347,57 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                     .map_err(Stop::Audit)?;
             }
         }
+    }
+
+    /// Re-reads the stored messages sent within `window` (views, reactions and edits change
+    /// after we first stored them) and merges them in: ceil(n / 100) extra requests for the n
+    /// messages of the window. The checkpoint stays where it is; newer messages are left to
+    /// the fetch that follows.
+    async fn refresh(
+        &mut self,
+        name: &str,
+        channel: &StoredChannel,
+        window: Duration,
+    ) -> Result<(), Stop> {
+        let now = self.clock.now();
+        let cutoff = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|window| now.checked_sub_signed(window))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut cursor = Cursor::Since(cutoff);
+        let mut refreshed = 0;
+        loop {
+            if self.shutdown.is_requested() {
+                return Err(Stop::Terminated);
+            }
+            let batch = self
+                .guarded(name, |source| source.fetch(channel, cursor, MAX_BATCH))
+                .await?;
+            let Some(last_id) = batch.last_id else {
+                break;
+            };
+            let rows: Vec<_> = batch
+                .messages
+                .into_iter()
+                .filter(|m| m.id <= channel.checkpoint)
+                .collect();
+            if !rows.is_empty() {
+                self.store
+                    .store_batch(channel.id, &rows, 0, self.clock.now())
+                    .await?;
+                refreshed += rows.len();
+            }
+            let moved_on = match cursor {
+                Cursor::After(previous) => last_id > previous,
+                Cursor::Since(_) => true,
+            };
+            if last_id >= channel.checkpoint || !moved_on {
+                break;
+            }
+            cursor = Cursor::After(last_id);
+        }
+        tracing::info!(channel = name, refreshed, "refreshed recent messages");
+        Ok(())
     }
 
     /// Runs one source call while reporting its flood waits and watching for a stop request.

@@ -20,6 +20,8 @@ pub struct LimitsSpec {
     pub max_messages_per_channel: Option<i64>,
     #[serde(default)]
     pub since: Option<String>,
+    #[serde(default)]
+    pub refresh_window: Option<String>,
 }
 
 /// Bounds on one run, checked.
@@ -29,6 +31,9 @@ pub struct Limits {
     pub max_messages_per_channel: Option<u64>,
     /// How far back a channel's first run goes.
     pub since: Option<Duration>,
+    /// Each run also re-reads the messages sent within this window (their counters and edits
+    /// change after we first stored them); off when unset or zero.
+    pub refresh_window: Option<Duration>,
 }
 
 /// The raw values, as clap read them from flags or the environment.
@@ -185,17 +190,22 @@ pub fn parse_limits(json: &str) -> Result<Limits, ConfigError> {
         Some(value) if value >= 1 => Some(value as u64),
         Some(value) => return Err(ConfigError::MaxMessages { var: LIMITS, value }),
     };
-    let since = match spec.since {
-        None => None,
-        Some(value) => Some(parse_duration(&value).ok_or(ConfigError::Duration {
-            var: LIMITS,
-            what: "since",
-            value,
-        })?),
+    let duration = |what, value: Option<String>| match value {
+        None => Ok(None),
+        Some(value) => match parse_duration(&value) {
+            Some(duration) => Ok(Some(duration)),
+            None => Err(ConfigError::Duration {
+                var: LIMITS,
+                what,
+                value,
+            }),
+        },
     };
     Ok(Limits {
         max_messages_per_channel,
-        since,
+        since: duration("since", spec.since)?,
+        refresh_window: duration("refreshWindow", spec.refresh_window)?
+            .filter(|window| !window.is_zero()),
     })
 }
 
@@ -245,7 +255,9 @@ mod tests {
             name: Some("news".into()),
             pod_name: Some("news-29384756-abcde".into()),
             channels: Some(r#"["@durov", "https://t.me/Durov", "-1001006503122"]"#.into()),
-            limits: Some(r#"{"maxMessagesPerChannel": 500, "since": "30d"}"#.into()),
+            limits: Some(
+                r#"{"maxMessagesPerChannel": 500, "since": "30d", "refreshWindow": "48h"}"#.into(),
+            ),
             database_url: Some("postgres://u:secret@db/x".into()),
             api_id: Some("12345".into()),
             session_file: DEFAULT_SESSION_FILE.into(),
@@ -271,7 +283,8 @@ mod tests {
             config.limits,
             Limits {
                 max_messages_per_channel: Some(500),
-                since: Some(Duration::from_secs(30 * 86_400))
+                since: Some(Duration::from_secs(30 * 86_400)),
+                refresh_window: Some(Duration::from_secs(48 * 3_600)),
             }
         );
         assert_eq!(config.api_id, 12345);
@@ -287,7 +300,7 @@ mod tests {
         .check()
         .unwrap();
         assert_eq!(config.limits, Limits::default());
-        for unset in ["{}", "", "null"] {
+        for unset in ["{}", "", "null", r#"{"refreshWindow": "0s"}"#] {
             assert_eq!(parse_limits(unset).unwrap(), Limits::default(), "{unset:?}");
         }
     }
@@ -334,6 +347,10 @@ mod tests {
                 ..raw()
             },
             RawCollectConfig {
+                limits: Some(r#"{"refreshWindow": "two days"}"#.into()),
+                ..raw()
+            },
+            RawCollectConfig {
                 limits: Some("[".into()),
                 ..raw()
             },
@@ -351,6 +368,7 @@ mod tests {
             CHANNELS,
             CHANNELS,
             CHANNELS,
+            LIMITS,
             LIMITS,
             LIMITS,
             LIMITS,

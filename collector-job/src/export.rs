@@ -1,113 +1,18 @@
-//! Telegram Desktop's JSON export (`result.json`): one chat, or a full export whose chats sit
-//! in `chats.list` (and `left_chats.list`). Parsed completely before anything is stored, so
-//! an unreadable file changes nothing. Pure: text in, rows out.
+//! Telegram Desktop's JSON export (`result.json`), one message at a time: a message object as
+//! the exporter writes it turned into the row `collect` would store for it. Pure: JSON in,
+//! rows out. Reading the file itself (streamed, never whole) is `export_reader`.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::{Media, MessageRow, Reaction};
+use crate::model::{
+    Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ServiceAction,
+    forward_header,
+};
 
-/// One channel (or supergroup) of an export, ready to store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExportedChat {
-    /// Bare channel id.
-    pub id: i64,
-    pub name: String,
-    /// Oldest first.
-    pub messages: Vec<MessageRow>,
-    /// Highest message id in the export, service messages included.
-    pub last_id: Option<i64>,
-}
-
-/// What an export holds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Export {
-    pub chats: Vec<ExportedChat>,
-    /// Chats of other kinds (private chats, basic groups, bots): nothing to collect there.
-    pub skipped: Vec<String>,
-}
-
-/// An export that cannot be imported.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ExportError {
-    #[error("not a Telegram Desktop JSON export ({detail})")]
-    Json { detail: String },
-    #[error("not a Telegram Desktop JSON export (neither a chat with messages nor chats.list)")]
-    Shape,
-    #[error("chat {chat:?}, message {message}: {problem}")]
-    Message {
-        chat: String,
-        message: i64,
-        problem: String,
-    },
-    #[error("the export holds no channel or supergroup to import")]
-    NoChannels,
-}
-
-#[derive(Deserialize)]
-struct ChatJson {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(rename = "type")]
-    kind: String,
-    id: i64,
-    #[serde(default)]
-    messages: Vec<MessageJson>,
-}
-
-#[derive(Deserialize)]
-struct ListJson {
-    list: Vec<ChatJson>,
-}
-
-#[derive(Deserialize)]
-struct FullJson {
-    chats: ListJson,
-    #[serde(default)]
-    left_chats: Option<ListJson>,
-}
-
-#[derive(Deserialize)]
-struct MessageJson {
-    id: i64,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    date: Option<String>,
-    #[serde(default)]
-    date_unixtime: Option<String>,
-    #[serde(default)]
-    edited: Option<String>,
-    #[serde(default)]
-    edited_unixtime: Option<String>,
-    #[serde(default)]
-    text: Value,
-    #[serde(default)]
-    author: Option<String>,
-    #[serde(default)]
-    forwarded_from: Option<String>,
-    #[serde(default)]
-    forwarded_from_id: Option<String>,
-    #[serde(default)]
-    reply_to_message_id: Option<i64>,
-    #[serde(default)]
-    reactions: Vec<ReactionJson>,
-    #[serde(flatten)]
-    rest: Map<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct ReactionJson {
-    #[serde(rename = "type")]
-    kind: String,
-    count: i32,
-    #[serde(default)]
-    emoji: Option<String>,
-    #[serde(default)]
-    document_id: Option<Value>,
-}
-
+/// Chat types that are channels or supergroups: what `collect` collects.
 const CHANNEL_KINDS: [&str; 4] = [
     "public_channel",
     "private_channel",
@@ -115,152 +20,380 @@ const CHANNEL_KINDS: [&str; 4] = [
     "private_supergroup",
 ];
 
-/// Parses a whole export.
-pub fn parse(text: &str) -> Result<Export, ExportError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ExportError::Json {
-        detail: crate::config::json_detail(&e),
-    })?;
-    let shape = |e: serde_json::Error| ExportError::Json {
-        detail: e.to_string(),
-    };
-    let chats = if value.get("chats").is_some() {
-        let full: FullJson = serde_json::from_value(value).map_err(shape)?;
-        let mut chats = full.chats.list;
-        chats.extend(full.left_chats.map(|l| l.list).unwrap_or_default());
-        chats
-    } else if value.get("messages").is_some() {
-        vec![serde_json::from_value::<ChatJson>(value).map_err(shape)?]
-    } else {
-        return Err(ExportError::Shape);
-    };
-    let mut export = Export {
-        chats: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for chat in chats {
-        let name = chat.name.clone().unwrap_or_else(|| chat.id.to_string());
-        if !CHANNEL_KINDS.contains(&chat.kind.as_str()) {
-            export.skipped.push(name);
-            continue;
-        }
-        export.chats.push(chat_rows(chat, name)?);
-    }
-    if export.chats.is_empty() {
-        return Err(ExportError::NoChannels);
-    }
-    Ok(export)
+/// Older exporters (until 2021) wrote a channel's id as `id + 0x200000000` and a basic group's
+/// as `id + 0x100000000` (Telegram Desktop's former peer id encoding). Channel ids were 32-bit
+/// then and are still below 2^33, so an id in this range is an old-format one.
+const OLD_CHANNEL_BASE: i64 = 0x2_0000_0000;
+const OLD_CHAT_BASE: i64 = 0x1_0000_0000;
+const OLD_ID_SPAN: i64 = 0x8000_0000;
+
+/// A chat of the export as its header (`name`, `type`, `id`) says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatHeader {
+    pub name: String,
+    pub kind: String,
+    /// The id as written (Bot API `-100…` and old-format ids included).
+    pub raw_id: i64,
 }
 
-fn chat_rows(chat: ChatJson, name: String) -> Result<ExportedChat, ExportError> {
-    // Some exporters write Bot API ids (-100…); the tables hold bare ids.
-    let id = if chat.id < 0 {
-        (-chat.id) - 1_000_000_000_000
-    } else {
-        chat.id
-    };
-    let mut messages = Vec::with_capacity(chat.messages.len());
-    let mut last_id = None;
-    for message in chat.messages {
-        last_id = Some(last_id.map_or(message.id, |last: i64| last.max(message.id)));
-        if message.kind != "message" {
-            continue;
-        }
-        let id = message.id;
-        let problem = |problem: String| ExportError::Message {
-            chat: name.clone(),
-            message: id,
-            problem,
-        };
-        messages.push(message_row(message).map_err(problem)?);
+impl ChatHeader {
+    pub fn is_channel(&self) -> bool {
+        CHANNEL_KINDS.contains(&self.kind.as_str())
     }
-    messages.sort_by_key(|m| m.id);
-    Ok(ExportedChat {
-        id,
-        name,
-        messages,
-        last_id,
-    })
+
+    /// The bare channel id the tables use.
+    pub fn channel_id(&self) -> i64 {
+        bare_channel_id(self.raw_id)
+    }
 }
 
+/// A channel id as any exporter writes it, made bare: Bot API `-1001006503122` and
+/// old-format `10083966286` (1494031694 + 0x200000000) both become the id `collect` stores.
+pub fn bare_channel_id(raw: i64) -> i64 {
+    if raw < 0 {
+        return (-raw) - 1_000_000_000_000;
+    }
+    if (OLD_CHANNEL_BASE..OLD_CHANNEL_BASE + OLD_ID_SPAN).contains(&raw) {
+        return raw - OLD_CHANNEL_BASE;
+    }
+    raw
+}
+
+/// How dates without `date_unixtime` (exports before 2021, written in the exporter's local
+/// time) are read: in this zone, or UTC. Counts how many there were, for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct LocalDates {
+    pub zone: Option<Tz>,
+    /// Dates that had no unixtime and were read in `zone` (or UTC).
+    pub read: u64,
+}
+
+impl LocalDates {
+    pub fn new(zone: Option<Tz>) -> Self {
+        Self { zone, read: 0 }
+    }
+
+    fn instant(&mut self, local: NaiveDateTime) -> DateTime<Utc> {
+        self.read += 1;
+        match self.zone {
+            None => local.and_utc(),
+            // An ambiguous time (clocks going back) is read as the earlier one; a time that
+            // does not exist (clocks going forward) as the same wall time an hour later.
+            Some(zone) => zone
+                .from_local_datetime(&local)
+                .earliest()
+                .or_else(|| {
+                    zone.from_local_datetime(&(local + Duration::hours(1)))
+                        .earliest()
+                })
+                .map_or_else(|| local.and_utc(), |at| at.with_timezone(&Utc)),
+        }
+    }
+}
+
+/// What one chat's messages are mapped against.
+#[derive(Clone, Debug)]
+pub struct ChatContext {
+    /// Bare id of the chat: replies that name it are replies here.
+    pub channel_id: i64,
+}
+
+/// A message object of the export. Keys the mapping does not name stay in `rest` (media
+/// fields, a service message's details).
+#[derive(Deserialize, Debug)]
+pub struct MessageJson {
+    id: i64,
+    #[serde(rename = "type", default = "message_kind")]
+    kind: String,
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    date_unixtime: Option<Value>,
+    #[serde(default)]
+    edited: Option<String>,
+    #[serde(default)]
+    edited_unixtime: Option<Value>,
+    #[serde(default)]
+    text: Value,
+    #[serde(default)]
+    text_entities: Option<Vec<Value>>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    from_id: Option<Value>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    actor_id: Option<Value>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    forwarded_from: Option<String>,
+    #[serde(default)]
+    forwarded_from_id: Option<Value>,
+    #[serde(default)]
+    reply_to_message_id: Option<i64>,
+    #[serde(default)]
+    reply_to_peer_id: Option<Value>,
+    #[serde(default)]
+    reactions: Vec<ReactionJson>,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+fn message_kind() -> String {
+    "message".to_owned()
+}
+
+impl MessageJson {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+#[derive(Deserialize, Debug)]
+struct ReactionJson {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    count: i32,
+    #[serde(default)]
+    emoji: Option<String>,
+    #[serde(default)]
+    document_id: Option<Value>,
+    #[serde(default)]
+    recent: Vec<RecentJson>,
+}
+
+#[derive(Deserialize, Debug)]
+struct RecentJson {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    from_id: Option<Value>,
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    date_unixtime: Option<Value>,
+}
+
+/// The row of one export message; the error says what is wrong with it.
+pub fn message_row(
+    m: MessageJson,
+    chat: &ChatContext,
+    dates: &mut LocalDates,
+) -> Result<MessageRow, String> {
+    let date = instant(m.date_unixtime.as_ref(), m.date.as_deref(), "date", dates)?
+        .ok_or_else(|| "has no date".to_owned())?;
+    let (text, entities) = text_and_entities(&m.text, m.text_entities.as_deref());
+    let mut row = MessageRow::text(m.id, date, text);
+    row.entities = entities;
+    row.edit_date = instant(
+        m.edited_unixtime.as_ref(),
+        m.edited.as_deref(),
+        "edited",
+        dates,
+    )?;
+    row.post_author = m.author;
+    let reply_peer = m.reply_to_peer_id.as_ref().and_then(peer);
+    match reply_peer {
+        Some(other) if other != Peer::channel(chat.channel_id) => {
+            row.reply_to_other_chat = Some(OtherChatReply {
+                peer: other,
+                message_id: m.reply_to_message_id,
+            });
+        }
+        _ => row.reply_to_message_id = m.reply_to_message_id,
+    }
+    if m.forwarded_from.is_some() || m.forwarded_from_id.is_some() {
+        row.forward = Some(forward_header(
+            m.forwarded_from_id.as_ref().and_then(peer),
+            m.forwarded_from.as_deref(),
+            None,
+            None,
+            None,
+        ));
+    }
+    row.reactions = m
+        .reactions
+        .into_iter()
+        .map(|r| reaction(r, dates))
+        .collect::<Result<_, _>>()?;
+    if m.kind == "service" {
+        row.from_id = m.actor_id.as_ref().and_then(peer);
+        row.from_name = m.actor;
+        // Everything else a service message carries is its details (title, members, ...).
+        row.action = Some(ServiceAction {
+            kind: m.action.unwrap_or_else(|| "unknown".to_owned()),
+            details: m.rest,
+        });
+    } else {
+        row.from_id = m.from_id.as_ref().and_then(peer);
+        row.from_name = m.from;
+        row.media = media(&m.rest);
+    }
+    Ok(row)
+}
+
+/// A date as `*_unixtime` (a string or number of seconds), else the local `date` string.
 fn instant(
-    unix: Option<&str>,
+    unix: Option<&Value>,
     local: Option<&str>,
     what: &str,
+    dates: &mut LocalDates,
 ) -> Result<Option<DateTime<Utc>>, String> {
     if let Some(unix) = unix {
-        let seconds: i64 = unix
-            .parse()
-            .map_err(|_| format!("{what}_unixtime is not a number"))?;
+        let seconds = match unix {
+            Value::String(s) => s.parse::<i64>().ok(),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{what}_unixtime is not a number"))?;
         return DateTime::from_timestamp(seconds, 0)
             .map(Some)
             .ok_or_else(|| format!("{what}_unixtime is out of range"));
     }
     match local {
-        // Older exports only have the exporter's local time; read it as UTC.
         Some(local) => NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S")
-            .map(|naive| Some(naive.and_utc()))
+            .map(|naive| Some(dates.instant(naive)))
             .map_err(|_| format!("{what} is not a date")),
         None => Ok(None),
     }
 }
 
-/// The text of a message: a string, or an array of strings and `{type, text}` pieces.
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .map(|part| match part {
-                Value::String(s) => s.as_str(),
-                other => other.get("text").and_then(Value::as_str).unwrap_or(""),
-            })
-            .collect(),
-        _ => String::new(),
-    }
+/// `user123`, `channel123`, `chat123` (newer exporters) or a number in the old peer id
+/// encoding (user ids as they are, chats + 0x100000000, channels + 0x200000000).
+pub fn peer(value: &Value) -> Option<Peer> {
+    let (kind, id) = match value {
+        Value::String(s) => {
+            let (kind, digits) = [
+                ("user", PeerKind::User),
+                ("channel", PeerKind::Channel),
+                ("chat", PeerKind::Chat),
+            ]
+            .into_iter()
+            .find_map(|(prefix, kind)| s.strip_prefix(prefix).map(|rest| (kind, rest)))?;
+            (kind, digits.parse::<i64>().ok()?)
+        }
+        Value::Number(n) => {
+            let n = n.as_i64()?;
+            if (OLD_CHANNEL_BASE..OLD_CHANNEL_BASE + OLD_ID_SPAN).contains(&n) {
+                (PeerKind::Channel, n)
+            } else if (OLD_CHAT_BASE..OLD_CHAT_BASE + OLD_ID_SPAN).contains(&n) {
+                (PeerKind::Chat, n - OLD_CHAT_BASE)
+            } else {
+                (PeerKind::User, n)
+            }
+        }
+        _ => return None,
+    };
+    let id = match kind {
+        PeerKind::Channel => bare_channel_id(id),
+        _ => id,
+    };
+    Some(Peer { kind, id })
 }
 
-fn message_row(m: MessageJson) -> Result<MessageRow, String> {
-    let date = instant(m.date_unixtime.as_deref(), m.date.as_deref(), "date")?
-        .ok_or_else(|| "has no date".to_owned())?;
-    let mut row = MessageRow::text(m.id, date, text(&m.text));
-    row.edit_date = instant(m.edited_unixtime.as_deref(), m.edited.as_deref(), "edited")?;
-    row.post_author = m.author;
-    row.reply_to_message_id = m.reply_to_message_id;
-    if m.forwarded_from.is_some() || m.forwarded_from_id.is_some() {
-        let mut forward = Map::new();
-        if let Some(name) = m.forwarded_from {
-            forward.insert("from_name".into(), json!(name));
-        }
-        if let Some(id) = m.forwarded_from_id {
-            forward.insert("from_id".into(), json!(id));
-        }
-        row.forward = Some(Value::Object(forward));
-    }
-    row.reactions = m
-        .reactions
-        .into_iter()
-        .map(|r| match r.kind.as_str() {
-            "emoji" => Ok(Reaction::Emoji {
-                emoji: r.emoji.ok_or("emoji reaction without emoji")?,
-                count: r.count,
-            }),
-            "custom_emoji" => {
-                let document_id = match r.document_id {
-                    Some(Value::String(s)) => s,
-                    Some(Value::Number(n)) => n.to_string(),
-                    _ => return Err("custom emoji reaction without document_id".to_owned()),
-                };
-                Ok(Reaction::CustomEmoji {
-                    document_id,
-                    count: r.count,
-                })
+/// The text (a string, or a list of strings and `{type, text, ...}` pieces) and its entities,
+/// offsets in UTF-16 code units as Telegram counts them. `text_entities` is read only when
+/// `text` is missing.
+fn text_and_entities(text: &Value, fallback: Option<&[Value]>) -> (String, Vec<Entity>) {
+    let pieces: &[Value] = match text {
+        Value::String(s) => return (s.clone(), Vec::new()),
+        Value::Array(parts) => parts,
+        _ => fallback.unwrap_or_default(),
+    };
+    let mut out = String::new();
+    let mut offset = 0;
+    let mut entities = Vec::new();
+    for piece in pieces {
+        let (piece_text, object) = match piece {
+            Value::String(s) => (s.as_str(), None),
+            Value::Object(o) => (o.get("text").and_then(Value::as_str).unwrap_or(""), Some(o)),
+            _ => continue,
+        };
+        let length = piece_text.encode_utf16().count() as i64;
+        if let Some(object) = object {
+            let kind = object
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("plain");
+            if kind != "plain" && length > 0 {
+                entities.push(Entity {
+                    kind: kind.to_owned(),
+                    offset,
+                    length,
+                    details: entity_details(object),
+                });
             }
-            "paid" => Ok(Reaction::Paid { count: r.count }),
-            other => Err(format!("unknown reaction type {other:?}")),
+        }
+        out.push_str(piece_text);
+        offset += length;
+    }
+    (out, entities)
+}
+
+/// An entity's keys besides `type` and `text`, with ids in the mapping's types (a custom
+/// emoji's id as a string, a mentioned user's as a number).
+fn entity_details(object: &Map<String, Value>) -> Map<String, Value> {
+    object
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "type" | "text"))
+        .map(|(key, value)| {
+            let value = match (key.as_str(), value) {
+                ("document_id", Value::Number(n)) => json!(n.to_string()),
+                ("user_id", Value::String(s)) => {
+                    s.parse::<i64>().map_or(value.clone(), Value::from)
+                }
+                _ => value.clone(),
+            };
+            (key.clone(), value)
         })
-        .collect::<Result<_, String>>()?;
-    row.media = media(&m.rest);
-    Ok(row)
+        .collect()
+}
+
+fn reaction(r: ReactionJson, dates: &mut LocalDates) -> Result<Reaction, String> {
+    let recent = r
+        .recent
+        .into_iter()
+        .map(|who| {
+            Ok(Reactor {
+                from_id: who.from_id.as_ref().and_then(peer),
+                from_name: who.from,
+                date: instant(
+                    who.date_unixtime.as_ref(),
+                    who.date.as_deref(),
+                    "reaction date",
+                    dates,
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let document_id = match r.document_id {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Ok(match (r.kind.as_str(), r.emoji, document_id) {
+        ("emoji", Some(emoji), _) => Reaction::Emoji {
+            emoji,
+            count: r.count,
+            recent,
+        },
+        ("custom_emoji", _, Some(document_id)) => Reaction::CustomEmoji {
+            document_id,
+            count: r.count,
+            recent,
+        },
+        ("paid", _, _) => Reaction::Paid { count: r.count },
+        // A newer exporter's kind, or one missing its key: its count is still worth keeping.
+        (kind, _, _) => Reaction::Unknown {
+            source_type: kind.to_owned(),
+            count: r.count,
+        },
+    })
 }
 
 /// The export's media fields, as kind + metadata like the MTProto mapping.
@@ -280,6 +413,8 @@ fn media(rest: &Map<String, Value>) -> Option<Media> {
         ("poll", poll.clone())
     } else if let Some(location) = rest.get("location_information") {
         ("geo", location.clone())
+    } else if let Some(contact) = rest.get("contact_information") {
+        ("contact", contact.clone())
     } else if rest.contains_key("file") || rest.contains_key("media_type") {
         (
             "document",
@@ -307,44 +442,141 @@ fn media(rest: &Map<String, Value>) -> Option<Media> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn texts_made_of_pieces_are_joined() {
-        let value = json!(["Hello ", {"type": "bold", "text": "world"}, "!"]);
-        assert_eq!(text(&value), "Hello world!");
-        assert_eq!(text(&json!("plain")), "plain");
+    fn parse(value: Value) -> Result<MessageRow, String> {
+        let message: MessageJson = serde_json::from_value(value).unwrap();
+        message_row(
+            message,
+            &ChatContext { channel_id: 1001 },
+            &mut LocalDates::default(),
+        )
     }
 
     #[test]
-    fn bot_api_ids_become_bare_ids() {
-        let export = parse(
-            r#"{"name": "x", "type": "public_channel", "id": -1001006503122, "messages": []}"#,
+    fn texts_made_of_pieces_are_joined_and_their_entities_kept_in_utf16_offsets() {
+        let row = parse(json!({
+            "id": 1, "type": "message", "date_unixtime": "1761987600",
+            "text": ["😀 Hello ", {"type": "bold", "text": "world"}, " ",
+                     {"type": "text_link", "text": "here", "href": "https://t.me"},
+                     {"type": "custom_emoji", "text": "👍", "document_id": 5368324170671202286_u64},
+                     {"type": "mention_name", "text": "Bob", "user_id": 42}]
+        }))
+        .unwrap();
+        assert_eq!(row.text, "😀 Hello world here👍Bob");
+        let entities = serde_json::to_value(&row.entities).unwrap();
+        // The emoji is two UTF-16 code units: "world" starts at 9, not 8.
+        assert_eq!(
+            entities,
+            json!([
+                {"type": "bold", "offset": 9, "length": 5},
+                {"type": "text_link", "offset": 15, "length": 4, "href": "https://t.me"},
+                {"type": "custom_emoji", "offset": 19, "length": 2,
+                 "document_id": "5368324170671202286"},
+                {"type": "mention_name", "offset": 21, "length": 3, "user_id": 42}
+            ])
+        );
+        let plain = parse(json!({"id": 2, "date_unixtime": "1", "text": "plain"})).unwrap();
+        assert_eq!((plain.text.as_str(), plain.entities.len()), ("plain", 0));
+    }
+
+    #[test]
+    fn bot_api_and_old_format_ids_become_bare_ids() {
+        assert_eq!(bare_channel_id(-1001006503122), 1006503122);
+        assert_eq!(bare_channel_id(10083966286), 1494031694);
+        assert_eq!(bare_channel_id(3397140320), 3397140320);
+    }
+
+    #[test]
+    fn peers_of_every_exporter_are_typed() {
+        let typed = |kind, id| Some(Peer { kind, id });
+        assert_eq!(
+            peer(&json!("user5684517693")),
+            typed(PeerKind::User, 5684517693)
+        );
+        assert_eq!(
+            peer(&json!("channel3397140320")),
+            typed(PeerKind::Channel, 3397140320)
+        );
+        assert_eq!(peer(&json!("chat12")), typed(PeerKind::Chat, 12));
+        assert_eq!(
+            peer(&json!(10083966286_i64)),
+            typed(PeerKind::Channel, 1494031694)
+        );
+        assert_eq!(peer(&json!(4294967308_i64)), typed(PeerKind::Chat, 12));
+        assert_eq!(peer(&json!(777)), typed(PeerKind::User, 777));
+        assert_eq!(peer(&json!("someone")), None);
+    }
+
+    #[test]
+    fn service_messages_keep_their_action_actor_and_details() {
+        let row = parse(json!({
+            "id": 6, "type": "service", "date_unixtime": "1762171260",
+            "actor": "Alpha News", "actor_id": "channel1001", "action": "pin_message",
+            "message_id": 5, "text": "", "text_entities": []
+        }))
+        .unwrap();
+        assert_eq!(
+            row.action,
+            Some(ServiceAction::new("pin_message").with("message_id", 5))
+        );
+        assert_eq!(row.from_id, Some(Peer::channel(1001)));
+        assert_eq!(row.from_name.as_deref(), Some("Alpha News"));
+        assert_eq!(row.media, None);
+    }
+
+    #[test]
+    fn local_dates_are_read_in_the_given_zone_and_counted() {
+        let mut dates = LocalDates::new(Some(chrono_tz::Europe::Berlin));
+        let row = message_row(
+            serde_json::from_value(json!({"id": 1, "date": "2021-07-01T12:00:00", "text": ""}))
+                .unwrap(),
+            &ChatContext { channel_id: 1 },
+            &mut dates,
         )
         .unwrap();
-        assert_eq!(export.chats[0].id, 1006503122);
-    }
-
-    #[test]
-    fn unparseable_files_say_where_without_quoting() {
-        let error = parse("{\"name\": \"secret-ish\", ").unwrap_err();
-        assert!(matches!(error, ExportError::Json { .. }), "{error}");
-        assert!(!error.to_string().contains("secret-ish"), "{error}");
-        assert_eq!(parse("{}").unwrap_err(), ExportError::Shape);
-        assert_eq!(parse("[1, 2]").unwrap_err(), ExportError::Shape);
-        let personal = r#"{"name": "Bob", "type": "personal_chat", "id": 5, "messages": []}"#;
-        assert_eq!(parse(personal).unwrap_err(), ExportError::NoChannels);
-    }
-
-    #[test]
-    fn a_message_without_a_date_names_the_chat_and_message() {
-        let chat = r#"{"name": "News", "type": "public_channel", "id": 9,
-                       "messages": [{"id": 4, "type": "message", "text": "x"}]}"#;
         assert_eq!(
-            parse(chat).unwrap_err(),
-            ExportError::Message {
-                chat: "News".into(),
-                message: 4,
-                problem: "has no date".into()
-            }
+            row.date,
+            "2021-07-01T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(dates.read, 1);
+        // 02:30 on the last Sunday of March does not exist in Berlin.
+        let gap =
+            NaiveDateTime::parse_from_str("2021-03-28T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(
+            dates.instant(gap),
+            "2021-03-28T01:30:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn reactions_keep_who_reacted_and_unknown_kinds() {
+        let row = parse(json!({
+            "id": 1, "date_unixtime": "1761987600", "text": "",
+            "reactions": [
+                {"type": "emoji", "count": 2, "emoji": "👍",
+                 "recent": [{"from": "Carol", "from_id": "user7", "date": "2025-11-01T09:00:00",
+                             "date_unixtime": "1761987600"}]},
+                {"type": "sparkle", "count": 3},
+                {"type": "emoji", "count": 1}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&row.reactions).unwrap(),
+            json!([
+                {"type": "emoji", "emoji": "👍", "count": 2,
+                 "recent": [{"from_id": {"type": "user", "id": 7}, "from_name": "Carol",
+                             "date": "2025-11-01T09:00:00Z"}]},
+                {"type": "unknown", "source_type": "sparkle", "count": 3},
+                {"type": "unknown", "source_type": "emoji", "count": 1}
+            ])
+        );
+    }
+
+    #[test]
+    fn a_message_without_a_date_says_so() {
+        assert_eq!(
+            parse(json!({"id": 4, "type": "message", "text": "x"})).unwrap_err(),
+            "has no date"
         );
     }
 }

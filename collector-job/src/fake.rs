@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::channel_ref::ChannelRef;
 use crate::clock::ManualClock;
 use crate::flood::{Decision, FloodPolicy};
-use crate::model::{MessageRow, ResolvedChannel, StoredChannel};
+use crate::model::{MessageRow, ResolvedChannel, ServiceAction, StoredChannel};
 use crate::rpc_error::classify;
 use crate::shutdown::ShutdownTrigger;
 use crate::source::{Batch, Cursor, Source, SourceError};
@@ -28,7 +28,8 @@ pub struct FakeChannel {
     pub title: String,
     /// Sorted by id.
     pub messages: Vec<MessageRow>,
-    /// Ids of service messages (joins, pins): they take ids but are not collected.
+    /// Ids of service messages (pins, sent a minute per id after [`epoch`]), collected as
+    /// `pin_message` rows.
     pub service_ids: Vec<i64>,
     /// Resolves, but its history answers CHANNEL_PRIVATE.
     pub private: bool,
@@ -283,30 +284,30 @@ impl Source for FakeTelegram {
         if fake.private {
             return Err(classify(&rpc(400, "CHANNEL_PRIVATE".into()), threshold));
         }
-        let after = |id: i64, date: DateTime<Utc>| match cursor {
-            Cursor::After(after) => id > after,
-            Cursor::Since(since) => date >= since,
+        let after = |m: &MessageRow| match cursor {
+            Cursor::After(after) => m.id > after,
+            Cursor::Since(since) => m.date >= since,
         };
-        let mut ids: Vec<(i64, Option<&MessageRow>)> = fake
+        let services = fake.service_ids.iter().map(|&id| {
+            MessageRow::service(
+                id,
+                epoch() + Duration::minutes(id),
+                ServiceAction::new("pin_message"),
+            )
+        });
+        let mut rows: Vec<MessageRow> = fake
             .messages
             .iter()
-            .filter(|m| after(m.id, m.date))
-            .map(|m| (m.id, Some(m)))
+            .cloned()
+            .chain(services)
+            .filter(after)
             .collect();
-        if let Cursor::After(after) = cursor {
-            ids.extend(
-                fake.service_ids
-                    .iter()
-                    .filter(|id| **id > after)
-                    .map(|id| (*id, None)),
-            );
-        }
-        ids.sort_by_key(|(id, _)| *id);
-        let remaining = ids.len().saturating_sub(limit) as u64;
-        ids.truncate(limit);
+        rows.sort_by_key(|m| m.id);
+        let remaining = rows.len().saturating_sub(limit) as u64;
+        rows.truncate(limit);
         Ok(Batch {
-            last_id: ids.last().map(|(id, _)| *id),
-            messages: ids.into_iter().filter_map(|(_, m)| m.cloned()).collect(),
+            last_id: rows.last().map(|m| m.id),
+            messages: rows,
             remaining: Some(remaining),
         })
     }

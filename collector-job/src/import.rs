@@ -1,108 +1,413 @@
-//! `collector-job import`: stores a parsed Desktop export through the same tables, checkpoint
+//! `collector-job import`: stores a Telegram Desktop export through the same tables, merge
 //! rule and audit events as a collection run, without any Telegram call.
+//!
+//! The file is read twice, streaming both times (memory stays bounded whatever its size):
+//! first to check every message and count the channels, so an unreadable export changes
+//! nothing; then to store it, page by page, each chat in one transaction (a chat is imported
+//! whole or not at all). The second reading runs on a blocking thread and hands pages to the
+//! storing task through a small bounded queue.
+
+use std::path::{Path, PathBuf};
 
 use audit::{
     AuditEvent, AuditWriter, ChannelError, CollectionEnd, CollectionProgress, CollectionStart,
     ErrorReason,
 };
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::collect::{RunEnd, RunError, RunSummary};
 use crate::config::MAX_BATCH;
-use crate::export::{Export, ExportedChat};
-use crate::model::ResolvedChannel;
-use crate::store::{Store, StoreError};
+use crate::error_line::one_line;
+use crate::export::{ChatHeader, LocalDates};
+use crate::export_reader::{self, ExportError, ExportSink, Halted, ReadError};
+use crate::model::{MessageRow, Observed, Origin, ResolvedChannel};
+use crate::storable;
+use crate::store::{ChatImport, Store, StoreError};
 
-/// Imports every chat of `export`; a chat that fails to store is counted as an error.
+/// Pages read ahead of the one being stored: what bounds the import's memory.
+const PAGES_AHEAD: usize = 4;
+
+/// What to import and how to read it.
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    pub path: PathBuf,
+    /// The zone of dates written without `date_unixtime`; UTC when unset.
+    pub zone: Option<Tz>,
+    /// When the export was made: the freshness of its versions (see [`Observed`]).
+    pub exported_at: DateTime<Utc>,
+}
+
+/// How an import went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    pub summary: RunSummary,
+    /// Chats that are not channels or supergroups (nothing to collect there).
+    pub skipped: Vec<String>,
+    /// Channel chats that could not be stored, with the reason (nothing of them is stored).
+    pub failed: Vec<(String, String)>,
+    /// Dates without `date_unixtime`, read in the request's zone (or UTC).
+    pub local_dates: u64,
+}
+
+/// Why an import could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file is not a readable export; nothing was written.
+    #[error("export {path}: {source}")]
+    Export {
+        path: String,
+        #[source]
+        source: ExportError,
+    },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("the export reader stopped unexpectedly")]
+    Reader,
+}
+
+/// The first reading: every chat's header in file order, and the chats skipped.
+#[derive(Debug, Default)]
+struct Survey {
+    chats: Vec<ChatHeader>,
+    channels: usize,
+    skipped: Vec<String>,
+}
+
+impl ExportSink for Survey {
+    fn chat_start(&mut self, chat: &ChatHeader) -> Result<bool, Halted> {
+        self.chats.push(chat.clone());
+        if chat.is_channel() {
+            self.channels += 1;
+            Ok(true)
+        } else {
+            self.skipped.push(chat.name.clone());
+            Ok(false)
+        }
+    }
+
+    fn message(&mut self, _: MessageRow) -> Result<(), Halted> {
+        Ok(())
+    }
+
+    fn chat_end(&mut self) -> Result<(), Halted> {
+        Ok(())
+    }
+}
+
+/// What the second reading hands to the storing task.
+enum Event {
+    Chat(ChatHeader),
+    Page(Vec<MessageRow>),
+    ChatEnd,
+}
+
+/// The second reading: pages of each channel chat, into the bounded queue.
+struct Feed {
+    queue: mpsc::Sender<Event>,
+    page: Vec<MessageRow>,
+}
+
+impl Feed {
+    fn send(&self, event: Event) -> Result<(), Halted> {
+        self.queue.blocking_send(event).map_err(|_| Halted)
+    }
+}
+
+impl ExportSink for Feed {
+    fn chat_start(&mut self, chat: &ChatHeader) -> Result<bool, Halted> {
+        if !chat.is_channel() {
+            return Ok(false);
+        }
+        self.send(Event::Chat(chat.clone()))?;
+        Ok(true)
+    }
+
+    fn message(&mut self, message: MessageRow) -> Result<(), Halted> {
+        self.page.push(message);
+        if self.page.len() == MAX_BATCH {
+            let page = std::mem::replace(&mut self.page, Vec::with_capacity(MAX_BATCH));
+            self.send(Event::Page(page))?;
+        }
+        Ok(())
+    }
+
+    fn chat_end(&mut self) -> Result<(), Halted> {
+        if !self.page.is_empty() {
+            let page = std::mem::take(&mut self.page);
+            self.send(Event::Page(page))?;
+        }
+        self.send(Event::ChatEnd)
+    }
+}
+
+fn read(
+    path: &Path,
+    zone: Option<Tz>,
+    known: &[ChatHeader],
+    sink: &mut impl ExportSink,
+) -> Result<u64, ReadError> {
+    let reader = export_reader::open(path).map_err(ReadError::Export)?;
+    let mut dates = LocalDates::new(zone);
+    export_reader::read(reader, &mut dates, known, sink)?;
+    Ok(dates.read)
+}
+
+/// Runs a reading on a blocking thread: the parser is synchronous.
+async fn on_thread<T: Send + 'static>(
+    reading: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ImportError> {
+    tokio::task::spawn_blocking(reading)
+        .await
+        .map_err(|_| ImportError::Reader)
+}
+
+/// An export read through once: every message checked, its channel chats counted.
+#[derive(Debug)]
+pub struct CheckedExport {
+    survey: Survey,
+    local_dates: u64,
+}
+
+impl CheckedExport {
+    /// Channel and supergroup chats to import.
+    pub fn channels(&self) -> usize {
+        self.survey.channels
+    }
+}
+
+/// The first reading: fails, before anything is written, when any message cannot be read.
+pub async fn check(request: &ImportRequest) -> Result<CheckedExport, ImportError> {
+    let (path, zone) = (request.path.clone(), request.zone);
+    let (surveyed, survey) = on_thread(move || {
+        let mut survey = Survey::default();
+        (read(&path, zone, &[], &mut survey), survey)
+    })
+    .await?;
+    match surveyed {
+        Ok(local_dates) => Ok(CheckedExport {
+            survey,
+            local_dates,
+        }),
+        Err(ReadError::Export(source)) => Err(ImportError::Export {
+            path: request.path.display().to_string(),
+            source,
+        }),
+        Err(ReadError::Halted) => Err(ImportError::Reader),
+    }
+}
+
+/// Imports each channel chat of a checked export. A chat the database refuses is rolled
+/// back, reported and counted; the others are stored. Only an unreachable database or audit
+/// log ends the import early.
 pub async fn import<C: Clock>(
-    export: &Export,
+    request: &ImportRequest,
+    checked: CheckedExport,
     store: &Store,
     audit: &AuditWriter,
     clock: &C,
-) -> Result<RunSummary, RunError> {
-    let total_channels = export.chats.len() as u32;
+) -> Result<ImportReport, ImportError> {
+    let CheckedExport {
+        survey,
+        local_dates,
+    } = checked;
+    for skipped in &survey.skipped {
+        tracing::info!(chat = %skipped, "skipping a chat that is not a channel");
+    }
+
+    let total_channels = survey.channels as u32;
     audit
         .record(&AuditEvent::Start(CollectionStart {
             total_channels,
             start_time: clock.now(),
         }))
-        .await?;
-    let mut summary = RunSummary {
-        total_messages: 0,
-        channels_synced: 0,
-        errors: 0,
-        end: RunEnd::Finished,
+        .await
+        .map_err(RunError::from)?;
+    let (queue, mut events) = mpsc::channel(PAGES_AHEAD);
+    let feed = Feed {
+        queue,
+        page: Vec::with_capacity(MAX_BATCH),
     };
-    for (index, chat) in export.chats.iter().enumerate() {
-        let mut stored = 0;
-        let error = match import_chat(chat, store, clock, &mut stored).await {
-            Ok(()) => {
-                summary.channels_synced += 1;
-                None
+    let (path, zone) = (request.path.clone(), request.zone);
+    // The feed (and its end of the queue) is dropped on the thread when the reading ends,
+    // which ends the storing loop below.
+    let known = survey.chats.clone();
+    let reader = on_thread(move || {
+        let mut feed = feed;
+        read(&path, zone, &known, &mut feed)
+    });
+    let observed = Observed {
+        origin: Origin::Import,
+        at: request.exported_at,
+    };
+    let mut run = Progress {
+        store,
+        audit,
+        clock,
+        observed,
+        total_channels,
+        summary: RunSummary {
+            total_messages: 0,
+            channels_synced: 0,
+            errors: 0,
+            end: RunEnd::Finished,
+        },
+        failed: Vec::new(),
+        processed: 0,
+    };
+    // Storing and reading run side by side; the queue's bound keeps the reader a few pages
+    // ahead. Dropping `events` (an unreachable database) stops the reader.
+    let storing = async {
+        let mut chat: Option<ChatRun> = None;
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Chat(header) => chat = Some(run.begin(header).await?),
+                Event::Page(page) => {
+                    if let Some(chat) = chat.as_mut() {
+                        run.page(chat, page).await?;
+                    }
+                }
+                Event::ChatEnd => {
+                    if let Some(chat) = chat.take() {
+                        run.finish(chat).await?;
+                    }
+                }
             }
-            Err(error) if error.is_unreachable() => return Err(RunError::Database(error)),
-            Err(error) => {
-                summary.errors += 1;
-                Some(ChannelError {
-                    reason: ErrorReason::Storage,
-                    message: error.to_string(),
-                })
-            }
-        };
-        summary.total_messages += stored;
-        audit
-            .record(&AuditEvent::Progress(CollectionProgress {
-                channel_name: chat.name.clone(),
-                messages_collected: stored,
-                channels_processed: index as u32 + 1,
-                total_channels,
-                errors: summary.errors,
-                progress_time: clock.now(),
-                error,
-            }))
-            .await?;
+        }
+        drop(events);
+        Ok::<(), ImportError>(())
+    };
+    let (stored, read) = tokio::join!(storing, reader);
+    stored?;
+    match read? {
+        Ok(_) => {}
+        // The file changed between the two readings.
+        Err(ReadError::Export(source)) => {
+            return Err(ImportError::Export {
+                path: request.path.display().to_string(),
+                source,
+            });
+        }
+        Err(ReadError::Halted) => return Err(ImportError::Reader),
     }
     audit
         .record(&AuditEvent::End(CollectionEnd {
-            total_messages: summary.total_messages,
-            channels_synced: summary.channels_synced,
+            total_messages: run.summary.total_messages,
+            channels_synced: run.summary.channels_synced,
             total_channels,
-            errors: summary.errors,
+            errors: run.summary.errors,
             end_time: clock.now(),
             aborted: false,
             reason: None,
         }))
-        .await?;
-    Ok(summary)
+        .await
+        .map_err(RunError::from)?;
+    Ok(ImportReport {
+        summary: run.summary,
+        skipped: survey.skipped,
+        failed: run.failed,
+        local_dates,
+    })
 }
 
-async fn import_chat<C: Clock>(
-    chat: &ExportedChat,
-    store: &Store,
-    clock: &C,
-    stored: &mut u64,
-) -> Result<(), StoreError> {
-    // An export knows no access hash or username: keep whatever a collection stored.
-    store
-        .remember_channel(&ResolvedChannel {
-            id: chat.id,
+/// The running totals and what storing needs.
+struct Progress<'a, C> {
+    store: &'a Store,
+    audit: &'a AuditWriter,
+    clock: &'a C,
+    observed: Observed,
+    total_channels: u32,
+    summary: RunSummary,
+    failed: Vec<(String, String)>,
+    processed: u32,
+}
+
+/// One chat being stored: its open transaction, or why it failed (its remaining pages are
+/// then read and dropped).
+struct ChatRun {
+    name: String,
+    import: Result<ChatImport, StoreError>,
+    stored: u64,
+}
+
+impl<C: Clock> Progress<'_, C> {
+    async fn begin(&mut self, header: ChatHeader) -> Result<ChatRun, ImportError> {
+        // An export knows no access hash or username: whatever a collection stored stays.
+        let channel = ResolvedChannel {
+            id: header.channel_id(),
             access_hash: None,
             username: None,
-            title: Some(chat.name.clone()),
+            title: Some(header.name.clone()),
+        };
+        let import = self.store.begin_import(&channel, self.observed).await;
+        let import = fatal_if_unreachable(import)?;
+        Ok(ChatRun {
+            name: storable::text(&header.name).into_owned(),
+            import,
+            stored: 0,
         })
-        .await?;
-    for page in chat.messages.chunks(MAX_BATCH) {
-        let through = page.last().map_or(0, |m| m.id);
-        store
-            .store_batch(chat.id, page, through, clock.now())
-            .await?;
-        *stored += page.len() as u64;
     }
-    if let Some(last_id) = chat.last_id {
-        // Trailing service messages still move the checkpoint.
-        store
-            .store_batch(chat.id, &[], last_id, clock.now())
-            .await?;
+
+    async fn page(&mut self, chat: &mut ChatRun, page: Vec<MessageRow>) -> Result<(), ImportError> {
+        let Ok(import) = chat.import.as_mut() else {
+            return Ok(());
+        };
+        let stored = fatal_if_unreachable(import.store(&page).await)?;
+        match stored {
+            Ok(()) => chat.stored += page.len() as u64,
+            Err(error) => chat.import = Err(error),
+        }
+        Ok(())
     }
-    Ok(())
+
+    async fn finish(&mut self, chat: ChatRun) -> Result<(), ImportError> {
+        self.processed += 1;
+        let committed = match chat.import {
+            Ok(import) => fatal_if_unreachable(import.commit(self.clock.now()).await)?,
+            Err(error) => Err(error),
+        };
+        let error = match committed {
+            Ok(()) => {
+                self.summary.channels_synced += 1;
+                self.summary.total_messages += chat.stored;
+                None
+            }
+            Err(error) => {
+                self.summary.errors += 1;
+                // Said once, in the import's final line (and the audit row).
+                let message = one_line(&error);
+                self.failed.push((chat.name.clone(), message.clone()));
+                Some(ChannelError {
+                    reason: ErrorReason::Storage,
+                    message,
+                })
+            }
+        };
+        let messages_collected = if error.is_none() { chat.stored } else { 0 };
+        self.audit
+            .record(&AuditEvent::Progress(CollectionProgress {
+                channel_name: chat.name,
+                messages_collected,
+                channels_processed: self.processed,
+                total_channels: self.total_channels,
+                errors: self.summary.errors,
+                progress_time: self.clock.now(),
+                error,
+            }))
+            .await
+            .map_err(RunError::from)?;
+        Ok(())
+    }
+}
+
+/// A store result, unless the database is gone (which ends the import).
+fn fatal_if_unreachable<T>(
+    result: Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, ImportError> {
+    match result {
+        Err(error) if error.is_unreachable() => Err(RunError::Database(error).into()),
+        other => Ok(other),
+    }
 }

@@ -1,11 +1,16 @@
 //! MTProto objects (grammers' raw TL types) turned into the collector's rows. Pure: no client,
 //! no network, so every field and every reaction kind is tested on hand-built TL values.
+//! Shapes and names follow the export mapping (`export.rs`): service actions, entity types and
+//! media keys are Telegram Desktop's wherever it has one.
 
 use chrono::{DateTime, Utc};
 use grammers_tl_types as tl;
 use serde_json::{Map, Value, json};
 
-use crate::model::{Media, MessageRow, Reaction, ResolvedChannel};
+use crate::model::{
+    Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ResolvedChannel,
+    ServiceAction, forward_header,
+};
 
 /// Why a resolved peer cannot be collected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,16 +32,32 @@ pub fn message_id(message: &tl::enums::Message) -> i64 {
     i64::from(message.id())
 }
 
-/// A channel message as a row; `None` for service and empty messages (joins, pins, deletions).
+/// A channel message or service message as a row; `None` for an empty (deleted) message.
 pub fn message_row(message: &tl::enums::Message) -> Option<MessageRow> {
-    let tl::enums::Message::Message(m) = message else {
-        return None;
-    };
-    Some(MessageRow {
+    match message {
+        tl::enums::Message::Message(m) => Some(post(m)),
+        tl::enums::Message::Service(m) => Some(service(m)),
+        tl::enums::Message::Empty(_) => None,
+    }
+}
+
+fn post(m: &tl::types::Message) -> MessageRow {
+    let (reply_to_message_id, reply_to_other_chat) = reply(m.reply_to.as_ref(), &m.peer_id);
+    MessageRow {
         id: i64::from(m.id),
         date: timestamp(m.date),
         edit_date: m.edit_date.map(timestamp),
         text: m.message.clone(),
+        entities: m
+            .entities
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(entity)
+            .collect(),
+        from_id: m.from_id.as_ref().map(peer),
+        // Names come with the users and chats of the answer, not the message.
+        from_name: None,
         views: m.views,
         forwards: m.forwards,
         replies: m
@@ -45,62 +66,276 @@ pub fn message_row(message: &tl::enums::Message) -> Option<MessageRow> {
             .map(|tl::enums::MessageReplies::Replies(r)| r.replies),
         post_author: m.post_author.clone(),
         grouped_id: m.grouped_id,
-        reply_to_message_id: m.reply_to.as_ref().and_then(|reply| match reply {
-            tl::enums::MessageReplyHeader::Header(h) => h.reply_to_msg_id.map(i64::from),
-            tl::enums::MessageReplyHeader::MessageReplyStoryHeader(_) => None,
-        }),
-        forward: m.fwd_from.as_ref().map(forward_header),
+        reply_to_message_id,
+        reply_to_other_chat,
+        forward: m.fwd_from.as_ref().map(forward),
         media: m.media.as_ref().and_then(media),
         reactions: m.reactions.as_ref().map(reactions).unwrap_or_default(),
-    })
-}
-
-/// `"channel:123"`, `"user:45"`, `"chat:6"`: peer ids keep their kind.
-fn peer(peer: &tl::enums::Peer) -> String {
-    match peer {
-        tl::enums::Peer::User(p) => format!("user:{}", p.user_id),
-        tl::enums::Peer::Chat(p) => format!("chat:{}", p.chat_id),
-        tl::enums::Peer::Channel(p) => format!("channel:{}", p.channel_id),
+        action: None,
     }
 }
 
-fn forward_header(header: &tl::enums::MessageFwdHeader) -> Value {
+fn service(m: &tl::types::MessageService) -> MessageRow {
+    let (reply_to_message_id, reply_to_other_chat) = reply(m.reply_to.as_ref(), &m.peer_id);
+    let mut row = MessageRow::service(
+        i64::from(m.id),
+        timestamp(m.date),
+        action(&m.action, reply_to_message_id),
+    );
+    row.from_id = m.from_id.as_ref().map(peer);
+    // A pin's "reply" is the pinned message, already in the action's details.
+    if !matches!(m.action, tl::enums::MessageAction::PinMessage) {
+        row.reply_to_message_id = reply_to_message_id;
+    }
+    row.reply_to_other_chat = reply_to_other_chat;
+    row.reactions = m.reactions.as_ref().map(reactions).unwrap_or_default();
+    row
+}
+
+/// Typed peers: `{"type": "channel", "id": 123}`.
+pub fn peer(peer: &tl::enums::Peer) -> Peer {
+    let (kind, id) = match peer {
+        tl::enums::Peer::User(p) => (PeerKind::User, p.user_id),
+        tl::enums::Peer::Chat(p) => (PeerKind::Chat, p.chat_id),
+        tl::enums::Peer::Channel(p) => (PeerKind::Channel, p.channel_id),
+    };
+    Peer { kind, id }
+}
+
+/// The replied message: in this chat, or (with `reply_to_peer_id` naming another chat) in
+/// another one, which must never be mistaken for this channel's message of the same id.
+fn reply(
+    header: Option<&tl::enums::MessageReplyHeader>,
+    this_chat: &tl::enums::Peer,
+) -> (Option<i64>, Option<OtherChatReply>) {
+    let Some(tl::enums::MessageReplyHeader::Header(h)) = header else {
+        return (None, None);
+    };
+    let message_id = h.reply_to_msg_id.map(i64::from);
+    match h.reply_to_peer_id.as_ref().map(peer) {
+        Some(other) if other != peer(this_chat) => (
+            None,
+            Some(OtherChatReply {
+                peer: other,
+                message_id,
+            }),
+        ),
+        _ => (message_id, None),
+    }
+}
+
+fn forward(header: &tl::enums::MessageFwdHeader) -> Value {
     let tl::enums::MessageFwdHeader::Header(h) = header;
-    let mut out = Map::new();
-    out.insert("date".into(), json!(timestamp(h.date)));
-    if let Some(from) = &h.from_id {
-        out.insert("from_id".into(), json!(peer(from)));
-    }
-    if let Some(name) = &h.from_name {
-        out.insert("from_name".into(), json!(name));
-    }
-    if let Some(post) = h.channel_post {
-        out.insert("channel_post".into(), json!(post));
-    }
-    if let Some(author) = &h.post_author {
-        out.insert("post_author".into(), json!(author));
-    }
-    Value::Object(out)
+    forward_header(
+        h.from_id.as_ref().map(peer),
+        h.from_name.as_deref(),
+        Some(timestamp(h.date)),
+        h.channel_post.map(i64::from),
+        h.post_author.as_deref(),
+    )
 }
 
-/// Each reaction kind with its count. Ids are strings (64-bit; JSON readers use doubles).
+/// An entity with Telegram Desktop's type name and detail keys (see [`Entity`]).
+pub fn entity(e: &tl::enums::MessageEntity) -> Entity {
+    use tl::enums::MessageEntity as E;
+    let mut details = Map::new();
+    let kind = match e {
+        E::Unknown(_) => "unknown",
+        E::Mention(_) => "mention",
+        E::Hashtag(_) => "hashtag",
+        E::BotCommand(_) => "bot_command",
+        E::Url(_) => "link",
+        E::Email(_) => "email",
+        E::Bold(_) => "bold",
+        E::Italic(_) => "italic",
+        E::Code(_) => "code",
+        E::Pre(p) => {
+            details.insert("language".into(), json!(p.language));
+            "pre"
+        }
+        E::TextUrl(t) => {
+            details.insert("href".into(), json!(t.url));
+            "text_link"
+        }
+        E::MentionName(m) => {
+            details.insert("user_id".into(), json!(m.user_id));
+            "mention_name"
+        }
+        E::InputMessageEntityMentionName(_) => "mention_name",
+        E::Phone(_) => "phone",
+        E::Cashtag(_) => "cashtag",
+        E::Underline(_) => "underline",
+        E::Strike(_) => "strikethrough",
+        E::BankCard(_) => "bank_card",
+        E::Spoiler(_) => "spoiler",
+        E::CustomEmoji(c) => {
+            details.insert("document_id".into(), json!(c.document_id.to_string()));
+            "custom_emoji"
+        }
+        E::Blockquote(b) => {
+            details.insert("collapsed".into(), json!(b.collapsed));
+            "blockquote"
+        }
+        E::FormattedDate(d) => {
+            details.insert("date".into(), json!(timestamp(d.date)));
+            "formatted_date"
+        }
+        E::DiffInsert(_) => "diff_insert",
+        E::DiffReplace(d) => {
+            details.insert("old_text".into(), json!(d.old_text));
+            "diff_replace"
+        }
+        E::DiffDelete(_) => "diff_delete",
+        E::TonAddress(_) => "ton_address",
+    };
+    Entity {
+        kind: kind.to_owned(),
+        offset: i64::from(e.offset()),
+        length: i64::from(e.length()),
+        details,
+    }
+}
+
+/// Each reaction kind with its count and the recent reactors Telegram lists with it.
 pub fn reactions(reactions: &tl::enums::MessageReactions) -> Vec<Reaction> {
     let tl::enums::MessageReactions::Reactions(r) = reactions;
+    let recent = |reaction: &tl::enums::Reaction| -> Vec<Reactor> {
+        r.recent_reactions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|tl::enums::MessagePeerReaction::Reaction(p)| p)
+            .filter(|p| same_reaction(&p.reaction, reaction))
+            .map(|p| Reactor {
+                from_id: Some(peer(&p.peer_id)),
+                from_name: None,
+                date: Some(timestamp(p.date)),
+            })
+            .collect()
+    };
     r.results
         .iter()
         .filter_map(|tl::enums::ReactionCount::Count(c)| match &c.reaction {
             tl::enums::Reaction::Emoji(e) => Some(Reaction::Emoji {
                 emoji: e.emoticon.clone(),
                 count: c.count,
+                recent: recent(&c.reaction),
             }),
             tl::enums::Reaction::CustomEmoji(e) => Some(Reaction::CustomEmoji {
                 document_id: e.document_id.to_string(),
                 count: c.count,
+                recent: recent(&c.reaction),
             }),
             tl::enums::Reaction::Paid => Some(Reaction::Paid { count: c.count }),
             tl::enums::Reaction::Empty => None,
         })
         .collect()
+}
+
+fn same_reaction(a: &tl::enums::Reaction, b: &tl::enums::Reaction) -> bool {
+    use tl::enums::Reaction as R;
+    match (a, b) {
+        (R::Emoji(a), R::Emoji(b)) => a.emoticon == b.emoticon,
+        (R::CustomEmoji(a), R::CustomEmoji(b)) => a.document_id == b.document_id,
+        (R::Paid, R::Paid) | (R::Empty, R::Empty) => true,
+        _ => false,
+    }
+}
+
+/// A service message's action under Telegram Desktop's export name, with the details both
+/// sources give (`title`, `message_id` of a pin, `member_ids`, ...). Actions the export has no
+/// name for keep their TL constructor's name in snake_case.
+pub fn action(action: &tl::enums::MessageAction, reply_to: Option<i64>) -> ServiceAction {
+    use tl::enums::MessageAction as A;
+    let members = |users: &[i64]| Value::from(users.to_vec());
+    match action {
+        A::ChatCreate(a) => ServiceAction::new("create_group")
+            .with("title", a.title.as_str())
+            .with("member_ids", members(&a.users)),
+        A::ChatEditTitle(a) => {
+            ServiceAction::new("edit_group_title").with("title", a.title.as_str())
+        }
+        A::ChatEditPhoto(a) => {
+            ServiceAction::new("edit_group_photo").with("photo_id", a.photo.id().to_string())
+        }
+        A::ChatDeletePhoto => ServiceAction::new("delete_group_photo"),
+        A::ChatAddUser(a) => {
+            ServiceAction::new("invite_members").with("member_ids", members(&a.users))
+        }
+        A::ChatDeleteUser(a) => {
+            ServiceAction::new("remove_members").with("member_ids", members(&[a.user_id]))
+        }
+        A::ChatJoinedByLink(a) => {
+            ServiceAction::new("join_group_by_link").with("inviter_id", a.inviter_id)
+        }
+        A::ChatJoinedByRequest => ServiceAction::new("join_group_by_request"),
+        A::ChannelCreate(a) => ServiceAction::new("create_channel").with("title", a.title.as_str()),
+        A::ChatMigrateTo(a) => {
+            ServiceAction::new("migrate_to_supergroup").with("channel_id", a.channel_id)
+        }
+        A::ChannelMigrateFrom(a) => ServiceAction::new("migrate_from_group")
+            .with("title", a.title.as_str())
+            .with("chat_id", a.chat_id),
+        A::PinMessage => {
+            let pin = ServiceAction::new("pin_message");
+            match reply_to {
+                Some(id) => pin.with("message_id", id),
+                None => pin,
+            }
+        }
+        A::HistoryClear => ServiceAction::new("clear_history"),
+        A::GameScore(a) => ServiceAction::new("score_in_game").with("score", a.score),
+        A::PhoneCall(a) => match a.duration {
+            Some(seconds) => ServiceAction::new("phone_call").with("duration_seconds", seconds),
+            None => ServiceAction::new("phone_call"),
+        },
+        A::ScreenshotTaken => ServiceAction::new("take_screenshot"),
+        A::ContactSignUp => ServiceAction::new("joined_telegram"),
+        A::GroupCall(a) => match a.duration {
+            Some(seconds) => ServiceAction::new("group_call").with("duration", seconds),
+            None => ServiceAction::new("group_call"),
+        },
+        A::InviteToGroupCall(a) => {
+            ServiceAction::new("invite_to_group_call").with("member_ids", members(&a.users))
+        }
+        A::SetMessagesTtl(a) => ServiceAction::new("set_messages_ttl").with("period", a.period),
+        A::GroupCallScheduled(a) => ServiceAction::new("group_call_scheduled")
+            .with("schedule_date", json!(timestamp(a.schedule_date))),
+        A::SetChatTheme(_) => ServiceAction::new("edit_chat_theme"),
+        A::TopicCreate(a) => ServiceAction::new("topic_created").with("title", a.title.as_str()),
+        A::TopicEdit(a) => {
+            let edit = ServiceAction::new("topic_edit");
+            match &a.title {
+                Some(title) => edit.with("new_title", title.as_str()),
+                None => edit,
+            }
+        }
+        A::SetChatWallPaper(_) => ServiceAction::new("set_chat_wallpaper"),
+        A::GiveawayLaunch(_) => ServiceAction::new("giveaway_launch"),
+        A::GiveawayResults(a) => ServiceAction::new("giveaway_results")
+            .with("winners_count", a.winners_count)
+            .with("unclaimed_count", a.unclaimed_count),
+        A::BoostApply(a) => ServiceAction::new("boost_apply").with("boosts", a.boosts),
+        other => ServiceAction::new(constructor_name(other)),
+    }
+}
+
+/// `StarGiftUnique(..)` -> `star_gift_unique`: grammers names variants after the TL schema.
+fn constructor_name(action: &tl::enums::MessageAction) -> String {
+    let debug = format!("{action:?}");
+    let variant = debug.split(['(', ' ', '{']).next().unwrap_or("unknown");
+    let mut name = String::with_capacity(variant.len() + 4);
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
 }
 
 /// The media's kind and metadata, never its bytes.
@@ -124,15 +359,7 @@ pub fn media(media: &tl::enums::MessageMedia) -> Option<Media> {
             "contact",
             json!({"first_name": c.first_name, "last_name": c.last_name}),
         ),
-        M::Poll(p) => {
-            let tl::enums::Poll::Poll(poll) = &p.poll;
-            let tl::enums::TextWithEntities::Entities(question) = &poll.question;
-            (
-                "poll",
-                json!({"poll_id": poll.id.to_string(), "question": question.text,
-                       "answers": poll.answers.len(), "quiz": poll.quiz, "closed": poll.closed}),
-            )
-        }
+        M::Poll(p) => ("poll", poll(p)),
         M::Dice(d) => ("dice", json!({"emoticon": d.emoticon, "value": d.value})),
         M::Game(_) => ("game", json!({})),
         M::Invoice(_) => ("invoice", json!({})),
@@ -148,6 +375,39 @@ pub fn media(media: &tl::enums::MessageMedia) -> Option<Media> {
         kind: kind.to_owned(),
         metadata,
     })
+}
+
+/// A poll in the export's shape (`question`, `closed`, `total_voters`, `answers` with `text`
+/// and `voters`), plus what only the API knows (`poll_id`, `quiz`).
+fn poll(media: &tl::types::MessageMediaPoll) -> Value {
+    let tl::enums::Poll::Poll(poll) = &media.poll;
+    let tl::enums::PollResults::Results(results) = &media.results;
+    let tl::enums::TextWithEntities::Entities(question) = &poll.question;
+    let voters = |option: &[u8]| {
+        results
+            .results
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|tl::enums::PollAnswerVoters::Voters(v)| v)
+            .find(|v| v.option == option)
+            .and_then(|v| v.voters)
+    };
+    let answers: Vec<Value> = poll
+        .answers
+        .iter()
+        .filter_map(|answer| match answer {
+            tl::enums::PollAnswer::Answer(a) => Some(a),
+            // Only sent by clients creating a poll.
+            tl::enums::PollAnswer::InputPollAnswer(_) => None,
+        })
+        .map(|a| {
+            let tl::enums::TextWithEntities::Entities(text) = &a.text;
+            json!({"text": text.text, "voters": voters(&a.option)})
+        })
+        .collect();
+    json!({"poll_id": poll.id.to_string(), "question": question.text, "closed": poll.closed,
+           "quiz": poll.quiz, "total_voters": results.total_voters, "answers": answers})
 }
 
 fn document(media: &tl::types::MessageMediaDocument) -> Value {
@@ -374,12 +634,48 @@ mod tests {
         assert_eq!(
             row.forward,
             Some(
-                json!({"from_id": "channel:777", "date": "2025-11-08T11:06:40Z",
+                json!({"from_id": {"type": "channel", "id": 777}, "date": "2025-11-08T11:06:40Z",
                         "channel_post": 55, "post_author": "Origin"})
             )
         );
         assert_eq!(row.media, None);
         assert!(row.reactions.is_empty());
+    }
+
+    fn reply_header(msg_id: i32, peer: Option<tl::enums::Peer>) -> tl::enums::MessageReplyHeader {
+        tl::enums::MessageReplyHeader::Header(tl::types::MessageReplyHeader {
+            reply_to_scheduled: false,
+            forum_topic: false,
+            quote: false,
+            reply_to_ephemeral: false,
+            reply_to_msg_id: Some(msg_id),
+            reply_to_peer_id: peer,
+            reply_from: None,
+            reply_media: None,
+            reply_to_top_id: None,
+            quote_text: None,
+            quote_entities: None,
+            quote_offset: None,
+            todo_item_id: None,
+            poll_option: None,
+        })
+    }
+
+    #[test]
+    fn a_reply_into_another_chat_is_not_a_reply_to_this_channels_message() {
+        let elsewhere = tl::types::Message {
+            reply_to: Some(reply_header(12, Some(channel_peer(777)))),
+            ..bare(100)
+        };
+        let row = message_row(&tl::enums::Message::Message(elsewhere)).unwrap();
+        assert_eq!(row.reply_to_message_id, None);
+        // Telegram may name this channel itself: that is a reply here.
+        let here = tl::types::Message {
+            reply_to: Some(reply_header(12, Some(channel_peer(1006503122)))),
+            ..bare(101)
+        };
+        let row = message_row(&tl::enums::Message::Message(here)).unwrap();
+        assert_eq!(row.reply_to_message_id, Some(12));
     }
 
     #[test]
@@ -406,7 +702,18 @@ mod tests {
                         count(tl::enums::Reaction::Paid, 250),
                         count(tl::enums::Reaction::Empty, 1),
                     ],
-                    recent_reactions: None,
+                    recent_reactions: Some(vec![tl::enums::MessagePeerReaction::Reaction(
+                        tl::types::MessagePeerReaction {
+                            big: false,
+                            unread: false,
+                            my: false,
+                            peer_id: tl::enums::Peer::User(tl::types::PeerUser { user_id: 7 }),
+                            date: 1_762_673_700,
+                            reaction: tl::enums::Reaction::Emoji(tl::types::ReactionEmoji {
+                                emoticon: "👍".into(),
+                            }),
+                        },
+                    )]),
                     top_reactors: None,
                 },
             )),
@@ -418,11 +725,20 @@ mod tests {
             vec![
                 Reaction::Emoji {
                     emoji: "👍".into(),
-                    count: 31
+                    count: 31,
+                    recent: vec![Reactor {
+                        from_id: Some(Peer {
+                            kind: PeerKind::User,
+                            id: 7
+                        }),
+                        from_name: None,
+                        date: Some(timestamp(1_762_673_700)),
+                    }],
                 },
                 Reaction::CustomEmoji {
                     document_id: "5368324170671202286".into(),
-                    count: 4
+                    count: 4,
+                    recent: Vec::new(),
                 },
                 Reaction::Paid { count: 250 },
             ]
@@ -514,13 +830,112 @@ mod tests {
     }
 
     #[test]
-    fn service_and_empty_messages_are_not_rows_but_have_ids() {
+    fn empty_messages_are_not_rows_but_have_ids() {
         let empty = tl::enums::Message::Empty(tl::types::MessageEmpty {
             id: 8,
             peer_id: None,
         });
         assert_eq!(message_row(&empty), None);
         assert_eq!(message_id(&empty), 8);
+    }
+
+    fn service_message(id: i32, action: tl::enums::MessageAction) -> tl::types::MessageService {
+        tl::types::MessageService {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            reactions_are_possible: false,
+            silent: false,
+            post: true,
+            legacy: false,
+            id,
+            from_id: Some(tl::enums::Peer::User(tl::types::PeerUser { user_id: 7 })),
+            peer_id: channel_peer(1006503122),
+            saved_peer_id: None,
+            reply_to: None,
+            date: 1_762_673_674,
+            action,
+            reactions: None,
+            ttl_period: None,
+        }
+    }
+
+    #[test]
+    fn service_messages_are_rows_with_the_exports_action_names() {
+        let pin = tl::types::MessageService {
+            reply_to: Some(reply_header(5, None)),
+            ..service_message(9, tl::enums::MessageAction::PinMessage)
+        };
+        let row = message_row(&tl::enums::Message::Service(pin)).unwrap();
+        assert_eq!(
+            row.action,
+            Some(ServiceAction::new("pin_message").with("message_id", 5))
+        );
+        assert_eq!(
+            row.reply_to_message_id, None,
+            "the pinned message is in the details"
+        );
+        assert_eq!(
+            row.from_id,
+            Some(Peer {
+                kind: PeerKind::User,
+                id: 7
+            })
+        );
+        assert_eq!((row.id, row.text.as_str()), (9, ""));
+
+        let title =
+            tl::enums::MessageAction::ChatEditTitle(tl::types::MessageActionChatEditTitle {
+                title: "New name".into(),
+            });
+        let row = message_row(&tl::enums::Message::Service(service_message(10, title))).unwrap();
+        assert_eq!(
+            row.action,
+            Some(ServiceAction::new("edit_group_title").with("title", "New name"))
+        );
+        let gift = tl::enums::MessageAction::PaidMessagesRefunded(
+            tl::types::MessageActionPaidMessagesRefunded { count: 1, stars: 5 },
+        );
+        let row = message_row(&tl::enums::Message::Service(service_message(11, gift))).unwrap();
+        assert_eq!(row.action.unwrap().kind, "paid_messages_refunded");
+    }
+
+    #[test]
+    fn entities_keep_utf16_offsets_and_the_exports_names() {
+        let text_url = tl::enums::MessageEntity::TextUrl(tl::types::MessageEntityTextUrl {
+            offset: 3,
+            length: 4,
+            url: "https://t.me".into(),
+        });
+        let emoji = tl::enums::MessageEntity::CustomEmoji(tl::types::MessageEntityCustomEmoji {
+            offset: 8,
+            length: 2,
+            document_id: 5_368_324_170_671_202_286,
+        });
+        let strike = tl::enums::MessageEntity::Strike(tl::types::MessageEntityStrike {
+            offset: 0,
+            length: 2,
+        });
+        let raw = tl::types::Message {
+            message: "😀 link 👍".into(),
+            entities: Some(vec![text_url, emoji, strike]),
+            from_id: Some(tl::enums::Peer::User(tl::types::PeerUser { user_id: 7 })),
+            ..bare(12)
+        };
+        let row = message_row(&tl::enums::Message::Message(raw)).unwrap();
+        assert_eq!(
+            row.entities_json(),
+            Some(json!([
+                {"type": "text_link", "offset": 3, "length": 4, "href": "https://t.me"},
+                {"type": "custom_emoji", "offset": 8, "length": 2,
+                 "document_id": "5368324170671202286"},
+                {"type": "strikethrough", "offset": 0, "length": 2}
+            ]))
+        );
+        assert_eq!(
+            row.from_id.map(|p| p.json()),
+            Some(json!({"type": "user", "id": 7}))
+        );
     }
 
     fn channel(id: i64, username: Option<&str>) -> tl::types::Channel {

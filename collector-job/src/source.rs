@@ -21,10 +21,10 @@ pub enum Cursor {
 /// One page of history, oldest first.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
-    /// The channel's messages in this page (service messages are left out).
+    /// The channel's messages in this page, service messages included.
     pub messages: Vec<MessageRow>,
-    /// The highest message id the page covered, service messages included, so a page of
-    /// service messages only still moves the checkpoint. `None` for an empty page.
+    /// The highest message id the page covered, deleted (empty) messages included, so a page
+    /// without any row still moves the checkpoint. `None` for an empty page.
     pub last_id: Option<i64>,
     /// Messages still to fetch after this page, when the source knows.
     pub remaining: Option<u64>,

@@ -308,8 +308,8 @@ mod tests {
         let batch = batch(page);
         assert_eq!(
             batch.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-            vec![7, 8, 10],
-            "oldest first, service message 9 left out"
+            vec![7, 8, 9, 10],
+            "oldest first, service message 9 kept"
         );
         assert_eq!((batch.last_id, batch.remaining), (Some(10), Some(3)));
         let empty = tl::enums::messages::Messages::Messages(tl::types::messages::Messages {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 
@@ -164,7 +165,7 @@ async fn an_unparseable_export_exits_2_and_changes_nothing(pool: PgPool) {
         count(&pool, "messages").await,
         count(&pool, "mtproto_audit_log").await,
     );
-    assert_eq!(before.0, 4);
+    assert_eq!(before.0, 6, "4 posts and 2 service messages");
 
     let broken = format!(
         "{}/tests/fixtures/broken_result.json",
@@ -183,7 +184,7 @@ async fn an_unparseable_export_exits_2_and_changes_nothing(pool: PgPool) {
         2,
     );
     assert!(
-        line.contains("cannot read export /nonexistent/result.json"),
+        line.contains("export /nonexistent/result.json: cannot read it: no such file"),
         "{line}"
     );
 
@@ -228,4 +229,248 @@ fn help_never_shows_secret_environment_values() {
             assert!(!text.contains(secret), "{command} --help shows {secret}");
         }
     }
+}
+
+// ---- Regression tests of issue 9: error texts, connecting, closing. ----
+
+/// The test server's URL with another database or user (trust auth: no password needed).
+fn server_url(pool: &PgPool, user: &str, database: &str) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://{user}@{}:{}/{database}",
+        options.get_host(),
+        options.get_port()
+    )
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_database_that_does_not_exist_exits_2_at_once_with_the_servers_reason(pool: PgPool) {
+    let slow = ("COLLECTOR_DATABASE_CONNECT_TIMEOUT", "20s");
+    let url = server_url(&pool, "postgres", "no_such_database_9");
+    let line = failed_with(&run(&["migrate"], &[("DATABASE_URL", &url), slow]), 2);
+    assert!(
+        line.contains("database \"no_such_database_9\" does not exist"),
+        "{line}"
+    );
+    let url = server_url(&pool, "no_such_role_9", "postgres");
+    let line = failed_with(&run(&["migrate"], &[("DATABASE_URL", &url), slow]), 2);
+    assert!(
+        line.contains("role \"no_such_role_9\" does not exist"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_url_that_is_not_postgres_exits_2_at_once() {
+    let slow = ("COLLECTOR_DATABASE_CONNECT_TIMEOUT", "20s");
+    let url = "mysql://root:hunter22secret@127.0.0.1:3306/telegram";
+    let line = failed_with(&run(&["migrate"], &[("DATABASE_URL", url), slow]), 2);
+    assert!(line.contains("not a PostgreSQL URL"), "{line}");
+    assert!(!line.contains("hunter22secret"), "{line}");
+}
+
+#[test]
+fn a_missing_export_file_says_so() {
+    let line = failed_with(
+        &run(
+            &["import", "/nonexistent/result.json"],
+            &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")],
+        ),
+        2,
+    );
+    assert!(line.contains("no such file"), "{line}");
+    assert!(!line.contains("entity not found"), "{line}");
+}
+
+fn export_file(test: &str, content: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("collector-job-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("result.json");
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn a_chat_name_in_an_error_is_printed_as_written() {
+    let name = "أخبار َالعالم";
+    let export = format!(
+        r#"{{"name": "{name}", "type": "public_channel", "id": 9,
+             "messages": [{{"id": 4, "type": "message", "text": "x"}}]}}"#
+    );
+    let path = export_file("arabic", export.as_bytes());
+    let line = failed_with(
+        &run(
+            &["import", path.to_str().unwrap()],
+            &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")],
+        ),
+        2,
+    );
+    assert!(line.contains(name), "{line}");
+    assert!(!line.contains("\\u{"), "{line}");
+}
+
+#[test]
+fn a_message_without_an_id_is_named_by_its_place() {
+    let export = r#"{"name": "News", "type": "public_channel", "id": 9, "messages": [
+        {"id": 41, "type": "message", "date_unixtime": "1761987600", "text": "a"},
+        {"type": "message", "date_unixtime": "1761987660", "text": "b"}
+    ]}"#;
+    let path = export_file("no-id", export.as_bytes());
+    let line = failed_with(
+        &run(
+            &["import", path.to_str().unwrap()],
+            &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x")],
+        ),
+        2,
+    );
+    assert!(line.contains("News"), "{line}");
+    assert!(line.contains("after message 41"), "{line}");
+    assert!(line.contains("line 3"), "{line}");
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_export_with_a_utf8_bom_is_imported(pool: PgPool) {
+    let url = url_of(&pool);
+    let good = std::fs::read(format!(
+        "{}/tests/fixtures/channel_result.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let path = export_file("bom", &[b"\xEF\xBB\xBF".as_slice(), &good].concat());
+    let output = run(
+        &["import", path.to_str().unwrap(), "--run-id", "bom"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(count(&pool, "messages").await, 6);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn logs_on_a_pipe_carry_no_colour_codes(pool: PgPool) {
+    let url = url_of(&pool);
+    // A full export with a private chat: the import logs that it skips it.
+    let full = format!(
+        "{}/tests/fixtures/full_export/result.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = run(
+        &["import", &full, "--run-id", "colours"],
+        &[("DATABASE_URL", &url), ("RUST_LOG", "info")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Bob"), "the skip is logged: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape on a pipe: {stderr:?}"
+    );
+}
+
+/// A TCP proxy to PostgreSQL that records, per client connection, whether the client's last
+/// bytes were a Terminate message (`X`, length 4): a pool closed properly sends one on every
+/// connection, a dropped pool just resets the sockets.
+async fn terminate_recording_proxy(target: (String, u16)) -> (u16, Arc<Mutex<Connections>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let recorded = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let (client, _) = listener.accept().await.unwrap();
+            recorded.lock().unwrap().opened += 1;
+            let server = tokio::net::TcpStream::connect(target.clone())
+                .await
+                .unwrap();
+            let recorded = recorded.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+                let mut tail = Vec::new();
+                let mut buffer = vec![0; 64 * 1024];
+                loop {
+                    match client_read.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            tail.extend_from_slice(&buffer[..n]);
+                            let keep = tail.len().saturating_sub(5);
+                            tail.drain(..keep);
+                            if server_write.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                recorded
+                    .lock()
+                    .unwrap()
+                    .terminated
+                    .push(tail == [b'X', 0, 0, 0, 4]);
+            });
+        }
+    });
+    (port, connections)
+}
+
+/// What the proxy saw: connections opened, and for each one that ended, whether it ended
+/// with a Terminate message.
+#[derive(Clone, Debug, Default)]
+struct Connections {
+    opened: usize,
+    terminated: Vec<bool>,
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn every_database_connection_is_closed_properly_on_exit(pool: PgPool) {
+    let options = pool.connect_options();
+    let (port, connections) =
+        terminate_recording_proxy((options.get_host().to_owned(), options.get_port())).await;
+    // Plain TCP, so the proxy can see the Terminate message.
+    let url = format!(
+        "postgres://{}@127.0.0.1:{port}/{}?sslmode=disable",
+        options.get_username(),
+        options.get_database().unwrap()
+    );
+    let export = format!(
+        "{}/tests/fixtures/channel_result.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let url_for_child = url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        run(
+            &["import", &export, "--run-id", "closing"],
+            &[("DATABASE_URL", &url_for_child)],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The proxy notices a connection's end a moment after the process exits.
+    let mut seen = Connections::default();
+    for _ in 0..500 {
+        seen = connections.lock().unwrap().clone();
+        if seen.terminated.len() == seen.opened {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.terminated.len(), seen.opened, "{seen:?}");
+    assert!(seen.opened >= 2, "probe and pool connections: {seen:?}");
+    assert!(
+        seen.terminated.iter().all(|terminated| *terminated),
+        "connections dropped without Terminate: {seen:?}"
+    );
 }

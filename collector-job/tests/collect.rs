@@ -10,7 +10,7 @@ use audit::{
 };
 use chrono::{DateTime, Utc};
 use collector_job::channel_ref::ChannelRef;
-use collector_job::clock::ManualClock;
+use collector_job::clock::{Clock, ManualClock};
 use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
 use collector_job::config::Limits;
 use collector_job::fake::{Call, FakeChannel, FakeTelegram, Step, epoch};
@@ -718,7 +718,7 @@ async fn since_bounds_only_the_first_run(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
-async fn pages_of_service_messages_still_move_the_checkpoint(pool: PgPool) {
+async fn service_messages_are_stored_with_their_action_and_move_the_checkpoint(pool: PgPool) {
     let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
     alpha.service_ids = (4..=150).collect();
     let mut world = world_with(vec![alpha]);
@@ -733,8 +733,19 @@ async fn pages_of_service_messages_still_move_the_checkpoint(pool: PgPool) {
     )
     .await;
 
-    assert_eq!(summary.total_messages, 5);
-    assert_eq!(ids(&stored(&pool, ALPHA).await), vec![1, 2, 3, 151, 152]);
+    assert_eq!(summary.total_messages, 152);
+    assert_eq!(
+        ids(&stored(&pool, ALPHA).await),
+        (1..=152).collect::<Vec<_>>()
+    );
+    let pins: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE channel_id = $1 AND action = 'pin_message'",
+    )
+    .bind(ALPHA)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(pins, 147);
     assert_eq!(checkpoint(&pool, ALPHA).await, 152);
 }
 
@@ -828,5 +839,284 @@ async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_next_run(poo
     assert_eq!(
         ids(&stored(&pool, ALPHA).await),
         (1..=15).collect::<Vec<_>>()
+    );
+}
+
+// ---- Regression tests of issue 9: storage failures and merging, from the collect side. ----
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_nul_character_in_a_collected_message_does_not_fail_the_channel(pool: PgPool) {
+    let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
+    alpha.messages[1].text = "nul\u{0}here".into();
+    alpha.messages[1].post_author = Some("Ed\u{0}".into());
+    alpha.messages[1].media = Some(collector_job::model::Media {
+        kind: "webpage".into(),
+        metadata: serde_json::json!({"title": "t\u{0}", "nested": ["\u{0}"]}),
+    });
+    alpha.messages[1].forward = Some(serde_json::json!({"from_name": "\u{0}x"}));
+    let mut world = world_with(vec![alpha]);
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!((summary.total_messages, summary.errors), (3, 0));
+    assert_eq!(stored(&pool, ALPHA).await[1].1, "nul\u{FFFD}here");
+    let (media, forward): (serde_json::Value, serde_json::Value) =
+        sqlx::query_as("SELECT media, forward FROM messages WHERE message_id = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        media,
+        serde_json::json!({"title": "t\u{FFFD}", "nested": ["\u{FFFD}"]})
+    );
+    assert_eq!(forward, serde_json::json!({"from_name": "\u{FFFD}x"}));
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_page_the_database_refuses_fails_only_that_channel_with_postgres_reason(pool: PgPool) {
+    sqlx::query("ALTER TABLE messages ADD CONSTRAINT no_spam CHECK (text <> 'spam')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
+    alpha.messages[1].text = "spam".into();
+    let mut world = world_with(vec![alpha, FakeChannel::new(BETA, "beta", 30)]);
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!((summary.channels_synced, summary.errors), (1, 1));
+    assert_eq!(stored(&pool, BETA).await.len(), 30, "the run goes on");
+    let events = events(&pool, "run-1").await;
+    let AuditEvent::Progress(alpha) = &events[1] else {
+        panic!("{events:?}")
+    };
+    let error = alpha.error.as_ref().expect("alpha failed");
+    assert_eq!(error.reason, ErrorReason::Storage);
+    assert!(
+        error
+            .message
+            .contains("violates check constraint \"no_spam\""),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains("unreachable"), "{}", error.message);
+    assert!(!error.message.contains(" at line "), "{}", error.message);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn collecting_over_imported_rows_keeps_what_only_the_export_knew(pool: PgPool) {
+    // The export (channel 1001, messages 2..=5) is imported first, as a user migrating an archive.
+    let url = {
+        let options = pool.connect_options();
+        format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap()
+        )
+    };
+    let fixture = format!(
+        "{}/tests/fixtures/channel_result.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_collector-job"))
+        .args(["import", &fixture, "--run-id", "import-1"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Then the channel is collected, re-reading its recent messages (which are below the
+    // checkpoint the import set): Telegram reports views, no signature and no reactions (as
+    // for a post whose reactions the fake does not model), and message 4 unedited.
+    let mut alpha = FakeChannel::new(1001, "alpha", 5);
+    for message in &mut alpha.messages {
+        message.views = Some(100 * message.id as i32);
+    }
+    let mut world = world_with(vec![alpha]);
+    let mut channels = settings(&["@alpha"]);
+    channels.limits.refresh_window = Some(Duration::from_secs(400 * 86_400));
+
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    let (text, author, views, reactions): (
+        String,
+        Option<String>,
+        Option<i32>,
+        Option<serde_json::Value>,
+    ) = sqlx::query_as(
+        "SELECT text, post_author, views, reactions FROM messages
+              WHERE channel_id = 1001 AND message_id = 2",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(views, Some(200), "the collected counter is added");
+    assert_eq!(
+        author.as_deref(),
+        Some("Editor"),
+        "the export's signature stays"
+    );
+    assert!(reactions.is_some(), "the export's reactions stay");
+    assert_eq!(
+        text, "post 2 of alpha",
+        "the same edit, seen live, is fresher"
+    );
+    let (text, edit_date): (String, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT text, edit_date FROM messages WHERE channel_id = 1001 AND message_id = 4",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (text.as_str(), edit_date),
+        ("Forwarded news", DateTime::from_timestamp(1_762_072_200, 0)),
+        "an edit is never reverted by an older version"
+    );
+}
+
+/// A world whose clock stands `minutes` after the fake's first message.
+fn world_at(channels: Vec<FakeChannel>, minutes: i64) -> World {
+    let clock = ManualClock::at(epoch() + chrono::Duration::minutes(minutes));
+    let (policy, floods) = FloodPolicy::new(Duration::from_secs(60));
+    World {
+        telegram: FakeTelegram::new(channels, policy, clock.clone()),
+        floods,
+        clock,
+    }
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_refresh_window_rereads_recent_messages_and_merges_their_counters_and_edits(
+    pool: PgPool,
+) {
+    // Message n was sent n minutes after the epoch; the runs happen at minute 300.
+    let mut world = world_at(vec![FakeChannel::new(ALPHA, "alpha", 250)], 300);
+    let mut channels = settings(&["@alpha"]);
+    run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
+
+    // Since then: the last posts gained views, one was edited, an old one changed too, and
+    // three were posted.
+    let alpha = world.telegram.channel_mut(ALPHA);
+    alpha.post(3);
+    for message in &mut alpha.messages {
+        message.views = Some(1000 + message.id as i32);
+    }
+    alpha.messages[244].text = "post 245, corrected".into();
+    alpha.messages[244].edit_date = Some(epoch() + chrono::Duration::minutes(290));
+    world.telegram.calls.clear();
+    world.clock.advance(chrono::Duration::minutes(1));
+    channels.limits.refresh_window = Some(Duration::from_secs(100 * 60));
+    let cutoff = world.clock.now() - chrono::Duration::minutes(100);
+
+    let summary = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
+
+    assert_eq!(
+        summary.total_messages, 3,
+        "refreshed messages are not new ones"
+    );
+    let views: Vec<(i64, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, views FROM messages WHERE channel_id = $1 AND message_id IN (150, 202, 250, 253)
+          ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        views,
+        vec![
+            (150, None),
+            (202, Some(1202)),
+            (250, Some(1250)),
+            (253, Some(1253))
+        ],
+        "messages sent in the last 100 minutes are refreshed, older ones not"
+    );
+    assert_eq!(stored(&pool, ALPHA).await[244].1, "post 245, corrected");
+    assert_eq!(checkpoint(&pool, ALPHA).await, 253);
+    // One page covers the window, then the usual fetch of new messages.
+    let fetches: Vec<Cursor> = world
+        .telegram
+        .calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Fetch { cursor, .. } => Some(*cursor),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fetches,
+        vec![
+            Cursor::Since(cutoff),
+            Cursor::After(250),
+            Cursor::After(253)
+        ]
+    );
+
+    // The counters they had before are kept, once per change.
+    world.clock.advance(chrono::Duration::minutes(1));
+    let run_3 = world.clock.now();
+    run(&pool, &mut world, &channels, "run-3", Shutdown::never()).await;
+    let history: Vec<(i64, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, views FROM message_stats WHERE channel_id = $1 ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        history.is_empty(),
+        "first views are not a change: {history:?}"
+    );
+    world
+        .telegram
+        .channel_mut(ALPHA)
+        .messages
+        .iter_mut()
+        .for_each(|m| m.views = m.views.map(|v| v + 1));
+    world.clock.advance(chrono::Duration::minutes(1));
+    let run_4 = world.clock.now();
+    run(&pool, &mut world, &channels, "run-4", Shutdown::never()).await;
+    let history: Vec<(i64, DateTime<Utc>, Option<i32>)> = sqlx::query_as(
+        "SELECT message_id, observed_at, views FROM message_stats
+          WHERE channel_id = $1 AND message_id IN (150, 210, 253) ORDER BY 1",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|(id, _, views)| (*id, *views))
+            .collect::<Vec<_>>(),
+        vec![(210, Some(1210)), (253, Some(1253))],
+        "the values run 3 saw, replaced by run 4's; message 150 is outside the window"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|(_, seen, _)| (run_3..run_4).contains(seen)),
+        "{history:?}"
     );
 }

@@ -1,5 +1,8 @@
-//! Telegram Desktop export import against real PostgreSQL, on the fixtures in
-//! `tests/fixtures/` (written for these tests).
+//! Telegram Desktop export import against real PostgreSQL: the library on the fixtures in
+//! `tests/fixtures/` (exact rows and audit trail at a fixed clock), and the binary as a user
+//! runs it on exports written by each test.
+
+mod common;
 
 use audit::{
     AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
@@ -7,23 +10,29 @@ use audit::{
 use chrono::{DateTime, Utc};
 use collector_job::clock::ManualClock;
 use collector_job::collect::{RunEnd, RunSummary};
-use collector_job::export::{self, Export};
-use collector_job::import::import;
-use collector_job::model::ResolvedChannel;
+use collector_job::import::{self, ImportReport, ImportRequest};
+use collector_job::model::{Media, MessageRow, ResolvedChannel};
 use collector_job::store::Store;
+use common::{
+    audit_errors, chat_export, checkpoint, column, count, message_ids, post, posts, succeeded,
+    temp_dir, write,
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-fn fixture(name: &str) -> Export {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    export::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn at(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap()
 }
 
-async fn run_import(pool: &PgPool, export: &Export, run_id: &str) -> RunSummary {
+fn request(path: impl Into<std::path::PathBuf>) -> ImportRequest {
+    ImportRequest {
+        path: path.into(),
+        zone: None,
+        exported_at: at(1_763_000_000),
+    }
+}
+
+async fn run_import(pool: &PgPool, fixture: &str, run_id: &str) -> ImportReport {
     let run = RunIdentity {
         run_id: run_id.into(),
         namespace: "news".into(),
@@ -31,8 +40,11 @@ async fn run_import(pool: &PgPool, export: &Export, run_id: &str) -> RunSummary 
         pod_name: None,
     };
     let clock = ManualClock::at(at(1_764_000_000));
-    import(
-        export,
+    let request = request(common::fixture(fixture));
+    let checked = import::check(&request).await.unwrap();
+    import::import(
+        &request,
+        checked,
         &Store::new(pool.clone()),
         &AuditWriter::new(pool.clone(), run),
         &clock,
@@ -58,7 +70,7 @@ async fn rows(pool: &PgPool, channel: i64) -> Vec<Row> {
     sqlx::query_as(
         "SELECT message_id, date, edit_date, text, post_author, reply_to_message_id, forward,
                 media_kind, media, reactions
-           FROM messages WHERE channel_id = $1 ORDER BY message_id",
+           FROM messages WHERE channel_id = $1 AND action IS NULL ORDER BY message_id",
     )
     .bind(channel)
     .fetch_all(pool)
@@ -68,12 +80,12 @@ async fn rows(pool: &PgPool, channel: i64) -> Vec<Row> {
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
 async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPool) {
-    let summary = run_import(&pool, &fixture("channel_result.json"), "import-1").await;
+    let report = run_import(&pool, "channel_result.json", "import-1").await;
 
     assert_eq!(
-        summary,
+        report.summary,
         RunSummary {
-            total_messages: 4,
+            total_messages: 6,
             channels_synced: 1,
             errors: 0,
             end: RunEnd::Finished
@@ -82,8 +94,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
     let rows = rows(&pool, 1001).await;
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        vec![2, 3, 4, 5],
-        "service messages are skipped"
+        vec![2, 3, 4, 5]
     );
     let hello = &rows[0];
     assert_eq!(
@@ -109,12 +120,51 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
             json!({"photo": "photos/photo_1@01-11-2025_10-00-00.jpg", "width": 1280, "height": 720})
         )
     );
+    let entities: Value = column(&pool, 1001, 3, "entities").await;
+    assert_eq!(
+        entities,
+        json!([{"type": "bold", "offset": 4, "length": 4}])
+    );
     let forwarded = &rows[2];
     assert_eq!(forwarded.2, Some(at(1_762_072_200)));
     assert_eq!(forwarded.6, Some(json!({"from_name": "Beta Daily"})));
     let video = &rows[3];
     assert_eq!(video.7.as_deref(), Some("document"));
     assert_eq!(video.8.as_ref().unwrap()["mime_type"], "video/mp4");
+    let (from_id, from_name, source): (Value, String, String) = sqlx::query_as(
+        "SELECT from_id, from_name, source FROM messages WHERE channel_id = 1001 AND message_id = 2",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (from_id, from_name.as_str(), source.as_str()),
+        (
+            json!({"type": "channel", "id": 1001}),
+            "Alpha News",
+            "import"
+        )
+    );
+
+    // Service messages are stored with their action.
+    let services: Vec<(i64, String, Option<Value>)> = sqlx::query_as(
+        "SELECT message_id, action, action_data FROM messages
+          WHERE channel_id = 1001 AND action IS NOT NULL ORDER BY message_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        services,
+        vec![
+            (
+                1,
+                "create_channel".into(),
+                Some(json!({"title": "Alpha News"}))
+            ),
+            (6, "pin_message".into(), Some(json!({"message_id": 5}))),
+        ]
+    );
 
     let (title, checkpoint): (String, i64) =
         sqlx::query_as("SELECT title, checkpoint FROM channels WHERE id = 1001")
@@ -124,7 +174,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
     assert_eq!(
         (title.as_str(), checkpoint),
         ("Alpha News", 6),
-        "the trailing pin still moves the checkpoint"
+        "the trailing pin moves the checkpoint"
     );
 
     let events: Vec<_> = audit::read_run(&pool, "import-1")
@@ -143,7 +193,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
             }),
             AuditEvent::Progress(CollectionProgress {
                 channel_name: "Alpha News".into(),
-                messages_collected: 4,
+                messages_collected: 6,
                 channels_processed: 1,
                 total_channels: 1,
                 errors: 0,
@@ -151,7 +201,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
                 error: None,
             }),
             AuditEvent::End(CollectionEnd {
-                total_messages: 4,
+                total_messages: 6,
                 channels_synced: 1,
                 total_channels: 1,
                 errors: 0,
@@ -175,23 +225,26 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
         })
         .await
         .unwrap();
-    run_import(&pool, &fixture("channel_result.json"), "import-1").await;
+    run_import(&pool, "channel_result.json", "import-1").await;
 
-    let full = fixture("full_export/result.json");
+    let report = run_import(&pool, "full_export/result.json", "import-2").await;
     assert_eq!(
-        full.skipped,
+        report.skipped,
         vec!["Bob".to_owned()],
         "private chats are not channels"
     );
-    let summary = run_import(&pool, &full, "import-2").await;
     assert_eq!(
-        summary,
+        report.summary,
         RunSummary {
             total_messages: 4,
             channels_synced: 2,
             errors: 0,
             end: RunEnd::Finished
         }
+    );
+    assert_eq!(
+        report.local_dates, 2,
+        "the left supergroup's dates have no unixtime"
     );
 
     let alpha = rows(&pool, 1001).await;
@@ -221,29 +274,348 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
     );
 
     // Importing the same file again changes nothing.
-    run_import(&pool, &full, "import-3").await;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 7);
+    run_import(&pool, "full_export/result.json", "import-3").await;
+    assert_eq!(count(&pool, "messages").await, 9);
 }
 
-#[test]
-fn a_truncated_export_is_refused_before_anything_is_stored() {
-    let path = format!(
-        "{}/tests/fixtures/broken_result.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let error = export::parse(&std::fs::read_to_string(path).unwrap()).unwrap_err();
+#[tokio::test]
+async fn a_truncated_export_is_refused_before_anything_is_stored() {
+    let error = import::check(&request(common::fixture("broken_result.json")))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
-        error
-            .to_string()
-            .starts_with("not a Telegram Desktop JSON export"),
+        error.contains("not a Telegram Desktop JSON export"),
         "{error}"
     );
+    assert!(error.contains("at line"), "{error}");
+}
+
+// ---- Regression tests of issue 9, through the binary as a user runs it. ----
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_nul_character_is_stored_as_a_replacement_character_in_every_field(pool: PgPool) {
+    let mut messages = posts(208);
+    messages[149] = json!({
+        "id": 150, "type": "message", "date_unixtime": "1761996600",
+        "from": "Alpha\u{0}News", "from_id": "channel1001", "author": "Ed\u{0}itor",
+        "text": ["bad\u{0}text ", {"type": "text_link", "text": "link", "href": "https://x.test/\u{0}"}],
+        "poll": {"question": "q\u{0}?", "closed": false, "total_voters": 0, "answers": []},
+        "reactions": [{"type": "emoji", "count": 2, "emoji": "\u{0}"}]
+    });
+    let dir = temp_dir("nul");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha\u{0}", "public_channel", 1001, messages),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-nul", &[]));
+
+    assert_eq!(
+        message_ids(&pool, 1001).await,
+        (1..=208).collect::<Vec<_>>()
+    );
+    assert_eq!(checkpoint(&pool, 1001).await, Some(208));
+    let text: String = column(&pool, 1001, 150, "text").await;
+    assert_eq!(text, "bad\u{FFFD}text link");
+    let author: String = column(&pool, 1001, 150, "post_author").await;
+    assert_eq!(author, "Ed\u{FFFD}itor");
+    let media: Value = column(&pool, 1001, 150, "media").await;
+    assert_eq!(media["question"], "q\u{FFFD}?");
+    let reactions: Value = column(&pool, 1001, 150, "reactions").await;
+    assert_eq!(reactions[0]["emoji"], "\u{FFFD}");
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_message_id_twice_in_one_export_is_stored_once_with_the_later_edit(pool: PgPool) {
+    let mut messages = posts(3);
+    let mut corrected = post(2, 1_761_987_720, "post 2 corrected");
+    corrected["edited_unixtime"] = json!("1761990000");
+    messages.push(corrected);
+    let dir = temp_dir("duplicate");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, messages),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-dup", &[]));
+
+    assert_eq!(message_ids(&pool, 1001).await, vec![1, 2, 3]);
+    let text: String = column(&pool, 1001, 2, "text").await;
+    assert_eq!(text, "post 2 corrected");
+    assert_eq!(checkpoint(&pool, 1001).await, Some(3));
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_page_the_database_refuses_fails_the_import_loudly_and_stores_nothing_of_that_chat(
+    pool: PgPool,
+) {
+    sqlx::query("ALTER TABLE messages ADD CONSTRAINT no_spam CHECK (text <> 'spam')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut messages = posts(208);
+    messages[149] = post(150, 1_761_996_600, "spam");
+    let dir = temp_dir("refused");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, messages),
+    );
+
+    let output = common::import(&pool, &path, "import-refused", &[]);
+
+    let line = common::stderr(&output);
+    assert_ne!(output.status.code(), Some(0), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
-        error.to_string().contains("syntax error at line"),
-        "{error}"
+        line.contains("violates check constraint \"no_spam\""),
+        "{line}"
+    );
+    assert!(line.contains("Alpha"), "{line}");
+    assert!(
+        !line.contains(" at line "),
+        "no PostgreSQL source location: {line}"
+    );
+    assert_eq!(count(&pool, "messages").await, 0, "never half-done");
+    assert_eq!(count(&pool, "channels").await, 0);
+    let errors = audit_errors(&pool, "import-refused").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["reason"], "storage");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("violates check constraint \"no_spam\""),
+        "{message}"
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn importing_over_collected_rows_keeps_counters_and_newer_edits(pool: PgPool) {
+    let store = Store::new(pool.clone());
+    store
+        .remember_channel(&ResolvedChannel {
+            id: 1001,
+            access_hash: Some(77),
+            username: Some("alpha".into()),
+            title: Some("Alpha News".into()),
+        })
+        .await
+        .unwrap();
+    let mut hello = MessageRow::text(2, at(1_761_987_900), "Hello (edited twice)");
+    hello.edit_date = Some(at(1_762_300_000));
+    hello.views = Some(1500);
+    hello.forwards = Some(12);
+    hello.replies = Some(7);
+    hello.grouped_id = Some(99);
+    hello.reply_to_message_id = Some(1);
+    let mut picture = MessageRow::text(3, at(1_761_991_200), "See this picture");
+    picture.views = Some(900);
+    picture.media = Some(Media {
+        kind: "photo".into(),
+        metadata: json!({"photo_id": "456", "spoiler": false}),
+    });
+    store
+        .store_batch(1001, &[hello, picture], 3, at(1_762_400_000))
+        .await
+        .unwrap();
+
+    let mut older_edit = post(2, 1_761_987_900, "Hello (edited once)");
+    older_edit["edited_unixtime"] = json!("1762250400");
+    let mut photo = post(3, 1_761_991_200, "See this picture");
+    photo["photo"] = json!("photos/photo_1.jpg");
+    photo["width"] = json!(1280);
+    photo["height"] = json!(720);
+    let dir = temp_dir("over-collected");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export(
+            "Alpha News",
+            "public_channel",
+            1001,
+            vec![older_edit, photo],
+        ),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-over", &[]));
+
+    let text: String = column(&pool, 1001, 2, "text").await;
+    assert_eq!(
+        text, "Hello (edited twice)",
+        "an older edit never reverts a newer one"
+    );
+    let edit: Option<DateTime<Utc>> = column(&pool, 1001, 2, "edit_date").await;
+    assert_eq!(edit, Some(at(1_762_300_000)));
+    let counters: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT unnest(ARRAY[views, forwards, replies, grouped_id, reply_to_message_id])
+           FROM messages WHERE channel_id = 1001 AND message_id = 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(counters, [Some(1500), Some(12), Some(7), Some(99), Some(1)]);
+    let views: Option<i32> = column(&pool, 1001, 3, "views").await;
+    assert_eq!(views, Some(900), "what the export lacks is kept");
+    let media: Value = column(&pool, 1001, 3, "media").await;
+    assert_eq!(
+        media["photo_id"], "456",
+        "collected media metadata is kept: {media}"
+    );
+    assert_eq!(media["photo"], "photos/photo_1.jpg", "{media}");
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn forwards_name_their_origin_in_one_typed_form(pool: PgPool) {
+    let mut from_channel = post(2, 1_761_987_900, "forwarded");
+    from_channel["forwarded_from"] = json!("Beta Daily");
+    from_channel["forwarded_from_id"] = json!("channel3397140320");
+    let mut from_user = post(3, 1_761_988_000, "forwarded too");
+    from_user["forwarded_from"] = json!("Bob");
+    from_user["forwarded_from_id"] = json!("user5684517693");
+    let dir = temp_dir("forward");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export(
+            "Alpha",
+            "public_channel",
+            1001,
+            vec![from_channel, from_user],
+        ),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-forward", &[]));
+
+    let forward: Value = column(&pool, 1001, 2, "forward").await;
+    assert_eq!(
+        forward,
+        json!({"from_id": {"type": "channel", "id": 3_397_140_320_i64}, "from_name": "Beta Daily"})
+    );
+    let forward: Value = column(&pool, 1001, 3, "forward").await;
+    assert_eq!(
+        forward["from_id"],
+        json!({"type": "user", "id": 5_684_517_693_i64})
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_reply_into_another_chat_is_not_attached_to_this_channels_message(pool: PgPool) {
+    let mut here = post(5, 1_761_988_000, "reply here");
+    here["reply_to_message_id"] = json!(2);
+    let mut elsewhere = post(6, 1_761_988_060, "reply elsewhere");
+    elsewhere["reply_to_message_id"] = json!(2);
+    elsewhere["reply_to_peer_id"] = json!("channel777");
+    let dir = temp_dir("reply");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export(
+            "Alpha",
+            "public_channel",
+            1001,
+            vec![post(2, 1_761_987_900, "root"), here, elsewhere],
+        ),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-reply", &[]));
+
+    let same: Option<i64> = column(&pool, 1001, 5, "reply_to_message_id").await;
+    assert_eq!(same, Some(2));
+    let other: Option<i64> = column(&pool, 1001, 6, "reply_to_message_id").await;
+    assert_eq!(
+        other, None,
+        "message 2 of channel 777 is not message 2 of this channel"
+    );
+    let peer: Value = column(&pool, 1001, 6, "reply_to_other_chat").await;
+    assert_eq!(
+        peer,
+        json!({"peer": {"type": "channel", "id": 777}, "message_id": 2})
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_old_format_export_gets_the_bare_channel_id_and_its_local_dates_are_explained(
+    pool: PgPool,
+) {
+    // A 2021 export: the channel id carries 0x200000000 and dates are local, without unixtime.
+    let old = json!({"id": 7, "type": "message", "date": "2021-03-01T12:00:00", "from": "Old",
+                     "from_id": 10083966286_i64, "text": "old post"});
+    let dir = temp_dir("old-format");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Old Channel", "public_channel", 10_083_966_286, vec![old]),
+    );
+
+    let stdout = succeeded(&common::import(&pool, &path, "import-old", &[]));
+
+    assert_eq!(message_ids(&pool, 1_494_031_694).await, vec![7]);
+    assert_eq!(count(&pool, "channels").await, 1);
+    assert!(
+        stdout.contains("1 date without date_unixtime read as UTC")
+            && stdout.contains("--timezone"),
+        "{stdout}"
+    );
+    let date: DateTime<Utc> = column(&pool, 1_494_031_694, 7, "date").await;
+    assert_eq!(
+        date,
+        "2021-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+
+    let stdout = succeeded(&common::import(
+        &pool,
+        &path,
+        "import-old-berlin",
+        &["--timezone", "Europe/Berlin"],
+    ));
+    assert!(stdout.contains("Europe/Berlin"), "{stdout}");
+    let date: DateTime<Utc> = column(&pool, 1_494_031_694, 7, "date").await;
+    assert_eq!(
+        date,
+        "2021-03-01T11:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn two_imports_in_the_same_second_get_different_run_ids(pool: PgPool) {
+    let url = common::url_of(&pool);
+    let path = common::fixture("channel_result.json");
+    for _ in 0..2 {
+        succeeded(&common::run(&["import", &path], &[("DATABASE_URL", &url)]));
+    }
+    let runs: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT run_id) FROM mtproto_audit_log WHERE action = 'collection_start'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(runs, 2);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn an_unknown_reaction_type_is_stored_as_unknown(pool: PgPool) {
+    let mut message = post(2, 1_761_987_900, "reacted");
+    message["reactions"] = json!([
+        {"type": "emoji", "count": 3, "emoji": "👍"},
+        {"type": "sparkle", "count": 2}
+    ]);
+    let dir = temp_dir("unknown-reaction");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, vec![message]),
+    );
+
+    succeeded(&common::import(&pool, &path, "import-reaction", &[]));
+
+    let reactions: Value = column(&pool, 1001, 2, "reactions").await;
+    assert_eq!(
+        reactions,
+        json!([
+            {"type": "emoji", "emoji": "👍", "count": 3},
+            {"type": "unknown", "source_type": "sparkle", "count": 2}
+        ])
     );
 }

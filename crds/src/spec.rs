@@ -270,4 +270,10 @@ pub struct CollectionLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
     pub since: Option<String>,
+    /// Each run also re-reads the messages sent within this window (e.g. `48h`, `7d`) and
+    /// updates their views, forwards, reactions, reply counts and edits; off when unset. Costs
+    /// about one extra request per 100 messages in the window, per channel and run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
+    pub refresh_window: Option<String>,
 }

@@ -128,13 +128,18 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
                 "spec.limits.maxMessagesPerChannel must be at least 1, not {max}"
             ));
         }
-        if let Some(since) = &limits.since
-            && (since.len() > 32 || !LOOKBACK_RE.is_match(since))
-        {
-            problems.push(format!(
-                "spec.limits.since {:?} is not a duration such as 30d or 72h",
-                truncate(since)
-            ));
+        for (field, value) in [
+            ("since", &limits.since),
+            ("refreshWindow", &limits.refresh_window),
+        ] {
+            if let Some(value) = value
+                && (value.len() > 32 || !LOOKBACK_RE.is_match(value))
+            {
+                problems.push(format!(
+                    "spec.limits.{field} {:?} is not a duration such as 30d or 72h",
+                    truncate(value)
+                ));
+            }
         }
     }
 

@@ -78,6 +78,7 @@ fn collection() -> ChannelCollection {
     cc.spec.limits = Some(CollectionLimits {
         max_messages_per_channel: Some(5000),
         since: Some("30d".to_string()),
+        refresh_window: Some("48h".to_string()),
     });
     cc
 }
@@ -149,6 +150,10 @@ fn the_collector_accepts_the_job_the_operator_builds() {
     assert_eq!(
         checked.limits.since,
         Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(
+        checked.limits.refresh_window,
+        Some(std::time::Duration::from_secs(48 * 3_600))
     );
     assert_eq!(checked.api_id, 12345);
     assert!(

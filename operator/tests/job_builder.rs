@@ -350,6 +350,7 @@ fn secret_wiring_follows_the_contract() {
     cc.spec.limits = Some(CollectionLimits {
         max_messages_per_channel: Some(500),
         since: Some("30d".to_string()),
+        refresh_window: None,
     });
     let job = built(&cc);
     let vars = env(&job);

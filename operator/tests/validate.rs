@@ -150,8 +150,9 @@ fn schema_rules_are_rechecked_too() {
     cc.spec.limits = Some(CollectionLimits {
         max_messages_per_channel: Some(0),
         since: Some("1 week".to_string()),
+        refresh_window: Some("2 days".to_string()),
     });
-    assert_eq!(problems(cc).len(), 2);
+    assert_eq!(problems(cc).len(), 3);
     let mut cc = ChannelCollection::test();
     cc.spec.collector = Some(CollectorTemplate {
         image_pull_policy: Some("Sometimes".to_string()),
