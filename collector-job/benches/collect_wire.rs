@@ -13,7 +13,6 @@
 //! set the sizes, BENCH_ROUNDS (3) the alternating rounds (medians are printed). Creates and
 //! drops a scratch database. Runs only under `cargo bench`.
 
-#[allow(dead_code)] // The bench uses the session and process parts of the test helpers.
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -49,6 +49,25 @@ where
     }
 }
 
+/// An error with its causes, `a: b: c`; causes whose text is already shown (many
+/// library errors print their source themselves) are skipped.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                shown = format!("{shown}: {text}");
+            }
+            source = cause.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -86,24 +105,5 @@ mod tests {
         assert!(plain.contains("reconcile failed"), "{plain}");
         assert!(!plain.contains('\u{1b}'), "{plain:?}");
         assert!(logged(true).contains('\u{1b}'));
-    }
-}
-
-/// An error with its causes, `a: b: c`; causes whose text is already shown (many
-/// library errors print their source themselves) are skipped.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut shown = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !shown.contains(&text) {
-                shown = format!("{shown}: {text}");
-            }
-            source = cause.source();
-        }
-        f.write_str(&shown)
     }
 }
