@@ -41,6 +41,7 @@ type PastRunRow = (
     i64,
     DateTime<Utc>,
     Option<String>,
+    Option<i32>,
     String,
     serde_json::Value,
 );
@@ -87,7 +88,7 @@ pub async fn recent_finished_runs(
               ORDER BY end_id DESC
               LIMIT $4
          )
-         SELECT f.run_id, l.id, l.timestamp, l.pod_name, l.action, l.metadata
+         SELECT f.run_id, l.id, l.timestamp, l.pod_name, l.shard_index, l.action, l.metadata
            FROM finished f
            JOIN mtproto_audit_log l ON l.run_id = f.run_id AND l.run_id IS NOT NULL
           WHERE l.action IN ($7, $8)
@@ -110,11 +111,12 @@ pub async fn recent_finished_runs(
     })?;
 
     let mut runs: Vec<PastRun> = Vec::new();
-    for (run_id, id, timestamp, pod_name, action, metadata) in rows {
+    for (run_id, id, timestamp, pod_name, shard, action, metadata) in rows {
         let row = AuditRow {
             id,
             timestamp,
             pod_name,
+            shard: shard.and_then(|i| u32::try_from(i).ok()),
             event: AuditEvent::parse(&action, metadata).map_err(|e| e.to_string()),
         };
         match runs.last_mut() {

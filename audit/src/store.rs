@@ -14,6 +14,9 @@ pub struct RunIdentity {
     pub name: String,
     /// The pod of this attempt; retries of one Job write their own rows.
     pub pod_name: Option<String>,
+    /// The Job completion index of a sharded run's pod (one account's part of the run);
+    /// `None` for a run on one session.
+    pub shard: Option<u32>,
 }
 
 /// A failed audit-log read or write.
@@ -54,8 +57,9 @@ impl AuditWriter {
     pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO mtproto_audit_log
-                 (action, metadata, run_id, collection_namespace, collection_name, pod_name)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+                 (action, metadata, run_id, collection_namespace, collection_name, pod_name,
+                  shard_index)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(event.action())
         .bind(event.metadata())
@@ -63,6 +67,7 @@ impl AuditWriter {
         .bind(&self.run.namespace)
         .bind(&self.run.name)
         .bind(&self.run.pod_name)
+        .bind(self.run.shard.map(|i| i as i32))
         .execute(&self.pool)
         .await
         .map_err(|source| StoreError::Write {
@@ -80,15 +85,18 @@ pub struct AuditRow {
     pub id: i64,
     pub timestamp: DateTime<Utc>,
     pub pod_name: Option<String>,
+    /// The shard (Job completion index) that wrote it; `None` for unsharded runs.
+    pub shard: Option<u32>,
     /// The event, or why this version could not read it (rows from newer collectors).
     pub event: Result<AuditEvent, String>,
 }
 
-/// `id, timestamp, pod_name, action, metadata` of one row of a run.
+/// `id, timestamp, pod_name, shard_index, action, metadata` of one row of a run.
 type RunRow = (
     i64,
     DateTime<Utc>,
     Option<String>,
+    Option<i32>,
     String,
     serde_json::Value,
 );
@@ -97,7 +105,7 @@ type RunRow = (
 /// grow with the size of the table.
 pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, StoreError> {
     let rows: Vec<RunRow> = sqlx::query_as(
-        "SELECT id, timestamp, pod_name, action, metadata
+        "SELECT id, timestamp, pod_name, shard_index, action, metadata
                FROM mtproto_audit_log
               WHERE run_id = $1
               ORDER BY id",
@@ -111,11 +119,15 @@ pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, Stor
     })?;
     Ok(rows
         .into_iter()
-        .map(|(id, timestamp, pod_name, action, metadata)| AuditRow {
-            id,
-            timestamp,
-            pod_name,
-            event: AuditEvent::parse(&action, metadata).map_err(|e: ParseEventError| e.to_string()),
-        })
+        .map(
+            |(id, timestamp, pod_name, shard, action, metadata)| AuditRow {
+                id,
+                timestamp,
+                pod_name,
+                shard: shard.and_then(|i| u32::try_from(i).ok()),
+                event: AuditEvent::parse(&action, metadata)
+                    .map_err(|e: ParseEventError| e.to_string()),
+            },
+        )
         .collect())
 }

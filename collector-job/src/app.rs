@@ -286,6 +286,7 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
         namespace: args.namespace,
         name: args.name,
         pod_name: None,
+        shard: None,
     };
     let pool = connect(&url).await?;
     let store = Store::new(pool.clone());

@@ -123,6 +123,7 @@ impl RawCollectConfig {
             namespace: required(self.namespace, NAMESPACE)?,
             name: required(self.name, NAME)?,
             pod_name: self.pod_name.filter(|p| !p.is_empty()),
+            shard: None,
         };
         let channels = parse_channels(&required(self.channels, CHANNELS)?)?;
         let limits = parse_limits(self.limits.as_deref().unwrap_or("{}"))?;

@@ -72,6 +72,7 @@ fn identity(run_id: &str) -> RunIdentity {
         namespace: "news".into(),
         name: "daily".into(),
         pod_name: Some(format!("{run_id}-pod")),
+        shard: None,
     }
 }
 

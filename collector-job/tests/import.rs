@@ -38,6 +38,7 @@ async fn run_import(pool: &PgPool, fixture: &str, run_id: &str) -> ImportReport 
         namespace: "news".into(),
         name: "archive".into(),
         pod_name: None,
+        shard: None,
     };
     let clock = ManualClock::at(at(1_764_000_000));
     let request = request(common::fixture(fixture));

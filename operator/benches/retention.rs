@@ -246,6 +246,7 @@ async fn collect_while(pool: &PgPool, during: impl Future<Output = Result>) -> R
             namespace: "bench".into(),
             name: "collector".into(),
             pod_name: Some("bench-collector-pod".into()),
+            shard: None,
         },
     );
     let done = Arc::new(AtomicBool::new(false));

@@ -117,6 +117,7 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
             namespace: "telegram".into(),
             name: "daily".into(),
             pod_name: Some(format!("{run}-pod")),
+            shard: None,
         },
     );
     for event in [

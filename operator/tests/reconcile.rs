@@ -830,6 +830,7 @@ async fn write_rows(pool: &PgPool, pod: &str, events: &[AuditEvent]) {
             namespace: "telegram".to_string(),
             name: "news".to_string(),
             pod_name: Some(pod.to_string()),
+            shard: None,
         },
     );
     for event in events {

@@ -32,6 +32,7 @@ fn row(id: i64, event: AuditEvent) -> AuditRow {
         id,
         timestamp: at(12, 0, 10),
         pod_name: Some("pod-a".into()),
+        shard: None,
         event: Ok(event),
     }
 }

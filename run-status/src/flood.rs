@@ -32,6 +32,7 @@ mod tests {
             id,
             timestamp: at(id),
             pod_name: Some(pod.into()),
+            shard: None,
             event,
         }
     }

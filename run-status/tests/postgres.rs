@@ -26,6 +26,7 @@ async fn write_all(pool: &PgPool, log: &Log) {
                 namespace: "media".into(),
                 name: name.into(),
                 pod_name: row.pod_name.clone(),
+                shard: None,
             },
         );
         writer.record(row.event.as_ref().unwrap()).await.unwrap();

@@ -122,6 +122,7 @@ impl Log {
             timestamp: at(secs),
             pod_name: Some(pod.to_owned()),
             event: Ok(event),
+            shard: None,
         };
         self.rows.push((run.to_owned(), row));
     }
