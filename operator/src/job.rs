@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use audit::contract::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, env, exit};
 use chrono::{DateTime, SecondsFormat, Utc};
 use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, SecretKeyRef};
 use k8s_openapi::api::{
@@ -33,30 +34,8 @@ pub const MANAGED_BY: &str = "channel-collection-operator";
 pub const ANNOTATION_SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
 /// Name of the collector container.
 pub const CONTAINER: &str = "collector";
-/// Where the session Secret volume is mounted; the blob is the file `session` in it.
-pub const SESSION_DIR: &str = "/var/run/secrets/telegram";
-/// File name of the session blob inside [`SESSION_DIR`].
-pub const SESSION_FILE: &str = "session";
-/// Key of the API credentials Secret the collector needs (`api_hash` is only for `login`).
-pub const API_ID_KEY: &str = "api_id";
 /// UID/GID the collector runs as (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
-/// Exit codes after which retrying cannot help: 2 bad configuration, 3 session invalid.
-pub const FATAL_EXIT_CODES: [i32; 2] = [2, 3];
-
-/// Env names the operator sets; the spec's extra env may not override them.
-pub const RESERVED_ENV: [&str; 10] = [
-    "COLLECTOR_RUN_ID",
-    "COLLECTOR_NAMESPACE",
-    "COLLECTOR_NAME",
-    "COLLECTOR_CHANNELS",
-    "COLLECTOR_LIMITS",
-    "COLLECTOR_POD_NAME",
-    "DATABASE_URL",
-    "TELEGRAM_API_ID",
-    "TELEGRAM_API_HASH",
-    "TELEGRAM_SESSION_FILE",
-];
 
 /// Longest name a Job may have: its name becomes the pods' `job-name` label value.
 pub const MAX_NAME: usize = 63;
@@ -201,19 +180,19 @@ pub fn build(
     let limits = serde_json::to_string(&spec.limits.clone().unwrap_or_default())
         .unwrap_or_else(|_| "{}".to_string());
     let mut env = vec![
-        plain("COLLECTOR_RUN_ID", &job_name),
-        plain("COLLECTOR_NAMESPACE", namespace),
-        plain("COLLECTOR_NAME", name),
-        plain("COLLECTOR_CHANNELS", &channels),
-        plain("COLLECTOR_LIMITS", &limits),
-        from_secret("DATABASE_URL", &database.name, &database.key),
+        plain(env::RUN_ID, &job_name),
+        plain(env::NAMESPACE, namespace),
+        plain(env::NAME, name),
+        plain(env::CHANNELS, &channels),
+        plain(env::LIMITS, &limits),
+        from_secret(env::DATABASE_URL, &database.name, &database.key),
         from_secret(
-            "TELEGRAM_API_ID",
+            env::API_ID,
             &spec.api_credentials.secret_ref.name,
             API_ID_KEY,
         ),
         EnvVar {
-            name: "COLLECTOR_POD_NAME".to_string(),
+            name: env::POD_NAME.to_string(),
             value_from: Some(EnvVarSource {
                 field_ref: Some(ObjectFieldSelector {
                     field_path: "metadata.name".to_string(),
@@ -230,7 +209,7 @@ pub fn build(
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| !RESERVED_ENV.contains(&v.name.as_str())),
+            .filter(|v| !env::RESERVED.contains(&v.name.as_str())),
     );
 
     let container = Container {
@@ -300,7 +279,7 @@ pub fn build(
                     // Only the session key; nothing else in that Secret reaches the pod.
                     items: Some(vec![KeyToPath {
                         key: spec.session.secret_ref.key.clone(),
-                        path: SESSION_FILE.to_string(),
+                        path: SESSION_FILE_NAME.to_string(),
                         mode: None,
                     }]),
                     default_mode: Some(0o440),
@@ -346,7 +325,7 @@ pub fn build(
                         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                             container_name: Some(CONTAINER.to_string()),
                             operator: "In".to_string(),
-                            values: FATAL_EXIT_CODES.to_vec(),
+                            values: exit::FATAL.iter().map(|&code| i32::from(code)).collect(),
                         }),
                         on_pod_conditions: None,
                     },

@@ -7,16 +7,14 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
+use audit::contract;
 use crds::{
     CHANNEL_PATTERN, ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS,
     SECRET_NAME_PATTERN, SecretKeyRef,
 };
 use regex::Regex;
 
-use crate::{
-    job::RESERVED_ENV,
-    schedule::{Cadence, parse_duration},
-};
+use crate::schedule::{Cadence, parse_duration};
 
 static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(CHANNEL_PATTERN));
 static DURATION_RE: LazyLock<Regex> = LazyLock::new(|| compile(DURATION_PATTERN));
@@ -166,7 +164,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             }
             for var in env
                 .iter()
-                .filter(|v| RESERVED_ENV.contains(&v.name.as_str()))
+                .filter(|v| contract::env::RESERVED.contains(&v.name.as_str()))
             {
                 problems.push(format!(
                     "spec.collector.env must not set {}: the operator sets it from the spec",
