@@ -338,3 +338,50 @@ async fn a_second_collector_on_one_session_waits_for_the_first_then_gives_up_wit
     assert!(output.status.success(), "{rest:?}");
     assert_stored_as_posted(&pool, &wire.dc, 2002).await;
 }
+
+#[test]
+fn an_inconsistent_assignment_exits_2_with_one_line_before_anything_else() {
+    // Nothing listens on this database: the configuration is refused before connecting.
+    let base = [
+        ("COLLECTOR_RUN_ID", "run-1"),
+        ("COLLECTOR_NAMESPACE", "news"),
+        ("COLLECTOR_NAME", "daily"),
+        ("COLLECTOR_CHANNELS", r#"["@chan1", "@chan2"]"#),
+        (
+            "DATABASE_URL",
+            "postgres://collector:hunter22@127.0.0.1:1/telegram",
+        ),
+        ("TELEGRAM_API_ID", "12345"),
+        ("COLLECTOR_SHARD_COUNT", "2"),
+    ];
+    let cases = [
+        (
+            [
+                ("COLLECTOR_SHARD_INDEX", "1"),
+                ("COLLECTOR_ASSIGNMENT", r#"[["@chan1"]]"#),
+            ],
+            "COLLECTOR_ASSIGNMENT has 1 lists of channels, COLLECTOR_SHARD_COUNT is 2",
+        ),
+        (
+            [
+                ("COLLECTOR_SHARD_INDEX", "2"),
+                ("COLLECTOR_ASSIGNMENT", r#"[["@chan1"], []]"#),
+            ],
+            "COLLECTOR_SHARD_INDEX 2 is not below COLLECTOR_SHARD_COUNT 2",
+        ),
+        (
+            [
+                ("COLLECTOR_SHARD_INDEX", "0"),
+                ("COLLECTOR_ASSIGNMENT", r#"[["@chan1"], ["@chan3"]]"#),
+            ],
+            "COLLECTOR_ASSIGNMENT gives index 1 channel \"@chan3\", which is not in COLLECTOR_CHANNELS",
+        ),
+    ];
+    for (shard, expected) in cases {
+        let vars: Vec<(&str, &str)> = base.iter().chain(shard.iter()).copied().collect();
+        let output = common::run(&["collect"], &vars);
+        let line = common::failed_with(&output, 2);
+        assert_eq!(line, format!("collector-job: {expected}"));
+        assert!(!line.contains("hunter22"), "{line}");
+    }
+}
