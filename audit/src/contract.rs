@@ -23,9 +23,18 @@ pub mod env {
     pub const API_HASH: &str = "TELEGRAM_API_HASH";
     /// Path of the session blob; [`super::SESSION_PATH`] unless set.
     pub const SESSION_FILE: &str = "TELEGRAM_SESSION_FILE";
+    /// A file holding the Telegram API id, instead of [`API_ID`] (a sharded Job's per-index
+    /// credentials are files in the index's own mount).
+    pub const API_ID_FILE: &str = "TELEGRAM_API_ID_FILE";
+    /// Sharded runs: how many indexes (accounts) the run has. Absent: one session.
+    pub const SHARD_COUNT: &str = "COLLECTOR_SHARD_COUNT";
+    /// Sharded runs: this pod's index (the Job completion index, downward API).
+    pub const SHARD_INDEX: &str = "COLLECTOR_SHARD_INDEX";
+    /// Sharded runs: a JSON array of one array of `spec.channels` strings per index.
+    pub const ASSIGNMENT: &str = "COLLECTOR_ASSIGNMENT";
 
     /// Names the operator sets; a spec's extra env may not override them.
-    pub const RESERVED: [&str; 10] = [
+    pub const RESERVED: [&str; 14] = [
         RUN_ID,
         NAMESPACE,
         NAME,
@@ -36,6 +45,10 @@ pub mod env {
         API_ID,
         API_HASH,
         SESSION_FILE,
+        API_ID_FILE,
+        SHARD_COUNT,
+        SHARD_INDEX,
+        ASSIGNMENT,
     ];
 }
 
@@ -60,6 +73,9 @@ pub mod exit {
     pub const DATABASE: u8 = 4;
     /// Stopped by SIGTERM/SIGINT (the pod was deleted or the Job's deadline passed).
     pub const TERMINATED: u8 = 5;
+    /// Another collector holds the session (its advisory lock) for longer than the lock
+    /// timeout; nothing was written and Telegram was not contacted.
+    pub const SESSION_IN_USE: u8 = 6;
     /// Exit codes after which retrying cannot help: the Job fails at once.
     pub const FATAL: [u8; 2] = [CONFIG, SESSION_INVALID];
 }

@@ -146,12 +146,15 @@ async fn storage_only(pool: &PgPool, id: i64, messages: i32) -> f64 {
         .collect();
     let store = Store::new(pool.clone());
     store
-        .remember_channel(&ResolvedChannel {
-            id,
-            access_hash: Some(1),
-            username: Some(username),
-            title: None,
-        })
+        .remember_channel(
+            &ResolvedChannel {
+                id,
+                access_hash: Some(1),
+                username: Some(username),
+                title: None,
+            },
+            USER,
+        )
         .await
         .expect("channel row");
     let now = chrono::Utc::now();

@@ -121,12 +121,15 @@ fn median(rates: &mut [f64]) -> f64 {
 
 async fn channel(store: &Store, id: i64) {
     store
-        .remember_channel(&ResolvedChannel {
-            id,
-            access_hash: Some(id),
-            username: Some(format!("bench{id}")),
-            title: Some("bench".into()),
-        })
+        .remember_channel(
+            &ResolvedChannel {
+                id,
+                access_hash: Some(id),
+                username: Some(format!("bench{id}")),
+                title: Some("bench".into()),
+            },
+            1,
+        )
         .await
         .expect("channel row");
 }

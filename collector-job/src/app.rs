@@ -14,9 +14,10 @@ use sqlx::{Connection, PgPool};
 use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{Run, RunEnd, RunError, RunSettings};
-use crate::config::{self, CollectConfig, RawCollectConfig};
+use crate::config::{self, CollectConfig};
 use crate::import::{ImportError, ImportReport, ImportRequest};
 use crate::session::SessionBlob;
+use crate::session_lock::{LockError, SessionLock};
 use crate::shutdown;
 use crate::store::{Store, is_unreachable};
 use crate::telegram::Telegram;
@@ -35,6 +36,8 @@ pub enum Failure {
     #[error("stopped by SIGTERM after the current batch (collection_end written)")]
     Terminated,
     #[error("{0}")]
+    SessionInUse(String),
+    #[error("{0}")]
     Other(String),
 }
 
@@ -46,6 +49,7 @@ impl Failure {
             Self::SessionInvalid(_) => contract::exit::SESSION_INVALID,
             Self::Database(_) => contract::exit::DATABASE,
             Self::Terminated => contract::exit::TERMINATED,
+            Self::SessionInUse(_) => contract::exit::SESSION_IN_USE,
             Self::Other(_) => contract::exit::OTHER,
         }
     }
@@ -181,8 +185,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Collect(args) => {
-            let config = RawCollectConfig::from(args)
-                .check()
+            let (raw, more) = args.into_raw();
+            let config = raw
+                .check_with(more)
                 .map_err(|e| Failure::Config(one_line(&e)))?;
             collect(config).await
         }
@@ -194,11 +199,50 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 async fn collect(config: CollectConfig) -> Result<(), Failure> {
     let session =
         SessionBlob::read(&config.session_file).map_err(|e| Failure::Config(e.to_string()))?;
+    let key = session.auth_key_id().ok_or_else(|| {
+        Failure::Config("the session file holds no auth key: log in again".into())
+    })?;
     let pool = connect(&config.database_url).await?;
-    let outcome = collect_on(&pool, config, session).await;
+    let outcome = match lock_session(&pool, key, &config).await {
+        Ok(lock) => {
+            let outcome = collect_on(&pool, config, session).await;
+            lock.release().await;
+            outcome
+        }
+        Err(failure) => Err(failure),
+    };
     // Close every connection properly (a dropped pool just resets them).
     pool.close().await;
     outcome
+}
+
+/// Takes the session's lock (see `session_lock`) on a connection of its own, held until the
+/// run ends; before Telegram is contacted, so a second process never connects.
+async fn lock_session(
+    pool: &PgPool,
+    key: i64,
+    config: &CollectConfig,
+) -> Result<SessionLock, Failure> {
+    let database = |e: sqlx::Error| {
+        let line = redact(
+            format!("cannot take the session lock: {}", one_line(&e)),
+            &config.database_url,
+        );
+        if is_unreachable(&e) {
+            Failure::Database(line)
+        } else {
+            Failure::Other(line)
+        }
+    };
+    let connection = pool.acquire().await.map_err(database)?.detach();
+    match SessionLock::acquire(connection, key, config.session_lock_timeout).await {
+        Ok(lock) => {
+            tracing::info!(auth_key_id = key, "session lock taken");
+            Ok(lock)
+        }
+        Err(e @ LockError::InUse { .. }) => Err(Failure::SessionInUse(e.to_string())),
+        Err(LockError::Database(e)) => Err(database(e)),
+    }
 }
 
 async fn collect_on(
@@ -206,7 +250,12 @@ async fn collect_on(
     config: CollectConfig,
     session: SessionBlob,
 ) -> Result<(), Failure> {
-    tracing::info!(run_id = %config.run.run_id, channels = config.channels.len(), "collecting");
+    tracing::info!(
+        run_id = %config.run.run_id,
+        shard = ?config.run.shard,
+        channels = config.channels.len(),
+        "collecting"
+    );
 
     let (mut telegram, mut floods) =
         Telegram::start(session, config.api_id, config.flood_wait_threshold);
@@ -453,5 +502,6 @@ mod tests {
         assert_eq!(Failure::SessionInvalid(String::new()).exit_code(), 3);
         assert_eq!(Failure::Database(String::new()).exit_code(), 4);
         assert_eq!(Failure::Terminated.exit_code(), 5);
+        assert_eq!(Failure::SessionInUse(String::new()).exit_code(), 6);
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, RawCollectConfig};
+use crate::config::{self, RawCollectConfig, RawShardConfig};
 use telemetry::LogFormat;
 
 #[derive(Parser, Debug)]
@@ -37,7 +37,7 @@ pub enum Command {
         database_url: Option<String>,
     },
     /// Collect new messages of the configured channels (what the Job runs).
-    Collect(CollectArgs),
+    Collect(Box<CollectArgs>),
     /// Log in interactively and print a Kubernetes Secret holding the session.
     Login(LoginArgs),
     /// Import a Telegram Desktop JSON export (result.json) without any Telegram call.
@@ -68,9 +68,24 @@ pub struct CollectArgs {
     pub database_url: Option<String>,
     #[arg(long, env = contract::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
+    /// A file holding the api id (instead of --api-id; a trailing newline is fine).
+    #[arg(long, env = contract::env::API_ID_FILE)]
+    pub api_id_file: Option<PathBuf>,
     /// The session blob made by `collector-job login`.
     #[arg(long, env = contract::env::SESSION_FILE, default_value = contract::SESSION_PATH)]
     pub session_file: PathBuf,
+    /// How long to wait while another collector holds this session's lock, then give up.
+    #[arg(long, env = config::SESSION_LOCK_TIMEOUT, default_value = config::DEFAULT_SESSION_LOCK_TIMEOUT)]
+    pub session_lock_timeout: String,
+    /// Sharded runs: how many indexes (accounts) the run has; unset for a run on one session.
+    #[arg(long, env = contract::env::SHARD_COUNT)]
+    pub shard_count: Option<String>,
+    /// Sharded runs: this pod's Job completion index.
+    #[arg(long, env = contract::env::SHARD_INDEX)]
+    pub shard_index: Option<String>,
+    /// Sharded runs: JSON array of one array of channel strings per index.
+    #[arg(long, env = contract::env::ASSIGNMENT)]
+    pub assignment: Option<String>,
     /// Longest flood wait slept through; a longer one fails the channel.
     #[arg(long, env = config::FLOOD_WAIT_THRESHOLD, default_value = "5m")]
     pub flood_wait_threshold: String,
@@ -79,9 +94,18 @@ pub struct CollectArgs {
     pub progress_interval: String,
 }
 
-impl From<CollectArgs> for RawCollectConfig {
-    fn from(a: CollectArgs) -> Self {
-        Self {
+impl CollectArgs {
+    /// The raw values, for `config` to check.
+    pub fn into_raw(self) -> (RawCollectConfig, RawShardConfig) {
+        let a = self;
+        let more = RawShardConfig {
+            api_id_file: a.api_id_file,
+            session_lock_timeout: Some(a.session_lock_timeout),
+            shard_count: a.shard_count,
+            shard_index: a.shard_index,
+            assignment: a.assignment,
+        };
+        let raw = RawCollectConfig {
             run_id: a.run_id,
             namespace: a.namespace,
             name: a.name,
@@ -93,7 +117,8 @@ impl From<CollectArgs> for RawCollectConfig {
             session_file: a.session_file,
             flood_wait_threshold: a.flood_wait_threshold,
             progress_interval: a.progress_interval,
-        }
+        };
+        (raw, more)
     }
 }
 

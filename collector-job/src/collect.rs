@@ -134,17 +134,18 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
 
         // A flood wait here belongs to no channel: its audit row has an empty channel name.
         let check = self.guarded("", |source| source.check_session()).await;
-        let stop = match check {
-            Ok(()) => None,
-            // Telegram unreachable: each channel will say so in its own error.
+        // The account's Telegram user id: its access hashes are cached under it.
+        let mut account = match check {
+            Ok(account) => Some(account),
+            // Telegram unreachable: each channel asks again, and says so in its own error.
             Err(Stop::Failed { message, .. }) => {
                 tracing::warn!(%message, "could not check the session");
                 None
             }
-            Err(stop) => Some(stop),
+            Err(stop) => return self.end_early(stop, summary, total_channels).await,
         };
-        if let Some(stop) = stop {
-            return self.end_early(stop, summary, total_channels).await;
+        if let Some(account) = account {
+            tracing::info!(account, "collecting as this Telegram account");
         }
 
         for (index, (name, reference)) in settings.channels.iter().enumerate() {
@@ -154,9 +155,18 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                     .await;
             }
             let mut collected = 0;
-            let outcome = self
-                .channel(name, reference, settings, &mut collected)
-                .await;
+            let known = match account {
+                Some(account) => Ok(account),
+                None => self.guarded(name, |source| source.check_session()).await,
+            };
+            let outcome = match known {
+                Ok(known) => {
+                    account = Some(known);
+                    self.channel(name, reference, known, settings, &mut collected)
+                        .await
+                }
+                Err(stop) => Err(stop),
+            };
             summary.total_messages += collected;
             let error = match outcome {
                 Ok(()) => {
@@ -235,39 +245,74 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         Ok(summary)
     }
 
-    /// Collects one channel; `collected` counts what was stored, also when it stops early.
+    /// Collects one channel as account `account`; `collected` counts what was stored, also
+    /// when it stops early.
     #[tracing::instrument(skip_all, fields(channel = name))]
     async fn channel(
         &mut self,
         name: &str,
         reference: &ChannelRef,
+        account: i64,
         settings: &RunSettings,
         collected: &mut u64,
     ) -> Result<(), Stop> {
-        let (channel, cached) = match self.store.channel(reference).await? {
-            Some(known) if known.access_hash.is_some() => (known, true),
+        let channel = match self.store.channel(reference, account).await? {
+            Some(known) if known.access_hash.is_some() => known,
             // Resolve once, then reuse the cached id and access hash on every later run.
             _ => {
-                let resolved = self
-                    .guarded(name, |source| source.resolve(reference))
-                    .await?;
-                (self.store.remember_channel(&resolved).await?, false)
+                return self
+                    .resolve_and_collect(name, reference, account, settings, collected)
+                    .await;
             }
         };
         let result = self.pages(name, &channel, settings, collected).await;
-        if cached
-            && matches!(
-                &result,
-                Err(Stop::Failed {
-                    reason: ErrorReason::ChannelInvalid,
-                    ..
-                })
-            )
+        let refused = matches!(
+            &result,
+            Err(Stop::Failed {
+                reason: ErrorReason::ChannelInvalid,
+                ..
+            })
+        );
+        if refused {
+            // A cached access hash Telegram does not accept (another account's, or no longer
+            // valid): drop it and resolve once more, now.
+            tracing::info!(
+                channel = name,
+                "cached access hash refused, resolving again"
+            );
+            if !channel.legacy_hash {
+                self.store.forget_access_hash(account, channel.id).await?;
+            }
+            return self
+                .resolve_and_collect(name, reference, account, settings, collected)
+                .await;
+        }
+        if let (true, Some(hash)) = (channel.legacy_hash, channel.access_hash)
+            && (result.is_ok() || *collected > 0)
         {
-            // A cached access hash Telegram no longer accepts: resolve afresh next run.
-            self.store.forget_access_hash(channel.id).await?;
+            // Telegram took the hash from this account: it is this account's.
+            self.store
+                .claim_legacy_hash(account, channel.id, hash)
+                .await?;
         }
         result
+    }
+
+    /// Resolves a channel as account `account`, caches what Telegram said (the hash under the
+    /// account) and collects it.
+    async fn resolve_and_collect(
+        &mut self,
+        name: &str,
+        reference: &ChannelRef,
+        account: i64,
+        settings: &RunSettings,
+        collected: &mut u64,
+    ) -> Result<(), Stop> {
+        let resolved = self
+            .guarded(name, |source| source.resolve(reference))
+            .await?;
+        let channel = self.store.remember_channel(&resolved, account).await?;
+        self.pages(name, &channel, settings, collected).await
     }
 
     /// Fetches and stores the pages of one channel after its checkpoint.

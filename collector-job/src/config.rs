@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use audit::RunIdentity;
-use audit::contract::env::{API_ID, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID};
+use audit::contract::env::{
+    API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID,
+    SHARD_COUNT, SHARD_INDEX,
+};
 use serde::Deserialize;
 
 use crate::channel_ref::{ChannelRef, ChannelRefError};
@@ -53,11 +56,27 @@ pub struct RawCollectConfig {
     pub progress_interval: String,
 }
 
+/// The raw values added with sharded runs (issue 12; SHARDING.md), apart from
+/// [`RawCollectConfig`] so that code building one (the operator's contract test) keeps
+/// compiling. All unset: an unsharded run with `TELEGRAM_API_ID` and the default lock timeout.
+#[derive(Clone, Debug, Default)]
+pub struct RawShardConfig {
+    /// `TELEGRAM_API_ID_FILE`: a file holding the api id, instead of `TELEGRAM_API_ID`.
+    pub api_id_file: Option<PathBuf>,
+    /// `COLLECTOR_SESSION_LOCK_TIMEOUT`; 60 s when unset.
+    pub session_lock_timeout: Option<String>,
+    pub shard_count: Option<String>,
+    pub shard_index: Option<String>,
+    pub assignment: Option<String>,
+}
+
 /// Everything `collect` needs, checked.
 #[derive(Clone, Debug)]
 pub struct CollectConfig {
+    /// `run.shard` is the Job completion index of a sharded run.
     pub run: RunIdentity,
-    /// The spec's strings (used as channel names in the audit log) with their parsed form.
+    /// The channels this process collects, in order: the spec's strings (used as channel names
+    /// in the audit log) with their parsed form. In a sharded run, this index's assignment.
     pub channels: Vec<(String, ChannelRef)>,
     pub limits: Limits,
     pub database_url: String,
@@ -65,6 +84,8 @@ pub struct CollectConfig {
     pub session_file: PathBuf,
     pub flood_wait_threshold: Duration,
     pub progress_interval: Duration,
+    /// How long to wait for another collector to release the session's lock.
+    pub session_lock_timeout: Duration,
 }
 
 /// A configuration problem; the message names the variable, never its (possibly secret) value.
@@ -94,12 +115,35 @@ pub enum ConfigError {
     },
     #[error("{var} is not a number")]
     ApiId { var: &'static str },
+    #[error("missing configuration: set {API_ID} or {API_ID_FILE}")]
+    MissingApiId,
+    #[error("set only one of {API_ID} and {API_ID_FILE}")]
+    TwoApiIds,
+    #[error("cannot read {API_ID_FILE} {path}: {kind}")]
+    ApiIdFile { path: String, kind: String },
+    #[error(
+        "{var} is set but {SHARD_COUNT} is not (only sharded runs have a shard index or an assignment)"
+    )]
+    NotSharded { var: &'static str },
+    #[error("{var} {value:?} is not a decimal number")]
+    ShardNumber { var: &'static str, value: String },
+    #[error("{SHARD_COUNT} must be at least 1")]
+    NoShards,
+    #[error("{SHARD_INDEX} {index} is not below {SHARD_COUNT} {count}")]
+    ShardIndex { index: u32, count: u32 },
+    #[error("{ASSIGNMENT} is not a JSON array of arrays of channel strings ({detail})")]
+    AssignmentJson { detail: String },
+    #[error("{ASSIGNMENT} has {found} lists of channels, {SHARD_COUNT} is {count}")]
+    AssignmentLength { found: usize, count: u32 },
+    #[error("{ASSIGNMENT} gives index {index} channel {channel:?}, which is not in {CHANNELS}")]
+    NotInChannels { index: usize, channel: String },
 }
 
 // The names the operator sets are the contract's (`audit::contract::env`); these tune the
 // collector only.
 pub const FLOOD_WAIT_THRESHOLD: &str = "COLLECTOR_FLOOD_WAIT_THRESHOLD";
 pub const PROGRESS_INTERVAL: &str = "COLLECTOR_PROGRESS_INTERVAL";
+pub const SESSION_LOCK_TIMEOUT: &str = "COLLECTOR_SESSION_LOCK_TIMEOUT";
 pub const DATABASE_CONNECT_TIMEOUT: &str = "COLLECTOR_DATABASE_CONNECT_TIMEOUT";
 
 fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigError> {
@@ -108,22 +152,38 @@ fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigEr
         .ok_or(ConfigError::Missing { var })
 }
 
+/// The session lock timeout when none is given.
+pub const DEFAULT_SESSION_LOCK_TIMEOUT: &str = "60s";
+
 impl RawCollectConfig {
+    /// An unsharded run's configuration, checked.
     pub fn check(self) -> Result<CollectConfig, ConfigError> {
-        let run = RunIdentity {
+        self.check_with(RawShardConfig::default())
+    }
+
+    /// The configuration with the sharded-run settings `more`, checked.
+    pub fn check_with(self, more: RawShardConfig) -> Result<CollectConfig, ConfigError> {
+        let mut run = RunIdentity {
             run_id: required(self.run_id, RUN_ID)?,
             namespace: required(self.namespace, NAMESPACE)?,
             name: required(self.name, NAME)?,
             pod_name: self.pod_name.filter(|p| !p.is_empty()),
             shard: None,
         };
-        let channels = parse_channels(&required(self.channels, CHANNELS)?)?;
+        let channels_json = required(self.channels, CHANNELS)?;
+        let mut channels = parse_channels(&channels_json)?;
+        if let Some(shard) = parse_shard(
+            more.shard_count.as_deref(),
+            more.shard_index.as_deref(),
+            more.assignment.as_deref(),
+            &channels_json,
+        )? {
+            run.shard = Some(shard.index);
+            channels = shard.channels;
+        }
         let limits = parse_limits(self.limits.as_deref().unwrap_or("{}"))?;
         let database_url = required(self.database_url, DATABASE_URL)?;
-        let api_id = required(self.api_id, API_ID)?
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::ApiId { var: API_ID })?;
+        let api_id = api_id(self.api_id, more.api_id_file)?;
         let duration = |var, what, value: String| {
             parse_duration(&value).ok_or(ConfigError::Duration { var, what, value })
         };
@@ -140,8 +200,121 @@ impl RawCollectConfig {
                 self.flood_wait_threshold,
             )?,
             progress_interval: duration(PROGRESS_INTERVAL, "interval", self.progress_interval)?,
+            session_lock_timeout: duration(
+                SESSION_LOCK_TIMEOUT,
+                "timeout",
+                more.session_lock_timeout
+                    .unwrap_or_else(|| DEFAULT_SESSION_LOCK_TIMEOUT.to_owned()),
+            )?,
         })
     }
+}
+
+/// The api id, from `TELEGRAM_API_ID` or the file `TELEGRAM_API_ID_FILE` names (exactly one;
+/// a trailing newline is fine). Neither value is quoted in errors.
+fn api_id(value: Option<String>, file: Option<PathBuf>) -> Result<i32, ConfigError> {
+    let value = value.filter(|v| !v.trim().is_empty());
+    let file = file.filter(|f| !f.as_os_str().is_empty());
+    let (text, var) = match (value, file) {
+        (Some(_), Some(_)) => return Err(ConfigError::TwoApiIds),
+        (None, None) => return Err(ConfigError::MissingApiId),
+        (Some(value), None) => (value, API_ID),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::ApiIdFile {
+                path: path.display().to_string(),
+                kind: e.kind().to_string(),
+            })?;
+            (text, API_ID_FILE)
+        }
+    };
+    text.trim().parse().map_err(|_| ConfigError::ApiId { var })
+}
+
+/// A value that is given and not blank, trimmed.
+fn set(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// One index's part of a sharded run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// The Job completion index.
+    pub index: u32,
+    /// `assignment[index]`, in order, each with its parsed form.
+    pub channels: Vec<(String, ChannelRef)>,
+}
+
+/// `COLLECTOR_SHARD_COUNT`, `COLLECTOR_SHARD_INDEX` and `COLLECTOR_ASSIGNMENT` (SHARDING.md):
+/// `None` for an unsharded run (no count). The index must be below the count, the assignment
+/// must have one list per index, and every channel it names must be one of `channels_json`'s
+/// strings, exactly as written there.
+pub fn parse_shard(
+    count: Option<&str>,
+    index: Option<&str>,
+    assignment: Option<&str>,
+    channels_json: &str,
+) -> Result<Option<Shard>, ConfigError> {
+    let (count, index, assignment) = (set(count), set(index), set(assignment));
+    let Some(count) = count else {
+        return match (index, assignment) {
+            (Some(_), _) => Err(ConfigError::NotSharded { var: SHARD_INDEX }),
+            (None, Some(_)) => Err(ConfigError::NotSharded { var: ASSIGNMENT }),
+            (None, None) => Ok(None),
+        };
+    };
+    let number = |var, value: &str| {
+        value.parse::<u32>().map_err(|_| ConfigError::ShardNumber {
+            var,
+            value: value.to_owned(),
+        })
+    };
+    let count = number(SHARD_COUNT, count)?;
+    if count == 0 {
+        return Err(ConfigError::NoShards);
+    }
+    let index = number(
+        SHARD_INDEX,
+        index.ok_or(ConfigError::Missing { var: SHARD_INDEX })?,
+    )?;
+    if index >= count {
+        return Err(ConfigError::ShardIndex { index, count });
+    }
+    let assignment = assignment.ok_or(ConfigError::Missing { var: ASSIGNMENT })?;
+    let lists: Vec<Vec<String>> =
+        serde_json::from_str(assignment).map_err(|e| ConfigError::AssignmentJson {
+            detail: json_detail(&e),
+        })?;
+    if lists.len() != count as usize {
+        return Err(ConfigError::AssignmentLength {
+            found: lists.len(),
+            count,
+        });
+    }
+    // Checked by `parse_channels` already: a JSON array of strings.
+    let spec: Vec<String> =
+        serde_json::from_str(channels_json).map_err(|e| ConfigError::ChannelsJson {
+            var: CHANNELS,
+            detail: json_detail(&e),
+        })?;
+    for (i, list) in lists.iter().enumerate() {
+        if let Some(channel) = list.iter().find(|c| !spec.contains(c)) {
+            return Err(ConfigError::NotInChannels {
+                index: i,
+                channel: channel.clone(),
+            });
+        }
+    }
+    let mut channels: Vec<(String, ChannelRef)> = Vec::new();
+    for input in lists.into_iter().nth(index as usize).unwrap_or_default() {
+        let parsed = ChannelRef::parse(&input).map_err(|source| ConfigError::Channel {
+            var: ASSIGNMENT,
+            source,
+        })?;
+        if !channels.iter().any(|(_, seen)| *seen == parsed) {
+            channels.push((input, parsed));
+        }
+    }
+    Ok(Some(Shard { index, channels }))
 }
 
 /// `COLLECTOR_CHANNELS`: a JSON array of the spec's channel strings.
@@ -259,6 +432,29 @@ mod tests {
         }
     }
 
+    /// `raw()` with the channels `@alpha`..`@foxtrot`.
+    fn spec() -> RawCollectConfig {
+        RawCollectConfig {
+            channels: Some(
+                r#"["@alpha", "@bravo", "https://t.me/charlie", "@delta", "@foxtrot"]"#.into(),
+            ),
+            ..raw()
+        }
+    }
+
+    /// Index `index` of a sharded run of `spec()` on three accounts.
+    fn sharded(index: &str) -> RawShardConfig {
+        RawShardConfig {
+            shard_count: Some("3".into()),
+            shard_index: Some(index.into()),
+            assignment: Some(
+                r#"[["@delta", "@alpha"], ["https://t.me/charlie", "@foxtrot", "@bravo"], []]"#
+                    .into(),
+            ),
+            ..RawShardConfig::default()
+        }
+    }
+
     #[test]
     fn the_operators_environment_is_accepted() {
         let config = raw().check().unwrap();
@@ -282,6 +478,179 @@ mod tests {
         );
         assert_eq!(config.api_id, 12345);
         assert_eq!(config.flood_wait_threshold, Duration::from_secs(300));
+        assert_eq!(config.session_lock_timeout, Duration::from_secs(60));
+        assert_eq!(config.run.shard, None, "no shard count: an unsharded run");
+    }
+
+    #[test]
+    fn a_shard_collects_its_own_assignment_in_order_and_says_which_it_is() {
+        let names = |config: &CollectConfig| {
+            config
+                .channels
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect::<Vec<_>>()
+        };
+        let first = spec().check_with(sharded("0")).unwrap();
+        assert_eq!(first.run.shard, Some(0));
+        assert_eq!(names(&first), ["@delta", "@alpha"]);
+        let second = spec().check_with(sharded(" 1 ")).unwrap();
+        assert_eq!(second.run.shard, Some(1));
+        assert_eq!(
+            names(&second),
+            ["https://t.me/charlie", "@foxtrot", "@bravo"]
+        );
+        assert_eq!(
+            second.channels[0].1,
+            ChannelRef::Username("charlie".into()),
+            "parsed like COLLECTOR_CHANNELS"
+        );
+        let idle = spec().check_with(sharded("2")).unwrap();
+        assert_eq!((idle.run.shard, idle.channels.len()), (Some(2), 0));
+        let one = RawShardConfig {
+            shard_count: Some("1".into()),
+            shard_index: Some("0".into()),
+            assignment: Some(r#"[["@durov"]]"#.into()),
+            ..RawShardConfig::default()
+        };
+        assert_eq!(raw().check_with(one).unwrap().run.shard, Some(0));
+    }
+
+    #[test]
+    fn inconsistent_shard_settings_are_refused_with_one_line_naming_the_problem() {
+        let assignment = |json: &str| RawShardConfig {
+            assignment: Some(json.into()),
+            ..sharded("0")
+        };
+        let cases = [
+            (sharded("3"), ConfigError::ShardIndex { index: 3, count: 3 }),
+            (
+                sharded("-1"),
+                ConfigError::ShardNumber {
+                    var: SHARD_INDEX,
+                    value: "-1".into(),
+                },
+            ),
+            (
+                RawShardConfig {
+                    shard_index: None,
+                    ..sharded("0")
+                },
+                ConfigError::Missing { var: SHARD_INDEX },
+            ),
+            (
+                RawShardConfig {
+                    assignment: Some(String::new()),
+                    ..sharded("0")
+                },
+                ConfigError::Missing { var: ASSIGNMENT },
+            ),
+            (
+                RawShardConfig {
+                    shard_count: Some("0".into()),
+                    ..sharded("0")
+                },
+                ConfigError::NoShards,
+            ),
+            (
+                RawShardConfig {
+                    shard_count: Some("three".into()),
+                    ..sharded("0")
+                },
+                ConfigError::ShardNumber {
+                    var: SHARD_COUNT,
+                    value: "three".into(),
+                },
+            ),
+            (
+                RawShardConfig {
+                    shard_count: None,
+                    ..sharded("0")
+                },
+                ConfigError::NotSharded { var: SHARD_INDEX },
+            ),
+            (
+                RawShardConfig {
+                    shard_count: None,
+                    shard_index: None,
+                    ..sharded("0")
+                },
+                ConfigError::NotSharded { var: ASSIGNMENT },
+            ),
+            (
+                assignment(r#"[["@alpha"], ["@bravo"]]"#),
+                ConfigError::AssignmentLength { found: 2, count: 3 },
+            ),
+            (
+                // Another index's list is checked too; `charlie` is in the spec only as a URL.
+                assignment(r#"[["@alpha"], ["@charlie"], []]"#),
+                ConfigError::NotInChannels {
+                    index: 1,
+                    channel: "@charlie".into(),
+                },
+            ),
+            (
+                assignment(r#"[["@alpha"], ["@bravo"], ["@zulu\n"]]"#),
+                ConfigError::NotInChannels {
+                    index: 2,
+                    channel: "@zulu\n".into(),
+                },
+            ),
+        ];
+        for (shard, expected) in cases {
+            let error = spec().check_with(shard).unwrap_err();
+            let message = error.to_string();
+            assert_eq!(error, expected, "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        for bad in [
+            r#"{"0": ["@alpha"]}"#,
+            r#"["@alpha", "@bravo", "@charlie"]"#,
+            "[[1], [], []]",
+            "[[",
+        ] {
+            let error = spec().check_with(assignment(bad)).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::AssignmentJson { .. }),
+                "{bad}: {error}"
+            );
+            assert!(error.to_string().contains(ASSIGNMENT));
+        }
+    }
+
+    #[test]
+    fn the_api_id_comes_from_the_variable_or_a_file_but_not_both() {
+        let dir = std::env::temp_dir().join(format!("collector-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("api_id");
+        std::fs::write(&file, "54321\n").unwrap();
+        let file_only = RawCollectConfig {
+            api_id: None,
+            ..raw()
+        };
+        let with_file = || RawShardConfig {
+            api_id_file: Some(file.clone()),
+            ..RawShardConfig::default()
+        };
+        let from_file = || file_only.clone().check_with(with_file());
+        assert_eq!(from_file().unwrap().api_id, 54321);
+        let both = raw().check_with(with_file()).unwrap_err();
+        assert_eq!(both, ConfigError::TwoApiIds);
+        let neither = RawCollectConfig {
+            api_id: None,
+            ..raw()
+        };
+        let missing = neither.check().unwrap_err();
+        assert_eq!(missing, ConfigError::MissingApiId);
+        assert!(missing.to_string().contains(API_ID_FILE), "{missing}");
+        std::fs::write(&file, "secret-looking 9f8e\n").unwrap();
+        let garbage = from_file().unwrap_err();
+        assert_eq!(garbage, ConfigError::ApiId { var: API_ID_FILE });
+        assert!(!garbage.to_string().contains("9f8e"), "{garbage}");
+        std::fs::remove_file(&file).unwrap();
+        let gone = from_file().unwrap_err();
+        assert!(matches!(gone, ConfigError::ApiIdFile { .. }), "{gone}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -301,13 +670,12 @@ mod tests {
     #[test]
     fn each_missing_variable_is_named() {
         type Unset = fn(&mut RawCollectConfig);
-        let cases: [(Unset, &str); 6] = [
+        let cases: [(Unset, &str); 5] = [
             (|r| r.run_id = None, RUN_ID),
             (|r| r.namespace = None, NAMESPACE),
             (|r| r.name = Some(" ".into()), NAME),
             (|r| r.channels = None, CHANNELS),
             (|r| r.database_url = None, DATABASE_URL),
-            (|r| r.api_id = None, API_ID),
         ];
         for (unset, var) in cases {
             let mut config = raw();
@@ -356,8 +724,16 @@ mod tests {
                 ..raw()
             },
         ]
-        .map(|r| r.check().unwrap_err().to_string());
-        for (message, var) in errors.iter().zip([
+        .map(|r| r.check().unwrap_err().to_string())
+        .into_iter()
+        .chain([raw()
+            .check_with(RawShardConfig {
+                session_lock_timeout: Some("a minute".into()),
+                ..RawShardConfig::default()
+            })
+            .unwrap_err()
+            .to_string()]);
+        for (message, var) in errors.zip([
             CHANNELS,
             CHANNELS,
             CHANNELS,
@@ -367,6 +743,7 @@ mod tests {
             LIMITS,
             API_ID,
             FLOOD_WAIT_THRESHOLD,
+            SESSION_LOCK_TIMEOUT,
         ]) {
             assert!(message.contains(var), "{message}");
             assert!(!message.contains("secret"), "{message}");

@@ -118,8 +118,13 @@ enum Trigger {
     Fetch(i64, usize),
 }
 
+/// The account user id [`FakeTelegram`]'s session belongs to, unless changed.
+pub const FAKE_ACCOUNT: i64 = 777_000_001;
+
 /// The fake Telegram.
 pub struct FakeTelegram {
+    /// The session's account (what [`Source::check_session`] answers).
+    pub account_id: i64,
     pub channels: Vec<FakeChannel>,
     pub calls: Vec<Call>,
     /// Notified when a [`Step::Hang`] is reached.
@@ -143,6 +148,7 @@ impl FakeTelegram {
     /// by the length of every flood wait slept through.
     pub fn new(channels: Vec<FakeChannel>, policy: FloodPolicy, clock: ManualClock) -> Self {
         Self {
+            account_id: FAKE_ACCOUNT,
             channels,
             calls: Vec::new(),
             reached: Arc::new(Notify::new()),
@@ -222,9 +228,10 @@ impl FakeTelegram {
 }
 
 impl Source for FakeTelegram {
-    async fn check_session(&mut self) -> Result<(), SourceError> {
+    async fn check_session(&mut self) -> Result<i64, SourceError> {
         self.calls.push(Call::CheckSession);
-        self.play(Trigger::CheckSession).await
+        self.play(Trigger::CheckSession).await?;
+        Ok(self.account_id)
     }
 
     async fn resolve(&mut self, channel: &ChannelRef) -> Result<ResolvedChannel, SourceError> {

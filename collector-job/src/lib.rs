@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod model;
 pub mod rpc_error;
 pub mod session;
+pub mod session_lock;
 pub mod shutdown;
 pub mod source;
 pub mod storable;

@@ -268,11 +268,16 @@ pub struct ResolvedChannel {
     pub title: Option<String>,
 }
 
-/// A channel as stored in `channels`.
+/// A channel as stored in `channels`, with the access hash cached for one account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredChannel {
     pub id: i64,
+    /// The account's own cached hash, else the one of the unknown account 0 (see
+    /// [`legacy_hash`](Self::legacy_hash)), else none.
     pub access_hash: Option<i64>,
+    /// `access_hash` was cached before hashes were kept per account (account 0): it may belong
+    /// to another account, and becomes this account's once Telegram accepts it.
+    pub legacy_hash: bool,
     pub username: Option<String>,
     pub title: Option<String>,
     /// Highest message id collected so far; 0 before the first run.

@@ -79,6 +79,21 @@ impl SessionBlob {
         MemorySession::from(data)
     }
 
+    /// The id of the home datacenter's auth key, as MTProto computes it (the low 64 bits of
+    /// its SHA-1, little endian): stable, sent in clear with every request, so not a secret,
+    /// and the same for every copy of the session.
+    pub fn auth_key_id(&self) -> Option<i64> {
+        use sha1::{Digest, Sha1};
+        let key = self
+            .dc_options
+            .iter()
+            .find(|o| o.id == self.home_dc)?
+            .auth_key?;
+        let digest = Sha1::digest(key);
+        let id: [u8; 8] = digest[12..20].try_into().expect("SHA-1 has 20 bytes");
+        Some(i64::from_le_bytes(id))
+    }
+
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("session blob is plain data")
     }
@@ -184,6 +199,14 @@ mod tests {
                 found: 2
             }
         );
+    }
+
+    #[test]
+    fn a_blob_without_a_home_key_has_no_key_id() {
+        // The id itself is checked against the fake DC's (grammers-crypto's) in tests/wire.rs.
+        let keyless = SessionBlob::capture(&MemorySession::from(SessionData::default()));
+        assert_eq!(keyless.auth_key_id(), None);
+        assert!(SessionBlob::capture(&logged_in()).auth_key_id().is_some());
     }
 
     #[test]

@@ -55,8 +55,9 @@ impl SourceError {
 
 /// Telegram, or a stand-in for it.
 pub trait Source {
-    /// Fails with `SessionInvalid` when the session is not (or no longer) authorised.
-    fn check_session(&mut self) -> impl Future<Output = Result<(), SourceError>>;
+    /// The Telegram user id of the session's account (what its access hashes are cached
+    /// under); fails with `SessionInvalid` when the session is not (or no longer) authorised.
+    fn check_session(&mut self) -> impl Future<Output = Result<i64, SourceError>>;
 
     /// Looks a channel up. Resolving usernames is rate-limited hard by Telegram: callers cache.
     fn resolve(

@@ -67,17 +67,44 @@ pub fn is_unreachable(error: &sqlx::Error) -> bool {
     )
 }
 
-type ChannelRecord = (i64, Option<i64>, Option<String>, Option<String>, i64);
+/// `id, username, title, checkpoint` of a `channels` row.
+type ChannelRecord = (i64, Option<String>, Option<String>, i64);
 
-fn stored((id, access_hash, username, title, checkpoint): ChannelRecord) -> StoredChannel {
+fn stored((id, username, title, checkpoint): ChannelRecord) -> StoredChannel {
     StoredChannel {
         id,
-        access_hash,
+        access_hash: None,
+        legacy_hash: false,
         username,
         title,
         checkpoint,
     }
 }
+
+/// The account of access hashes cached before they were kept per account.
+pub const UNKNOWN_ACCOUNT: i64 = 0;
+
+/// The channel with username `$1` or id `$2` (one of them NULL), and the access hash account
+/// `$3` should use: its own, else account 0's.
+const CHANNEL_FOR_ACCOUNT: &str = "
+    SELECT c.id, c.username, c.title, c.checkpoint, h.access_hash, h.account_id
+      FROM channels c
+      LEFT JOIN LATERAL (
+          SELECT access_hash, account_id FROM channel_access_hashes
+           WHERE channel_id = c.id AND account_id IN ($3, 0)
+           ORDER BY account_id = 0
+           LIMIT 1
+      ) h ON true
+     WHERE c.username = $1 OR c.id = $2";
+
+type AccountChannelRecord = (
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// The collected data in PostgreSQL.
 #[derive(Clone, Debug)]
@@ -94,34 +121,46 @@ impl Store {
         &self.pool
     }
 
-    /// The stored channel a reference names, if we resolved or imported it before.
-    pub async fn channel(&self, channel: &ChannelRef) -> Result<Option<StoredChannel>, StoreError> {
-        let query = match channel {
-            ChannelRef::Username(name) => sqlx::query_as::<_, ChannelRecord>(
-                "SELECT id, access_hash, username, title, checkpoint FROM channels
-                  WHERE username = $1",
-            )
-            .bind(name.clone()),
-            ChannelRef::Id(id) => sqlx::query_as::<_, ChannelRecord>(
-                "SELECT id, access_hash, username, title, checkpoint FROM channels WHERE id = $1",
-            )
-            .bind(*id),
+    /// The stored channel a reference names, if we resolved or imported it before, with the
+    /// access hash account `account_id` (a Telegram user id) should use: its own, else one
+    /// cached before hashes were per account ([`StoredChannel::legacy_hash`]).
+    pub async fn channel(
+        &self,
+        channel: &ChannelRef,
+        account_id: i64,
+    ) -> Result<Option<StoredChannel>, StoreError> {
+        let (username, id) = match channel {
+            ChannelRef::Username(name) => (Some(name.as_str()), None),
+            ChannelRef::Id(id) => (None, Some(*id)),
         };
-        query
+        sqlx::query_as::<_, AccountChannelRecord>(CHANNEL_FOR_ACCOUNT)
+            .bind(username)
+            .bind(id)
+            .bind(account_id)
             .fetch_optional(&self.pool)
             .await
-            .map(|row| row.map(stored))
+            .map(|row| {
+                row.map(
+                    |(id, username, title, checkpoint, hash, owner)| StoredChannel {
+                        access_hash: hash,
+                        legacy_hash: owner == Some(UNKNOWN_ACCOUNT),
+                        ..stored((id, username, title, checkpoint))
+                    },
+                )
+            })
             .map_err(|source| StoreError::LookupChannel {
                 channel: channel.to_string(),
                 source,
             })
     }
 
-    /// Records what resolving (or an export) told us about a channel, keeping what we knew
-    /// and it did not say (an export has no access hash). Returns the stored row.
+    /// Records what resolving told account `account_id` about a channel: its row (keeping
+    /// what we knew and it did not say) and, when it has one, the account's access hash.
+    /// Returns the stored row with that hash.
     pub async fn remember_channel(
         &self,
         channel: &ResolvedChannel,
+        account_id: i64,
     ) -> Result<StoredChannel, StoreError> {
         let error = |source| StoreError::RememberChannel {
             channel_id: channel.id,
@@ -129,17 +168,67 @@ impl Store {
         };
         let mut tx = self.pool.begin().await.map_err(error)?;
         let row = remember_channel_on(&mut tx, channel).await?;
+        if let Some(hash) = channel.access_hash {
+            sqlx::query(
+                "INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, channel_id) DO UPDATE SET
+                     access_hash = EXCLUDED.access_hash, updated_at = now()",
+            )
+            .bind(account_id)
+            .bind(channel.id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
         tx.commit().await.map_err(error)?;
-        Ok(row)
+        Ok(StoredChannel {
+            access_hash: channel.access_hash,
+            ..row
+        })
     }
 
-    /// Drops a cached access hash Telegram refused, so the channel is resolved again.
-    pub async fn forget_access_hash(&self, channel_id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE channels SET access_hash = NULL WHERE id = $1")
+    /// Drops account `account_id`'s cached access hash Telegram refused, so the channel is
+    /// resolved again. (A refused hash of the unknown account 0 stays: it may be another
+    /// account's; this one gets its own by resolving, which then takes precedence.)
+    pub async fn forget_access_hash(
+        &self,
+        account_id: i64,
+        channel_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM channel_access_hashes WHERE account_id = $1 AND channel_id = $2")
+            .bind(account_id)
             .bind(channel_id)
             .execute(&self.pool)
             .await
             .map_err(|source| StoreError::RememberChannel { channel_id, source })?;
+        Ok(())
+    }
+
+    /// Telegram accepted account 0's `access_hash` from account `account_id`: it is this
+    /// account's, so it is stored as such and account 0's copy goes.
+    pub async fn claim_legacy_hash(
+        &self,
+        account_id: i64,
+        channel_id: i64,
+        access_hash: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH claimed AS (
+                 INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, channel_id) DO NOTHING
+             )
+             DELETE FROM channel_access_hashes
+              WHERE account_id = 0 AND channel_id = $2 AND access_hash = $3",
+        )
+        .bind(account_id)
+        .bind(channel_id)
+        .bind(access_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::RememberChannel { channel_id, source })?;
         Ok(())
     }
 
@@ -260,17 +349,17 @@ async fn remember_channel_on(
             .map_err(error)?;
     }
     let title = channel.title.as_deref().map(storable::text);
+    // Access hashes are per account (`channel_access_hashes`); `channels.access_hash` is no
+    // longer written.
     let row: ChannelRecord = sqlx::query_as(
-        "INSERT INTO channels (id, access_hash, username, title)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO channels (id, username, title)
+         VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET
-             access_hash = COALESCE(EXCLUDED.access_hash, channels.access_hash),
              username = COALESCE(EXCLUDED.username, channels.username),
              title = COALESCE(EXCLUDED.title, channels.title)
-         RETURNING id, access_hash, username, title, checkpoint",
+         RETURNING id, username, title, checkpoint",
     )
     .bind(channel.id)
-    .bind(channel.access_hash)
     .bind(&channel.username)
     .bind(title.as_deref())
     .fetch_one(&mut *conn)

@@ -103,13 +103,30 @@ impl Drop for Telegram {
 }
 
 impl Source for Telegram {
-    async fn check_session(&mut self) -> Result<(), SourceError> {
+    async fn check_session(&mut self) -> Result<i64, SourceError> {
         match self.client.is_authorized().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SourceError::SessionInvalid {
-                message: "the session is not logged in (run `collector-job login`)".into(),
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(SourceError::SessionInvalid {
+                    message: "the session is not logged in (run `collector-job login`)".into(),
+                });
+            }
+            Err(e) => return Err(self.classify(&e)),
+        }
+        // The session blob does not store who it is: `users.getUsers([inputUserSelf])` says
+        // (grammers' `get_me` would panic on an unexpected answer).
+        let users = self
+            .client
+            .invoke(&tl::functions::users::GetUsers {
+                id: vec![tl::enums::InputUser::UserSelf],
+            })
+            .await
+            .map_err(|e| self.classify(&e))?;
+        match users.first() {
+            Some(tl::enums::User::User(me)) => Ok(me.id),
+            _ => Err(SourceError::SessionInvalid {
+                message: "Telegram did not say which account the session belongs to".into(),
             }),
-            Err(e) => Err(self.classify(&e)),
         }
     }
 
@@ -230,6 +247,7 @@ mod tests {
         StoredChannel {
             id: 1001,
             access_hash: Some(-77),
+            legacy_hash: false,
             username: Some("alpha".into()),
             title: None,
             checkpoint: 0,

@@ -13,7 +13,7 @@ use collector_job::channel_ref::ChannelRef;
 use collector_job::clock::{Clock, ManualClock};
 use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
 use collector_job::config::Limits;
-use collector_job::fake::{Call, FakeChannel, FakeTelegram, Step, epoch};
+use collector_job::fake::{Call, FAKE_ACCOUNT, FakeChannel, FakeTelegram, Step, epoch};
 use collector_job::flood::{FloodNotice, FloodPolicy};
 use collector_job::model::MessageRow;
 use collector_job::shutdown::{self, Shutdown};
@@ -249,13 +249,20 @@ async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_t
             (Cursor::After(250), 100)
         ]
     );
-    let (username, hash): (String, i64) =
-        sqlx::query_as("SELECT username, access_hash FROM channels WHERE id = $1")
-            .bind(ALPHA)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!((username.as_str(), hash), ("alpha", ALPHA * 7 + 1));
+    let (username, account, hash): (String, i64, i64) = sqlx::query_as(
+        "SELECT username, account_id, h.access_hash
+           FROM channels c JOIN channel_access_hashes h ON h.channel_id = c.id
+          WHERE c.id = $1",
+    )
+    .bind(ALPHA)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (username.as_str(), account, hash),
+        ("alpha", FAKE_ACCOUNT, ALPHA * 7 + 1),
+        "the hash is cached under the session's account"
+    );
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
@@ -304,12 +311,15 @@ async fn a_second_run_fetches_only_newer_messages_without_resolving_again(pool: 
 async fn edited_messages_update_in_place(pool: PgPool) {
     let store = Store::new(pool.clone());
     let channel = store
-        .remember_channel(&collector_job::model::ResolvedChannel {
-            id: ALPHA,
-            access_hash: Some(1),
-            username: Some("alpha".into()),
-            title: Some("Alpha".into()),
-        })
+        .remember_channel(
+            &collector_job::model::ResolvedChannel {
+                id: ALPHA,
+                access_hash: Some(1),
+                username: Some("alpha".into()),
+                title: Some("Alpha".into()),
+            },
+            FAKE_ACCOUNT,
+        )
         .await
         .unwrap();
     let rows: Vec<_> = (1..=3)
@@ -812,17 +822,15 @@ async fn a_flood_wait_during_the_session_check_names_no_channel(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
-async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_next_run(pool: PgPool) {
+async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_at_once(pool: PgPool) {
     let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 10)]);
     let channels = settings(&["@alpha"]);
     run(&pool, &mut world, &channels, "run-1", Shutdown::never()).await;
     world.telegram.channel_mut(ALPHA).access_hash = 999;
     world.telegram.channel_mut(ALPHA).post(5);
-
-    let refused = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
-    assert_eq!(refused.errors, 1);
     world.telegram.calls.clear();
-    let again = run(&pool, &mut world, &channels, "run-3", Shutdown::never()).await;
+
+    let again = run(&pool, &mut world, &channels, "run-2", Shutdown::never()).await;
 
     assert_eq!(
         again,
@@ -833,13 +841,143 @@ async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_next_run(poo
             end: RunEnd::Finished
         }
     );
+    let fetch = |cursor| Call::Fetch {
+        channel_id: ALPHA,
+        cursor,
+        limit: 100,
+    };
     assert_eq!(
-        world.telegram.calls[1],
-        Call::Resolve(ChannelRef::Username("alpha".into()))
+        world.telegram.calls,
+        vec![
+            Call::CheckSession,
+            fetch(Cursor::After(10)),
+            Call::Resolve(ChannelRef::Username("alpha".into())),
+            fetch(Cursor::After(10)),
+            fetch(Cursor::After(15)),
+        ],
+        "refused once, resolved once, then collected with the new hash"
     );
     assert_eq!(
         ids(&stored(&pool, ALPHA).await),
         (1..=15).collect::<Vec<_>>()
+    );
+    let hashes: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT account_id, access_hash FROM channel_access_hashes")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(hashes, vec![(FAKE_ACCOUNT, 999)]);
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_hash_refused_again_after_resolving_fails_only_that_channel(pool: PgPool) {
+    // Telegram answers CHANNEL_INVALID to every history request: resolved once, not looped.
+    let mut world = world_with(vec![
+        FakeChannel::new(ALPHA, "alpha", 10),
+        FakeChannel::new(BETA, "beta", 3),
+    ]);
+    run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+    world.telegram.calls.clear();
+    // Run 1 fetched alpha twice (a page and an empty one): run 2's are its 3rd and 4th.
+    for nth in 3..=4 {
+        world.telegram = world
+            .telegram
+            .on_fetch(ALPHA, nth, Step::error(400, "CHANNEL_INVALID"));
+    }
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-2",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!((summary.errors, summary.channels_synced), (1, 1));
+    let resolves = world
+        .telegram
+        .calls
+        .iter()
+        .filter(|c| matches!(c, Call::Resolve(ChannelRef::Username(name)) if name == "alpha"))
+        .count();
+    assert_eq!(resolves, 1);
+    let events = events(&pool, "run-2").await;
+    let AuditEvent::Progress(alpha) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        alpha.error.as_ref().map(|e| e.reason),
+        Some(ErrorReason::ChannelInvalid)
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_hash_cached_before_hashes_were_per_account_is_tried_then_claimed(pool: PgPool) {
+    let mut world = world_with(vec![
+        FakeChannel::new(ALPHA, "alpha", 10),
+        FakeChannel::new(BETA, "beta", 3),
+    ]);
+    // What migration 20261202000002 leaves: alpha's hash is this account's, beta's another's.
+    for (id, username, hash) in [(ALPHA, "alpha", ALPHA * 7 + 1), (BETA, "beta", 4242)] {
+        sqlx::query("INSERT INTO channels (id, username) VALUES ($1, $2)")
+            .bind(id)
+            .bind(username)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
+             VALUES (0, $1, $2)",
+        )
+        .bind(id)
+        .bind(hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let summary = run(
+        &pool,
+        &mut world,
+        &settings(&["@alpha", "@beta"]),
+        "run-1",
+        Shutdown::never(),
+    )
+    .await;
+
+    assert_eq!((summary.errors, summary.total_messages), (0, 13));
+    assert_eq!(
+        world
+            .telegram
+            .calls
+            .iter()
+            .filter(|c| matches!(c, Call::Resolve(_)))
+            .collect::<Vec<_>>(),
+        vec![&Call::Resolve(ChannelRef::Username("beta".into()))],
+        "alpha's old hash worked; beta's was another account's"
+    );
+    let hashes: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT account_id, channel_id, access_hash FROM channel_access_hashes ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        hashes,
+        vec![
+            (0, BETA, 4242),
+            (FAKE_ACCOUNT, ALPHA, ALPHA * 7 + 1),
+            (FAKE_ACCOUNT, BETA, BETA * 7 + 1),
+        ],
+        "alpha's claimed by the account; beta's unknown one kept for whoever it belongs to"
     );
 }
 

@@ -218,12 +218,15 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
 async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_place(pool: PgPool) {
     // The channel was collected before: its access hash and username must survive the import.
     Store::new(pool.clone())
-        .remember_channel(&ResolvedChannel {
-            id: 1001,
-            access_hash: Some(77),
-            username: Some("alpha".into()),
-            title: Some("Alpha News".into()),
-        })
+        .remember_channel(
+            &ResolvedChannel {
+                id: 1001,
+                access_hash: Some(77),
+                username: Some("alpha".into()),
+                title: Some("Alpha News".into()),
+            },
+            1,
+        )
         .await
         .unwrap();
     run_import(&pool, "channel_result.json", "import-1").await;
@@ -264,11 +267,14 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
         old.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
         vec![(10, at(1_704_067_200)), (11, at(1_704_067_260)),]
     );
-    let (hash, username, checkpoint): (Option<i64>, Option<String>, i64) =
-        sqlx::query_as("SELECT access_hash, username, checkpoint FROM channels WHERE id = 1001")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (hash, username, checkpoint): (Option<i64>, Option<String>, i64) = sqlx::query_as(
+        "SELECT h.access_hash, username, checkpoint
+           FROM channels c LEFT JOIN channel_access_hashes h ON h.channel_id = c.id
+          WHERE c.id = 1001",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(
         (hash, username.as_deref(), checkpoint),
         (Some(77), Some("alpha"), 7)
@@ -396,12 +402,15 @@ async fn a_page_the_database_refuses_fails_the_import_loudly_and_stores_nothing_
 async fn importing_over_collected_rows_keeps_counters_and_newer_edits(pool: PgPool) {
     let store = Store::new(pool.clone());
     store
-        .remember_channel(&ResolvedChannel {
-            id: 1001,
-            access_hash: Some(77),
-            username: Some("alpha".into()),
-            title: Some("Alpha News".into()),
-        })
+        .remember_channel(
+            &ResolvedChannel {
+                id: 1001,
+                access_hash: Some(77),
+                username: Some("alpha".into()),
+                title: Some("Alpha News".into()),
+            },
+            1,
+        )
         .await
         .unwrap();
     let mut hello = MessageRow::text(2, at(1_761_987_900), "Hello (edited twice)");

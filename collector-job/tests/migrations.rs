@@ -148,3 +148,32 @@ async fn channels_imported_under_old_format_ids_move_to_their_bare_ids(pool: PgP
         )]
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn cached_access_hashes_move_to_the_unknown_account(pool: PgPool) {
+    // The schema just before access hashes became per account (migration 20261202000002).
+    audit::MIGRATOR
+        .run_to(20_261_202_000_001, &pool)
+        .await
+        .unwrap();
+    for insert in [
+        "INSERT INTO channels (id, access_hash, username) VALUES (1001, -77, 'alpha')",
+        "INSERT INTO channels (id, username) VALUES (1002, 'beta')",
+    ] {
+        sqlx::query(insert).execute(&pool).await.unwrap();
+    }
+
+    audit::MIGRATOR.run(&pool).await.unwrap();
+
+    let hashes: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT account_id, channel_id, access_hash FROM channel_access_hashes ORDER BY 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        hashes,
+        vec![(0, 1001, -77)],
+        "only channels that had a hash"
+    );
+}

@@ -489,8 +489,16 @@ async fn a_slow_answer_is_waited_for(pool: PgPool) {
     assert_stored_as_posted(&pool, &wire.dc, BETA).await;
 }
 
+fn resolves(wire: &Wire, account: i64) -> usize {
+    wire.dc
+        .served()
+        .iter()
+        .filter(|s| s.method == "contacts.resolveUsername" && s.account == account)
+        .count()
+}
+
 #[sqlx::test(migrator = "audit::MIGRATOR")]
-async fn an_access_hash_cached_for_another_account_is_dropped_and_resolved_again(pool: PgPool) {
+async fn each_account_caches_and_uses_its_own_access_hash(pool: PgPool) {
     const OTHER: i64 = USER + 1;
     let wire = Wire::start(two_channels().account(Account::new(OTHER))).await;
     let url = url_of(&pool);
@@ -504,33 +512,103 @@ async fn an_access_hash_cached_for_another_account_is_dropped_and_resolved_again
     .unwrap();
     wire.dc.post(BETA, 5);
 
-    // Another account's session: Telegram refuses the first account's cached hash.
+    // Another account never tries the first one's hash: it resolves for itself.
     let other = wire.session(OTHER);
     run(&Collect::new(&url, &other, "run-2", &["@beta"]))
         .await
         .unwrap();
-    let refused = progress(&events(&pool, "run-2").await)[0]
-        .error
-        .clone()
-        .unwrap();
-    assert_eq!(refused.reason, ErrorReason::ChannelInvalid);
     run(&Collect::new(&url, &other, "run-3", &["@beta"]))
         .await
         .unwrap();
 
     assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+    assert_eq!(summary(&events(&pool, "run-2").await).unwrap().errors, 0);
+    assert_eq!((resolves(&wire, USER), resolves(&wire, OTHER)), (1, 1));
+    let refused = wire
+        .dc
+        .served()
+        .iter()
+        .filter(|s| matches!(&s.outcome, Outcome::Error { message, .. } if message == "CHANNEL_INVALID"))
+        .count();
+    assert_eq!(refused, 0);
+    let scenario = wire.dc.scenario();
     assert_eq!(
-        summary(&events(&pool, "run-3").await)
+        common::access_hashes(&pool, BETA).await,
+        vec![
+            (USER, scenario.access_hash(BETA, USER).unwrap()),
+            (OTHER, scenario.access_hash(BETA, OTHER).unwrap()),
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn a_hash_cached_before_hashes_were_per_account_is_resolved_again_or_claimed(pool: PgPool) {
+    const OTHER: i64 = USER + 1;
+    let wire = Wire::start(two_channels().account(Account::new(OTHER))).await;
+    let url = url_of(&pool);
+    let first = wire.dc.scenario().access_hash(BETA, USER).unwrap();
+    // What migration 20261202000002 makes of a hash the first account cached before.
+    sqlx::query("INSERT INTO channels (id, username) VALUES ($1, 'beta')")
+        .bind(BETA)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO channel_access_hashes (account_id, channel_id, access_hash) VALUES (0, $1, $2)",
+    )
+    .bind(BETA)
+    .bind(first)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // The other account tries it, Telegram refuses it, it resolves at once: no channel error.
+    run(&Collect::new(
+        &url,
+        &wire.session(OTHER),
+        "run-1",
+        &["@beta"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(summary(&events(&pool, "run-1").await).unwrap().errors, 0);
+    let requests = wire.history_requests(BETA);
+    assert_eq!(
+        requests[0].outcome,
+        Outcome::Error {
+            code: 400,
+            message: "CHANNEL_INVALID".into()
+        }
+    );
+    assert_eq!(resolves(&wire, OTHER), 1);
+    assert_stored_as_posted(&pool, &wire.dc, BETA).await;
+
+    // The first account uses it without resolving; it is now known to be its own.
+    wire.dc.post(BETA, 5);
+    run(&Collect::new(
+        &url,
+        &wire.session(USER),
+        "run-2",
+        &["@beta"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resolves(&wire, USER), 0);
+    assert_eq!(
+        summary(&events(&pool, "run-2").await)
             .unwrap()
             .total_messages,
         5
     );
-    let hash: Option<i64> = sqlx::query_scalar("SELECT access_hash FROM channels WHERE id = $1")
-        .bind(BETA)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(hash, wire.dc.scenario().access_hash(BETA, OTHER));
+    let scenario = wire.dc.scenario();
+    assert_eq!(
+        common::access_hashes(&pool, BETA).await,
+        vec![
+            (USER, first),
+            (OTHER, scenario.access_hash(BETA, OTHER).unwrap()),
+        ],
+        "account 0's copy is gone once its account is known"
+    );
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
@@ -630,6 +708,12 @@ fn the_fake_dcs_session_blob_is_one_collector_job_reads() {
     let text = std::fs::read_to_string(wire.session(USER)).unwrap();
     let blob = SessionBlob::decode(&text, "fake.session").unwrap();
     assert_eq!(blob.encode(), text, "the exact format login writes");
+    // The session lock's key is the auth key id the DC routes the client's packets by.
+    let account = &wire.dc.scenario().accounts[0];
+    assert_eq!(
+        blob.auth_key_id(),
+        Some(fake_dc::crypto::AuthKey::new(account.key()).id())
+    );
 }
 
 /// A deterministic pseudo-random sequence for the kill points.
@@ -666,7 +750,7 @@ fn answered_posts(served: &[Served], channel: i64) -> BTreeSet<i64> {
 }
 
 async fn truncate(pool: &PgPool) {
-    sqlx::query("TRUNCATE messages, channels, mtproto_audit_log")
+    sqlx::query("TRUNCATE messages, channel_access_hashes, channels, mtproto_audit_log")
         .execute(pool)
         .await
         .unwrap();

@@ -74,6 +74,8 @@ impl Drop for Wire {
 #[derive(Clone, Debug)]
 pub struct Collect {
     args: Vec<String>,
+    /// Environment variables of the child process ([`Self::spawn`] only).
+    env: Vec<(String, String)>,
 }
 
 impl Collect {
@@ -99,13 +101,40 @@ impl Collect {
             all.push(flag.to_owned());
             all.push(value);
         }
-        Self { args: all }
+        Self {
+            args: all,
+            env: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, flag: &str, value: &str) -> Self {
         self.args.push(flag.to_owned());
         self.args.push(value.to_owned());
         self
+    }
+
+    /// Without `flag` (and its value).
+    pub fn without(mut self, flag: &str) -> Self {
+        if let Some(at) = self.args.iter().position(|a| a == flag) {
+            self.args.drain(at..at + 2);
+        }
+        self
+    }
+
+    /// An environment variable of the child process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Index `index` of a sharded run, as the operator's Indexed Job configures its pods:
+    /// `COLLECTOR_SHARD_COUNT`, `COLLECTOR_SHARD_INDEX` and `COLLECTOR_ASSIGNMENT` (the whole
+    /// assignment), with `--channels` the whole spec list. For [`Self::spawn`].
+    pub fn shard(self, index: usize, assignment: &[Vec<String>]) -> Self {
+        let json = serde_json::to_string(assignment).expect("strings");
+        self.env("COLLECTOR_SHARD_COUNT", &assignment.len().to_string())
+            .env("COLLECTOR_SHARD_INDEX", &index.to_string())
+            .env("COLLECTOR_ASSIGNMENT", &json)
     }
 
     /// Runs it in this process, through the same `app::run` as the binary's `main`.
@@ -126,6 +155,7 @@ impl Collect {
         if let Ok(path) = std::env::var("PATH") {
             command.env("PATH", path);
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command.spawn().expect("the collector binary starts")
     }
 }
@@ -140,6 +170,25 @@ pub fn url_of(pool: &PgPool) -> String {
         options.get_port(),
         options.get_database().expect("a database name")
     )
+}
+
+/// The audit rows of a run, in order.
+pub async fn rows(pool: &PgPool, run_id: &str) -> Vec<audit::AuditRow> {
+    audit::read_run(pool, run_id)
+        .await
+        .expect("the audit log reads")
+}
+
+/// The `(account_id, access_hash)` rows cached for channel `channel_id`, by account.
+pub async fn access_hashes(pool: &PgPool, channel_id: i64) -> Vec<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT account_id, access_hash FROM channel_access_hashes
+          WHERE channel_id = $1 ORDER BY account_id",
+    )
+    .bind(channel_id)
+    .fetch_all(pool)
+    .await
+    .expect("channel_access_hashes read")
 }
 
 /// The audit events of a run, in order; every row names the run's pod.
