@@ -90,6 +90,7 @@ fn compute(
             },
             Audit::Unavailable(why) => AuditInput::Unavailable(*why),
         },
+        shards: &[],
     });
     status(&StatusInput {
         collection: cc,
