@@ -292,6 +292,7 @@ fn a_channel_stays_on_the_session_that_collected_it() {
         .map(|(s, c)| ShardPlan {
             session: s.to_string(),
             channels: c.clone(),
+            failed: false,
         })
         .collect();
     // The same sessions in another order: the channels follow their session, not the index.

@@ -22,6 +22,9 @@ pub struct ShardPlan {
     /// The channels assigned to it, as written in the spec, in the order it collects them;
     /// empty when unknown (the Job's env was not available).
     pub channels: Vec<String>,
+    /// Kubernetes counts the index as failed: out of its own retries (`status.failedIndexes`,
+    /// on servers with `backoffLimitPerIndex`), while the other indexes may still run.
+    pub failed: bool,
 }
 
 /// The shards of `job`, in index order: its [`ANNOTATION_ASSIGNMENT_SESSIONS`] and its
@@ -47,14 +50,34 @@ pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
         .and_then(|e| e.value.as_deref())
         .and_then(|v| serde_json::from_str(v).ok())
         .unwrap_or_default();
+    let failed = job
+        .status
+        .as_ref()
+        .and_then(|s| s.failed_indexes.as_deref())
+        .map(parse_indexes)
+        .unwrap_or_default();
     sessions
         .into_iter()
         .enumerate()
         .map(|(i, session)| ShardPlan {
             session,
             channels: assignment.get(i).cloned().unwrap_or_default(),
+            failed: failed.contains(&i),
         })
         .collect()
+}
+
+/// The indexes of a Job status' index list (`1,3-5`); malformed parts are skipped.
+fn parse_indexes(list: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(from), Ok(to)) = (from.parse::<usize>(), to.parse::<usize>()) {
+            // Bounded: a Job has at most 20 indexes here.
+            out.extend((from..=to.min(from + 100)).take(101));
+        }
+    }
+    out
 }
 
 /// The phase of a run's Job.
@@ -173,27 +196,37 @@ mod tests {
             [
                 ShardPlan {
                     session: "tg-a".into(),
-                    channels: vec!["@a".into(), "@c".into()]
+                    channels: vec!["@a".into(), "@c".into()],
+                    failed: false,
                 },
                 ShardPlan {
                     session: "tg-b".into(),
-                    channels: vec!["@b".into()]
+                    channels: vec!["@b".into()],
+                    failed: false,
                 },
             ]
         );
-        // Without the env (a cache that dropped it): the sessions still name the indexes.
+        // Without the env (a cache that dropped it): the sessions still name the indexes; and
+        // Kubernetes' failed indexes are marked.
         let mut bare = sharded.clone();
         bare.spec = None;
+        bare.status =
+            Some(serde_json::from_value(serde_json::json!({"failedIndexes": "1,3-4"})).unwrap());
+        assert_eq!(parse_indexes("1,3-4"), [1, 3, 4]);
+        assert_eq!(parse_indexes(""), Vec::<usize>::new());
+        assert_eq!(parse_indexes("x,2"), [2]);
         assert_eq!(
             shard_plan(&bare),
             [
                 ShardPlan {
                     session: "tg-a".into(),
-                    channels: vec![]
+                    channels: vec![],
+                    failed: false,
                 },
                 ShardPlan {
                     session: "tg-b".into(),
-                    channels: vec![]
+                    channels: vec![],
+                    failed: true,
                 },
             ]
         );

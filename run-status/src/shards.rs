@@ -92,6 +92,9 @@ impl Shard<'_> {
         if self.end().is_some() {
             return ShardState::Succeeded;
         }
+        if self.plan.is_some_and(|p| p.failed) {
+            return ShardState::Failed;
+        }
         match phase {
             // The Job is over and this index never said it finished.
             JobPhase::Failed { .. } => ShardState::Failed,
@@ -222,10 +225,15 @@ pub(crate) fn from_audit(
             messages: i64::try_from(shard_messages).unwrap_or(i64::MAX),
             errors: to_i32(shard_errors as usize),
             estimated_time_remaining: left.map(|d| eta::quantize(ceil_seconds(d))),
-            reason: shard
-                .end_reason()
-                .map(str::to_owned)
-                .or_else(|| (*state == ShardState::Failed).then(|| "no_collection_end".to_owned())),
+            reason: shard.end_reason().map(str::to_owned).or_else(|| {
+                (*state == ShardState::Failed).then(|| {
+                    if shard.plan.is_some_and(|p| p.failed) {
+                        "retries_exhausted".to_owned()
+                    } else {
+                        "no_collection_end".to_owned()
+                    }
+                })
+            }),
         });
     }
     statuses.truncate(MAX_SHARDS);
@@ -326,11 +334,13 @@ fn shard_outcome(
     shards: &[Shard<'_>],
     states: &[ShardState],
 ) -> (RunResult, Option<String>, Option<String>) {
-    // An index whose collector said why it stopped is the cause; indexes without an end were
-    // most likely stopped because of it (FailJob ends every pod).
+    // An index whose collector said why it stopped is the cause, else one Kubernetes failed
+    // (out of retries); indexes without an end were most likely stopped because of it
+    // (FailJob ends every pod).
     let failed = shards
         .iter()
         .find(|s| s.end_reason().is_some())
+        .or_else(|| shards.iter().find(|s| s.plan.is_some_and(|p| p.failed)))
         .or_else(|| {
             shards
                 .iter()
@@ -374,9 +384,11 @@ fn shard_outcome(
             (
                 RunResult::Failed,
                 Some(reason),
-                Some(format!(
-                    "{who}: the collector did not record the end of its run{detail}"
-                )),
+                Some(if shard.plan.is_some_and(|p| p.failed) {
+                    format!("{who}: its pods failed more often than spec.backoffLimit{detail}")
+                } else {
+                    format!("{who}: the collector did not record the end of its run{detail}")
+                }),
             )
         }
     }

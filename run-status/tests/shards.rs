@@ -23,6 +23,7 @@ fn plan() -> Vec<ShardPlan> {
         .map(|(session, channels)| ShardPlan {
             session: session.to_string(),
             channels: channels.iter().map(|c| c.to_string()).collect(),
+            failed: false,
         })
         .collect()
 }
@@ -292,4 +293,46 @@ fn a_retried_index_counts_its_newest_attempt() {
     assert_eq!(d.shards[2].state, Some(ShardState::Collecting));
     assert_eq!(d.shards[2].current_channel.as_deref(), Some("@c2"));
     assert_eq!(d.progress.as_deref(), Some("3/7"));
+}
+
+#[test]
+fn an_index_out_of_retries_shows_failed_while_the_others_go_on() {
+    let log = mid_run();
+    let job = job_active(RUN, 0);
+    let history = history();
+    let rows = log.rows(RUN);
+    let mut plan = plan();
+    plan[2].failed = true;
+    let run = TrackedRun {
+        shards: &plan,
+        ..tracked(
+            RUN,
+            Some(&job),
+            AuditInput::Rows {
+                rows: &rows,
+                history: &history,
+            },
+        )
+    };
+    let d = derive(&collection(&all_channels()), Some(&run), at(20));
+    assert_eq!(d.state, CollectionState::Collecting, "the run goes on");
+    assert_eq!(d.shards[2].state, Some(ShardState::Failed));
+    assert_eq!(d.shards[2].reason.as_deref(), Some("retries_exhausted"));
+    assert_eq!(d.shards[2].estimated_time_remaining, Some(0));
+    // The slowest index left is index 1 now.
+    assert_eq!(d.estimated_time_remaining, Some(30));
+
+    // Once the others are done, the Job fails for its failed index.
+    let failed = job_failed(RUN, 0, 40, "FailedIndexes", "Job has failed indexes");
+    let run = TrackedRun {
+        phase: run_status::job::phase(Some(&failed)),
+        ..run
+    };
+    let d = derive(&collection(&all_channels()), Some(&run), at(50));
+    assert_eq!(
+        d.finished.unwrap().message.as_deref(),
+        Some(
+            "shard 2 (secret tg-c): its pods failed more often than spec.backoffLimit; Job has failed indexes"
+        )
+    );
 }

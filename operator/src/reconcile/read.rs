@@ -144,6 +144,7 @@ fn followed(previous: &ChannelCollectionStatus, runs: &[RunView]) -> Option<Foll
                     .map(|s| ShardPlan {
                         session: s.session.clone(),
                         channels: Vec::new(),
+                        failed: s.state == Some(crds::ShardState::Failed),
                     })
                     .collect(),
             ),
