@@ -4,7 +4,11 @@
 //! Event names and metadata keys are the seed's (`mtproto_audit_log`), so existing
 //! dashboards keep working; every row also carries the run id, the collection's
 //! namespace/name and the pod, which the seed lacked.
+//!
+//! [`contract`] is the rest of what the two binaries agree on: the Job's env, the session's
+//! path and the collector's exit codes.
 
+pub mod contract;
 mod event;
 mod history;
 mod retention;

@@ -1,6 +1,7 @@
 //! The thin shell of each subcommand: reads files and the environment, connects, runs the
 //! pure parts, and maps every failure to one line and the contract's exit code.
 
+use audit::contract;
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,13 +15,13 @@ use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::collect::{Run, RunEnd, RunError, RunSettings};
 use crate::config::{self, CollectConfig, RawCollectConfig};
-use crate::error_line::{database_reason, one_line};
 use crate::import::{ImportError, ImportReport, ImportRequest};
 use crate::session::SessionBlob;
 use crate::shutdown;
 use crate::store::{Store, is_unreachable};
 use crate::telegram::Telegram;
 use crate::{import, login};
+use telemetry::{database_reason, one_line};
 
 /// Why the process exits non-zero; the message is one line and holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +39,14 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The exit codes of DESIGN.md's contract.
+    /// The exit codes of DESIGN.md's contract (`audit::contract::exit`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
-            Self::SessionInvalid(_) => 3,
-            Self::Database(_) => 4,
-            Self::Terminated => 5,
-            Self::Other(_) => 1,
+            Self::Config(_) => contract::exit::CONFIG,
+            Self::SessionInvalid(_) => contract::exit::SESSION_INVALID,
+            Self::Database(_) => contract::exit::DATABASE,
+            Self::Terminated => contract::exit::TERMINATED,
+            Self::Other(_) => contract::exit::OTHER,
         }
     }
 }
@@ -174,7 +175,7 @@ fn required(value: Option<String>, var: &'static str) -> Result<String, Failure>
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate { database_url } => {
-            let url = required(database_url, config::DATABASE_URL)?;
+            let url = required(database_url, contract::env::DATABASE_URL)?;
             connect(&url).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
@@ -276,7 +277,7 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     let checked = import::check(&request)
         .await
         .map_err(|e| Failure::Config(one_line(&e)))?;
-    let url = required(args.database_url, config::DATABASE_URL)?;
+    let url = required(args.database_url, contract::env::DATABASE_URL)?;
     let run_id = args
         .run_id
         .filter(|r| !r.is_empty())
@@ -370,11 +371,11 @@ fn summary_line(report: &ImportReport, run_id: &str, zone: Option<chrono_tz::Tz>
 }
 
 async fn login(args: LoginArgs) -> Result<(), Failure> {
-    let api_id = required(args.api_id, config::API_ID)?
+    let api_id = required(args.api_id, contract::env::API_ID)?
         .trim()
         .parse()
-        .map_err(|_| Failure::Config(format!("{} is not a number", config::API_ID)))?;
-    let api_hash = required(args.api_hash, config::API_HASH)?;
+        .map_err(|_| Failure::Config(format!("{} is not a number", contract::env::API_ID)))?;
+    let api_hash = required(args.api_hash, contract::env::API_HASH)?;
     let target = login::SecretTarget {
         name: args.secret_name,
         namespace: args.namespace,
@@ -439,7 +440,7 @@ mod tests {
     #[test]
     fn causes_are_joined_on_one_line() {
         let error = config::ConfigError::Channel {
-            var: config::CHANNELS,
+            var: contract::env::CHANNELS,
             source: crate::channel_ref::ChannelRefError::Malformed("a\nb".into()),
         };
         assert!(!one_line(&error).contains('\n'));

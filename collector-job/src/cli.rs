@@ -1,12 +1,13 @@
 //! Command-line arguments; each may also come from the environment variable named in DESIGN.md.
 //! Values are checked in `config`, so a missing one is reported as one line naming it.
 
+use audit::contract;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, RawCollectConfig};
-use crate::telemetry::LogFormat;
+use telemetry::LogFormat;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database migrations (under sqlx's advisory lock).
     Migrate {
-        #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+        #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
         database_url: Option<String>,
     },
     /// Collect new messages of the configured channels (what the Job runs).
@@ -46,29 +47,29 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct CollectArgs {
     /// The run id (the Job's name).
-    #[arg(long, env = config::RUN_ID)]
+    #[arg(long, env = contract::env::RUN_ID)]
     pub run_id: Option<String>,
     /// Namespace of the ChannelCollection.
-    #[arg(long, env = config::NAMESPACE)]
+    #[arg(long, env = contract::env::NAMESPACE)]
     pub namespace: Option<String>,
     /// Name of the ChannelCollection.
-    #[arg(long, env = config::NAME)]
+    #[arg(long, env = contract::env::NAME)]
     pub name: Option<String>,
     /// This pod's name (downward API); tells retries of one Job apart.
-    #[arg(long, env = config::POD_NAME)]
+    #[arg(long, env = contract::env::POD_NAME)]
     pub pod_name: Option<String>,
     /// JSON array of the spec's channel strings.
-    #[arg(long, env = config::CHANNELS)]
+    #[arg(long, env = contract::env::CHANNELS)]
     pub channels: Option<String>,
     /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d", "refreshWindow": "48h"}.
-    #[arg(long, env = config::LIMITS)]
+    #[arg(long, env = contract::env::LIMITS)]
     pub limits: Option<String>,
-    #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+    #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
-    #[arg(long, env = config::API_ID, hide_env_values = true)]
+    #[arg(long, env = contract::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
     /// The session blob made by `collector-job login`.
-    #[arg(long, env = config::SESSION_FILE, default_value = config::DEFAULT_SESSION_FILE)]
+    #[arg(long, env = contract::env::SESSION_FILE, default_value = contract::SESSION_PATH)]
     pub session_file: PathBuf,
     /// Longest flood wait slept through; a longer one fails the channel.
     #[arg(long, env = config::FLOOD_WAIT_THRESHOLD, default_value = "5m")]
@@ -98,9 +99,9 @@ impl From<CollectArgs> for RawCollectConfig {
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    #[arg(long, env = config::API_ID, hide_env_values = true)]
+    #[arg(long, env = contract::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
-    #[arg(long, env = config::API_HASH, hide_env_values = true)]
+    #[arg(long, env = contract::env::API_HASH, hide_env_values = true)]
     pub api_hash: Option<String>,
     /// Name of the Secret in the printed manifest.
     #[arg(long, default_value = "telegram-session")]
@@ -117,18 +118,18 @@ pub struct LoginArgs {
 pub struct ImportArgs {
     /// The export's result.json.
     pub path: PathBuf,
-    #[arg(long, env = config::DATABASE_URL, hide_env_values = true)]
+    #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Run id of the audit rows; `import-<unix time>-<random>` when unset.
-    #[arg(long, env = config::RUN_ID)]
+    #[arg(long, env = contract::env::RUN_ID)]
     pub run_id: Option<String>,
     /// IANA time zone (e.g. Europe/Berlin) of dates written without date_unixtime: exports
     /// made before 2021 give only the exporter's local time. UTC when unset.
     #[arg(long)]
     pub timezone: Option<String>,
     /// Collection the imported channels belong to, for the audit log.
-    #[arg(long, env = config::NAMESPACE, default_value = "default")]
+    #[arg(long, env = contract::env::NAMESPACE, default_value = "default")]
     pub namespace: String,
-    #[arg(long, env = config::NAME, default_value = "import")]
+    #[arg(long, env = contract::env::NAME, default_value = "import")]
     pub name: String,
 }

@@ -1,8 +1,11 @@
 //! Time as a parameter: the collection loop asks a `Clock`, so tests run at fixed instants.
 
+#[cfg(any(test, feature = "test-support"))]
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+#[cfg(any(test, feature = "test-support"))]
+use chrono::Duration;
+use chrono::{DateTime, Utc};
 
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
@@ -18,10 +21,12 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to; clones share one time.
+/// A clock that moves only when told to; clones share one time. For tests.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Clone, Debug)]
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl ManualClock {
     pub fn at(start: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(start)))
@@ -33,6 +38,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().expect("clock lock")

@@ -16,12 +16,12 @@ use tokio::sync::mpsc;
 use crate::channel_ref::ChannelRef;
 use crate::clock::Clock;
 use crate::config::{Limits, MAX_BATCH};
-use crate::error_line::one_line;
 use crate::flood::FloodNotice;
 use crate::model::StoredChannel;
 use crate::shutdown::Shutdown;
 use crate::source::{Cursor, Source, SourceError};
 use crate::store::{Store, StoreError};
+use telemetry::one_line;
 
 /// What one run is asked to do.
 #[derive(Clone, Debug)]

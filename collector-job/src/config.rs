@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use audit::RunIdentity;
+use audit::contract::env::{API_ID, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID};
 use serde::Deserialize;
 
 use crate::channel_ref::{ChannelRef, ChannelRefError};
@@ -95,20 +96,11 @@ pub enum ConfigError {
     ApiId { var: &'static str },
 }
 
-pub const RUN_ID: &str = "COLLECTOR_RUN_ID";
-pub const NAMESPACE: &str = "COLLECTOR_NAMESPACE";
-pub const NAME: &str = "COLLECTOR_NAME";
-pub const POD_NAME: &str = "COLLECTOR_POD_NAME";
-pub const CHANNELS: &str = "COLLECTOR_CHANNELS";
-pub const LIMITS: &str = "COLLECTOR_LIMITS";
-pub const DATABASE_URL: &str = "DATABASE_URL";
-pub const API_ID: &str = "TELEGRAM_API_ID";
-pub const API_HASH: &str = "TELEGRAM_API_HASH";
-pub const SESSION_FILE: &str = "TELEGRAM_SESSION_FILE";
+// The names the operator sets are the contract's (`audit::contract::env`); these tune the
+// collector only.
 pub const FLOOD_WAIT_THRESHOLD: &str = "COLLECTOR_FLOOD_WAIT_THRESHOLD";
 pub const PROGRESS_INTERVAL: &str = "COLLECTOR_PROGRESS_INTERVAL";
 pub const DATABASE_CONNECT_TIMEOUT: &str = "COLLECTOR_DATABASE_CONNECT_TIMEOUT";
-pub const DEFAULT_SESSION_FILE: &str = "/var/run/secrets/telegram/session";
 
 fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigError> {
     value
@@ -261,7 +253,7 @@ mod tests {
             ),
             database_url: Some("postgres://u:secret@db/x".into()),
             api_id: Some("12345".into()),
-            session_file: DEFAULT_SESSION_FILE.into(),
+            session_file: audit::contract::SESSION_PATH.into(),
             flood_wait_threshold: "5m".into(),
             progress_interval: "5s".into(),
         }

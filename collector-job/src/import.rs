@@ -20,12 +20,12 @@ use tokio::sync::mpsc;
 use crate::clock::Clock;
 use crate::collect::{RunEnd, RunError, RunSummary};
 use crate::config::MAX_BATCH;
-use crate::error_line::one_line;
 use crate::export::{ChatHeader, LocalDates};
 use crate::export_reader::{self, ExportError, ExportSink, Halted, ReadError};
 use crate::model::{MessageRow, Observed, Origin, ResolvedChannel};
 use crate::storable;
 use crate::store::{ChatImport, Store, StoreError};
+use telemetry::one_line;
 
 /// Pages read ahead of the one being stored: what bounds the import's memory.
 const PAGES_AHEAD: usize = 4;

@@ -8,9 +8,11 @@ pub mod cli;
 pub mod clock;
 pub mod collect;
 pub mod config;
-pub mod error_line;
 pub mod export;
 pub mod export_reader;
+/// The scripted `Source` of the tests (flood waits, private channels, revoked sessions on
+/// cue); not in the binary.
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod flood;
 pub mod import;
@@ -24,4 +26,3 @@ pub mod source;
 pub mod storable;
 pub mod store;
 pub mod telegram;
-pub mod telemetry;

@@ -3,7 +3,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use collector_job::app::{self, Failure};
 use collector_job::cli::Cli;
-use collector_job::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -24,7 +24,8 @@ impl ShutdownTrigger {
 }
 
 impl Shutdown {
-    /// A shutdown that never comes.
+    /// A shutdown that never comes. For tests.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn never() -> Self {
         let (tx, rx) = watch::channel(false);
         // The receiver keeps reporting `false` once the sender is gone.

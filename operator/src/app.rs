@@ -23,6 +23,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+use telemetry::ErrorChain;
+
 use crate::{
     cache,
     cli::{DatabaseUrl, RunArgs},
@@ -32,7 +34,6 @@ use crate::{
     metrics::Metrics,
     reconcile::{Context, FIELD_MANAGER},
     retention::{self, Retention},
-    telemetry::ErrorChain,
     throttle::{Rate, ThrottleLayer},
 };
 

@@ -32,10 +32,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
-use crate::{
-    job::{ASSIGNMENT_ENV, CONTAINER, LABEL_MANAGED_BY, MANAGED_BY},
-    telemetry::ErrorChain,
-};
+use telemetry::ErrorChain;
+
+use crate::job::{ASSIGNMENT_ENV, CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
 
 /// kubectl's copy of the last applied object: as big as the spec, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

@@ -4,10 +4,9 @@ use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{
-    retention::{Retention, parse_retention},
-    telemetry::LogFormat,
-};
+use telemetry::LogFormat;
+
+use crate::retention::{Retention, parse_retention};
 
 #[derive(Debug, Parser)]
 #[command(

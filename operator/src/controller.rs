@@ -8,10 +8,11 @@ use kube::runtime::{Controller, controller};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use telemetry::ErrorChain;
+
 use crate::{
     cache::Caches,
     reconcile::{Context, error_policy, reconcile},
-    telemetry::ErrorChain,
 };
 
 /// How the controller runs.

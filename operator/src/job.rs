@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use assignment::{ChannelLoad, Strategy};
+use audit::contract::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, env, exit};
 use chrono::{DateTime, SecondsFormat, Utc};
 use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunSession, SecretKeyRef};
 use k8s_openapi::api::{
@@ -38,20 +39,14 @@ pub const MANAGED_BY: &str = "channel-collection-operator";
 pub const ANNOTATION_SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
 /// Name of the collector container.
 pub const CONTAINER: &str = "collector";
-/// Where the session Secret volume is mounted; the blob is the file `session` in it.
-pub const SESSION_DIR: &str = "/var/run/secrets/telegram";
-/// File name of the session blob inside [`SESSION_DIR`].
-pub const SESSION_FILE: &str = "session";
-/// Key of the API credentials Secret the collector needs (`api_hash` is only for `login`).
-pub const API_ID_KEY: &str = "api_id";
 /// UID/GID the collector runs as (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
-/// Exit codes after which retrying cannot help: 2 bad configuration, 3 session invalid.
-pub const FATAL_EXIT_CODES: [i32; 2] = [2, 3];
 /// The projected volume of a sharded run's sessions: `<index>/session`, `<index>/api_id`.
 pub const SESSIONS_VOLUME: &str = "telegram-sessions";
 /// File name of the api id inside [`SESSION_DIR`] of a sharded run's pod.
 pub const API_ID_FILE: &str = "api_id";
+/// Env of a sharded run's pod: the path of its api id file.
+pub const API_ID_FILE_ENV: &str = "TELEGRAM_API_ID_FILE";
 /// Number of indexes of a sharded run.
 pub const SHARD_COUNT_ENV: &str = "COLLECTOR_SHARD_COUNT";
 /// The pod's completion index (downward API).
@@ -59,23 +54,19 @@ pub const SHARD_INDEX_ENV: &str = "COLLECTOR_SHARD_INDEX";
 /// The annotation Kubernetes puts the completion index in on every pod of an Indexed Job.
 pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
 
-/// Env names the operator sets; the spec's extra env may not override them.
-pub const RESERVED_ENV: [&str; 14] = [
-    "COLLECTOR_SHARD_COUNT",
-    "COLLECTOR_SHARD_INDEX",
-    "COLLECTOR_ASSIGNMENT",
-    "TELEGRAM_API_ID_FILE",
-    "COLLECTOR_RUN_ID",
-    "COLLECTOR_NAMESPACE",
-    "COLLECTOR_NAME",
-    "COLLECTOR_CHANNELS",
-    "COLLECTOR_LIMITS",
-    "COLLECTOR_POD_NAME",
-    "DATABASE_URL",
-    "TELEGRAM_API_ID",
-    "TELEGRAM_API_HASH",
-    "TELEGRAM_SESSION_FILE",
+/// Env names only a sharded run's Job sets (SHARDING.md), reserved like
+/// [`env::RESERVED`].
+pub const SHARD_RESERVED_ENV: [&str; 4] = [
+    SHARD_COUNT_ENV,
+    SHARD_INDEX_ENV,
+    ASSIGNMENT_ENV,
+    API_ID_FILE_ENV,
 ];
+
+/// Whether the operator sets `name`, so a spec's extra env may not.
+pub fn is_reserved_env(name: &str) -> bool {
+    env::RESERVED.contains(&name) || SHARD_RESERVED_ENV.contains(&name)
+}
 
 /// Longest name a Job may have: its name becomes the pods' `job-name` label value.
 pub const MAX_NAME: usize = 63;
@@ -275,12 +266,12 @@ pub fn build_with(
     let limits = serde_json::to_string(&spec.limits.clone().unwrap_or_default())
         .unwrap_or_else(|_| "{}".to_string());
     let mut env = vec![
-        plain("COLLECTOR_RUN_ID", &job_name),
-        plain("COLLECTOR_NAMESPACE", namespace),
-        plain("COLLECTOR_NAME", name),
-        plain("COLLECTOR_CHANNELS", &channels),
-        plain("COLLECTOR_LIMITS", &limits),
-        from_secret("DATABASE_URL", &database.name, &database.key),
+        plain(env::RUN_ID, &job_name),
+        plain(env::NAMESPACE, namespace),
+        plain(env::NAME, name),
+        plain(env::CHANNELS, &channels),
+        plain(env::LIMITS, &limits),
+        from_secret(env::DATABASE_URL, &database.name, &database.key),
     ];
     let sessions = spec.run_sessions();
     let sharded = spec.is_sharded().then(|| {
@@ -292,7 +283,7 @@ pub fn build_with(
         None => {
             let session = sessions.first().ok_or(BuildError::NoSession)?;
             env.push(from_secret(
-                "TELEGRAM_API_ID",
+                env::API_ID,
                 &session.api_credentials.name,
                 API_ID_KEY,
             ));
@@ -312,13 +303,10 @@ pub fn build_with(
                     &serde_json::to_string(assigned).unwrap_or_else(|_| "[]".to_string()),
                 ),
                 plain(
-                    "TELEGRAM_SESSION_FILE",
-                    &format!("{SESSION_DIR}/{SESSION_FILE}"),
+                    env::SESSION_FILE,
+                    &format!("{SESSION_DIR}/{SESSION_FILE_NAME}"),
                 ),
-                plain(
-                    "TELEGRAM_API_ID_FILE",
-                    &format!("{SESSION_DIR}/{API_ID_FILE}"),
-                ),
+                plain(API_ID_FILE_ENV, &format!("{SESSION_DIR}/{API_ID_FILE}")),
             ]);
             annotations.insert(
                 ANNOTATION_ASSIGNMENT_SESSIONS.to_string(),
@@ -326,14 +314,14 @@ pub fn build_with(
             );
         }
     }
-    env.push(from_field("COLLECTOR_POD_NAME", "metadata.name"));
+    env.push(from_field(env::POD_NAME, "metadata.name"));
     env.extend(
         collector
             .env
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| !RESERVED_ENV.contains(&v.name.as_str())),
+            .filter(|v| !is_reserved_env(&v.name)),
     );
 
     let container = Container {
@@ -464,7 +452,7 @@ pub fn build_with(
                         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                             container_name: Some(CONTAINER.to_string()),
                             operator: "In".to_string(),
-                            values: FATAL_EXIT_CODES.to_vec(),
+                            values: exit::FATAL.iter().map(|&code| i32::from(code)).collect(),
                         }),
                         on_pod_conditions: None,
                     },
@@ -538,7 +526,7 @@ fn session_volume(session: &RunSession<'_>) -> Volume {
             // Only the session key; nothing else in that Secret reaches the pod.
             items: Some(vec![KeyToPath {
                 key: session.session.key.clone(),
-                path: SESSION_FILE.to_string(),
+                path: SESSION_FILE_NAME.to_string(),
                 mode: None,
             }]),
             default_mode: Some(0o440),
@@ -571,7 +559,7 @@ fn sessions_volume(sessions: &[RunSession<'_>]) -> Volume {
                 secret(
                     &s.session.name,
                     &s.session.key,
-                    format!("{i}/{SESSION_FILE}"),
+                    format!("{i}/{SESSION_FILE_NAME}"),
                 ),
                 secret(
                     &s.api_credentials.name,

@@ -22,7 +22,6 @@ pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod status;
-pub mod telemetry;
 pub mod throttle;
 pub use crds::time;
 pub mod validate;

@@ -2,7 +2,6 @@ use clap::Parser;
 use operator::{
     app,
     cli::{Cli, Command},
-    telemetry,
 };
 
 #[tokio::main]

@@ -11,7 +11,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::{metrics::Metrics, reconcile::Clock, telemetry::ErrorChain};
+use telemetry::ErrorChain;
+
+use crate::{metrics::Metrics, reconcile::Clock};
 
 /// Shortest retention accepted: anything shorter would delete what people read when looking
 /// into yesterday's runs.

@@ -13,10 +13,7 @@ use crds::{
 };
 use regex::Regex;
 
-use crate::{
-    job::RESERVED_ENV,
-    schedule::{Cadence, parse_duration},
-};
+use crate::schedule::{Cadence, parse_duration};
 
 static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(CHANNEL_PATTERN));
 static DURATION_RE: LazyLock<Regex> = LazyLock::new(|| compile(DURATION_PATTERN));
@@ -160,10 +157,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             if env.len() > 64 {
                 problems.push("spec.collector.env may list at most 64 variables".to_string());
             }
-            for var in env
-                .iter()
-                .filter(|v| RESERVED_ENV.contains(&v.name.as_str()))
-            {
+            for var in env.iter().filter(|v| crate::job::is_reserved_env(&v.name)) {
                 problems.push(format!(
                     "spec.collector.env must not set {}: the operator sets it from the spec",
                     var.name

@@ -4,10 +4,8 @@
 use std::{process::Command, time::Duration};
 
 use clap::Parser;
-use operator::{
-    cli::{Cli, Command as Sub},
-    telemetry::LogFormat,
-};
+use operator::cli::{Cli, Command as Sub};
+use telemetry::LogFormat;
 
 #[test]
 fn crd_subcommand_prints_the_generated_crd() {

@@ -4,12 +4,13 @@
 
 mod common;
 
+use audit::contract;
 use std::{collections::BTreeMap, path::Path};
 
 use clap::Parser;
 use collector_job::{
     cli::{Cli, Command},
-    config::{self, RawCollectConfig},
+    config::RawCollectConfig,
 };
 use common::*;
 use crds::{ChannelCollection, CollectionLimits};
@@ -111,20 +112,20 @@ fn the_collector_accepts_the_job_the_operator_builds() {
 
     let env = materialised_env(container);
     let session = env
-        .get(config::SESSION_FILE)
+        .get(contract::env::SESSION_FILE)
         .cloned()
-        .unwrap_or_else(|| config::DEFAULT_SESSION_FILE.to_string());
+        .unwrap_or_else(|| contract::SESSION_PATH.to_string());
     assert_eq!(session, session_file(&job, container));
 
     let raw = RawCollectConfig {
-        run_id: env.get(config::RUN_ID).cloned(),
-        namespace: env.get(config::NAMESPACE).cloned(),
-        name: env.get(config::NAME).cloned(),
-        pod_name: env.get(config::POD_NAME).cloned(),
-        channels: env.get(config::CHANNELS).cloned(),
-        limits: env.get(config::LIMITS).cloned(),
-        database_url: env.get(config::DATABASE_URL).cloned(),
-        api_id: env.get(config::API_ID).cloned(),
+        run_id: env.get(contract::env::RUN_ID).cloned(),
+        namespace: env.get(contract::env::NAMESPACE).cloned(),
+        name: env.get(contract::env::NAME).cloned(),
+        pod_name: env.get(contract::env::POD_NAME).cloned(),
+        channels: env.get(contract::env::CHANNELS).cloned(),
+        limits: env.get(contract::env::LIMITS).cloned(),
+        database_url: env.get(contract::env::DATABASE_URL).cloned(),
+        api_id: env.get(contract::env::API_ID).cloned(),
         session_file: session.into(),
         flood_wait_threshold: "5m".to_string(),
         progress_interval: "5s".to_string(),
@@ -157,7 +158,7 @@ fn the_collector_accepts_the_job_the_operator_builds() {
     );
     assert_eq!(checked.api_id, 12345);
     assert!(
-        !env.contains_key(config::API_HASH),
+        !env.contains_key(contract::env::API_HASH),
         "the api hash is only for `login`, never in a collector pod"
     );
 }
@@ -243,7 +244,7 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
     let run_id = job.metadata.name.clone().unwrap();
     for index in 0..3u32 {
         let (env, files) = sharded_pod(&job, index);
-        let session = env[config::SESSION_FILE].clone();
+        let session = env[contract::env::SESSION_FILE].clone();
         let api_id_file = env["TELEGRAM_API_ID_FILE"].clone();
         let secret = format!("tg-{}", ["a", "b", "c"][index as usize]);
         assert_eq!(
@@ -255,13 +256,13 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
             "index {index} sees its own session and api id, nothing else"
         );
         let raw = RawCollectConfig {
-            run_id: env.get(config::RUN_ID).cloned(),
-            namespace: env.get(config::NAMESPACE).cloned(),
-            name: env.get(config::NAME).cloned(),
-            pod_name: env.get(config::POD_NAME).cloned(),
-            channels: env.get(config::CHANNELS).cloned(),
-            limits: env.get(config::LIMITS).cloned(),
-            database_url: env.get(config::DATABASE_URL).cloned(),
+            run_id: env.get(contract::env::RUN_ID).cloned(),
+            namespace: env.get(contract::env::NAMESPACE).cloned(),
+            name: env.get(contract::env::NAME).cloned(),
+            pod_name: env.get(contract::env::POD_NAME).cloned(),
+            channels: env.get(contract::env::CHANNELS).cloned(),
+            limits: env.get(contract::env::LIMITS).cloned(),
+            database_url: env.get(contract::env::DATABASE_URL).cloned(),
             // The content of the api_id file the kubelet projects.
             api_id: Some("12345".to_string()),
             session_file: session.into(),
@@ -277,7 +278,10 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
             9,
             "COLLECTOR_CHANNELS is the whole list"
         );
-        assert!(!env.contains_key(config::API_ID), "the api id is a file");
-        assert!(!env.contains_key(config::API_HASH));
+        assert!(
+            !env.contains_key(contract::env::API_ID),
+            "the api id is a file"
+        );
+        assert!(!env.contains_key(contract::env::API_HASH));
     }
 }

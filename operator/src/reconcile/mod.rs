@@ -16,10 +16,11 @@ use tracing::{error, instrument, warn};
 pub use context::{Clock, Context, Expectations, FIELD_MANAGER, HistoryCache};
 pub use error::Error;
 
+use telemetry::ErrorChain;
+
 use crate::{
     decide::{decide, decide_with, wants_history},
     status::{RUN_FAILED, RUN_SUCCEEDED, StatusInput, status},
-    telemetry::ErrorChain,
 };
 
 /// Shortest and longest wait after a failed reconcile (doubling in between).

@@ -11,11 +11,12 @@ use sqlx::PgPool;
 use tracing::warn;
 
 use super::Context;
+use telemetry::ErrorChain;
+
 use crate::{
     pods::{self, PodProblem},
     runs::{RunView, owned_runs},
     status::Followed,
-    telemetry::ErrorChain,
 };
 
 /// The run whose live status is derived, and its audit log as read.

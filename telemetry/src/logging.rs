@@ -1,4 +1,5 @@
-//! Logging: JSON (for log pipelines) or plain text, filtered by `RUST_LOG`.
+//! Logging to stderr: JSON (for log pipelines) or plain text, filtered by `RUST_LOG`.
+//! stdout stays free for what a command prints (the collector's `login` manifest).
 
 use std::io::IsTerminal;
 
@@ -49,25 +50,6 @@ where
     }
 }
 
-/// An error with its causes, `a: b: c`; causes whose text is already shown (many
-/// library errors print their source themselves) are skipped.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut shown = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !shown.contains(&text) {
-                shown = format!("{shown}: {text}");
-            }
-            source = cause.source();
-        }
-        f.write_str(&shown)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -94,7 +76,7 @@ mod tests {
         let sink = buffer.clone();
         let subscriber = subscriber(LogFormat::Plain, move || sink.clone(), colour);
         tracing::subscriber::with_default(subscriber, || {
-            tracing::warn!(collection = "news", "reconcile failed");
+            tracing::warn!(channel = "@news", "channel failed");
         });
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }
@@ -102,7 +84,7 @@ mod tests {
     #[test]
     fn plain_logs_carry_escape_codes_only_when_colour_is_on() {
         let plain = logged(false);
-        assert!(plain.contains("reconcile failed"), "{plain}");
+        assert!(plain.contains("channel failed"), "{plain}");
         assert!(!plain.contains('\u{1b}'), "{plain:?}");
         assert!(logged(true).contains('\u{1b}'));
     }

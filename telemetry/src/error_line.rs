@@ -25,6 +25,16 @@ pub fn one_line(error: &(dyn Error + 'static)) -> String {
     line.replace(['\n', '\r'], " ")
 }
 
+/// An error with its causes as [`one_line`] prints it, for log fields:
+/// `warn!(error = %ErrorChain(&error), ...)`.
+pub struct ErrorChain<'a>(pub &'a (dyn Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&one_line(self.0))
+    }
+}
+
 /// `violates check constraint "x" (SQLSTATE 23514)`: the server's message and code only. The
 /// detail is left out on purpose: for a refused row it quotes the whole row.
 pub fn database_reason(error: &dyn sqlx::error::DatabaseError) -> String {
@@ -49,5 +59,6 @@ mod tests {
             one_line(&error),
             "cannot store 3 messages of channel 7: disk on fire"
         );
+        assert_eq!(ErrorChain(&error).to_string(), one_line(&error));
     }
 }
