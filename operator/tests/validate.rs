@@ -237,3 +237,24 @@ fn sharded_specs_are_rechecked() {
         "spec.sessions[0].apiCredentials.secretRef.name",
     );
 }
+
+#[test]
+fn the_sharded_job_s_env_names_are_reserved_too() {
+    for name in [
+        "COLLECTOR_SHARD_COUNT",
+        "COLLECTOR_SHARD_INDEX",
+        "COLLECTOR_ASSIGNMENT",
+        "TELEGRAM_API_ID_FILE",
+    ] {
+        let mut cc = ChannelCollection::test().sharded(&["tg-a", "tg-b"]);
+        cc.spec.collector = Some(CollectorTemplate {
+            env: Some(vec![EnvVar {
+                name: name.to_string(),
+                value: Some("x".to_string()),
+                value_from: None,
+            }]),
+            ..CollectorTemplate::default()
+        });
+        one_problem(name, cc, &format!("must not set {name}"));
+    }
+}
