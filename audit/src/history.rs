@@ -6,6 +6,12 @@ use sqlx::PgPool;
 use crate::event::AuditEvent;
 use crate::store::AuditRow;
 
+/// Most `collection_end` rows one run is expected to have: every index of a sharded run (at
+/// most 20, `spec.sessions`) writes its own, once per pod attempt that ends (a few). The
+/// lookups of a collection's latest finished runs read up to this many ends per run wanted,
+/// so a run of many indexes does not crowd the runs before it out of the history.
+pub const MAX_ENDS_PER_RUN: i64 = 4 * 20;
+
 /// Bounds of [`recent_finished_runs`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryLimits {
@@ -70,7 +76,8 @@ pub async fn recent_finished_runs(
 ) -> Result<Vec<PastRun>, HistoryError> {
     let rows: Vec<PastRunRow> = sqlx::query_as(
         // Each stage is lazy up to the GROUP BY: the backward index scan stops as soon as enough
-        // `collection_end` rows are found (a retried run may have one per attempt, hence 4x).
+        // `collection_end` rows are found: a run has one per index and attempt, hence up to
+        // MAX_ENDS_PER_RUN per run wanted; the scan bound ($5) caps the cost either way.
         "WITH ends AS (
              SELECT run_id, id
                FROM (SELECT run_id, id, action
@@ -80,7 +87,7 @@ pub async fn recent_finished_runs(
                       ORDER BY id DESC
                       LIMIT $5) AS recent
               WHERE action = $6 AND run_id <> $3
-              LIMIT $4 * 4
+              LIMIT $4 * $9
          ), finished AS (
              SELECT run_id, max(id) AS end_id
                FROM ends
@@ -102,6 +109,7 @@ pub async fn recent_finished_runs(
     .bind(AuditEvent::END)
     .bind(AuditEvent::START)
     .bind(AuditEvent::PROGRESS)
+    .bind(MAX_ENDS_PER_RUN)
     .fetch_all(pool)
     .await
     .map_err(|source| HistoryError {

@@ -18,7 +18,7 @@ pub use event::{
     AuditEvent, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress, CollectionStart,
     EndReason, ErrorReason, FloodWait, ParseEventError,
 };
-pub use history::{HistoryError, HistoryLimits, PastRun, recent_finished_runs};
+pub use history::{HistoryError, HistoryLimits, MAX_ENDS_PER_RUN, PastRun, recent_finished_runs};
 pub use retention::{RetentionError, RetentionPass, RetentionPolicy, kept_runs};
 pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};
 

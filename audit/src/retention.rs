@@ -78,8 +78,9 @@ pub async fn kept_runs(
     history: HistoryLimits,
 ) -> Result<Vec<String>, RetentionError> {
     let runs: Vec<(String,)> = sqlx::query_as(
-        // `ends` has the same shape as recent_finished_runs' (a retried run has one end per
-        // attempt, hence 4x): the runs it keeps are the first ones that query can find.
+        // `ends` has the same shape as recent_finished_runs' (a run has one end per index and
+        // attempt, hence MAX_ENDS_PER_RUN): the runs it keeps are the first ones that query
+        // can find.
         "WITH RECURSIVE collections(ns, name) AS (
              (SELECT collection_namespace, collection_name
                 FROM mtproto_audit_log
@@ -117,13 +118,14 @@ pub async fn kept_runs(
                          WHERE collection_namespace = c.ns AND collection_name = c.name
                            AND run_id IS NOT NULL AND action = $2
                          ORDER BY id DESC
-                         LIMIT $1 * 4) AS ends
+                         LIMIT $1 * $3) AS ends
                  GROUP BY run_id
                  ORDER BY end_id DESC
                  LIMIT $1) finished",
     )
     .bind(history.max_runs + 1)
     .bind(AuditEvent::END)
+    .bind(crate::history::MAX_ENDS_PER_RUN)
     .fetch_all(pool)
     .await
     .map_err(RetentionError::KeptRuns)?;

@@ -126,6 +126,14 @@ CEL_RULES: dict[str, Callable[[Any], bool]] = {
     ),
     "!has(self.timeZone) || has(self.schedule)": lambda spec: "timeZone" not in spec or "schedule" in spec,
     "duration(self) >= duration('1m')": lambda interval: go_duration_seconds(interval) >= 60,
+    "(has(self.session) && !has(self.sessions)) || (!has(self.session) && has(self.sessions))": (
+        lambda spec: ("session" in spec) != ("sessions" in spec)
+    ),
+    "self.all(a, self.exists_one(b, b.secretRef.name == a.secretRef.name && b.secretRef.key == a.secretRef.key))": (
+        lambda sessions: all(
+            sum(1 for b in sessions if b["secretRef"] == a["secretRef"]) == 1 for a in sessions
+        )
+    ),
 }
 
 
@@ -167,17 +175,19 @@ def test_collection_example_uses_the_example_secrets() -> None:
     secrets = {obj["metadata"]["name"]: obj for _, obj in BUILTIN if obj["kind"] == "Secret"}
     for _, obj in COLLECTIONS:
         spec = obj["spec"]
-        session = spec["session"]["secretRef"]
-        assert session["key"] in secrets[session["name"]]["stringData"]
-        assert {"api_id", "api_hash"} <= secrets[spec["apiCredentials"]["secretRef"]["name"]]["stringData"].keys()
+        for entry in spec["sessions"] if "sessions" in spec else [spec["session"]]:
+            session = entry["secretRef"]
+            assert session["key"] in secrets[session["name"]]["stringData"]
+            credentials = entry.get("apiCredentials", spec["apiCredentials"])["secretRef"]["name"]
+            assert {"api_id", "api_hash"} <= secrets[credentials]["stringData"].keys()
         database = spec.get("database", {"secretRef": {"name": "channel-collection-database", "key": "DATABASE_URL"}})
         assert database["secretRef"]["key"] in secrets[database["secretRef"]["name"]]["stringData"]
         assert obj["metadata"]["namespace"] == "telegram"
 
 
-def mutated(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    (news,) = [obj for _, obj in COLLECTIONS if obj["metadata"]["name"] == "news"]  # the interval one
-    obj = copy.deepcopy(news)
+def mutated(change: Callable[[dict[str, Any]], None], name: str = "news") -> dict[str, Any]:
+    (example,) = [obj for _, obj in COLLECTIONS if obj["metadata"]["name"] == name]
+    obj = copy.deepcopy(example)
     change(obj)
     return obj
 
@@ -200,6 +210,30 @@ def mutated(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 )
 def test_bad_collections_are_refused(change, expected: str) -> None:
     errors = validate_collection(mutated(change))
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda o: o["spec"].update(session={"secretRef": {"name": "telegram-session", "key": "session"}}),
+            "exactly one of spec.session and spec.sessions",
+        ),
+        (lambda o: o["spec"].pop("sessions"), "exactly one of spec.session and spec.sessions"),
+        (lambda o: o["spec"].update(sessions=[]), "should be non-empty"),
+        (
+            lambda o: o["spec"]["sessions"].append(copy.deepcopy(o["spec"]["sessions"][0])),
+            "spec.sessions must not list the same session Secret key twice",
+        ),
+        (
+            lambda o: o["spec"].update(sessions=[o["spec"]["sessions"][0]] * 21),
+            "is too long",
+        ),
+    ],
+)
+def test_bad_sharded_collections_are_refused(change, expected: str) -> None:
+    errors = validate_collection(mutated(change, "busy"))
     assert any(expected in e for e in errors), errors
 
 

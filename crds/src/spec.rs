@@ -23,6 +23,9 @@ pub const SECRET_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 /// Most channels one collection may hold; each run walks them all on one session.
 pub const MAX_CHANNELS: usize = 500;
 
+/// Most Telegram accounts (`spec.sessions`) one collection may run on; one Job index each.
+pub const MAX_SESSIONS: usize = 20;
+
 /// Collects the history of Telegram channels into PostgreSQL on a schedule.
 // Each `printcolumn(...)` repeats the same keys, which clippy mistakes for duplicates.
 #[allow(clippy::duplicated_attributes)]
@@ -74,6 +77,9 @@ pub const MAX_CHANNELS: usize = 500;
 ).message("exactly one of spec.interval and spec.schedule must be set"))]
 #[x_kube(validation = Rule::new("!has(self.timeZone) || has(self.schedule)")
     .message("spec.timeZone only applies to spec.schedule"))]
+#[x_kube(validation = Rule::new(
+    "(has(self.session) && !has(self.sessions)) || (!has(self.session) && has(self.sessions))"
+).message("exactly one of spec.session and spec.sessions must be set"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = crate::schema::no_null_in_enums)]
 pub struct ChannelCollectionSpec {
@@ -132,10 +138,22 @@ pub struct ChannelCollectionSpec {
     #[serde(default)]
     pub concurrency_policy: ConcurrencyPolicy,
 
-    /// The Telegram session blob made by `collector-job login`.
-    pub session: SessionSource,
+    /// The Telegram session blob made by `collector-job login`. Exactly one of `session` and
+    /// `sessions` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionSource>,
 
-    /// The Secret holding `api_id` and `api_hash`.
+    /// Several Telegram accounts (1 to 20): each run is one Indexed Job with one pod per
+    /// session, each collecting its share of the channels. Exactly one of `session` and
+    /// `sessions` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 20))]
+    #[x_kube(validation = Rule::new(
+        "self.all(a, self.exists_one(b, b.secretRef.name == a.secretRef.name && b.secretRef.key == a.secretRef.key))"
+    ).message("spec.sessions must not list the same session Secret key twice"))]
+    pub sessions: Option<Vec<ShardSession>>,
+
+    /// The Secret holding `api_id` and `api_hash` (of every session without its own).
     pub api_credentials: ApiCredentials,
 
     /// Where to store messages; the operator-wide default database when unset.
@@ -199,6 +217,56 @@ pub struct SecretRef {
 pub struct SessionSource {
     /// Secret key holding the session blob.
     pub secret_ref: SecretKeyRef,
+}
+
+/// One account of a sharded collection (`spec.sessions`).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSession {
+    /// Secret key holding this account's session blob.
+    pub secret_ref: SecretKeyRef,
+    /// This account's API credentials; `spec.apiCredentials` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_credentials: Option<ApiCredentials>,
+}
+
+/// One account a run collects on: its session and its API credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunSession<'a> {
+    /// The session blob's Secret key.
+    pub session: &'a SecretKeyRef,
+    /// The Secret with `api_id` and `api_hash`.
+    pub api_credentials: &'a SecretRef,
+}
+
+impl ChannelCollectionSpec {
+    /// Whether runs are sharded: `spec.sessions` is set (even with one entry).
+    pub fn is_sharded(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    /// The accounts a run collects on, in index order: `spec.sessions`, else `spec.session`
+    /// alone. Empty only for a spec that sets neither (the operator stalls it).
+    pub fn run_sessions(&self) -> Vec<RunSession<'_>> {
+        match (&self.sessions, &self.session) {
+            (Some(sessions), _) => sessions
+                .iter()
+                .map(|s| RunSession {
+                    session: &s.secret_ref,
+                    api_credentials: &s
+                        .api_credentials
+                        .as_ref()
+                        .unwrap_or(&self.api_credentials)
+                        .secret_ref,
+                })
+                .collect(),
+            (None, Some(session)) => vec![RunSession {
+                session: &session.secret_ref,
+                api_credentials: &self.api_credentials.secret_ref,
+            }],
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// Where the Telegram API credentials come from.

@@ -37,6 +37,9 @@ impl From<String> for RunId {
 /// Most entries kept in `status.recentErrors`.
 pub const MAX_RECENT_ERRORS: usize = 10;
 
+/// Most entries of `status.shards` (one per session, at most `spec.sessions`' bound).
+pub const MAX_SHARDS: usize = crate::spec::MAX_SESSIONS;
+
 /// Condition types the operator sets (kstatus: `Ready` always, the others only while true).
 pub mod condition {
     pub const READY: &str = "Ready";
@@ -146,6 +149,61 @@ pub struct ChannelCollectionStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub recent_errors: Vec<RecentError>,
+
+    /// Per account of a sharded run (`spec.sessions`), in index order (at most 20); empty
+    /// for unsharded runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub shards: Vec<ShardStatus>,
+}
+
+/// What one index (one account) of a sharded run is doing.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardStatus {
+    /// The Job completion index.
+    pub index: i32,
+    /// Name of the index's session Secret (never its content).
+    pub session: String,
+    /// Starting, Collecting, Waiting (flood wait), Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ShardState>,
+    /// The channel the index is working on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_channel: Option<String>,
+    /// Channels the index finished (or failed).
+    #[serde(default)]
+    pub channels_processed: i32,
+    /// Channels assigned to the index.
+    #[serde(default)]
+    pub channels_total: i32,
+    /// Messages the index stored.
+    #[serde(default)]
+    pub messages: i64,
+    /// Channels that failed on the index.
+    #[serde(default)]
+    pub errors: i32,
+    /// Seconds until the index is expected to finish; unset when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_time_remaining: Option<i64>,
+    /// Why the index failed (the collector's reason, e.g. `session_invalid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What one index of a sharded run is doing.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardState {
+    /// Its collector has not written `collection_start` yet.
+    Starting,
+    /// Collecting its channels.
+    Collecting,
+    /// Sleeping through a Telegram flood wait.
+    Waiting,
+    /// Finished its channels.
+    Succeeded,
+    /// Ended early (session invalid, stopped) or its pod failed.
+    Failed,
 }
 
 /// What a collection is doing, as shown in `kubectl get`.

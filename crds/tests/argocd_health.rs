@@ -55,12 +55,13 @@ impl Case {
             timeout: None,
             backoff_limit: 2,
             concurrency_policy: ConcurrencyPolicy::Forbid,
-            session: SessionSource {
+            session: Some(SessionSource {
                 secret_ref: SecretKeyRef {
                     name: "tg-session".into(),
                     key: "session".into(),
                 },
-            },
+            }),
+            sessions: None,
             api_credentials: ApiCredentials {
                 secret_ref: SecretRef {
                     name: "tg-api".into(),

@@ -294,3 +294,117 @@ fn the_crd_names_and_subresources_match_the_design() {
             .is_some()
     );
 }
+
+fn sessions(secrets: &[(&str, &str)]) -> Value {
+    Value::Array(
+        secrets
+            .iter()
+            .map(|(name, key)| json!({"secretRef": {"name": name, "key": key}}))
+            .collect(),
+    )
+}
+
+/// A spec with `spec.sessions` instead of `spec.session`.
+fn sharded_spec(extra: Value) -> Value {
+    let mut spec = spec_with(json!({"interval": "10m"}));
+    spec.as_object_mut().unwrap().remove("session");
+    for (key, value) in extra.as_object().unwrap() {
+        spec[key] = value.clone();
+    }
+    spec
+}
+
+#[test]
+fn a_spec_with_sessions_instead_of_session_passes() {
+    let four = sessions(&[
+        ("tg-a", "session"),
+        ("tg-b", "session"),
+        ("tg-c", "session"),
+        // The same Secret, another key: another session.
+        ("tg-c", "other"),
+    ]);
+    assert_eq!(
+        cel_errors(sharded_spec(json!({"sessions": four}))),
+        Vec::<String>::new()
+    );
+    let own_credentials = json!([{"secretRef": {"name": "tg-a", "key": "session"},
+                                  "apiCredentials": {"secretRef": {"name": "tg-api-a"}}}]);
+    assert_eq!(
+        cel_errors(sharded_spec(json!({"sessions": own_credentials}))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn session_and_sessions_together_or_neither_are_rejected() {
+    let message = "exactly one of spec.session and spec.sessions must be set";
+    let mut both = sharded_spec(json!({"sessions": sessions(&[("tg-a", "session")])}));
+    both["session"] = json!({"secretRef": {"name": "tg-session", "key": "session"}});
+    assert_eq!(cel_errors(both), vec![message]);
+    assert_eq!(cel_errors(sharded_spec(json!({}))), vec![message]);
+}
+
+#[test]
+fn a_session_listed_twice_is_rejected() {
+    let twice = sessions(&[
+        ("tg-a", "session"),
+        ("tg-b", "session"),
+        ("tg-a", "session"),
+    ]);
+    assert_eq!(
+        cel_errors(sharded_spec(json!({"sessions": twice}))),
+        vec!["spec.sessions must not list the same session Secret key twice"]
+    );
+}
+
+#[test]
+fn sessions_and_shards_are_bounded() {
+    let schema = schema();
+    let sessions = &schema["properties"]["spec"]["properties"]["sessions"];
+    assert_eq!(sessions["minItems"], 1);
+    assert_eq!(sessions["maxItems"], crds::MAX_SESSIONS);
+    let shards = &schema["properties"]["status"]["properties"]["shards"];
+    assert_eq!(shards["maxItems"], crds::MAX_SHARDS);
+    assert_eq!(
+        shards["items"]["properties"]["state"]["enum"],
+        json!(["Starting", "Collecting", "Waiting", "Succeeded", "Failed"])
+    );
+    // Neither is required: old objects have `session`, sharded ones `sessions`.
+    let required = schema["properties"]["spec"]["required"].as_array().unwrap();
+    assert!(!required.contains(&json!("session")), "{required:?}");
+    assert!(!required.contains(&json!("sessions")), "{required:?}");
+}
+
+#[test]
+fn collections_written_before_sessions_existed_still_parse() {
+    let spec: crds::ChannelCollectionSpec =
+        serde_json::from_value(spec_with(json!({"interval": "10m"}))).unwrap();
+    assert!(!spec.is_sharded());
+    let sessions = spec.run_sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].session.name, "tg-session");
+    assert_eq!(sessions[0].api_credentials.name, "tg-api");
+    // And they serialize back without a `sessions` field.
+    let back = serde_json::to_value(&spec).unwrap();
+    assert!(back.get("sessions").is_none(), "{back}");
+    assert_eq!(back["session"]["secretRef"]["name"], "tg-session");
+}
+
+#[test]
+fn each_session_uses_its_own_credentials_or_the_spec_s() {
+    let spec: crds::ChannelCollectionSpec = serde_json::from_value(sharded_spec(json!({
+        "sessions": [
+            {"secretRef": {"name": "tg-a", "key": "session"}},
+            {"secretRef": {"name": "tg-b", "key": "session"},
+             "apiCredentials": {"secretRef": {"name": "tg-api-b"}}}
+        ]
+    })))
+    .unwrap();
+    assert!(spec.is_sharded());
+    let names: Vec<(&str, &str)> = spec
+        .run_sessions()
+        .iter()
+        .map(|s| (s.session.name.as_str(), s.api_credentials.name.as_str()))
+        .collect();
+    assert_eq!(names, [("tg-a", "tg-api"), ("tg-b", "tg-api-b")]);
+}

@@ -39,12 +39,13 @@ fn collection(channels: usize, schedule: Option<&str>) -> ChannelCollection {
         timeout: None,
         backoff_limit: 2,
         concurrency_policy: ConcurrencyPolicy::Forbid,
-        session: SessionSource {
+        session: Some(SessionSource {
             secret_ref: SecretKeyRef {
                 name: "s".into(),
                 key: "session".into(),
             },
-        },
+        }),
+        sessions: None,
         api_credentials: ApiCredentials {
             secret_ref: SecretRef { name: "api".into() },
         },

@@ -16,7 +16,10 @@ use std::{fmt::Debug, future::Future, sync::Arc};
 
 use crds::ChannelCollection;
 use futures::{Stream, StreamExt, stream};
-use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use k8s_openapi::api::{
+    batch::v1::{Job, JobSpec},
+    core::v1::{Container, Pod, PodSpec, PodTemplateSpec},
+};
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -31,7 +34,7 @@ use tracing::{info, warn};
 
 use telemetry::ErrorChain;
 
-use crate::job::{LABEL_MANAGED_BY, MANAGED_BY};
+use crate::job::{ASSIGNMENT_ENV, CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
 
 /// kubectl's copy of the last applied object: as big as the spec, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -294,10 +297,35 @@ fn trim_collection(cc: &mut ChannelCollection) {
     trim_meta(cc);
 }
 
-/// Keeps metadata and status: the reconcile never reads a Job's spec (it builds its own).
+/// Keeps metadata and status, and of the spec only a sharded run's `COLLECTOR_ASSIGNMENT`
+/// env: the next run keeps each channel on the account that collected it, and the status
+/// counts an index's channels before it starts. The reconcile reads nothing else of a Job's
+/// spec (it builds its own).
 fn trim_job(job: &mut Job) {
     trim_meta(job);
-    job.spec = None;
+    let assignment = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .into_iter()
+        .flat_map(|p| &p.containers)
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == ASSIGNMENT_ENV && e.value.is_some())
+        .cloned();
+    job.spec = assignment.map(|env| JobSpec {
+        template: PodTemplateSpec {
+            metadata: None,
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: CONTAINER.to_string(),
+                    env: Some(vec![env]),
+                    ..Container::default()
+                }],
+                ..PodSpec::default()
+            }),
+        },
+        ..JobSpec::default()
+    });
 }
 
 /// Keeps metadata and status (container states, scheduling conditions).
@@ -381,6 +409,31 @@ mod tests {
             ["collection.mtproto.dev/scheduled-at"]
         );
         assert_eq!(job.owner_references().len(), 1);
+
+        // A sharded run's Job keeps its assignment, and only that, of its spec.
+        let mut sharded: Job = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "news-2", "namespace": "tg"},
+            "spec": {"template": {"spec": {"containers": [{"name": "collector", "image": "x",
+                "env": [{"name": "COLLECTOR_CHANNELS", "value": "[\"@a\",\"@b\"]"},
+                        {"name": ASSIGNMENT_ENV, "value": "[[\"@a\"],[\"@b\"]]"}]}]}}}
+        }))
+        .unwrap();
+        trim_job(&mut sharded);
+        let containers = &sharded
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers;
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0].image, None);
+        let env = containers[0].env.as_ref().unwrap();
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].name, ASSIGNMENT_ENV);
+        assert_eq!(env[0].value.as_deref(), Some("[[\"@a\"],[\"@b\"]]"));
 
         let mut cc = ChannelCollection::new(
             "news",

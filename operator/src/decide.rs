@@ -6,9 +6,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
+use run_status::ChannelHistory;
 
 use crate::{
-    job::{self, BuildError, JobDefaults, ManualRequest},
+    job::{self, BuildError, JobDefaults, ManualRequest, ShardInputs},
     runs::{RunView, beyond_history},
     schedule::{self, Action, Activity, Inputs, Missed, Trigger},
     status::Notice,
@@ -65,11 +66,32 @@ pub struct Plan {
     pub stall: Option<Stall>,
 }
 
-/// The plan for `cc` with its owned `runs` (oldest first) at `now`.
+/// The plan for `cc` with its owned `runs` (oldest first) at `now`. A sharded run created
+/// here has its channels assigned without history; see [`decide_with`].
 pub fn decide(
     cc: &ChannelCollection,
     runs: &[RunView],
     defaults: &JobDefaults,
+    now: DateTime<Utc>,
+) -> Plan {
+    decide_with(cc, runs, defaults, None, now)
+}
+
+/// Whether the Job `plan` creates would use the collection's per-channel history: it is a
+/// sharded run, whose channels are balanced by it. The shell then reads the history once and
+/// decides again with [`decide_with`].
+pub fn wants_history(cc: &ChannelCollection, plan: &Plan) -> bool {
+    plan.create.is_some() && cc.spec.is_sharded()
+}
+
+/// [`decide`], with the collection's per-channel `history` (the ETA's) for the assignment of a
+/// sharded run's channels; the previous assignment comes from the newest sharded run in
+/// `runs`.
+pub fn decide_with(
+    cc: &ChannelCollection,
+    runs: &[RunView],
+    defaults: &JobDefaults,
+    history: Option<&ChannelHistory>,
     now: DateTime<Utc>,
 ) -> Plan {
     let previous = cc.status.clone().unwrap_or_default();
@@ -157,7 +179,13 @@ pub fn decide(
                 value,
                 previous: last_handled.as_deref(),
             });
-            let built = match job::build(cc, defaults, *scheduled, request.as_ref()) {
+            let previous = runs
+                .iter()
+                .rev()
+                .find(|r| !r.shards.is_empty())
+                .map_or(&[][..], |r| r.shards.as_slice());
+            let shards = ShardInputs { history, previous };
+            let built = match job::build_with(cc, defaults, *scheduled, request.as_ref(), &shards) {
                 Ok(built) => built,
                 Err(error) => return stalled(cc, Stall::JobNotBuildable(error)),
             };

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use assignment::{ChannelLoad, Strategy};
 use audit::contract::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, env, exit};
 use chrono::{DateTime, SecondsFormat, Utc};
-use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, SecretKeyRef};
+use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunSession, SecretKeyRef};
 use k8s_openapi::api::{
     batch::v1::{
         Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
@@ -16,13 +17,17 @@ use k8s_openapi::api::{
     },
     core::v1::{
         Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
-        ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
-        SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+        ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, ProjectedVolumeSource,
+        SeccompProfile, SecretKeySelector, SecretProjection, SecretVolumeSource, SecurityContext,
+        Volume, VolumeMount, VolumeProjection,
     },
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt, api::ObjectMeta};
+use run_status::{ChannelHistory, ShardPlan, history::channel_key};
 use sha2::{Digest, Sha256};
+
+pub use run_status::job::{ANNOTATION_ASSIGNMENT_SESSIONS, ASSIGNMENT_ENV};
 
 /// Label with the owning collection's name (hashed when longer than a label value may be).
 pub const LABEL_COLLECTION: &str = "collection.mtproto.dev/collection";
@@ -36,6 +41,32 @@ pub const ANNOTATION_SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
 pub const CONTAINER: &str = "collector";
 /// UID/GID the collector runs as (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
+/// The projected volume of a sharded run's sessions: `<index>/session`, `<index>/api_id`.
+pub const SESSIONS_VOLUME: &str = "telegram-sessions";
+/// File name of the api id inside [`SESSION_DIR`] of a sharded run's pod.
+pub const API_ID_FILE: &str = "api_id";
+/// Env of a sharded run's pod: the path of its api id file.
+pub const API_ID_FILE_ENV: &str = "TELEGRAM_API_ID_FILE";
+/// Number of indexes of a sharded run.
+pub const SHARD_COUNT_ENV: &str = "COLLECTOR_SHARD_COUNT";
+/// The pod's completion index (downward API).
+pub const SHARD_INDEX_ENV: &str = "COLLECTOR_SHARD_INDEX";
+/// The annotation Kubernetes puts the completion index in on every pod of an Indexed Job.
+pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
+
+/// Env names only a sharded run's Job sets (SHARDING.md), reserved like
+/// [`env::RESERVED`].
+pub const SHARD_RESERVED_ENV: [&str; 4] = [
+    SHARD_COUNT_ENV,
+    SHARD_INDEX_ENV,
+    ASSIGNMENT_ENV,
+    API_ID_FILE_ENV,
+];
+
+/// Whether the operator sets `name`, so a spec's extra env may not.
+pub fn is_reserved_env(name: &str) -> bool {
+    env::RESERVED.contains(&name) || SHARD_RESERVED_ENV.contains(&name)
+}
 
 /// Longest name a Job may have: its name becomes the pods' `job-name` label value.
 pub const MAX_NAME: usize = 63;
@@ -58,6 +89,47 @@ pub enum BuildError {
         "spec.database is unset and the operator has no default database Secret (--default-database-secret)"
     )]
     NoDatabase,
+    #[error("exactly one of spec.session and spec.sessions must be set")]
+    NoSession,
+}
+
+/// What a sharded run's assignment is made from; read once, when its Job is created.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardInputs<'a> {
+    /// Per-channel durations of the collection's previous runs (the ETA's history).
+    pub history: Option<&'a ChannelHistory>,
+    /// The previous sharded run's indexes (its Job's assignment and session names).
+    pub previous: &'a [ShardPlan],
+}
+
+/// The channels of `channels` each of `sessions` (Secret names, in index order) collects:
+/// balanced by the channels' durations in `history`, a channel kept on the session that
+/// collected it in `previous` when that costs little, a stable hash for channels without
+/// history. Each index's channels keep the spec's order. Pure.
+pub fn assign(
+    channels: &[String],
+    sessions: &[&str],
+    history: Option<&ChannelHistory>,
+    previous: &[ShardPlan],
+) -> Vec<Vec<String>> {
+    let keys: Vec<String> = channels.iter().map(|c| channel_key(c)).collect();
+    let loads: Vec<ChannelLoad<'_>> = keys
+        .iter()
+        .map(|key| ChannelLoad {
+            key,
+            expected: history
+                .and_then(|h| h.expected(key))
+                .map(|d| d.as_seconds_f64()),
+            previous: previous
+                .iter()
+                .find(|p| p.channels.iter().any(|c| channel_key(c) == *key))
+                .and_then(|p| sessions.iter().position(|s| *s == p.session)),
+        })
+        .collect();
+    assignment::assign(&loads, sessions.len().max(1), Strategy::Balanced)
+        .into_iter()
+        .map(|shard| shard.into_iter().map(|i| channels[i].clone()).collect())
+        .collect()
 }
 
 /// `<collection>-<scheduled unix minutes>`, deterministic so a retry finds the same Job.
@@ -121,12 +193,26 @@ fn cut(value: &str, max: usize) -> &str {
 }
 
 /// The Job for the run scheduled at `scheduled`, or for the manual request `request` (then
-/// `scheduled` is when it was handled).
+/// `scheduled` is when it was handled). A sharded spec's channels are assigned without
+/// history (by hash); see [`build_with`].
 pub fn build(
     cc: &ChannelCollection,
     defaults: &JobDefaults,
     scheduled: DateTime<Utc>,
     request: Option<&ManualRequest<'_>>,
+) -> Result<Job, BuildError> {
+    build_with(cc, defaults, scheduled, request, &ShardInputs::default())
+}
+
+/// [`build`], with what a sharded run's assignment is made from. An unsharded spec
+/// (`spec.session`) ignores `shards` and gets today's Job; `spec.sessions` gets an Indexed
+/// Job of one pod per session, as SHARDING.md describes.
+pub fn build_with(
+    cc: &ChannelCollection,
+    defaults: &JobDefaults,
+    scheduled: DateTime<Utc>,
+    request: Option<&ManualRequest<'_>>,
+    shards: &ShardInputs<'_>,
 ) -> Result<Job, BuildError> {
     let name = cc
         .metadata
@@ -186,30 +272,56 @@ pub fn build(
         plain(env::CHANNELS, &channels),
         plain(env::LIMITS, &limits),
         from_secret(env::DATABASE_URL, &database.name, &database.key),
-        from_secret(
-            env::API_ID,
-            &spec.api_credentials.secret_ref.name,
-            API_ID_KEY,
-        ),
-        EnvVar {
-            name: env::POD_NAME.to_string(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "metadata.name".to_string(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
     ];
+    let sessions = spec.run_sessions();
+    let sharded = spec.is_sharded().then(|| {
+        let names: Vec<&str> = sessions.iter().map(|s| s.session.name.as_str()).collect();
+        let assigned = assign(&spec.channels, &names, shards.history, shards.previous);
+        (names, assigned)
+    });
+    match &sharded {
+        None => {
+            let session = sessions.first().ok_or(BuildError::NoSession)?;
+            env.push(from_secret(
+                env::API_ID,
+                &session.api_credentials.name,
+                API_ID_KEY,
+            ));
+        }
+        Some((names, assigned)) => {
+            if names.is_empty() {
+                return Err(BuildError::NoSession);
+            }
+            env.extend([
+                plain(SHARD_COUNT_ENV, &names.len().to_string()),
+                from_field(
+                    SHARD_INDEX_ENV,
+                    &format!("metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"),
+                ),
+                plain(
+                    ASSIGNMENT_ENV,
+                    &serde_json::to_string(assigned).unwrap_or_else(|_| "[]".to_string()),
+                ),
+                plain(
+                    env::SESSION_FILE,
+                    &format!("{SESSION_DIR}/{SESSION_FILE_NAME}"),
+                ),
+                plain(API_ID_FILE_ENV, &format!("{SESSION_DIR}/{API_ID_FILE}")),
+            ]);
+            annotations.insert(
+                ANNOTATION_ASSIGNMENT_SESSIONS.to_string(),
+                serde_json::to_string(names).unwrap_or_else(|_| "[]".to_string()),
+            );
+        }
+    }
+    env.push(from_field(env::POD_NAME, "metadata.name"));
     env.extend(
         collector
             .env
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| !env::RESERVED.contains(&v.name.as_str())),
+            .filter(|v| !is_reserved_env(&v.name)),
     );
 
     let container = Container {
@@ -225,11 +337,21 @@ pub fn build(
         env: Some(env),
         resources: collector.resources.clone(),
         volume_mounts: Some(vec![
-            VolumeMount {
-                name: "session".to_string(),
-                mount_path: SESSION_DIR.to_string(),
-                read_only: Some(true),
-                ..Default::default()
+            match &sharded {
+                None => VolumeMount {
+                    name: "session".to_string(),
+                    mount_path: SESSION_DIR.to_string(),
+                    read_only: Some(true),
+                    ..Default::default()
+                },
+                // Each pod sees only its own index's directory of the projected volume.
+                Some(_) => VolumeMount {
+                    name: SESSIONS_VOLUME.to_string(),
+                    mount_path: SESSION_DIR.to_string(),
+                    sub_path_expr: Some(format!("$({SHARD_INDEX_ENV})")),
+                    read_only: Some(true),
+                    ..Default::default()
+                },
             },
             VolumeMount {
                 name: "tmp".to_string(),
@@ -272,20 +394,9 @@ pub fn build(
             ..Default::default()
         }),
         volumes: Some(vec![
-            Volume {
-                name: "session".to_string(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(spec.session.secret_ref.name.clone()),
-                    // Only the session key; nothing else in that Secret reaches the pod.
-                    items: Some(vec![KeyToPath {
-                        key: spec.session.secret_ref.key.clone(),
-                        path: SESSION_FILE_NAME.to_string(),
-                        mode: None,
-                    }]),
-                    default_mode: Some(0o440),
-                    optional: Some(false),
-                }),
-                ..Default::default()
+            match &sharded {
+                None => session_volume(&sessions[0]),
+                Some(_) => sessions_volume(&sessions),
             },
             Volume {
                 name: "tmp".to_string(),
@@ -314,7 +425,23 @@ pub fn build(
                 .as_deref()
                 .and_then(crate::schedule::parse_duration)
                 .map(|d| d.num_seconds().max(1)),
-            backoff_limit: Some(spec.backoff_limit),
+            // Sharded: each index retries on its own where the server knows
+            // backoffLimitPerIndex; older servers ignore it and share one budget of the same
+            // total.
+            backoff_limit: Some(match &sharded {
+                None => spec.backoff_limit,
+                Some((names, _)) => spec
+                    .backoff_limit
+                    .saturating_mul(i32::try_from(names.len()).unwrap_or(i32::MAX)),
+            }),
+            backoff_limit_per_index: sharded.as_ref().map(|_| spec.backoff_limit),
+            completion_mode: sharded.as_ref().map(|_| "Indexed".to_string()),
+            completions: sharded
+                .as_ref()
+                .map(|(names, _)| i32::try_from(names.len()).unwrap_or(i32::MAX)),
+            parallelism: sharded
+                .as_ref()
+                .map(|(names, _)| i32::try_from(names.len()).unwrap_or(i32::MAX)),
             // A retried pod starts only after the old one is fully gone: two processes on
             // one Telegram session get it revoked.
             pod_replacement_policy: Some("Failed".to_string()),
@@ -373,6 +500,82 @@ fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
             }),
             ..Default::default()
         }),
+    }
+}
+
+fn from_field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The unsharded run's session: one Secret key as the file `session`.
+fn session_volume(session: &RunSession<'_>) -> Volume {
+    Volume {
+        name: "session".to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(session.session.name.clone()),
+            // Only the session key; nothing else in that Secret reaches the pod.
+            items: Some(vec![KeyToPath {
+                key: session.session.key.clone(),
+                path: SESSION_FILE_NAME.to_string(),
+                mode: None,
+            }]),
+            default_mode: Some(0o440),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A sharded run's sessions: for each index `i`, its session at `i/session` and its api id
+/// at `i/api_id`; each pod mounts only its own `i/` (`subPathExpr`).
+fn sessions_volume(sessions: &[RunSession<'_>]) -> Volume {
+    let secret = |name: &str, key: &str, path: String| VolumeProjection {
+        secret: Some(SecretProjection {
+            name: name.to_string(),
+            items: Some(vec![KeyToPath {
+                key: key.to_string(),
+                path,
+                mode: None,
+            }]),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    };
+    let sources = sessions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            [
+                secret(
+                    &s.session.name,
+                    &s.session.key,
+                    format!("{i}/{SESSION_FILE_NAME}"),
+                ),
+                secret(
+                    &s.api_credentials.name,
+                    API_ID_KEY,
+                    format!("{i}/{API_ID_FILE}"),
+                ),
+            ]
+        })
+        .collect();
+    Volume {
+        name: SESSIONS_VOLUME.to_string(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(sources),
+            default_mode: Some(0o440),
+        }),
+        ..Default::default()
     }
 }
 

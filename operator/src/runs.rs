@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{JobPhase, job};
+use run_status::{JobPhase, ShardPlan, job};
 
 use crate::{job::ANNOTATION_SCHEDULED_AT, job::is_owned_by, time::from_k8s};
 
@@ -26,6 +26,8 @@ pub struct RunView {
     pub holds_session: bool,
     /// Deletion already requested (history cleanup or Replace).
     pub deleting: bool,
+    /// A sharded run's indexes (session Secret names, assigned channels); empty otherwise.
+    pub shards: Vec<ShardPlan>,
 }
 
 impl RunView {
@@ -72,6 +74,7 @@ pub fn view(job: &Job) -> Option<RunView> {
         phase: job::phase(Some(job)),
         holds_session: !job::pods_gone(job),
         deleting: job.metadata.deletion_timestamp.is_some(),
+        shards: job::shard_plan(job),
     })
 }
 

@@ -74,6 +74,8 @@ pub struct Followed<'a> {
     pub phase: &'a JobPhase,
     pub job_started: Option<DateTime<Utc>>,
     pub audit: AuditInput<'a>,
+    /// A sharded run's indexes, from its Job; empty for an unsharded run.
+    pub shards: &'a [run_status::ShardPlan],
 }
 
 /// Everything the status depends on.
@@ -106,6 +108,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
                 phase: f.phase.clone(),
                 job_started: f.job_started,
                 audit: f.audit,
+                shards: f.shards,
             })
             .as_ref(),
         input.now,
@@ -256,6 +259,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         last_handled_requested_at: schedule.last_handled_requested_at.clone(),
         last_run,
         recent_errors: progress.recent_errors,
+        shards: progress.shards,
     };
     let notices = notices(&previous, &status, input, stall.as_ref(), session_message);
     (status, notices)
@@ -395,6 +399,7 @@ fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
         finished: None,
         session_invalid: false,
         progress_unavailable: None,
+        shards: Vec::new(),
     }
 }
 

@@ -7,10 +7,9 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
-use audit::contract;
 use crds::{
     CHANNEL_PATTERN, ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS,
-    SECRET_NAME_PATTERN, SecretKeyRef,
+    MAX_SESSIONS, SECRET_NAME_PATTERN, SecretKeyRef,
 };
 use regex::Regex;
 
@@ -100,11 +99,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
     );
     range(&mut problems, "spec.backoffLimit", spec.backoff_limit, 10);
 
-    secret_key_ref(
-        &mut problems,
-        "spec.session.secretRef",
-        &spec.session.secret_ref,
-    );
+    sessions(&mut problems, spec);
     secret_name(
         &mut problems,
         "spec.apiCredentials.secretRef.name",
@@ -162,10 +157,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             if env.len() > 64 {
                 problems.push("spec.collector.env may list at most 64 variables".to_string());
             }
-            for var in env
-                .iter()
-                .filter(|v| contract::env::RESERVED.contains(&v.name.as_str()))
-            {
+            for var in env.iter().filter(|v| crate::job::is_reserved_env(&v.name)) {
                 problems.push(format!(
                     "spec.collector.env must not set {}: the operator sets it from the spec",
                     var.name
@@ -187,6 +179,54 @@ fn channel_key(channel: &str) -> String {
         .or_else(|| channel.strip_prefix('@'))
         .unwrap_or(channel);
     name.to_ascii_lowercase()
+}
+
+/// Exactly one of `spec.session` and `spec.sessions` (the CEL rule), each reference valid, no
+/// session Secret key listed twice (two pods on one session get it revoked).
+fn sessions(problems: &mut Vec<String>, spec: &ChannelCollectionSpec) {
+    match (&spec.session, &spec.sessions) {
+        (Some(_), Some(_)) | (None, None) => {
+            problems.push("exactly one of spec.session and spec.sessions must be set".to_string())
+        }
+        _ => {}
+    }
+    if let Some(session) = &spec.session {
+        secret_key_ref(problems, "spec.session.secretRef", &session.secret_ref);
+    }
+    let Some(sessions) = &spec.sessions else {
+        return;
+    };
+    if sessions.is_empty() || sessions.len() > MAX_SESSIONS {
+        problems.push(format!(
+            "spec.sessions must list 1 to {MAX_SESSIONS} sessions, not {}",
+            sessions.len()
+        ));
+    }
+    for (i, session) in sessions.iter().enumerate() {
+        secret_key_ref(
+            problems,
+            &format!("spec.sessions[{i}].secretRef"),
+            &session.secret_ref,
+        );
+        if let Some(credentials) = &session.api_credentials {
+            secret_name(
+                problems,
+                &format!("spec.sessions[{i}].apiCredentials.secretRef.name"),
+                &credentials.secret_ref.name,
+            );
+        }
+        if let Some(first) = sessions[..i]
+            .iter()
+            .position(|s| s.secret_ref == session.secret_ref)
+        {
+            problems.push(format!(
+                "spec.sessions[{i}] repeats spec.sessions[{first}] (Secret {:?}, key {:?}): \
+                 two pods on one Telegram session get it revoked",
+                truncate(&session.secret_ref.name),
+                truncate(&session.secret_ref.key)
+            ));
+        }
+    }
 }
 
 fn range(problems: &mut Vec<String>, field: &str, value: i32, max: i32) {

@@ -162,3 +162,126 @@ fn the_collector_accepts_the_job_the_operator_builds() {
         "the api hash is only for `login`, never in a collector pod"
     );
 }
+
+/// A file of the projected sessions volume: (path in the container, Secret name, key).
+type ProjectedFile = (String, String, String);
+
+/// What one pod of a sharded Job sees: its env with the completion index `index` from the
+/// downward API, and the files of the projected sessions volume under its own `index/`
+/// (the `subPathExpr`), as (path in the container, Secret name, key).
+fn sharded_pod(job: &Job, index: u32) -> (BTreeMap<String, String>, Vec<ProjectedFile>) {
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let container = &pod.containers[0];
+    let mut env = BTreeMap::new();
+    for var in container.env.iter().flatten() {
+        let value = match (&var.value, var.value_from.as_ref()) {
+            (Some(value), _) => value.clone(),
+            (None, Some(from)) if from.secret_key_ref.is_some() => {
+                let key = &from.secret_key_ref.as_ref().unwrap().key;
+                assert_eq!(
+                    key, "DATABASE_URL",
+                    "only the database URL is an env Secret"
+                );
+                "postgres://collector@db:5432/telegram".to_string()
+            }
+            (None, Some(from)) => match from.field_ref.as_ref().unwrap().field_path.as_str() {
+                "metadata.name" => format!("news-29410320-{index}-x7k2p"),
+                "metadata.annotations['batch.kubernetes.io/job-completion-index']" => {
+                    index.to_string()
+                }
+                other => panic!("{} comes from an unexpected field {other}", var.name),
+            },
+            (None, None) => panic!("{} has no value", var.name),
+        };
+        env.insert(var.name.clone(), value);
+    }
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "telegram-sessions")
+        .expect("the sessions are mounted");
+    // The kubelet expands $(VAR) in subPathExpr from the container's env.
+    let sub_path = mount
+        .sub_path_expr
+        .as_deref()
+        .unwrap()
+        .replace("$(COLLECTOR_SHARD_INDEX)", &env["COLLECTOR_SHARD_INDEX"]);
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .unwrap();
+    let files = volume
+        .projected
+        .as_ref()
+        .unwrap()
+        .sources
+        .iter()
+        .flatten()
+        .filter_map(|source| {
+            let secret = source.secret.as_ref()?;
+            let item = &secret.items.as_ref()?[0];
+            let inside = item.path.strip_prefix(&format!("{sub_path}/"))?;
+            Some((
+                format!("{}/{inside}", mount.mount_path),
+                secret.name.clone(),
+                item.key.clone(),
+            ))
+        })
+        .collect();
+    (env, files)
+}
+
+#[test]
+fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
+    // What the collector on main parses today; COLLECTOR_SHARD_COUNT/INDEX/ASSIGNMENT and
+    // TELEGRAM_API_ID_FILE are checked by the collector's own parser once it has one.
+    let mut cc = collection().sharded(&["tg-a", "tg-b", "tg-c"]);
+    cc.spec.channels = (0..9).map(|i| format!("@channel{i}")).collect();
+    let job = job_for(&cc, t0());
+    let run_id = job.metadata.name.clone().unwrap();
+    for index in 0..3u32 {
+        let (env, files) = sharded_pod(&job, index);
+        let session = env[contract::env::SESSION_FILE].clone();
+        let api_id_file = env["TELEGRAM_API_ID_FILE"].clone();
+        let secret = format!("tg-{}", ["a", "b", "c"][index as usize]);
+        assert_eq!(
+            files,
+            [
+                (session.clone(), secret, "session".to_string()),
+                (api_id_file, "tg-api".to_string(), "api_id".to_string()),
+            ],
+            "index {index} sees its own session and api id, nothing else"
+        );
+        let raw = RawCollectConfig {
+            run_id: env.get(contract::env::RUN_ID).cloned(),
+            namespace: env.get(contract::env::NAMESPACE).cloned(),
+            name: env.get(contract::env::NAME).cloned(),
+            pod_name: env.get(contract::env::POD_NAME).cloned(),
+            channels: env.get(contract::env::CHANNELS).cloned(),
+            limits: env.get(contract::env::LIMITS).cloned(),
+            database_url: env.get(contract::env::DATABASE_URL).cloned(),
+            // The content of the api_id file the kubelet projects.
+            api_id: Some("12345".to_string()),
+            session_file: session.into(),
+            flood_wait_threshold: "5m".to_string(),
+            progress_interval: "5s".to_string(),
+        };
+        let checked = raw
+            .check()
+            .expect("the collector accepts each index's configuration");
+        assert_eq!(checked.run.run_id, run_id, "one run id for every index");
+        assert_eq!(
+            checked.channels.len(),
+            9,
+            "COLLECTOR_CHANNELS is the whole list"
+        );
+        assert!(
+            !env.contains_key(contract::env::API_ID),
+            "the api id is a file"
+        );
+        assert!(!env.contains_key(contract::env::API_HASH));
+    }
+}

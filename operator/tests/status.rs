@@ -90,6 +90,7 @@ fn compute(
             },
             Audit::Unavailable(why) => AuditInput::Unavailable(*why),
         },
+        shards: run.map_or(&[], |r| r.shards.as_slice()),
     });
     status(&StatusInput {
         collection: cc,
@@ -395,4 +396,163 @@ fn a_run_whose_failure_is_decided_is_not_active_while_its_pods_terminate() {
             ..s.last_run.clone().unwrap()
         })
     );
+}
+
+/// A row of index `shard` of the sharded run, written by its pod.
+fn shard_row(id: i64, shard: u32, secs: u32, event: AuditEvent) -> AuditRow {
+    AuditRow {
+        id,
+        timestamp: at(12, 1, secs),
+        pod_name: Some(format!("{RUN}-{shard}-x")),
+        shard: Some(shard),
+        event: Ok(event),
+    }
+}
+
+#[test]
+fn a_four_shard_run_from_its_job_and_audit_rows() {
+    let mut spec_cc = ChannelCollection::test().sharded(&["tg-a", "tg-b", "tg-c", "tg-d"]);
+    spec_cc.spec.channels = (0..8).map(|i| format!("@channel{i}")).collect();
+    let cc = following(spec_cc.clone());
+    let job = job_for(&spec_cc, t0()).running(true);
+    let assigned: Vec<Vec<String>> = serde_json::from_str(
+        job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "COLLECTOR_ASSIGNMENT")
+            .and_then(|e| e.value.as_deref())
+            .unwrap(),
+    )
+    .unwrap();
+    let total = |i: usize| assigned[i].len() as u32;
+    let progress = |id: i64, shard: usize, done: u32, secs: u32| {
+        shard_row(
+            id,
+            shard as u32,
+            secs,
+            AuditEvent::Progress(audit::CollectionProgress {
+                channel_name: assigned[shard][done as usize - 1].clone(),
+                messages_collected: 10,
+                channels_processed: done,
+                total_channels: total(shard),
+                errors: 0,
+                progress_time: at(12, 1, secs),
+                error: None,
+            }),
+        )
+    };
+    let start = |id: i64, shard: usize, secs: u32| {
+        shard_row(
+            id,
+            shard as u32,
+            secs,
+            AuditEvent::Start(CollectionStart {
+                total_channels: total(shard),
+                start_time: at(12, 1, secs),
+            }),
+        )
+    };
+    // Index 0 has done one channel, index 1 all of its own, index 2 has not started, index 3
+    // has just started.
+    assert!(assigned.iter().all(|a| !a.is_empty()), "{assigned:?}");
+    let mut rows = vec![start(1, 0, 0), start(2, 1, 0), progress(3, 0, 1, 5)];
+    for (n, id) in (1..=total(1)).zip(4..) {
+        rows.push(progress(id, 1, n, 5 + n));
+    }
+    rows.push(start(20, 3, 9));
+
+    let (s, _) = compute(
+        &cc,
+        std::slice::from_ref(&job),
+        Some(Audit::Rows(rows.clone())),
+        None,
+        at(12, 1, 20),
+    );
+    assert_eq!(s.state, Some(CollectionState::Collecting));
+    assert!(s.currently_collecting);
+    assert_eq!(s.active_job, Some(RUN.into()));
+    assert_eq!(s.channels_total, 8);
+    assert_eq!(s.channels_processed as u32, 1 + total(1));
+    assert_eq!(
+        s.messages_collected_current_run,
+        10 * i64::from(1 + total(1))
+    );
+    let shards: Vec<(i32, &str, i32)> = s
+        .shards
+        .iter()
+        .map(|x| (x.index, x.session.as_str(), x.channels_total))
+        .collect();
+    assert_eq!(
+        shards,
+        [
+            (0, "tg-a", total(0) as i32),
+            (1, "tg-b", total(1) as i32),
+            (2, "tg-c", total(2) as i32),
+            (3, "tg-d", total(3) as i32),
+        ]
+    );
+    assert_eq!(
+        s.shards.iter().map(|x| x.state).collect::<Vec<_>>(),
+        [
+            Some(crds::ShardState::Collecting),
+            Some(crds::ShardState::Collecting),
+            Some(crds::ShardState::Starting),
+            Some(crds::ShardState::Collecting),
+        ]
+    );
+
+    // Index 2 starts on a revoked session; its exit code fails the Job.
+    rows.push(start(30, 2, 25));
+    rows.push(shard_row(
+        31,
+        2,
+        26,
+        AuditEvent::End(CollectionEnd {
+            total_messages: 0,
+            channels_synced: 0,
+            total_channels: total(2),
+            errors: 0,
+            end_time: at(12, 1, 26),
+            aborted: true,
+            reason: Some(EndReason::SessionInvalid),
+        }),
+    ));
+    let failed = job.clone().failed(at(12, 1, 30), "PodFailurePolicy");
+    let (s, notices) = compute(&cc, &[failed], Some(Audit::Rows(rows)), None, at(12, 1, 40));
+    assert_eq!(s.active_job, None);
+    assert_eq!(s.state, Some(CollectionState::Failed));
+    let last = s.last_run.as_ref().unwrap();
+    assert_eq!(last.result, Some(RunResult::Failed));
+    assert_eq!(last.reason.as_deref(), Some("SessionInvalid"));
+    let message = last.message.as_deref().unwrap();
+    assert!(
+        message.starts_with("shard 2 (secret tg-c): session_invalid"),
+        "{message}"
+    );
+    let stalled = condition(&s, "Stalled").expect("a revoked session stalls");
+    assert_eq!(stalled.reason, "SessionInvalid");
+    assert!(
+        stalled.message.contains("shard 2 (secret tg-c)"),
+        "{}",
+        stalled.message
+    );
+    assert!(reasons(&notices).contains(&"RunFailed"), "{notices:?}");
+    let failed_note = &notices
+        .iter()
+        .find(|n| n.reason == "RunFailed")
+        .unwrap()
+        .note;
+    assert!(
+        failed_note.contains("shard 2 (secret tg-c)"),
+        "{failed_note}"
+    );
+    assert_eq!(s.shards[2].reason.as_deref(), Some("session_invalid"));
 }

@@ -144,7 +144,7 @@ fn schema_rules_are_rechecked_too() {
     cc.spec.backoff_limit = 11;
     one_problem("backoff range", cc, "spec.backoffLimit");
     let mut cc = ChannelCollection::test();
-    cc.spec.session.secret_ref.name = "Bad_Name".to_string();
+    cc.spec.session.as_mut().unwrap().secret_ref.name = "Bad_Name".to_string();
     one_problem("secret name", cc, "spec.session.secretRef.name");
     let mut cc = ChannelCollection::test();
     cc.spec.limits = Some(CollectionLimits {
@@ -176,4 +176,85 @@ fn all_problems_are_reported_at_once_and_stay_short() {
         msg.len() < 200,
         "a long value is truncated in the message: {msg}"
     );
+}
+
+#[test]
+fn sharded_specs_are_rechecked() {
+    assert_eq!(
+        problems(ChannelCollection::test().sharded(&["tg-a", "tg-b", "tg-c", "tg-d"])),
+        Vec::<String>::new()
+    );
+
+    let mut both = ChannelCollection::test().sharded(&["tg-a"]);
+    both.spec.session = ChannelCollection::test().spec.session;
+    one_problem(
+        "session and sessions",
+        both,
+        "exactly one of spec.session and spec.sessions must be set",
+    );
+    let mut neither = ChannelCollection::test();
+    neither.spec.session = None;
+    one_problem(
+        "neither",
+        neither,
+        "exactly one of spec.session and spec.sessions must be set",
+    );
+
+    one_problem(
+        "empty list",
+        ChannelCollection::test().sharded(&[]),
+        "spec.sessions must list 1 to 20 sessions, not 0",
+    );
+    let names: Vec<String> = (0..21).map(|i| format!("tg-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    one_problem(
+        "too many",
+        ChannelCollection::test().sharded(&names),
+        "spec.sessions must list 1 to 20 sessions, not 21",
+    );
+
+    one_problem(
+        "a session twice",
+        ChannelCollection::test().sharded(&["tg-a", "tg-b", "tg-a"]),
+        "spec.sessions[2] repeats spec.sessions[0] (Secret \"tg-a\", key \"session\")",
+    );
+
+    let mut bad = ChannelCollection::test().sharded(&["tg-a", "Bad_Name"]);
+    one_problem(
+        "secret name",
+        bad.clone(),
+        "spec.sessions[1].secretRef.name",
+    );
+    bad.spec.sessions.as_mut().unwrap()[1].secret_ref.name = "tg-b".to_string();
+    bad.spec.sessions.as_mut().unwrap()[0].api_credentials = Some(crds::ApiCredentials {
+        secret_ref: crds::SecretRef {
+            name: "Bad_Api".to_string(),
+        },
+    });
+    one_problem(
+        "credentials name",
+        bad,
+        "spec.sessions[0].apiCredentials.secretRef.name",
+    );
+}
+
+#[test]
+fn the_sharded_job_s_env_names_are_reserved_too() {
+    for name in [
+        "COLLECTOR_SHARD_COUNT",
+        "COLLECTOR_SHARD_INDEX",
+        "COLLECTOR_ASSIGNMENT",
+        "TELEGRAM_API_ID_FILE",
+    ] {
+        let mut cc = ChannelCollection::test().sharded(&["tg-a", "tg-b"]);
+        cc.spec.collector = Some(CollectorTemplate {
+            env: Some(vec![EnvVar {
+                name: name.to_string(),
+                value: Some("x".to_string()),
+                value_from: None,
+            }]),
+            ..CollectorTemplate::default()
+        });
+        one_problem(name, cc, &format!("must not set {name}"));
+    }
 }

@@ -282,6 +282,7 @@ async fn our_status(
         phase: run_status::job::phase(Some(&job)),
         job_started: run_status::job::start_time(&job),
         audit: snapshot.as_input(),
+        shards: &[],
     };
     let status = derive(&collection, Some(&tracked), now);
     assert!(status.progress.is_some(), "the run's rows were found");

@@ -6,14 +6,14 @@ use audit::{AuditRow, EndReason};
 use chrono::{DateTime, Utc};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, RecentError,
-    RunId, RunResult, RunSummary,
+    RunId, RunResult, RunSummary, ShardStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::eta;
 use crate::flood::flood_wait_seconds;
 use crate::history::{ChannelHistory, channel_key};
-use crate::job::{self, JobPhase};
+use crate::job::{self, JobPhase, ShardPlan};
 use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
 
@@ -37,6 +37,9 @@ pub struct TrackedRun<'a> {
     pub job_started: Option<DateTime<Utc>>,
     /// The run's audit rows, or why they could not be read.
     pub audit: AuditInput<'a>,
+    /// A sharded run's indexes as its Job planned them ([`job::shard_plan`]); empty for an
+    /// unsharded run.
+    pub shards: &'a [ShardPlan],
 }
 
 /// The audit-log side of a [`TrackedRun`].
@@ -117,6 +120,8 @@ pub struct DerivedStatus {
     /// Set while the audit log could not be read for an active run: set the
     /// `ProgressUnavailable` condition from it. Progress fields then hold no numbers.
     pub progress_unavailable: Option<ProgressUnavailable>,
+    /// Per index of a sharded run (`status.shards`); empty for an unsharded run.
+    pub shards: Vec<ShardStatus>,
 }
 
 /// Derives the live status of `collection`.
@@ -143,7 +148,7 @@ pub fn derive(
 }
 
 /// State when no run is going on.
-fn resting_state(suspended: bool, last: Option<&RunSummary>) -> CollectionState {
+pub(crate) fn resting_state(suspended: bool, last: Option<&RunSummary>) -> CollectionState {
     if suspended {
         CollectionState::Suspended
     } else if last.and_then(|r| r.result) == Some(RunResult::Failed) {
@@ -173,6 +178,7 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
         finished: None,
         session_invalid: last.and_then(|r| r.reason.as_deref()) == Some(SESSION_INVALID),
         progress_unavailable: None,
+        shards: previous.shards.clone(),
     }
 }
 
@@ -229,6 +235,7 @@ fn job_only(
         finished,
         session_invalid: false,
         progress_unavailable: Some(why),
+        shards: crate::shards::planned(run.shards),
     }
 }
 
@@ -240,6 +247,9 @@ fn from_audit(
     previous: &ChannelCollectionStatus,
     now: DateTime<Utc>,
 ) -> DerivedStatus {
+    if !run.shards.is_empty() || rows.iter().any(|r| r.shard.is_some()) {
+        return crate::shards::from_audit(collection, run, rows, history, previous, now);
+    }
     let phase = &run.phase;
     let spec_channels = &collection.spec.channels;
     let log = RunLog::from_rows(rows);
@@ -290,6 +300,7 @@ fn from_audit(
         finished: None,
         session_invalid,
         progress_unavailable: None,
+        shards: Vec::new(),
     };
 
     if matches!(phase, JobPhase::Active { .. }) {
@@ -338,7 +349,7 @@ fn from_audit(
 /// Result, reason and message of a run that is over. What the collector said about its own end
 /// (session invalid, aborted) is more precise than the Job's reason; a Job that failed
 /// without a `collection_end` is a failed run, whatever its rows said before.
-fn outcome(
+pub(crate) fn outcome(
     phase: &JobPhase,
     end: Option<&audit::CollectionEnd>,
 ) -> (RunResult, Option<String>, Option<String>) {
@@ -387,7 +398,7 @@ fn outcome(
 }
 
 /// Kubernetes' word on a failed Job.
-fn job_detail(phase: &JobPhase) -> Option<String> {
+pub(crate) fn job_detail(phase: &JobPhase) -> Option<String> {
     let JobPhase::Failed {
         reason, message, ..
     } = phase
@@ -403,7 +414,11 @@ fn job_detail(phase: &JobPhase) -> Option<String> {
 
 /// When the run ended: the collector's `end_time`, else Kubernetes' time, else now (the Job
 /// vanished without saying).
-fn finished_at(phase: &JobPhase, end: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn finished_at(
+    phase: &JobPhase,
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let job_at = match phase {
         JobPhase::Active { .. } => None,
         JobPhase::Succeeded { at } | JobPhase::Failed { at, .. } => *at,
@@ -412,7 +427,7 @@ fn finished_at(phase: &JobPhase, end: Option<DateTime<Utc>>, now: DateTime<Utc>)
 }
 
 /// This run's channel errors (every attempt) and the earlier ones, newest first, bounded.
-fn merge_errors(log: &RunLog, earlier: &[RecentError]) -> Vec<RecentError> {
+pub(crate) fn merge_errors(log: &RunLog, earlier: &[RecentError]) -> Vec<RecentError> {
     let mut all: Vec<RecentError> = log
         .attempts
         .iter()
@@ -446,12 +461,12 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-fn to_i32(n: usize) -> i32 {
+pub(crate) fn to_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Whole seconds, rounded up so a run with 0.4 s left does not read as done.
-fn ceil_seconds(d: chrono::TimeDelta) -> i64 {
+pub(crate) fn ceil_seconds(d: chrono::TimeDelta) -> i64 {
     let ms = d.num_milliseconds().max(0);
     (ms + 999) / 1000
 }

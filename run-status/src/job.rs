@@ -8,6 +8,78 @@ use crate::time::from_k8s;
 /// Reason recorded when a run's Job disappeared before its outcome was known.
 pub const JOB_DELETED: &str = "JobDeleted";
 
+/// Annotation of a sharded run's Job: the JSON array of its session Secret names, in index
+/// order (SHARDING.md).
+pub const ANNOTATION_ASSIGNMENT_SESSIONS: &str = "collection.mtproto.dev/assignment-sessions";
+/// Env of a sharded run's collector: the JSON array of each index's channels.
+pub const ASSIGNMENT_ENV: &str = "COLLECTOR_ASSIGNMENT";
+
+/// What the operator planned for one index of a sharded run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardPlan {
+    /// Name of the index's session Secret.
+    pub session: String,
+    /// The channels assigned to it, as written in the spec, in the order it collects them;
+    /// empty when unknown (the Job's env was not available).
+    pub channels: Vec<String>,
+    /// Kubernetes counts the index as failed: out of its own retries (`status.failedIndexes`,
+    /// on servers with `backoffLimitPerIndex`), while the other indexes may still run.
+    pub failed: bool,
+}
+
+/// The shards of `job`, in index order: its [`ANNOTATION_ASSIGNMENT_SESSIONS`] and its
+/// container's [`ASSIGNMENT_ENV`]. Empty for an unsharded run's Job.
+pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
+    let Some(sessions) = job
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_ASSIGNMENT_SESSIONS))
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+    else {
+        return Vec::new();
+    };
+    let assignment: Vec<Vec<String>> = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .into_iter()
+        .flat_map(|p| &p.containers)
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == ASSIGNMENT_ENV)
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let failed = job
+        .status
+        .as_ref()
+        .and_then(|s| s.failed_indexes.as_deref())
+        .map(parse_indexes)
+        .unwrap_or_default();
+    sessions
+        .into_iter()
+        .enumerate()
+        .map(|(i, session)| ShardPlan {
+            session,
+            channels: assignment.get(i).cloned().unwrap_or_default(),
+            failed: failed.contains(&i),
+        })
+        .collect()
+}
+
+/// The indexes of a Job status' index list (`1,3-5`); malformed parts are skipped.
+fn parse_indexes(list: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(from), Ok(to)) = (from.parse::<usize>(), to.parse::<usize>()) {
+            // Bounded: a Job has at most 20 indexes here.
+            out.extend((from..=to.min(from + 100)).take(101));
+        }
+    }
+    out
+}
+
 /// The phase of a run's Job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobPhase {
@@ -108,6 +180,60 @@ mod tests {
 
     fn job(value: serde_json::Value) -> Job {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn shard_plans_come_from_the_annotation_and_the_assignment_env() {
+        let sharded = job(serde_json::json!({
+            "metadata": {"name": "j", "annotations": {
+                ANNOTATION_ASSIGNMENT_SESSIONS: r#"["tg-a","tg-b"]"#}},
+            "spec": {"template": {"spec": {"containers": [{"name": "collector", "env": [
+                {"name": "COLLECTOR_CHANNELS", "value": r#"["@a","@b","@c"]"#},
+                {"name": ASSIGNMENT_ENV, "value": r#"[["@a","@c"],["@b"]]"#}]}]}}}
+        }));
+        assert_eq!(
+            shard_plan(&sharded),
+            [
+                ShardPlan {
+                    session: "tg-a".into(),
+                    channels: vec!["@a".into(), "@c".into()],
+                    failed: false,
+                },
+                ShardPlan {
+                    session: "tg-b".into(),
+                    channels: vec!["@b".into()],
+                    failed: false,
+                },
+            ]
+        );
+        // Without the env (a cache that dropped it): the sessions still name the indexes; and
+        // Kubernetes' failed indexes are marked.
+        let mut bare = sharded.clone();
+        bare.spec = None;
+        bare.status =
+            Some(serde_json::from_value(serde_json::json!({"failedIndexes": "1,3-4"})).unwrap());
+        assert_eq!(parse_indexes("1,3-4"), [1, 3, 4]);
+        assert_eq!(parse_indexes(""), Vec::<usize>::new());
+        assert_eq!(parse_indexes("x,2"), [2]);
+        assert_eq!(
+            shard_plan(&bare),
+            [
+                ShardPlan {
+                    session: "tg-a".into(),
+                    channels: vec![],
+                    failed: false,
+                },
+                ShardPlan {
+                    session: "tg-b".into(),
+                    channels: vec![],
+                    failed: true,
+                },
+            ]
+        );
+        assert_eq!(
+            shard_plan(&job(serde_json::json!({"metadata": {"name": "j"}}))),
+            []
+        );
     }
 
     #[test]

@@ -27,10 +27,11 @@ pub mod runlog;
 pub use crds::time;
 
 mod derive;
+mod shards;
 
 pub use derive::{
     ABORTED, AuditInput, DerivedStatus, ProgressUnavailable, SESSION_INVALID, TrackedRun, derive,
 };
 pub use history::ChannelHistory;
-pub use job::{JOB_DELETED, JobPhase};
+pub use job::{JOB_DELETED, JobPhase, ShardPlan};
 pub use reader::{AuditSnapshot, ReadError};

@@ -26,7 +26,7 @@ async fn write_all(pool: &PgPool, log: &Log) {
                 namespace: "media".into(),
                 name: name.into(),
                 pod_name: row.pod_name.clone(),
-                shard: None,
+                shard: row.shard,
             },
         );
         writer.record(row.event.as_ref().unwrap()).await.unwrap();
@@ -187,6 +187,66 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     let history = reader::read_history(&pool, "media", "news", &"news-7".into(), limits)
         .await
         .unwrap();
+    assert_eq!(
+        history.expected("@bravo"),
+        Some(chrono::TimeDelta::seconds(200))
+    );
+}
+
+#[sqlx::test(migrator = "audit::MIGRATOR")]
+async fn history_keeps_whole_runs_before_a_run_of_many_shards(pool: PgPool) {
+    let mut log = Log::new();
+    for i in 1..=3 {
+        previous_run(&mut log, &format!("news-{i}"), -100_000 + 1_000 * i);
+    }
+    // Two runs of 20 indexes, one channel each; every index's first pod is stopped after its
+    // channel and its retry ends too: 40 `collection_end` rows per run.
+    for (run, start) in [("news-4", -50_000), ("news-5", -40_000)] {
+        for index in 0..20u32 {
+            let channel = format!("@shard{index:02}");
+            let took = 10 + i64::from(index);
+            let mut first = Attempt::start_in(
+                &mut log,
+                run,
+                &format!("{run}-{index}-a"),
+                Some(index),
+                1,
+                start,
+            );
+            first.done(&mut log, &channel, 5, start + took);
+            first.end(&mut log, start + took, Some(EndReason::Terminated));
+            let retry = Attempt::start_in(
+                &mut log,
+                run,
+                &format!("{run}-{index}-b"),
+                Some(index),
+                0,
+                start + 100,
+            );
+            retry.end(&mut log, start + 101, None);
+        }
+    }
+    write_all(&pool, &log).await;
+
+    let limits = HistoryLimits::default();
+    let runs = audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(ids, ["news-5", "news-4", "news-3", "news-2", "news-1"]);
+    // Whole: every index's start and progress rows, tagged with their index.
+    let shards: std::collections::BTreeSet<Option<u32>> =
+        runs[0].rows.iter().map(|r| r.shard).collect();
+    assert_eq!(shards.len(), 20);
+    assert_eq!(runs[0].rows.len(), 20 * 3);
+
+    let history = reader::read_history(&pool, "media", "news", &"news-6".into(), limits)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.expected("@shard07"),
+        Some(chrono::TimeDelta::seconds(17))
+    );
     assert_eq!(
         history.expected("@bravo"),
         Some(chrono::TimeDelta::seconds(200))

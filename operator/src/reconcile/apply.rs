@@ -29,6 +29,7 @@ pub(super) struct Applied {
     /// A just-created run's phase and (empty) history, which the status borrows.
     fresh_phase: JobPhase,
     fresh_history: ChannelHistory,
+    fresh_shards: Vec<run_status::ShardPlan>,
 }
 
 impl Applied {
@@ -43,6 +44,7 @@ impl Applied {
             id,
             phase: &self.fresh_phase,
             job_started: None,
+            shards: &self.fresh_shards,
             audit: if database {
                 AuditInput::Rows {
                     rows: &[],
@@ -123,6 +125,11 @@ pub(super) async fn carry_out(
         name_taken,
         fresh_phase: JobPhase::Active { ready: false },
         fresh_history: ChannelHistory::default(),
+        fresh_shards: plan
+            .create
+            .as_ref()
+            .map(|new| run_status::job::shard_plan(&new.job))
+            .unwrap_or_default(),
     })
 }
 

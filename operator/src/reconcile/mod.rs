@@ -19,7 +19,7 @@ pub use error::Error;
 use telemetry::ErrorChain;
 
 use crate::{
-    decide::decide,
+    decide::{decide, decide_with, wants_history},
     status::{RUN_FAILED, RUN_SUCCEEDED, StatusInput, status},
 };
 
@@ -41,7 +41,15 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     let now = (ctx.clock)();
 
     let observed = read::observe(&cc, &namespace, &ctx, now).await;
-    let plan = decide(&cc, &observed.runs, &ctx.defaults, now);
+    let mut plan = decide(&cc, &observed.runs, &ctx.defaults, now);
+    if wants_history(&cc, &plan)
+        && let Some(new) = &plan.create
+        && let Some(history) =
+            read::history_for_new_run(&ctx, &namespace, &cc.name_any(), &new.job.name_any()).await
+    {
+        // Pure and deterministic: the same Job, its channels balanced by their history.
+        plan = decide_with(&cc, &observed.runs, &ctx.defaults, Some(&history), now);
+    }
     let applied =
         apply::carry_out(&cc, &namespace, &plan, observed.runs.clone(), &ctx, now).await?;
     let followed = applied.followed(&observed, ctx.database.is_some());

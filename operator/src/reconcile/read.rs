@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{AuditSnapshot, JobPhase, ReadError, job, reader};
+use run_status::{AuditSnapshot, JobPhase, ReadError, ShardPlan, job, reader};
 use sqlx::PgPool;
 use tracing::warn;
 
@@ -24,6 +24,8 @@ pub(super) struct FollowedRun {
     pub id: RunId,
     pub phase: JobPhase,
     pub started: Option<chrono::DateTime<chrono::Utc>>,
+    /// A sharded run's indexes, from its Job (or, once it is gone, the previous status).
+    pub shards: Vec<ShardPlan>,
     /// `None`: no database configured.
     pub audit: Option<Result<AuditSnapshot, ReadError>>,
 }
@@ -35,6 +37,7 @@ impl FollowedRun {
             phase: &self.phase,
             job_started: self.started,
             audit: reader::input_from(self.audit.as_ref()),
+            shards: &self.shards,
         }
     }
 }
@@ -90,7 +93,7 @@ pub(super) async fn observe(
         });
     let followed = match followed {
         None => None,
-        Some((id, phase, started)) => {
+        Some((id, phase, started, shards)) => {
             let audit = match &ctx.database {
                 None => None,
                 Some(pool) => Some(read(ctx, pool, namespace, &cc.name_any(), &id).await),
@@ -99,6 +102,7 @@ pub(super) async fn observe(
                 id,
                 phase,
                 started,
+                shards,
                 audit,
             })
         }
@@ -110,23 +114,73 @@ pub(super) async fn observe(
     }
 }
 
+/// A followed run's id, Job phase, Job start and indexes.
+type FollowedJob = (
+    RunId,
+    JobPhase,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Vec<ShardPlan>,
+);
+
 /// The run to derive live status for: `status.activeJob` first, whether its Job is still
 /// active, finished or gone (its outcome is not recorded until a status saying so is
 /// written); else the newest active run. `None`: idle, no database query.
-fn followed(
-    previous: &ChannelCollectionStatus,
-    runs: &[RunView],
-) -> Option<(RunId, JobPhase, Option<chrono::DateTime<chrono::Utc>>)> {
+fn followed(previous: &ChannelCollectionStatus, runs: &[RunView]) -> Option<FollowedJob> {
     if let Some(active) = &previous.active_job {
         return Some(match runs.iter().find(|r| &r.id == active) {
-            Some(run) => (run.id.clone(), run.phase.clone(), run.started),
-            None => (active.clone(), job::phase(None), None),
+            Some(run) => (
+                run.id.clone(),
+                run.phase.clone(),
+                run.started,
+                run.shards.clone(),
+            ),
+            // The Job is gone: its indexes' sessions as the status last showed them.
+            None => (
+                active.clone(),
+                job::phase(None),
+                None,
+                previous
+                    .shards
+                    .iter()
+                    .map(|s| ShardPlan {
+                        session: s.session.clone(),
+                        channels: Vec::new(),
+                        failed: s.state == Some(crds::ShardState::Failed),
+                    })
+                    .collect(),
+            ),
         });
     }
     runs.iter()
         .rev()
         .find(|r| r.is_active() && !r.deleting)
-        .map(|r| (r.id.clone(), r.phase.clone(), r.started))
+        .map(|r| (r.id.clone(), r.phase.clone(), r.started, r.shards.clone()))
+}
+
+/// The per-channel history a new sharded run `run` is assigned by: read once, when its Job is
+/// created, and cached as that run's history, so its first refresh reads it from the cache.
+/// `None` (hash assignment) without a database or when the read fails (logged).
+pub(super) async fn history_for_new_run(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    run: &str,
+) -> Option<run_status::ChannelHistory> {
+    let pool = ctx.database.as_ref()?;
+    let run = RunId::from(run);
+    if let Some(history) = ctx.history.get(namespace, &run) {
+        return Some(history);
+    }
+    match reader::read_history(pool, namespace, name, &run, audit::HistoryLimits::default()).await {
+        Ok(history) => {
+            ctx.history.put(namespace, &run, history.clone());
+            Some(history)
+        }
+        Err(error) => {
+            warn!(run = %run, error = %ErrorChain(&error), "cannot read the channel history; assigning channels by hash");
+            None
+        }
+    }
 }
 
 /// The run's rows and its collection's per-channel history (read on the run's first refresh

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crds::{
     ApiCredentials, ChannelCollection, ChannelCollectionSpec, ChannelCollectionStatus,
     ConcurrencyPolicy, DatabaseSource, REQUESTED_AT_ANNOTATION, SecretKeyRef, SecretRef,
-    SessionSource,
+    SessionSource, ShardSession,
 };
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::{
@@ -66,12 +66,13 @@ pub fn spec() -> ChannelCollectionSpec {
         timeout: Some("30m".to_string()),
         backoff_limit: 2,
         concurrency_policy: ConcurrencyPolicy::Forbid,
-        session: SessionSource {
+        session: Some(SessionSource {
             secret_ref: SecretKeyRef {
                 name: "tg-session".to_string(),
                 key: "session".to_string(),
             },
-        },
+        }),
+        sessions: None,
         api_credentials: ApiCredentials {
             secret_ref: SecretRef {
                 name: "tg-api".to_string(),
@@ -97,6 +98,8 @@ pub trait TestCollection: Sized {
     fn with_status(self, status: ChannelCollectionStatus) -> Self;
     fn last_scheduled(self, t: DateTime<Utc>) -> Self;
     fn database(self, name: &str, key: &str) -> Self;
+    /// `spec.sessions` with one entry per Secret name (key `session`), instead of `session`.
+    fn sharded(self, secrets: &[&str]) -> Self;
 }
 
 impl TestCollection for ChannelCollection {
@@ -115,6 +118,22 @@ impl TestCollection for ChannelCollection {
     }
     fn suspended(mut self) -> Self {
         self.spec.suspend = true;
+        self
+    }
+    fn sharded(mut self, secrets: &[&str]) -> Self {
+        self.spec.session = None;
+        self.spec.sessions = Some(
+            secrets
+                .iter()
+                .map(|name| ShardSession {
+                    secret_ref: SecretKeyRef {
+                        name: name.to_string(),
+                        key: "session".to_string(),
+                    },
+                    api_credentials: None,
+                })
+                .collect(),
+        );
         self
     }
     fn named(mut self, name: &str) -> Self {
@@ -316,6 +335,7 @@ pub fn reconcile_pure(
             audit: run_status::AuditInput::Unavailable(
                 run_status::ProgressUnavailable::NotConfigured,
             ),
+            shards: &[],
         }),
         pod_problem: None,
         plan: &plan,

@@ -116,13 +116,25 @@ impl Log {
     }
 
     pub fn write(&mut self, run: &str, pod: &str, secs: i64, event: AuditEvent) {
+        self.write_in(run, pod, None, secs, event);
+    }
+
+    /// A row of index `shard` of a sharded run (`None`: unsharded).
+    pub fn write_in(
+        &mut self,
+        run: &str,
+        pod: &str,
+        shard: Option<u32>,
+        secs: i64,
+        event: AuditEvent,
+    ) {
         let id = self.rows.len() as i64 + 1;
         let row = AuditRow {
             id,
             timestamp: at(secs),
             pod_name: Some(pod.to_owned()),
             event: Ok(event),
-            shard: None,
+            shard,
         };
         self.rows.push((run.to_owned(), row));
     }
@@ -146,6 +158,8 @@ impl Log {
 pub struct Attempt {
     pub run: String,
     pub pod: String,
+    /// The index of a sharded run that writes it; `None`: unsharded.
+    pub shard: Option<u32>,
     pub total: u32,
     pub processed: u32,
     pub errors: u32,
@@ -155,9 +169,22 @@ pub struct Attempt {
 impl Attempt {
     /// Writes `collection_start` at `secs`.
     pub fn start(log: &mut Log, run: &str, pod: &str, total: u32, secs: i64) -> Self {
-        log.write(
+        Self::start_in(log, run, pod, None, total, secs)
+    }
+
+    /// Writes `collection_start` of index `shard` at `secs`.
+    pub fn start_in(
+        log: &mut Log,
+        run: &str,
+        pod: &str,
+        shard: Option<u32>,
+        total: u32,
+        secs: i64,
+    ) -> Self {
+        log.write_in(
             run,
             pod,
+            shard,
             secs,
             AuditEvent::Start(CollectionStart {
                 total_channels: total,
@@ -167,6 +194,7 @@ impl Attempt {
         Self {
             run: run.into(),
             pod: pod.into(),
+            shard,
             total,
             processed: 0,
             errors: 0,
@@ -215,7 +243,7 @@ impl Attempt {
             progress_time: at(secs),
             error,
         });
-        log.write(&self.run, &self.pod, secs, event);
+        log.write_in(&self.run, &self.pod, self.shard, secs, event);
     }
 
     /// Movement inside a long channel.
@@ -233,7 +261,7 @@ impl Attempt {
             remaining_estimate: remaining,
             progress_time: at(secs),
         });
-        log.write(&self.run, &self.pod, secs, event);
+        log.write_in(&self.run, &self.pod, self.shard, secs, event);
     }
 
     /// A flood wait of `seconds` starting at `secs`.
@@ -243,7 +271,7 @@ impl Attempt {
             seconds,
             until: at(secs + i64::from(seconds)),
         });
-        log.write(&self.run, &self.pod, secs, event);
+        log.write_in(&self.run, &self.pod, self.shard, secs, event);
     }
 
     /// `collection_end` at `secs`.
@@ -257,7 +285,7 @@ impl Attempt {
             aborted: reason.is_some(),
             reason,
         });
-        log.write(&self.run, &self.pod, secs, event);
+        log.write_in(&self.run, &self.pod, self.shard, secs, event);
     }
 }
 
@@ -288,6 +316,7 @@ pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> Track
         phase: job::phase(job),
         job_started: job.and_then(job::start_time),
         audit,
+        shards: &[],
     }
 }
 
