@@ -34,7 +34,9 @@ use tracing::{info, warn};
 
 use telemetry::ErrorChain;
 
-use crate::job::{ASSIGNMENT_ENV, CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
+use audit::contract::env::ASSIGNMENT;
+
+use crate::job::{CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
 
 /// kubectl's copy of the last applied object: as big as the spec, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -310,7 +312,7 @@ fn trim_job(job: &mut Job) {
         .into_iter()
         .flat_map(|p| &p.containers)
         .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == ASSIGNMENT_ENV && e.value.is_some())
+        .find(|e| e.name == ASSIGNMENT && e.value.is_some())
         .cloned();
     job.spec = assignment.map(|env| JobSpec {
         template: PodTemplateSpec {
@@ -415,7 +417,7 @@ mod tests {
             "metadata": {"name": "news-2", "namespace": "tg"},
             "spec": {"template": {"spec": {"containers": [{"name": "collector", "image": "x",
                 "env": [{"name": "COLLECTOR_CHANNELS", "value": "[\"@a\",\"@b\"]"},
-                        {"name": ASSIGNMENT_ENV, "value": "[[\"@a\"],[\"@b\"]]"}]}]}}}
+                        {"name": ASSIGNMENT, "value": "[[\"@a\"],[\"@b\"]]"}]}]}}}
         }))
         .unwrap();
         trim_job(&mut sharded);
@@ -432,7 +434,7 @@ mod tests {
         assert_eq!(containers[0].image, None);
         let env = containers[0].env.as_ref().unwrap();
         assert_eq!(env.len(), 1);
-        assert_eq!(env[0].name, ASSIGNMENT_ENV);
+        assert_eq!(env[0].name, ASSIGNMENT);
         assert_eq!(env[0].value.as_deref(), Some("[[\"@a\"],[\"@b\"]]"));
 
         let mut cc = ChannelCollection::new(

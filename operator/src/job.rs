@@ -27,7 +27,7 @@ use kube::{Resource, ResourceExt, api::ObjectMeta};
 use run_status::{ChannelHistory, ShardPlan, history::channel_key};
 use sha2::{Digest, Sha256};
 
-pub use run_status::job::{ANNOTATION_ASSIGNMENT_SESSIONS, ASSIGNMENT_ENV};
+pub use run_status::job::ANNOTATION_ASSIGNMENT_SESSIONS;
 
 /// Label with the owning collection's name (hashed when longer than a label value may be).
 pub const LABEL_COLLECTION: &str = "collection.mtproto.dev/collection";
@@ -45,28 +45,8 @@ pub const RUN_AS: i64 = 65532;
 pub const SESSIONS_VOLUME: &str = "telegram-sessions";
 /// File name of the api id inside [`SESSION_DIR`] of a sharded run's pod.
 pub const API_ID_FILE: &str = "api_id";
-/// Env of a sharded run's pod: the path of its api id file.
-pub const API_ID_FILE_ENV: &str = "TELEGRAM_API_ID_FILE";
-/// Number of indexes of a sharded run.
-pub const SHARD_COUNT_ENV: &str = "COLLECTOR_SHARD_COUNT";
-/// The pod's completion index (downward API).
-pub const SHARD_INDEX_ENV: &str = "COLLECTOR_SHARD_INDEX";
 /// The annotation Kubernetes puts the completion index in on every pod of an Indexed Job.
 pub const COMPLETION_INDEX_ANNOTATION: &str = "batch.kubernetes.io/job-completion-index";
-
-/// Env names only a sharded run's Job sets (SHARDING.md), reserved like
-/// [`env::RESERVED`].
-pub const SHARD_RESERVED_ENV: [&str; 4] = [
-    SHARD_COUNT_ENV,
-    SHARD_INDEX_ENV,
-    ASSIGNMENT_ENV,
-    API_ID_FILE_ENV,
-];
-
-/// Whether the operator sets `name`, so a spec's extra env may not.
-pub fn is_reserved_env(name: &str) -> bool {
-    env::RESERVED.contains(&name) || SHARD_RESERVED_ENV.contains(&name)
-}
 
 /// Longest name a Job may have: its name becomes the pods' `job-name` label value.
 pub const MAX_NAME: usize = 63;
@@ -293,20 +273,20 @@ pub fn build_with(
                 return Err(BuildError::NoSession);
             }
             env.extend([
-                plain(SHARD_COUNT_ENV, &names.len().to_string()),
+                plain(env::SHARD_COUNT, &names.len().to_string()),
                 from_field(
-                    SHARD_INDEX_ENV,
+                    env::SHARD_INDEX,
                     &format!("metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"),
                 ),
                 plain(
-                    ASSIGNMENT_ENV,
+                    env::ASSIGNMENT,
                     &serde_json::to_string(assigned).unwrap_or_else(|_| "[]".to_string()),
                 ),
                 plain(
                     env::SESSION_FILE,
                     &format!("{SESSION_DIR}/{SESSION_FILE_NAME}"),
                 ),
-                plain(API_ID_FILE_ENV, &format!("{SESSION_DIR}/{API_ID_FILE}")),
+                plain(env::API_ID_FILE, &format!("{SESSION_DIR}/{API_ID_FILE}")),
             ]);
             annotations.insert(
                 ANNOTATION_ASSIGNMENT_SESSIONS.to_string(),
@@ -321,7 +301,7 @@ pub fn build_with(
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| !is_reserved_env(&v.name)),
+            .filter(|v| !env::RESERVED.contains(&v.name.as_str())),
     );
 
     let container = Container {
@@ -348,7 +328,7 @@ pub fn build_with(
                 Some(_) => VolumeMount {
                     name: SESSIONS_VOLUME.to_string(),
                     mount_path: SESSION_DIR.to_string(),
-                    sub_path_expr: Some(format!("$({SHARD_INDEX_ENV})")),
+                    sub_path_expr: Some(format!("$({})", env::SHARD_INDEX)),
                     read_only: Some(true),
                     ..Default::default()
                 },

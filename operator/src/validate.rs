@@ -7,6 +7,7 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
+use audit::contract;
 use crds::{
     CHANNEL_PATTERN, ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS,
     MAX_SESSIONS, SECRET_NAME_PATTERN, SecretKeyRef,
@@ -157,7 +158,10 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             if env.len() > 64 {
                 problems.push("spec.collector.env may list at most 64 variables".to_string());
             }
-            for var in env.iter().filter(|v| crate::job::is_reserved_env(&v.name)) {
+            for var in env
+                .iter()
+                .filter(|v| contract::env::RESERVED.contains(&v.name.as_str()))
+            {
                 problems.push(format!(
                     "spec.collector.env must not set {}: the operator sets it from the spec",
                     var.name

@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, path::Path};
 use clap::Parser;
 use collector_job::{
     cli::{Cli, Command},
-    config::RawCollectConfig,
+    config::{RawCollectConfig, RawShardConfig},
 };
 use common::*;
 use crds::{ChannelCollection, CollectionLimits};
@@ -236,22 +236,28 @@ fn sharded_pod(job: &Job, index: u32) -> (BTreeMap<String, String>, Vec<Projecte
 
 #[test]
 fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
-    // What the collector on main parses today; COLLECTOR_SHARD_COUNT/INDEX/ASSIGNMENT and
-    // TELEGRAM_API_ID_FILE are checked by the collector's own parser once it has one.
     let mut cc = collection().sharded(&["tg-a", "tg-b", "tg-c"]);
     cc.spec.channels = (0..9).map(|i| format!("@channel{i}")).collect();
     let job = job_for(&cc, t0());
     let run_id = job.metadata.name.clone().unwrap();
+    // The content of the api_id file the kubelet projects (a Secret value ends in a newline
+    // when it was made with `echo`).
+    let api_id_file = std::env::temp_dir().join(format!("contract-api-id-{}", std::process::id()));
+    std::fs::write(&api_id_file, "12345\n").unwrap();
+    let mut collected = Vec::new();
     for index in 0..3u32 {
         let (env, files) = sharded_pod(&job, index);
         let session = env[contract::env::SESSION_FILE].clone();
-        let api_id_file = env["TELEGRAM_API_ID_FILE"].clone();
         let secret = format!("tg-{}", ["a", "b", "c"][index as usize]);
         assert_eq!(
             files,
             [
                 (session.clone(), secret, "session".to_string()),
-                (api_id_file, "tg-api".to_string(), "api_id".to_string()),
+                (
+                    env[contract::env::API_ID_FILE].clone(),
+                    "tg-api".to_string(),
+                    "api_id".to_string()
+                ),
             ],
             "index {index} sees its own session and api id, nothing else"
         );
@@ -263,25 +269,38 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
             channels: env.get(contract::env::CHANNELS).cloned(),
             limits: env.get(contract::env::LIMITS).cloned(),
             database_url: env.get(contract::env::DATABASE_URL).cloned(),
-            // The content of the api_id file the kubelet projects.
-            api_id: Some("12345".to_string()),
+            api_id: env.get(contract::env::API_ID).cloned(),
             session_file: session.into(),
             flood_wait_threshold: "5m".to_string(),
             progress_interval: "5s".to_string(),
         };
+        let shard = RawShardConfig {
+            // The file the pod reads is the one projected at this path.
+            api_id_file: env
+                .get(contract::env::API_ID_FILE)
+                .map(|_| api_id_file.clone()),
+            session_lock_timeout: None,
+            shard_count: env.get(contract::env::SHARD_COUNT).cloned(),
+            shard_index: env.get(contract::env::SHARD_INDEX).cloned(),
+            assignment: env.get(contract::env::ASSIGNMENT).cloned(),
+        };
         let checked = raw
-            .check()
+            .check_with(shard)
             .expect("the collector accepts each index's configuration");
         assert_eq!(checked.run.run_id, run_id, "one run id for every index");
-        assert_eq!(
-            checked.channels.len(),
-            9,
-            "COLLECTOR_CHANNELS is the whole list"
-        );
+        assert_eq!(checked.run.shard, Some(index), "the rows carry the index");
+        assert_eq!(checked.api_id, 12345);
         assert!(
             !env.contains_key(contract::env::API_ID),
             "the api id is a file"
         );
         assert!(!env.contains_key(contract::env::API_HASH));
+        collected.extend(checked.channels.iter().map(|(name, _)| name.clone()));
     }
+    let _ = std::fs::remove_file(&api_id_file);
+    collected.sort();
+    assert_eq!(
+        collected, cc.spec.channels,
+        "the indexes collect every channel once between them"
+    );
 }

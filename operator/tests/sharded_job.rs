@@ -4,6 +4,7 @@
 
 mod common;
 
+use audit::contract::env::ASSIGNMENT;
 use std::collections::BTreeMap;
 
 use audit::{AuditEvent, AuditRow, CollectionProgress, CollectionStart};
@@ -16,7 +17,7 @@ use k8s_openapi::api::{
 };
 use operator::{
     decide::{decide, decide_with},
-    job::{ANNOTATION_ASSIGNMENT_SESSIONS, ASSIGNMENT_ENV, ShardInputs, assign, build, build_with},
+    job::{ANNOTATION_ASSIGNMENT_SESSIONS, ShardInputs, assign, build, build_with},
     runs::owned_runs,
 };
 use run_status::{ChannelHistory, ShardPlan};
@@ -49,7 +50,7 @@ fn env(job: &Job) -> BTreeMap<String, EnvVar> {
 }
 
 fn assignment(job: &Job) -> Vec<Vec<String>> {
-    serde_json::from_str(env(job)[ASSIGNMENT_ENV].value.as_deref().unwrap()).unwrap()
+    serde_json::from_str(env(job)[ASSIGNMENT].value.as_deref().unwrap()).unwrap()
 }
 
 /// A previous run in which channel `i` of `took` took `took[i]` seconds.
@@ -244,7 +245,7 @@ fn an_unsharded_job_has_none_of_it() {
     for name in [
         "COLLECTOR_SHARD_COUNT",
         "COLLECTOR_SHARD_INDEX",
-        ASSIGNMENT_ENV,
+        ASSIGNMENT,
         "TELEGRAM_API_ID_FILE",
     ] {
         assert!(!vars.contains_key(name), "{name}");
@@ -323,7 +324,7 @@ fn the_next_run_reads_the_previous_assignment_from_the_cached_job() {
     let mut cached: Value = serde_json::to_value(&first).unwrap();
     cached["spec"] = serde_json::json!({"template": {"spec": {"containers": [{
         "name": "collector",
-        "env": [{"name": ASSIGNMENT_ENV, "value": env(&first)[ASSIGNMENT_ENV].value}]}]}}});
+        "env": [{"name": ASSIGNMENT, "value": env(&first)[ASSIGNMENT].value}]}]}}});
     cached["status"] = serde_json::json!({
         "conditions": [{"type": "Complete", "status": "True"}],
         "completionTime": "2026-11-28T12:05:00Z"

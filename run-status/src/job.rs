@@ -1,5 +1,6 @@
 //! What Kubernetes says about a run's Job, reduced to what status derivation needs.
 
+use audit::contract::env::ASSIGNMENT;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 
@@ -11,8 +12,6 @@ pub const JOB_DELETED: &str = "JobDeleted";
 /// Annotation of a sharded run's Job: the JSON array of its session Secret names, in index
 /// order (SHARDING.md).
 pub const ANNOTATION_ASSIGNMENT_SESSIONS: &str = "collection.mtproto.dev/assignment-sessions";
-/// Env of a sharded run's collector: the JSON array of each index's channels.
-pub const ASSIGNMENT_ENV: &str = "COLLECTOR_ASSIGNMENT";
 
 /// What the operator planned for one index of a sharded run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,7 +27,7 @@ pub struct ShardPlan {
 }
 
 /// The shards of `job`, in index order: its [`ANNOTATION_ASSIGNMENT_SESSIONS`] and its
-/// container's [`ASSIGNMENT_ENV`]. Empty for an unsharded run's Job.
+/// container's [`ASSIGNMENT`]. Empty for an unsharded run's Job.
 pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
     let Some(sessions) = job
         .metadata
@@ -46,7 +45,7 @@ pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
         .into_iter()
         .flat_map(|p| &p.containers)
         .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == ASSIGNMENT_ENV)
+        .find(|e| e.name == ASSIGNMENT)
         .and_then(|e| e.value.as_deref())
         .and_then(|v| serde_json::from_str(v).ok())
         .unwrap_or_default();
@@ -189,7 +188,7 @@ mod tests {
                 ANNOTATION_ASSIGNMENT_SESSIONS: r#"["tg-a","tg-b"]"#}},
             "spec": {"template": {"spec": {"containers": [{"name": "collector", "env": [
                 {"name": "COLLECTOR_CHANNELS", "value": r#"["@a","@b","@c"]"#},
-                {"name": ASSIGNMENT_ENV, "value": r#"[["@a","@c"],["@b"]]"#}]}]}}}
+                {"name": ASSIGNMENT, "value": r#"[["@a","@c"],["@b"]]"#}]}]}}}
         }));
         assert_eq!(
             shard_plan(&sharded),
