@@ -34,8 +34,6 @@ use tracing::{info, warn};
 
 use telemetry::ErrorChain;
 
-use audit::contract::env::ASSIGNMENT;
-
 use crate::job::{CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
 
 /// kubectl's copy of the last applied object: as big as the spec, never read here.
@@ -305,15 +303,7 @@ fn trim_collection(cc: &mut ChannelCollection) {
 /// spec (it builds its own).
 fn trim_job(job: &mut Job) {
     trim_meta(job);
-    let assignment = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .into_iter()
-        .flat_map(|p| &p.containers)
-        .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == ASSIGNMENT && e.value.is_some())
-        .cloned();
+    let assignment = run_status::job::assignment_env(job).cloned();
     job.spec = assignment.map(|env| JobSpec {
         template: PodTemplateSpec {
             metadata: None,
@@ -340,6 +330,7 @@ fn trim_pod(pod: &mut Pod) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use audit::contract::env::ASSIGNMENT;
     use kube::api::ObjectMeta;
 
     fn job(name: &str) -> Job {

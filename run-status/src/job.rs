@@ -3,6 +3,7 @@
 use audit::contract::env::ASSIGNMENT;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::EnvVar;
 
 use crate::time::from_k8s;
 
@@ -26,6 +27,17 @@ pub struct ShardPlan {
     pub failed: bool,
 }
 
+/// The `COLLECTOR_ASSIGNMENT` env of a sharded run's Job (which channels each index collects).
+pub fn assignment_env(job: &Job) -> Option<&EnvVar> {
+    job.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .into_iter()
+        .flat_map(|p| &p.containers)
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == ASSIGNMENT && e.value.is_some())
+}
+
 /// The shards of `job`, in index order: its [`ANNOTATION_ASSIGNMENT_SESSIONS`] and its
 /// container's [`ASSIGNMENT`]. Empty for an unsharded run's Job.
 pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
@@ -38,14 +50,7 @@ pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
     else {
         return Vec::new();
     };
-    let assignment: Vec<Vec<String>> = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .into_iter()
-        .flat_map(|p| &p.containers)
-        .flat_map(|c| c.env.iter().flatten())
-        .find(|e| e.name == ASSIGNMENT)
+    let assignment: Vec<Vec<String>> = assignment_env(job)
         .and_then(|e| e.value.as_deref())
         .and_then(|v| serde_json::from_str(v).ok())
         .unwrap_or_default();
