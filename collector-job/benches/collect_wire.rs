@@ -15,6 +15,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/mod.rs"]
+mod scratch;
 
 use std::process::Output;
 use std::sync::Arc;
@@ -27,21 +29,15 @@ use collector_job::mapping;
 use collector_job::model::ResolvedChannel;
 use collector_job::store::Store;
 use common::{Collect, USER, Wire};
+use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use fake_dc::{Account, Channel, Scenario};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
 
 /// Telegram's sustained history rate for one account, roughly.
 const TELEGRAM_PER_ACCOUNT: f64 = 100.0;
 const TARGET_RATE: f64 = 5_000.0;
 const TARGET_RSS_MIB: f64 = 50.0;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One collector run, as measured.
 struct Measured {
@@ -60,13 +56,6 @@ impl Measured {
     }
 }
 
-/// `VmHWM` of a running process, in KiB.
-fn high_water_mark(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 async fn collect(url: &str, scenario: Scenario, channels: &[String], run_id: &str) -> Measured {
     let wire = Wire::start(scenario).await;
     let session = wire.session(USER);
@@ -77,20 +66,7 @@ async fn collect(url: &str, scenario: Scenario, channels: &[String], run_id: &st
         .spawn();
     let pid = child.id();
     let running = Arc::new(AtomicBool::new(true));
-    let poller = {
-        let running = Arc::clone(&running);
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while running.load(Ordering::Relaxed) {
-                match high_water_mark(pid) {
-                    Some(kib) => peak = peak.max(kib),
-                    None => break,
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            peak
-        })
-    };
+    let poller = watch_peak_rss(pid, Arc::clone(&running));
     let output: Output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("joined")
@@ -204,31 +180,13 @@ async fn main() {
     }
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let one = env_number("BENCH_ONE_CHANNEL", 100_000) as i32;
-    let many = env_number("BENCH_CHANNELS", 200) as i64;
-    let each = env_number("BENCH_CHANNEL_MESSAGES", 500) as i32;
-    let rounds = env_number("BENCH_ROUNDS", 3).max(1) as i64;
+    let one = env_number::<i32>("BENCH_ONE_CHANNEL", 100_000);
+    let many = env_number::<i64>("BENCH_CHANNELS", 200);
+    let each = env_number::<i32>("BENCH_CHANNEL_MESSAGES", 500);
+    let rounds = env_number::<i64>("BENCH_ROUNDS", 3).max(1);
 
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&admin_url)
-        .await
-        .expect("connect");
-    let database = format!("collector_wire_bench_{}", std::process::id());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .expect("create the bench database");
-    let (path, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
-    let (base, _) = path
-        .rsplit_once('/')
-        .expect("DATABASE_URL ends in /<database>");
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    let url = format!("{base}/{database}{query}");
+    let scratch = ScratchDatabase::create(&admin_url, "collector_wire_bench").await;
+    let url = scratch.url.clone();
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)
@@ -262,7 +220,8 @@ async fn main() {
     let storage = median(&mut storage);
 
     println!(
-        "collect_wire benchmark ({rounds} rounds): collector-job collect (child process) -> loopback fake DC (MTProto 2.0) -> PostgreSQL ({database})"
+        "collect_wire benchmark ({rounds} rounds): collector-job collect (child process) -> loopback fake DC (MTProto 2.0) -> PostgreSQL ({})",
+        scratch.name
     );
     println!(
         "  storage only (same posts, pages of {MAX_BATCH}, no network): median {storage:.0} msg/s"
@@ -271,8 +230,5 @@ async fn main() {
     report(&format!("{many} channels x {each}"), &spread, storage);
 
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .expect("drop the bench database");
+    scratch.drop().await;
 }

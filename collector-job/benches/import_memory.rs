@@ -18,16 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod common;
-use common::ScratchDatabase;
+use common::{ScratchDatabase, env_number, high_water_mark_kib};
 
 const BIN: &str = env!("CARGO_BIN_EXE_collector-job");
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Writes a channel export of about `bytes` bytes: posts with entities, reactions, replies,
 /// forwards, photos and polls in the mix of a real news channel, and a service message every
@@ -76,14 +69,6 @@ fn generate(path: &Path, bytes: u64) -> u64 {
     id
 }
 
-/// The child's peak resident set so far (VmHWM), in bytes.
-fn high_water_mark(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 struct Measured {
     file: u64,
     messages: u64,
@@ -104,8 +89,8 @@ fn import(path: &Path, database_url: &str) -> (Duration, u64) {
         .expect("the collector binary runs");
     let mut peak = 0;
     loop {
-        if let Some(hwm) = high_water_mark(child.id()) {
-            peak = peak.max(hwm);
+        if let Some(kib) = high_water_mark_kib(child.id()) {
+            peak = peak.max(kib * 1024);
         }
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "import failed: {status}");
@@ -147,8 +132,16 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("import-memory-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
-    let small = measure(&dir, env_number("BENCH_SMALL_MB", 128), &database_url);
-    let large = measure(&dir, env_number("BENCH_LARGE_MB", 1024), &database_url);
+    let small = measure(
+        &dir,
+        env_number::<u64>("BENCH_SMALL_MB", 128),
+        &database_url,
+    );
+    let large = measure(
+        &dir,
+        env_number::<u64>("BENCH_LARGE_MB", 1024),
+        &database_url,
+    );
     println!("export size  messages    seconds  messages/s  peak RSS   RSS / file");
     for m in [&small, &large] {
         println!(

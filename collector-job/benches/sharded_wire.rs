@@ -36,7 +36,7 @@ use assignment::{ChannelLoad, Strategy};
 use audit::AuditEvent;
 use common::{Collect, USER, Wire};
 use fake_dc::{Account, Channel, Scenario};
-use scratch::ScratchDatabase;
+use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -46,13 +46,6 @@ const TARGET_BALANCED_VS_HASH: f64 = 1.3;
 const SIZE_SCALE: f64 = 20.0;
 const SIZE_SHAPE: f64 = 0.8;
 const SIZE_CAP: i32 = 8_000;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A deterministic uniform sequence in (0, 1].
 fn uniform(seed: u64) -> impl FnMut() -> f64 {
@@ -94,28 +87,6 @@ fn scenario(sizes: &[i32], accounts: usize, rate: f64) -> Scenario {
         ));
     }
     scenario
-}
-
-/// `VmHWM` of a running process, in KiB.
-fn high_water_mark(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Polls a child's peak RSS every 10 ms until told to stop or the process is gone.
-fn watch_rss(pid: u32, running: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let mut peak = 0;
-        while running.load(Ordering::Relaxed) {
-            match high_water_mark(pid) {
-                Some(kib) => peak = peak.max(kib),
-                None => break,
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        peak
-    })
 }
 
 /// One run, as measured.
@@ -175,7 +146,7 @@ async fn run(
     let mut pollers = Vec::new();
     for collect in &collects {
         let child: Child = collect.spawn();
-        pollers.push(watch_rss(child.id(), Arc::clone(&running)));
+        pollers.push(watch_peak_rss(child.id(), Arc::clone(&running)));
         waits.push(tokio::task::spawn_blocking(move || {
             let output = child.wait_with_output();
             (output, started.elapsed())
@@ -286,10 +257,10 @@ async fn main() {
     }
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let accounts = env_number("BENCH_ACCOUNTS", 4).max(1) as usize;
-    let channels = env_number("BENCH_CHANNELS", 200).max(1) as usize;
-    let rate = env_number("BENCH_RATE", 1_000).max(1) as f64;
-    let seed = env_number("BENCH_SEED", 1);
+    let accounts = env_number::<u64>("BENCH_ACCOUNTS", 4).max(1) as usize;
+    let channels = env_number::<u64>("BENCH_CHANNELS", 200).max(1) as usize;
+    let rate = env_number::<u64>("BENCH_RATE", 1_000).max(1) as f64;
+    let seed = env_number::<u64>("BENCH_SEED", 1);
 
     let database = ScratchDatabase::create(&admin_url, "collector_sharded_bench").await;
     let pool = PgPoolOptions::new()

@@ -25,19 +25,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 mod common;
-use common::ScratchDatabase;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{ScratchDatabase, env_number};
 
 /// Channel-post-like rows: ~300 characters of text, views, reactions of every kind, every
 /// fifth with media and every seventh forwarded.
 fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
-    let repeat = env_number("BENCH_TEXT_REPEAT", 7);
+    let repeat = env_number::<usize>("BENCH_TEXT_REPEAT", 7);
     let start = DateTime::from_timestamp(1_762_673_674, 0).expect("valid instant");
     (0..count as i64)
         .map(|i| {
@@ -163,8 +156,8 @@ async fn main() {
     }
     let admin_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let n = env_number("BENCH_MESSAGES", 20_000);
-    let n_baseline = env_number("BENCH_BASELINE_MESSAGES", 2_000);
+    let n = env_number::<usize>("BENCH_MESSAGES", 20_000);
+    let n_baseline = env_number::<usize>("BENCH_BASELINE_MESSAGES", 2_000);
 
     let scratch = ScratchDatabase::create(&admin_url, "collector_bench").await;
     let database = scratch.name.clone();
@@ -180,7 +173,7 @@ async fn main() {
         .expect("read the connection's TLS state");
     let store = Store::new(pool.clone());
     let now = Utc::now();
-    let rounds = env_number("BENCH_ROUNDS", 5).max(1);
+    let rounds = env_number::<usize>("BENCH_ROUNDS", 5).max(1);
     let channels = 2 + 2 * rounds as i64;
     for id in 1..=channels {
         channel(&store, id).await;
