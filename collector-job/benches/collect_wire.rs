@@ -29,10 +29,10 @@ use collector_job::mapping;
 use collector_job::model::ResolvedChannel;
 use collector_job::store::Store;
 use common::{Collect, USER, Wire};
-use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use fake_dc::{Account, Channel, Scenario};
-use sqlx::postgres::PgPoolOptions;
+use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 /// Telegram's sustained history rate for one account, roughly.
 const TELEGRAM_PER_ACCOUNT: f64 = 100.0;

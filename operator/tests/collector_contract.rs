@@ -16,6 +16,24 @@ use common::*;
 use crds::{ChannelCollection, CollectionLimits};
 use k8s_openapi::api::{batch::v1::Job, core::v1::Container};
 
+/// What the collector's clap parser builds from a pod's environment `env` (flags at their
+/// defaults), with the session blob at `session`.
+fn raw_config(env: &BTreeMap<String, String>, session: String) -> RawCollectConfig {
+    RawCollectConfig {
+        run_id: env.get(contract::env::RUN_ID).cloned(),
+        namespace: env.get(contract::env::NAMESPACE).cloned(),
+        name: env.get(contract::env::NAME).cloned(),
+        pod_name: env.get(contract::env::POD_NAME).cloned(),
+        channels: env.get(contract::env::CHANNELS).cloned(),
+        limits: env.get(contract::env::LIMITS).cloned(),
+        database_url: env.get(contract::env::DATABASE_URL).cloned(),
+        api_id: env.get(contract::env::API_ID).cloned(),
+        session_file: session.into(),
+        flood_wait_threshold: "5m".to_string(),
+        progress_interval: "5s".to_string(),
+    }
+}
+
 /// What the kubelet gives the container: plain values, Secret keys (fake values here: the
 /// operator never sees the real ones) and the pod's name from the downward API.
 fn materialised_env(container: &Container) -> BTreeMap<String, String> {
@@ -117,19 +135,7 @@ fn the_collector_accepts_the_job_the_operator_builds() {
         .unwrap_or_else(|| contract::SESSION_PATH.to_string());
     assert_eq!(session, session_file(&job, container));
 
-    let raw = RawCollectConfig {
-        run_id: env.get(contract::env::RUN_ID).cloned(),
-        namespace: env.get(contract::env::NAMESPACE).cloned(),
-        name: env.get(contract::env::NAME).cloned(),
-        pod_name: env.get(contract::env::POD_NAME).cloned(),
-        channels: env.get(contract::env::CHANNELS).cloned(),
-        limits: env.get(contract::env::LIMITS).cloned(),
-        database_url: env.get(contract::env::DATABASE_URL).cloned(),
-        api_id: env.get(contract::env::API_ID).cloned(),
-        session_file: session.into(),
-        flood_wait_threshold: "5m".to_string(),
-        progress_interval: "5s".to_string(),
-    };
+    let raw = raw_config(&env, session);
     let checked = raw
         .check()
         .expect("the collector accepts the Job's configuration");
@@ -261,19 +267,7 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
             ],
             "index {index} sees its own session and api id, nothing else"
         );
-        let raw = RawCollectConfig {
-            run_id: env.get(contract::env::RUN_ID).cloned(),
-            namespace: env.get(contract::env::NAMESPACE).cloned(),
-            name: env.get(contract::env::NAME).cloned(),
-            pod_name: env.get(contract::env::POD_NAME).cloned(),
-            channels: env.get(contract::env::CHANNELS).cloned(),
-            limits: env.get(contract::env::LIMITS).cloned(),
-            database_url: env.get(contract::env::DATABASE_URL).cloned(),
-            api_id: env.get(contract::env::API_ID).cloned(),
-            session_file: session.into(),
-            flood_wait_threshold: "5m".to_string(),
-            progress_interval: "5s".to_string(),
-        };
+        let raw = raw_config(&env, session);
         let shard = RawShardConfig {
             // The file the pod reads is the one projected at this path.
             api_id_file: env
