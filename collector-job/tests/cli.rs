@@ -1,44 +1,15 @@
 //! The built binary on bad input: exit code of the contract, one line on stderr naming the
 //! problem, never a secret, and nothing stored changed.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use common::{count, failed_with, run, url_of};
 use sqlx::PgPool;
 
-const BIN: &str = env!("CARGO_BIN_EXE_collector-job");
 const SESSION_SECRET: &str = "deadbeefdeadbeefdeadbeef";
-
-/// The binary with a clean environment plus `vars`.
-fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command.env_clear().args(args);
-    if let Ok(path) = std::env::var("PATH") {
-        command.env("PATH", path);
-    }
-    for (key, value) in vars {
-        command.env(key, value);
-    }
-    command.output().expect("the binary runs")
-}
-
-/// Asserts the exit code and that stderr is exactly one line; returns it.
-fn failed_with(output: &Output, code: i32) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "one line expected, got: {stderr}"
-    );
-    assert!(
-        output.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    stderr
-}
 
 fn temp_file(name: &str, content: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("collector-job-cli-{}", std::process::id()));
@@ -123,25 +94,6 @@ fn an_unreachable_database_exits_4_without_the_password() {
 fn login_without_the_api_hash_exits_2_naming_it() {
     let line = failed_with(&run(&["login"], &[("TELEGRAM_API_ID", "12345")]), 2);
     assert!(line.contains("TELEGRAM_API_HASH"), "{line}");
-}
-
-/// `DATABASE_URL` of the test's own database.
-fn url_of(pool: &PgPool) -> String {
-    let options = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    )
-}
-
-async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
 
 #[sqlx::test(migrator = "audit::MIGRATOR")]
