@@ -65,7 +65,7 @@ impl<S> Layer<S> for ThrottleLayer {
         Throttle {
             inner,
             bucket: self.0.clone(),
-            wait: None,
+            slot: Slot::Unreserved,
         }
     }
 }
@@ -74,8 +74,18 @@ impl<S> Layer<S> for ThrottleLayer {
 pub struct Throttle<S> {
     inner: S,
     bucket: Arc<Bucket>,
-    /// The reserved slot of the next request, once reserved.
-    wait: Option<Pin<Box<Sleep>>>,
+    /// The next request's slot in the bucket.
+    slot: Slot,
+}
+
+/// Where the next request stands in the bucket.
+enum Slot {
+    /// Not reserved yet.
+    Unreserved,
+    /// Reserved for a later instant.
+    At(Pin<Box<Sleep>>),
+    /// Reserved and due: the request may go.
+    Open,
 }
 
 impl<S: Clone> Clone for Throttle<S> {
@@ -83,7 +93,7 @@ impl<S: Clone> Clone for Throttle<S> {
         Self {
             inner: self.inner.clone(),
             bucket: self.bucket.clone(),
-            wait: None,
+            slot: Slot::Unreserved,
         }
     }
 }
@@ -97,17 +107,28 @@ where
     type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let bucket = &self.bucket;
-        let wait = self.wait.get_or_insert_with(|| {
-            Box::pin(tokio::time::sleep_until(bucket.reserve(Instant::now())))
-        });
-        ready!(wait.as_mut().poll(cx));
+        if matches!(self.slot, Slot::Unreserved) {
+            let now = Instant::now();
+            let allowed = self.bucket.reserve(now);
+            // Within the burst no timer is armed: a timer fires on the runtime's next
+            // millisecond tick at the earliest, and the client's one request queue would
+            // wait for that before every request.
+            self.slot = if allowed <= now {
+                Slot::Open
+            } else {
+                Slot::At(Box::pin(tokio::time::sleep_until(allowed)))
+            };
+        }
+        if let Slot::At(wait) = &mut self.slot {
+            ready!(wait.as_mut().poll(cx));
+            self.slot = Slot::Open;
+        }
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: R) -> Self::Future {
         // The slot is used up; the next request reserves its own.
-        self.wait = None;
+        self.slot = Slot::Unreserved;
         self.inner.call(request)
     }
 }
@@ -129,5 +150,51 @@ mod tests {
         // An idle second refills the bucket.
         let later = t0 + Duration::from_secs(2);
         assert_eq!(bucket.reserve(later), later);
+    }
+
+    /// A service that is always ready.
+    struct Always;
+
+    impl Service<()> for Always {
+        type Response = ();
+        type Error = ();
+        type Future = std::future::Ready<Result<(), ()>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, (): ()) -> Self::Future {
+            std::future::ready(Ok(()))
+        }
+    }
+
+    /// Polls `throttle` ready once, as the client's request queue does.
+    fn poll_ready_once<S: Service<()>>(throttle: &mut Throttle<S>) -> bool {
+        let waker = futures::task::noop_waker();
+        throttle
+            .poll_ready(&mut Context::from_waker(&waker))
+            .is_ready()
+    }
+
+    // Real time, not paused: a timer armed at "now" would not fire before the next tick.
+    #[tokio::test]
+    async fn a_request_within_the_burst_goes_without_waiting_for_a_timer_tick() {
+        let layer = ThrottleLayer::new(Rate {
+            qps: 0.001,
+            burst: 100,
+        });
+        let mut throttle = layer.layer(Always);
+        for request in 1..=100 {
+            assert!(
+                poll_ready_once(&mut throttle),
+                "request {request} is in the burst"
+            );
+            drop(throttle.call(()));
+        }
+        assert!(
+            !poll_ready_once(&mut throttle),
+            "the one after the burst waits for its slot"
+        );
     }
 }
