@@ -135,6 +135,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         clock: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
         expected: Default::default(),
+        written: Default::default(),
     });
     let settings = controller::Settings {
         concurrency: args.max_concurrent_reconciles,

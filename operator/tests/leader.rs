@@ -304,6 +304,7 @@ async fn start(
         clock: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
+        written: Default::default(),
     });
     let config = LeaseConfig {
         name: "operator-lease".into(),

@@ -337,6 +337,7 @@ async fn start(pool: PgPool) -> Running {
         clock: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
+        written: Default::default(),
     });
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();

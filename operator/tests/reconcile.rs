@@ -113,6 +113,7 @@ fn context_with(
         clock: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
+        written: Default::default(),
     })
 }
 
@@ -1249,19 +1250,25 @@ async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
     );
 }
 
-#[tokio::test]
-async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
-    // The status write wakes the next reconcile before the Job's watch event reaches the cache.
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "telegram");
-    let (status_tx, mut statuses) = tokio::sync::mpsc::unbounded_channel::<Value>();
+/// A mocked API server that answers every request with its own body (a status write with the
+/// collection around it), sends each status written to the returned channel, and returns the
+/// requests once the last client is gone.
+fn echoing_apiserver(
+    mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+) -> (
+    tokio::task::JoinHandle<Vec<String>>,
+    tokio::sync::mpsc::UnboundedReceiver<ChannelCollectionStatus>,
+) {
+    let (status_tx, statuses) = tokio::sync::mpsc::unbounded_channel();
     let server = tokio::spawn(async move {
         let mut requests = Vec::new();
         while let Some(request) = apiserver::next(&mut handle).await {
             requests.push(format!("{} {}", request.method, request.path()));
             let mut body = request.body.clone();
             if request.path().ends_with("/status") {
-                status_tx.send(body["status"].clone()).unwrap();
+                status_tx
+                    .send(serde_json::from_value(body["status"].clone()).unwrap())
+                    .unwrap();
                 body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
                 body["spec"] = serde_json::to_value(common::spec()).unwrap();
             }
@@ -1269,16 +1276,23 @@ async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
         }
         requests
     });
+    (server, statuses)
+}
+
+#[tokio::test]
+async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
+    // The status write wakes the next reconcile before the Job's watch event reaches the cache.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (server, mut statuses) = echoing_apiserver(handle);
     let cc = ChannelCollection::test();
     let ctx = context_with(
-        client,
+        Client::new(service, "telegram"),
         at(12, 0, 5),
         None,
         common::stores(std::slice::from_ref(&cc), &[], &[]),
     );
     reconcile(Arc::new(cc.clone()), ctx.clone()).await.unwrap();
-    let first: ChannelCollectionStatus =
-        serde_json::from_value(statuses.recv().await.unwrap()).unwrap();
+    let first = statuses.recv().await.unwrap();
     assert_eq!(first.active_job, Some("news-29931120".into()));
 
     let action = reconcile(Arc::new(cc.with_status(first)), ctx.clone())
@@ -1295,5 +1309,50 @@ async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
         requests,
         [CREATE, EVENT, STATUS],
         "the second reconcile writes nothing, announces nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_reconcile_before_the_cache_shows_its_status_write_repeats_nothing() {
+    // Woken by the Job's watch event while the collection's (of the status write) is still on
+    // its way: the cache shows the status from before the write.
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (server, mut statuses) = echoing_apiserver(handle);
+    let mut stale = running(ChannelCollection::test());
+    stale.metadata.resource_version = Some("41".into());
+    let job = job_for(&stale, t0()).succeeded(at(12, 4, 0));
+    let ctx = context_with(
+        Client::new(service, "telegram"),
+        at(12, 5, 0),
+        None,
+        common::stores(
+            std::slice::from_ref(&stale),
+            std::slice::from_ref(&job),
+            &[],
+        ),
+    );
+    reconcile(Arc::new(stale.clone()), ctx.clone())
+        .await
+        .unwrap();
+    let first = statuses.recv().await.unwrap();
+    assert_eq!(first.last_run.unwrap().result, Some(RunResult::Succeeded));
+    reconcile(Arc::new(stale.clone()), ctx.clone())
+        .await
+        .unwrap();
+
+    // Once the cache shows another version, it is the truth again (whoever wrote it).
+    let mut edited = stale.clone();
+    edited.metadata.resource_version = Some("43".into());
+    reconcile(Arc::new(edited), ctx.clone()).await.unwrap();
+    drop(ctx);
+    let requests = server.await.unwrap();
+    // The stale reconcile repeats neither the write nor RunSucceeded.
+    assert_eq!(requests[..2], [STATUS, EVENT], "{requests:?}");
+    // A newer version without the write gets it again, and RunSucceeded (as a series).
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert_eq!(requests[2], STATUS);
+    assert!(
+        requests[3].starts_with("PATCH /apis/events.k8s.io/v1/namespaces/telegram/events/news."),
+        "{requests:?}"
     );
 }

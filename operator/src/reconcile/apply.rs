@@ -133,8 +133,9 @@ pub(super) async fn carry_out(
     })
 }
 
-/// Writes `status` by server-side apply, only when it differs from the cached one: an
-/// unchanged active run costs no patch.
+/// Writes `status` by server-side apply, only when it differs from `cc`'s (the cached one, or
+/// the last one written when the cache has not seen it yet): an unchanged active run costs no
+/// patch.
 pub(super) async fn write_status(
     cc: &ChannelCollection,
     namespace: &str,
@@ -162,6 +163,7 @@ pub(super) async fn write_status(
             collection: name.clone(),
             source,
         })?;
+    ctx.written.wrote(cc, status);
     Ok(())
 }
 

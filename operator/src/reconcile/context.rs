@@ -7,7 +7,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use crds::{ChannelCollection, RunId};
+use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use kube::{
     Client, Resource,
     runtime::{
@@ -63,6 +63,10 @@ pub struct Context {
     /// controllers' "expectations"): a reconcile woken by its own status write before the
     /// Job's watch event arrives must not take the new run for a deleted one.
     pub expected: Expectations,
+    /// Statuses written but not yet seen in the cache, so that a reconcile woken before the
+    /// collection's watch event neither writes the same status again nor announces a run's
+    /// end twice.
+    pub written: StatusWrites,
 }
 
 /// How long a created Job is expected before its absence from the cache counts: longer than
@@ -100,6 +104,58 @@ impl Expectations {
             return None;
         }
         Some(run.clone())
+    }
+}
+
+/// Most statuses remembered; beyond it the memory starts over (an entry of a collection
+/// deleted right after a write would otherwise stay), which costs at most one write again.
+const STATUS_WRITES_MAX: usize = 4096;
+
+/// The status last written per collection, with the `resourceVersion` the cache showed then.
+/// While the cache still shows that version, it has not seen the write: the written status is
+/// the current one. Once it shows another, the cache is current again (whoever wrote).
+#[derive(Debug, Default)]
+pub struct StatusWrites(Mutex<HashMap<ObjectRef<ChannelCollection>, Written>>);
+
+/// A written status, and the `resourceVersion` the cache showed when it was written.
+type Written = (Option<String>, ChannelCollectionStatus);
+
+impl StatusWrites {
+    /// `cc` as it is after this operator's last status write: the cached object itself when
+    /// the cache has caught up (or nothing was written), else a copy with the written status.
+    pub fn caught_up(&self, cc: Arc<ChannelCollection>) -> Arc<ChannelCollection> {
+        let Ok(mut written) = self.0.lock() else {
+            return cc;
+        };
+        let key = ObjectRef::from_obj(cc.as_ref());
+        match written.get(&key) {
+            Some((version, status)) if *version == cc.metadata.resource_version => {
+                if cc.status.as_ref() == Some(status) {
+                    return cc;
+                }
+                let mut current = (*cc).clone();
+                current.status = Some(status.clone());
+                Arc::new(current)
+            }
+            Some(_) => {
+                written.remove(&key);
+                cc
+            }
+            None => cc,
+        }
+    }
+
+    /// `status` was just written on `cc` (as cached).
+    pub(super) fn wrote(&self, cc: &ChannelCollection, status: &ChannelCollectionStatus) {
+        if let Ok(mut written) = self.0.lock() {
+            if written.len() >= STATUS_WRITES_MAX {
+                written.clear();
+            }
+            written.insert(
+                ObjectRef::from_obj(cc),
+                (cc.metadata.resource_version.clone(), status.clone()),
+            );
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crds::ChannelCollection;
 use kube::{ResourceExt, runtime::controller::Action};
 use tracing::{error, instrument, warn};
 
-pub use context::{Clock, Context, Expectations, FIELD_MANAGER, HistoryCache};
+pub use context::{Clock, Context, Expectations, FIELD_MANAGER, HistoryCache, StatusWrites};
 pub use error::Error;
 
 use telemetry::ErrorChain;
@@ -38,6 +38,9 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
         error!(name = %cc.name_any(), "collection has no namespace; not reconciled");
         return Ok(Action::await_change());
     };
+    // A status written by the previous reconcile that the cache does not show yet is the
+    // previous status: what changed since, and what to announce, is measured against it.
+    let cc = ctx.written.caught_up(cc);
     let now = (ctx.clock)();
 
     let observed = read::observe(&cc, &namespace, &ctx, now).await;
