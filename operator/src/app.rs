@@ -28,7 +28,9 @@ use telemetry::ErrorChain;
 use crate::{
     cache,
     cli::{DatabaseUrl, RunArgs},
-    controller, http,
+    controller,
+    events::Publisher,
+    http,
     job::JobDefaults,
     leader::{self, LeaseConfig},
     metrics::Metrics,
@@ -62,12 +64,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .lease_namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client: Client = ClientBuilder::try_from(config)
+    let throttle = ThrottleLayer::new(Rate {
+        qps: args.kube_api_qps,
+        burst: args.kube_api_burst,
+    });
+    let client: Client = ClientBuilder::try_from(config.clone())
         .context("building the Kubernetes client")?
-        .with_layer(&ThrottleLayer::new(Rate {
-            qps: args.kube_api_qps,
-            burst: args.kube_api_burst,
-        }))
+        .with_layer(&throttle)
+        .build();
+    // Events go through their own client, on the background lane of the same rate limit.
+    let events_client: Client = ClientBuilder::try_from(config)
+        .context("building the Kubernetes client for Events")?
+        .with_layer(&throttle.background())
         .build();
     let identity = args
         .identity
@@ -110,12 +118,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: caches.stores.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: FIELD_MANAGER.to_string(),
-                instance: Some(identity.clone()),
-            },
+        events: Publisher::spawn(
+            Recorder::new(
+                events_client,
+                Reporter {
+                    controller: FIELD_MANAGER.to_string(),
+                    instance: Some(identity.clone()),
+                },
+            ),
+            leader_state.clone(),
+            metrics.events_dropped.clone(),
         ),
         defaults: JobDefaults {
             image: args.collector_image.clone(),

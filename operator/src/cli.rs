@@ -82,8 +82,10 @@ pub struct RunArgs {
     #[arg(long, env = "KUBE_API_QPS", default_value_t = 500.0, value_parser = positive)]
     pub kube_api_qps: f64,
 
-    /// Requests the client may send at once above `--kube-api-qps`.
-    #[arg(long, env = "KUBE_API_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests the client may send at once above `--kube-api-qps`. The default covers a due
+    /// minute of 1,000 collections (a Job and a status write each); Events only take tokens
+    /// while more than half the burst is left.
+    #[arg(long, env = "KUBE_API_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
 
     /// PostgreSQL URL of the audit log, for live progress (optional: without it, or while it

@@ -3,7 +3,7 @@
 //! Pure core: `schedule`, `validate`, `job`, `runs`, `pods`, `decide` (what to do), `status`
 //! (the one status computation) and `conditions`.
 //! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
-//! apply -> status), `controller`, `leader`, `http`, `throttle`, `retention` (audit-log
+//! apply -> status), `events` (Events written in the background), `controller`, `leader`, `http`, `throttle`, `retention` (audit-log
 //! retention), `app` (the binary's edge).
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod decide;
+pub mod events;
 pub mod http;
 pub mod job;
 pub mod leader;

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub duration: Histogram,
     /// Collector Jobs created.
     pub jobs_created: Counter,
+    /// Events dropped because the queue of Events to write was full.
+    pub events_dropped: Counter,
     /// 1 while `/readyz` answers OK.
     pub ready: Gauge,
     /// 1 while this instance holds the leader lease.
@@ -73,6 +75,12 @@ impl Default for Metrics {
             "Collector Jobs created",
             jobs_created.clone(),
         );
+        let events_dropped = Counter::default();
+        operator.register(
+            "events_dropped",
+            "Events dropped because the queue of Events to write was full",
+            events_dropped.clone(),
+        );
         let ready = Gauge::default();
         operator.register(
             "ready",
@@ -103,6 +111,7 @@ impl Default for Metrics {
             failures,
             duration,
             jobs_created,
+            events_dropped,
             ready,
             leader,
             audit_rows_deleted,

@@ -1,6 +1,10 @@
 //! Client-side rate limit of API requests, as client-go's `--kube-api-qps`/`--kube-api-burst`:
 //! a token bucket of `burst` requests refilled at `qps` per second (GCRA), applied to every
 //! request of the client (a watch costs one token when it starts).
+//!
+//! A client built with the [`ThrottleLayer::background`] lane of the same bucket (the one that
+//! writes Events) only takes a token while the bucket holds more than half the burst: a due
+//! minute's Job creations and status writes never wait behind its Events.
 
 use std::{
     future::Future,
@@ -24,16 +28,21 @@ pub struct Rate {
 #[derive(Debug)]
 struct Bucket {
     interval: Duration,
+    /// How far ahead of the present the next slot may be and still be taken: the burst.
     tolerance: Duration,
+    /// The same for background requests: half the burst is kept for the foreground.
+    background_tolerance: Duration,
     next: Mutex<Option<Instant>>,
 }
 
 impl Bucket {
     fn new(rate: Rate) -> Self {
         let interval = Duration::from_nanos((1e9 / rate.qps.max(1e-9)).round() as u64);
+        let burst = rate.burst.max(1);
         Self {
             interval,
-            tolerance: interval.saturating_mul(rate.burst.max(1) - 1),
+            tolerance: interval.saturating_mul(burst - 1),
+            background_tolerance: interval.saturating_mul(burst.div_ceil(2) - 1),
             next: Mutex::new(None),
         }
     }
@@ -46,15 +55,51 @@ impl Bucket {
         *next = Some(tat + self.interval);
         allowed
     }
+
+    /// Takes a slot for a background request arriving `now` if the bucket holds more than half
+    /// the burst; else reserves nothing and says when to ask again.
+    fn take_above_reserve(&self, now: Instant) -> Result<(), Instant> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let tat = next.unwrap_or(now).max(now);
+        match tat.checked_sub(self.background_tolerance) {
+            Some(from) if from > now => Err(from),
+            _ => {
+                *next = Some(tat + self.interval);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Which requests a [`Throttle`] sends: the foreground's take any token, in order; the
+/// background's only those above the reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Foreground,
+    Background,
 }
 
 /// A [`Layer`] adding the rate limit `rate` to a client's service stack.
 #[derive(Debug, Clone)]
-pub struct ThrottleLayer(Arc<Bucket>);
+pub struct ThrottleLayer {
+    bucket: Arc<Bucket>,
+    lane: Lane,
+}
 
 impl ThrottleLayer {
     pub fn new(rate: Rate) -> Self {
-        Self(Arc::new(Bucket::new(rate)))
+        Self {
+            bucket: Arc::new(Bucket::new(rate)),
+            lane: Lane::Foreground,
+        }
+    }
+
+    /// The background lane of the same bucket, for requests that may wait (Events).
+    pub fn background(&self) -> Self {
+        Self {
+            bucket: self.bucket.clone(),
+            lane: Lane::Background,
+        }
     }
 }
 
@@ -64,7 +109,8 @@ impl<S> Layer<S> for ThrottleLayer {
     fn layer(&self, inner: S) -> Throttle<S> {
         Throttle {
             inner,
-            bucket: self.0.clone(),
+            bucket: self.bucket.clone(),
+            lane: self.lane,
             slot: Slot::Unreserved,
         }
     }
@@ -74,6 +120,7 @@ impl<S> Layer<S> for ThrottleLayer {
 pub struct Throttle<S> {
     inner: S,
     bucket: Arc<Bucket>,
+    lane: Lane,
     /// The next request's slot in the bucket.
     slot: Slot,
 }
@@ -84,6 +131,8 @@ enum Slot {
     Unreserved,
     /// Reserved for a later instant.
     At(Pin<Box<Sleep>>),
+    /// Not reserved: the background asks again at this instant.
+    Retry(Pin<Box<Sleep>>),
     /// Reserved and due: the request may go.
     Open,
 }
@@ -93,6 +142,7 @@ impl<S: Clone> Clone for Throttle<S> {
         Self {
             inner: self.inner.clone(),
             bucket: self.bucket.clone(),
+            lane: self.lane,
             slot: Slot::Unreserved,
         }
     }
@@ -107,23 +157,35 @@ where
     type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if matches!(self.slot, Slot::Unreserved) {
-            let now = Instant::now();
-            let allowed = self.bucket.reserve(now);
-            // Within the burst no timer is armed: a timer fires on the runtime's next
-            // millisecond tick at the earliest, and the client's one request queue would
-            // wait for that before every request.
-            self.slot = if allowed <= now {
-                Slot::Open
-            } else {
-                Slot::At(Box::pin(tokio::time::sleep_until(allowed)))
-            };
+        loop {
+            match &mut self.slot {
+                Slot::Unreserved => {
+                    let now = Instant::now();
+                    // Within the burst no timer is armed: a timer fires on the runtime's next
+                    // millisecond tick at the earliest, and the client's one request queue
+                    // would wait for that before every request.
+                    self.slot = match self.lane {
+                        Lane::Foreground => match self.bucket.reserve(now) {
+                            allowed if allowed <= now => Slot::Open,
+                            allowed => Slot::At(Box::pin(tokio::time::sleep_until(allowed))),
+                        },
+                        Lane::Background => match self.bucket.take_above_reserve(now) {
+                            Ok(()) => Slot::Open,
+                            Err(again) => Slot::Retry(Box::pin(tokio::time::sleep_until(again))),
+                        },
+                    };
+                }
+                Slot::At(wait) => {
+                    ready!(wait.as_mut().poll(cx));
+                    self.slot = Slot::Open;
+                }
+                Slot::Retry(wait) => {
+                    ready!(wait.as_mut().poll(cx));
+                    self.slot = Slot::Unreserved;
+                }
+                Slot::Open => return self.inner.poll_ready(cx),
+            }
         }
-        if let Slot::At(wait) = &mut self.slot {
-            ready!(wait.as_mut().poll(cx));
-            self.slot = Slot::Open;
-        }
-        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: R) -> Self::Future {
@@ -150,6 +212,30 @@ mod tests {
         // An idle second refills the bucket.
         let later = t0 + Duration::from_secs(2);
         assert_eq!(bucket.reserve(later), later);
+    }
+
+    #[test]
+    fn the_background_takes_tokens_only_above_half_the_burst() {
+        let bucket = Bucket::new(Rate {
+            qps: 10.0,
+            burst: 4,
+        });
+        let t0 = Instant::now();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(bucket.take_above_reserve(t0), Ok(()), "4 tokens");
+        assert_eq!(bucket.take_above_reserve(t0), Ok(()), "3 tokens");
+        // 2 tokens are the foreground's: the background may go once a third is back.
+        assert_eq!(bucket.take_above_reserve(t0), Err(t0 + ms(100)));
+        assert_eq!(bucket.reserve(t0), t0, "the foreground takes the reserve");
+        assert_eq!(bucket.reserve(t0), t0);
+        assert_eq!(bucket.take_above_reserve(t0), Err(t0 + ms(300)));
+        assert_eq!(
+            bucket.reserve(t0),
+            t0 + ms(100),
+            "and waits in order after it"
+        );
+        // Asking took nothing: refilled, the background goes again.
+        assert_eq!(bucket.take_above_reserve(t0 + ms(500)), Ok(()));
     }
 
     /// A service that is always ready.

@@ -26,6 +26,7 @@ use kube::{
 };
 use operator::{
     cache, controller,
+    events::Publisher,
     leader::{self, LeaseConfig},
     metrics::Metrics,
     reconcile::Context,
@@ -285,12 +286,16 @@ async fn start(
     let caches = Arc::new(caches);
     let ctx = Arc::new(Context {
         stores: caches.stores.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "channel-collection-operator".into(),
-                instance: Some(identity.into()),
-            },
+        events: Publisher::spawn(
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "channel-collection-operator".into(),
+                    instance: Some(identity.into()),
+                },
+            ),
+            gate.clone(),
+            Default::default(),
         ),
         client: client.clone(),
         defaults: defaults(),

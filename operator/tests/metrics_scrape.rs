@@ -28,6 +28,7 @@ use kube::{
 };
 use operator::{
     cache, controller,
+    events::Publisher,
     http::{Health, bind, serve},
     metrics::Metrics,
     reconcile::Context,
@@ -320,12 +321,16 @@ async fn start(pool: PgPool) -> Running {
     let now = at(12, 1, 0);
     let ctx = Arc::new(Context {
         stores: caches.stores.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "channel-collection-operator".into(),
-                instance: Some("operator-a".into()),
-            },
+        events: Publisher::spawn(
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "channel-collection-operator".into(),
+                    instance: Some("operator-a".into()),
+                },
+            ),
+            leader.clone(),
+            Default::default(),
         ),
         client,
         defaults: defaults(),

@@ -26,6 +26,7 @@ use kube::{
 };
 use operator::{
     cache::Stores,
+    events::Publisher,
     metrics::Metrics,
     reconcile::{Context, Error, reconcile},
     time::to_k8s,
@@ -51,6 +52,8 @@ enum Scenario {
 /// What the operator did, in order.
 #[derive(Default, Debug)]
 struct Seen {
+    /// The reconcile's own requests; Events are written in the background, in no fixed order
+    /// against them, and are in `events`.
     requests: Vec<String>,
     created: Vec<Value>,
     deleted: Vec<(String, Value)>,
@@ -96,12 +99,16 @@ fn context_with(
     let (_gate, leader) = watch::channel(true);
     Arc::new(Context {
         stores,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "channel-collection-operator".into(),
-                instance: None,
-            },
+        events: Publisher::spawn(
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "channel-collection-operator".into(),
+                    instance: None,
+                },
+            ),
+            leader.clone(),
+            Default::default(),
         ),
         client,
         defaults: defaults(),
@@ -157,7 +164,9 @@ async fn run_with_pods(
         // Ends when the operator's last client clone is dropped.
         while let Some(request) = apiserver::next(&mut handle).await {
             let path = request.path().to_string();
-            seen.requests.push(format!("{} {}", request.method, path));
+            if !path.contains("/events") {
+                seen.requests.push(format!("{} {}", request.method, path));
+            }
             match (&request.method, path.as_str()) {
                 (&Method::POST, "/apis/batch/v1/namespaces/telegram/jobs") => {
                     seen.created.push(request.body.clone());
@@ -246,7 +255,6 @@ async fn run_with_pods(
 
 const CREATE: &str = "POST /apis/batch/v1/namespaces/telegram/jobs";
 const STATUS: &str = "PATCH /apis/collection.mtproto.dev/v1alpha1/namespaces/telegram/channelcollections/news/status";
-const EVENT: &str = "POST /apis/events.k8s.io/v1/namespaces/telegram/events";
 
 #[tokio::test]
 async fn first_reconcile_sets_conditions_and_next_run_time() {
@@ -284,8 +292,8 @@ async fn a_due_run_creates_exactly_one_job() {
     let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
     assert_eq!(
         seen.requests,
-        [CREATE, EVENT, STATUS],
-        "JobCreated is published as soon as the Job exists"
+        [CREATE, STATUS],
+        "Events are not on the reconcile's path"
     );
     assert_eq!(seen.created.len(), 1);
     assert_eq!(seen.jobs_created, 1, "jobs_created metric");
@@ -359,7 +367,6 @@ async fn already_exists_but_foreign_is_an_error_not_an_adoption() {
             CREATE,
             "GET /apis/batch/v1/namespaces/telegram/jobs/news-29931120",
             STATUS,
-            EVENT
         ]
     );
     assert_eq!(
@@ -417,7 +424,7 @@ async fn history_cleanup_deletes_the_oldest_finished_jobs() {
 async fn invalid_spec_stalls_without_creating_anything() {
     let cc = ChannelCollection::test().cron("61 * * * *", Some("Mars/Olympus"));
     let (result, seen) = run(cc, at(12, 0, 5), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [STATUS, EVENT]);
+    assert_eq!(seen.requests, [STATUS]);
     assert!(seen.created.is_empty());
     let stalled = seen.condition("Stalled").unwrap();
     assert_eq!(stalled["status"], "True");
@@ -521,7 +528,7 @@ async fn a_missed_start_window_warns_once() {
             ..ChannelCollectionStatus::default()
         });
     let (result, seen) = run(cc, at(12, 7, 0), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [STATUS, EVENT]);
+    assert_eq!(seen.requests, [STATUS]);
     assert_eq!(
         seen.events(),
         [("Warning".to_string(), "MissedSchedule".to_string())]
@@ -544,7 +551,8 @@ async fn more_than_100_missed_runs_start_the_latest_and_warn() {
         .interval("1m")
         .last_scheduled(t0());
     let (_, seen) = run(cc, at(14, 0, 30), Scenario::Jobs(vec![])).await;
-    assert_eq!(seen.requests, [CREATE, EVENT, STATUS, EVENT]);
+    assert_eq!(seen.requests, [CREATE, STATUS]);
+    assert_eq!(seen.events.len(), 2, "JobCreated and the warning");
     assert_eq!(
         seen.created[0]["metadata"]["name"], "news-29931240",
         "the 14:00 run"
@@ -1250,21 +1258,28 @@ async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
     );
 }
 
+/// The requests other than Events, and the Events' bodies.
+type RequestsAndEvents = (Vec<String>, Vec<Value>);
+
 /// A mocked API server that answers every request with its own body (a status write with the
 /// collection around it), sends each status written to the returned channel, and returns the
-/// requests once the last client is gone.
+/// requests other than Events, and the Events, once the last client is gone.
 fn echoing_apiserver(
     mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
 ) -> (
-    tokio::task::JoinHandle<Vec<String>>,
+    tokio::task::JoinHandle<RequestsAndEvents>,
     tokio::sync::mpsc::UnboundedReceiver<ChannelCollectionStatus>,
 ) {
     let (status_tx, statuses) = tokio::sync::mpsc::unbounded_channel();
     let server = tokio::spawn(async move {
-        let mut requests = Vec::new();
+        let (mut requests, mut events) = (Vec::new(), Vec::new());
         while let Some(request) = apiserver::next(&mut handle).await {
-            requests.push(format!("{} {}", request.method, request.path()));
             let mut body = request.body.clone();
+            if request.path().contains("/events") {
+                events.push(body.clone());
+            } else {
+                requests.push(format!("{} {}", request.method, request.path()));
+            }
             if request.path().ends_with("/status") {
                 status_tx
                     .send(serde_json::from_value(body["status"].clone()).unwrap())
@@ -1274,7 +1289,7 @@ fn echoing_apiserver(
             }
             request.respond(apiserver::json(StatusCode::CREATED, &body));
         }
-        requests
+        (requests, events)
     });
     (server, statuses)
 }
@@ -1304,12 +1319,13 @@ async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
         "still a run to refresh"
     );
     drop(ctx);
-    let requests = server.await.unwrap();
+    let (requests, events) = server.await.unwrap();
     assert_eq!(
         requests,
-        [CREATE, EVENT, STATUS],
-        "the second reconcile writes nothing, announces nothing"
+        [CREATE, STATUS],
+        "the second reconcile writes nothing"
     );
+    assert_eq!(events.len(), 1, "JobCreated, and nothing more: {events:?}");
 }
 
 #[tokio::test]
@@ -1345,14 +1361,52 @@ async fn a_reconcile_before_the_cache_shows_its_status_write_repeats_nothing() {
     edited.metadata.resource_version = Some("43".into());
     reconcile(Arc::new(edited), ctx.clone()).await.unwrap();
     drop(ctx);
-    let requests = server.await.unwrap();
-    // The stale reconcile repeats neither the write nor RunSucceeded.
-    assert_eq!(requests[..2], [STATUS, EVENT], "{requests:?}");
-    // A newer version without the write gets it again, and RunSucceeded (as a series).
-    assert_eq!(requests.len(), 4, "{requests:?}");
-    assert_eq!(requests[2], STATUS);
-    assert!(
-        requests[3].starts_with("PATCH /apis/events.k8s.io/v1/namespaces/telegram/events/news."),
-        "{requests:?}"
+    let (requests, events) = server.await.unwrap();
+    let reasons: Vec<&Value> = events.iter().map(|e| &e["reason"]).collect();
+    // The stale reconcile repeats neither the write nor RunSucceeded; a newer version without
+    // the write gets both again.
+    assert_eq!(requests, [STATUS, STATUS]);
+    assert_eq!(reasons, ["RunSucceeded", "RunSucceeded"]);
+}
+
+#[tokio::test]
+async fn a_reconcile_does_not_wait_for_its_events() {
+    // An Events API that never answers: the Job and the status are written all the same.
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = tokio::spawn(async move {
+        // Held, never answered, until the server ends.
+        let (mut requests, mut unanswered) = (Vec::new(), Vec::new());
+        while let Some(request) = apiserver::next(&mut handle).await {
+            if request.path().contains("/events") {
+                unanswered.push(request);
+                continue;
+            }
+            requests.push(format!("{} {}", request.method, request.path()));
+            let mut body = request.body.clone();
+            if request.path().ends_with("/status") {
+                body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
+                body["spec"] = serde_json::to_value(common::spec()).unwrap();
+            }
+            request.respond(apiserver::json(StatusCode::CREATED, &body));
+            if requests.len() == 2 {
+                break;
+            }
+        }
+        drop(unanswered);
+        requests
+    });
+    let cc = ChannelCollection::test();
+    let ctx = context_with(
+        Client::new(service, "telegram"),
+        at(12, 0, 5),
+        None,
+        common::stores(std::slice::from_ref(&cc), &[], &[]),
     );
+    let action = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
+        .await
+        .expect("the reconcile ends while its Event is unanswered")
+        .unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+    let requests = server.await.unwrap();
+    assert_eq!(requests, [CREATE, STATUS]);
 }

@@ -83,8 +83,7 @@ pub(super) async fn carry_out(
             Ok(_) => {
                 ctx.metrics.jobs_created.inc();
                 info!(job = %name, "created Job");
-                ctx.publish(cc, &Notice::normal("JobCreated", new.note.clone()))
-                    .await;
+                ctx.publish(cc, &Notice::normal("JobCreated", new.note.clone()));
                 created = Some(RunId(name));
             }
             Err(kube::Error::Api(status))

@@ -8,20 +8,16 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
-use kube::{
-    Client, Resource,
-    runtime::{
-        events::{Event, EventType, Recorder},
-        reflector::ObjectRef,
-    },
-};
+use kube::{Client, Resource, runtime::reflector::ObjectRef};
 use run_status::ChannelHistory;
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tracing::warn;
 
 use super::Error;
-use crate::{cache::Stores, job::JobDefaults, metrics::Metrics, runs::RunView, status::Notice};
+use crate::{
+    cache::Stores, events::Publisher, job::JobDefaults, metrics::Metrics, runs::RunView,
+    status::Notice,
+};
 
 /// Field manager of every write the operator makes (status SSA in particular).
 pub const FIELD_MANAGER: &str = "channel-collection-operator";
@@ -36,7 +32,7 @@ pub struct Context {
     /// The caches every read comes from.
     pub stores: Stores,
     /// Publishes Events on the collections.
-    pub recorder: Recorder,
+    pub events: Publisher,
     /// Collector image and database Secret for specs that leave them out.
     pub defaults: JobDefaults,
     /// Prometheus metrics.
@@ -168,30 +164,17 @@ impl Context {
         }
     }
 
-    /// Publishes `notice` on `cc`; an Event that cannot be written is logged, not retried.
-    pub(super) async fn publish(&self, cc: &ChannelCollection, notice: &Notice) {
-        if self.ensure_leader().is_err() {
-            return;
-        }
-        let event = Event {
-            type_: if notice.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: notice.reason.to_string(),
-            note: Some(notice.note.clone()),
-            action: "Reconcile".to_string(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, &cc.object_ref(&())).await {
-            warn!(reason = notice.reason, error = %error, "publishing an Event failed");
+    /// Queues `notice` on `cc` (written in the background; one that cannot be written is
+    /// logged, not retried).
+    pub(super) fn publish(&self, cc: &ChannelCollection, notice: &Notice) {
+        if self.ensure_leader().is_ok() {
+            self.events.publish(cc.object_ref(&()), notice);
         }
     }
 
-    pub(super) async fn publish_all(&self, cc: &ChannelCollection, notices: &[Notice]) {
+    pub(super) fn publish_all(&self, cc: &ChannelCollection, notices: &[Notice]) {
         for notice in notices {
-            self.publish(cc, notice).await;
+            self.publish(cc, notice);
         }
     }
 

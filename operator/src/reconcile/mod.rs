@@ -74,7 +74,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     {
         ctx.metrics.run_finished(&namespace, &cc.name_any(), run);
     }
-    ctx.publish_all(&cc, &notices).await;
+    ctx.publish_all(&cc, &notices);
     if let Some(run) = observed.ended(&next) {
         ctx.history.forget(&namespace, run);
     }
