@@ -1258,6 +1258,31 @@ async fn a_replaced_run_is_recorded_once_while_its_pods_go() {
     );
 }
 
+/// What the server answers to a write of `body` at `path`: the body, and a status write with
+/// the collection around it.
+fn echoed(path: &str, body: &Value) -> Value {
+    let mut answer = body.clone();
+    if path.ends_with("/status") {
+        answer["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
+        answer["spec"] = serde_json::to_value(common::spec()).unwrap();
+    }
+    answer
+}
+
+/// A context at `now` whose cache holds `cc` (and no Job), talking to `service`.
+fn context_of(
+    service: tower_test::mock::Mock<Request<Body>, Response<Body>>,
+    cc: &ChannelCollection,
+    now: DateTime<Utc>,
+) -> Arc<Context> {
+    context_with(
+        Client::new(service, "telegram"),
+        now,
+        None,
+        common::stores(std::slice::from_ref(cc), &[], &[]),
+    )
+}
+
 /// The requests other than Events, and the Events' bodies.
 type RequestsAndEvents = (Vec<String>, Vec<Value>);
 
@@ -1274,7 +1299,7 @@ fn echoing_apiserver(
     let server = tokio::spawn(async move {
         let (mut requests, mut events) = (Vec::new(), Vec::new());
         while let Some(request) = apiserver::next(&mut handle).await {
-            let mut body = request.body.clone();
+            let body = request.body.clone();
             if request.path().contains("/events") {
                 events.push(body.clone());
             } else {
@@ -1284,10 +1309,9 @@ fn echoing_apiserver(
                 status_tx
                     .send(serde_json::from_value(body["status"].clone()).unwrap())
                     .unwrap();
-                body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
-                body["spec"] = serde_json::to_value(common::spec()).unwrap();
             }
-            request.respond(apiserver::json(StatusCode::CREATED, &body));
+            let answer = echoed(request.path(), &body);
+            request.respond(apiserver::json(StatusCode::CREATED, &answer));
         }
         (requests, events)
     });
@@ -1300,12 +1324,7 @@ async fn a_run_just_created_is_not_taken_for_deleted_while_the_cache_lags() {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let (server, mut statuses) = echoing_apiserver(handle);
     let cc = ChannelCollection::test();
-    let ctx = context_with(
-        Client::new(service, "telegram"),
-        at(12, 0, 5),
-        None,
-        common::stores(std::slice::from_ref(&cc), &[], &[]),
-    );
+    let ctx = context_of(service, &cc, at(12, 0, 5));
     reconcile(Arc::new(cc.clone()), ctx.clone()).await.unwrap();
     let first = statuses.recv().await.unwrap();
     assert_eq!(first.active_job, Some("news-29931120".into()));
@@ -1382,12 +1401,8 @@ async fn a_reconcile_does_not_wait_for_its_events() {
                 continue;
             }
             requests.push(format!("{} {}", request.method, request.path()));
-            let mut body = request.body.clone();
-            if request.path().ends_with("/status") {
-                body["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
-                body["spec"] = serde_json::to_value(common::spec()).unwrap();
-            }
-            request.respond(apiserver::json(StatusCode::CREATED, &body));
+            let answer = echoed(request.path(), &request.body);
+            request.respond(apiserver::json(StatusCode::CREATED, &answer));
             if requests.len() == 2 {
                 break;
             }
@@ -1396,12 +1411,7 @@ async fn a_reconcile_does_not_wait_for_its_events() {
         requests
     });
     let cc = ChannelCollection::test();
-    let ctx = context_with(
-        Client::new(service, "telegram"),
-        at(12, 0, 5),
-        None,
-        common::stores(std::slice::from_ref(&cc), &[], &[]),
-    );
+    let ctx = context_of(service, &cc, at(12, 0, 5));
     let action = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
         .expect("the reconcile ends while its Event is unanswered")
