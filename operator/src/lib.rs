@@ -3,8 +3,8 @@
 //! Pure core: `schedule`, `validate`, `job`, `runs`, `pods`, `decide` (what to do), `status`
 //! (the one status computation) and `conditions`.
 //! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
-//! apply -> status), `events` (Events written in the background), `controller`, `leader`, `http`, `throttle`, `retention` (audit-log
-//! retention), `app` (the binary's edge).
+//! apply -> status), `events` (Events written in the background), `controller`, `leader`,
+//! `http`, `throttle`, `retention` (audit-log retention), `app` (the binary's edge).
 
 pub mod app;
 pub mod cache;

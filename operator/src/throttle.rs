@@ -73,7 +73,7 @@ impl Bucket {
 
 /// Which requests a [`Throttle`] sends: the foreground's take any token, in order; the
 /// background's only those above the reserve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Lane {
     Foreground,
     Background,

@@ -164,12 +164,10 @@ impl Context {
         }
     }
 
-    /// Queues `notice` on `cc` (written in the background; one that cannot be written is
-    /// logged, not retried).
+    /// Queues `notice` on `cc`: written in the background while this instance leads (the
+    /// writer checks the lease); one that cannot be written is logged, not retried.
     pub(super) fn publish(&self, cc: &ChannelCollection, notice: &Notice) {
-        if self.ensure_leader().is_ok() {
-            self.events.publish(cc.object_ref(&()), notice);
-        }
+        self.events.publish(cc.object_ref(&()), notice);
     }
 
     pub(super) fn publish_all(&self, cc: &ChannelCollection, notices: &[Notice]) {
