@@ -23,12 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use audit::AuditEvent;
 use collector_job::config::MAX_BATCH;
 use collector_job::mapping;
 use collector_job::model::ResolvedChannel;
 use collector_job::store::Store;
 use common::{Collect, USER, Wire};
+use contract::audit::AuditEvent;
 use fake_dc::{Account, Channel, Scenario};
 use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use sqlx::PgPool;
@@ -85,7 +85,9 @@ async fn collect(url: &str, scenario: Scenario, channels: &[String], run_id: &st
         .connect(url)
         .await
         .expect("connect");
-    let rows = audit::read_run(&pool, run_id).await.expect("audit rows");
+    let rows = contract::audit::read_run(&pool, run_id)
+        .await
+        .expect("audit rows");
     let (mut start, mut end, mut messages) = (None, None, 0);
     for row in rows {
         match row.event {
@@ -192,7 +194,7 @@ async fn main() {
         .connect(&url)
         .await
         .expect("connect to the bench database");
-    audit::MIGRATOR.run(&pool).await.expect("migrate");
+    contract::MIGRATOR.run(&pool).await.expect("migrate");
 
     // Alternating rounds (the machine may be busy with other work); each round collects new
     // channels, so every run is a first run of its channels.

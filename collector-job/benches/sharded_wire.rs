@@ -33,8 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use assignment::{ChannelLoad, Strategy};
-use audit::AuditEvent;
 use common::{Collect, USER, Wire};
+use contract::audit::AuditEvent;
 use fake_dc::{Account, Channel, Scenario};
 use scratch::{ScratchDatabase, env_number, watch_peak_rss};
 use sqlx::PgPool;
@@ -187,7 +187,9 @@ async fn run(
         "{run_id}: every message stored once"
     );
 
-    let rows = audit::read_run(pool, run_id).await.expect("audit rows");
+    let rows = contract::audit::read_run(pool, run_id)
+        .await
+        .expect("audit rows");
     let mut durations = HashMap::new();
     let mut last: HashMap<Option<u32>, chrono::DateTime<chrono::Utc>> = HashMap::new();
     let mut messages = 0;
@@ -268,7 +270,7 @@ async fn main() {
         .connect(&database.url)
         .await
         .expect("connect to the bench database");
-    audit::MIGRATOR.run(&pool).await.expect("migrate");
+    contract::MIGRATOR.run(&pool).await.expect("migrate");
     let api_id_file = std::env::temp_dir().join(format!("sharded-bench-{}", std::process::id()));
     std::fs::write(&api_id_file, format!("{}\n", common::API_ID)).expect("api id file");
 

@@ -166,7 +166,7 @@ async fn main() {
         .connect(&scratch.url)
         .await
         .expect("connect to the bench database");
-    audit::MIGRATOR.run(&pool).await.expect("migrate");
+    contract::MIGRATOR.run(&pool).await.expect("migrate");
     let tls: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(&pool)
         .await

@@ -1,13 +1,12 @@
 //! The thin shell of each subcommand: reads files and the environment, connects, runs the
 //! pure parts, and maps every failure to one line and the contract's exit code.
 
-use audit::contract;
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
 use std::time::Duration;
 
-use audit::{AuditWriter, RunIdentity};
 use chrono::{DateTime, Utc};
+use contract::audit::{AuditWriter, RunIdentity};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
@@ -42,15 +41,15 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The exit codes of DESIGN.md's contract (`audit::contract::exit`).
+    /// The exit codes of the Job contract (`contract::job::exit`, docs/job-contract.md).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => contract::exit::CONFIG,
-            Self::SessionInvalid(_) => contract::exit::SESSION_INVALID,
-            Self::Database(_) => contract::exit::DATABASE,
-            Self::Terminated => contract::exit::TERMINATED,
-            Self::SessionInUse(_) => contract::exit::SESSION_IN_USE,
-            Self::Other(_) => contract::exit::OTHER,
+            Self::Config(_) => contract::job::exit::CONFIG,
+            Self::SessionInvalid(_) => contract::job::exit::SESSION_INVALID,
+            Self::Database(_) => contract::job::exit::DATABASE,
+            Self::Terminated => contract::job::exit::TERMINATED,
+            Self::SessionInUse(_) => contract::job::exit::SESSION_IN_USE,
+            Self::Other(_) => contract::job::exit::OTHER,
         }
     }
 }
@@ -160,7 +159,7 @@ async fn connect(database_url: &str) -> Result<PgPool, Failure> {
         .connect_with(options)
         .await
         .map_err(|e| describe(&e))?;
-    if let Err(e) = audit::MIGRATOR.run(&pool).await {
+    if let Err(e) = contract::MIGRATOR.run(&pool).await {
         pool.close().await;
         return Err(Failure::Database(redact(
             format!("cannot apply migrations: {}", one_line(&e)),
@@ -179,7 +178,7 @@ fn required(value: Option<String>, var: &'static str) -> Result<String, Failure>
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate { database_url } => {
-            let url = required(database_url, contract::env::DATABASE_URL)?;
+            let url = required(database_url, contract::job::env::DATABASE_URL)?;
             connect(&url).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
@@ -296,8 +295,10 @@ async fn collect_on(
 fn run_failure(error: RunError, database_url: &str) -> Failure {
     let unreachable = match &error {
         RunError::Database(_) => true,
-        RunError::Audit(audit::StoreError::Write { source, .. })
-        | RunError::Audit(audit::StoreError::Read { source, .. }) => is_unreachable(source),
+        RunError::Audit(contract::audit::StoreError::Write { source, .. })
+        | RunError::Audit(contract::audit::StoreError::Read { source, .. }) => {
+            is_unreachable(source)
+        }
     };
     let line = redact(one_line(&error), database_url);
     if unreachable {
@@ -326,7 +327,7 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     let checked = import::check(&request)
         .await
         .map_err(|e| Failure::Config(one_line(&e)))?;
-    let url = required(args.database_url, contract::env::DATABASE_URL)?;
+    let url = required(args.database_url, contract::job::env::DATABASE_URL)?;
     let run_id = args
         .run_id
         .filter(|r| !r.is_empty())
@@ -420,11 +421,11 @@ fn summary_line(report: &ImportReport, run_id: &str, zone: Option<chrono_tz::Tz>
 }
 
 async fn login(args: LoginArgs) -> Result<(), Failure> {
-    let api_id = required(args.api_id, contract::env::API_ID)?
+    let api_id = required(args.api_id, contract::job::env::API_ID)?
         .trim()
         .parse()
-        .map_err(|_| Failure::Config(format!("{} is not a number", contract::env::API_ID)))?;
-    let api_hash = required(args.api_hash, contract::env::API_HASH)?;
+        .map_err(|_| Failure::Config(format!("{} is not a number", contract::job::env::API_ID)))?;
+    let api_hash = required(args.api_hash, contract::job::env::API_HASH)?;
     let target = login::SecretTarget {
         name: args.secret_name,
         namespace: args.namespace,
@@ -489,8 +490,8 @@ mod tests {
     #[test]
     fn causes_are_joined_on_one_line() {
         let error = config::ConfigError::Channel {
-            var: contract::env::CHANNELS,
-            source: crate::channel_ref::ChannelRefError::Malformed("a\nb".into()),
+            var: contract::job::env::CHANNELS,
+            source: contract::channel::ChannelRefError::Malformed("a\nb".into()),
         };
         assert!(!one_line(&error).contains('\n'));
         assert!(one_line(&error).contains("COLLECTOR_CHANNELS"));

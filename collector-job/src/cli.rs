@@ -1,7 +1,6 @@
 //! Command-line arguments; each may also come from the environment variable named in DESIGN.md.
 //! Values are checked in `config`, so a missing one is reported as one line naming it.
 
-use audit::contract;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -33,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     /// Apply the database migrations (under sqlx's advisory lock).
     Migrate {
-        #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
+        #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
         database_url: Option<String>,
     },
     /// Collect new messages of the configured channels (what the Job runs).
@@ -47,44 +46,44 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct CollectArgs {
     /// The run id (the Job's name).
-    #[arg(long, env = contract::env::RUN_ID)]
+    #[arg(long, env = contract::job::env::RUN_ID)]
     pub run_id: Option<String>,
     /// Namespace of the ChannelCollection.
-    #[arg(long, env = contract::env::NAMESPACE)]
+    #[arg(long, env = contract::job::env::NAMESPACE)]
     pub namespace: Option<String>,
     /// Name of the ChannelCollection.
-    #[arg(long, env = contract::env::NAME)]
+    #[arg(long, env = contract::job::env::NAME)]
     pub name: Option<String>,
     /// This pod's name (downward API); tells retries of one Job apart.
-    #[arg(long, env = contract::env::POD_NAME)]
+    #[arg(long, env = contract::job::env::POD_NAME)]
     pub pod_name: Option<String>,
     /// JSON array of the spec's channel strings.
-    #[arg(long, env = contract::env::CHANNELS)]
+    #[arg(long, env = contract::job::env::CHANNELS)]
     pub channels: Option<String>,
     /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d", "refreshWindow": "48h"}.
-    #[arg(long, env = contract::env::LIMITS)]
+    #[arg(long, env = contract::job::env::LIMITS)]
     pub limits: Option<String>,
-    #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
+    #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
-    #[arg(long, env = contract::env::API_ID, hide_env_values = true)]
+    #[arg(long, env = contract::job::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
     /// A file holding the api id (instead of --api-id; a trailing newline is fine).
-    #[arg(long, env = contract::env::API_ID_FILE)]
+    #[arg(long, env = contract::job::env::API_ID_FILE)]
     pub api_id_file: Option<PathBuf>,
     /// The session blob made by `collector-job login`.
-    #[arg(long, env = contract::env::SESSION_FILE, default_value = contract::SESSION_PATH)]
+    #[arg(long, env = contract::job::env::SESSION_FILE, default_value = contract::job::SESSION_PATH)]
     pub session_file: PathBuf,
     /// How long to wait while another collector holds this session's lock, then give up.
     #[arg(long, env = config::SESSION_LOCK_TIMEOUT, default_value = config::DEFAULT_SESSION_LOCK_TIMEOUT)]
     pub session_lock_timeout: String,
     /// Sharded runs: how many indexes (accounts) the run has; unset for a run on one session.
-    #[arg(long, env = contract::env::SHARD_COUNT)]
+    #[arg(long, env = contract::job::env::SHARD_COUNT)]
     pub shard_count: Option<String>,
     /// Sharded runs: this pod's Job completion index.
-    #[arg(long, env = contract::env::SHARD_INDEX)]
+    #[arg(long, env = contract::job::env::SHARD_INDEX)]
     pub shard_index: Option<String>,
     /// Sharded runs: JSON array of one array of channel strings per index.
-    #[arg(long, env = contract::env::ASSIGNMENT)]
+    #[arg(long, env = contract::job::env::ASSIGNMENT)]
     pub assignment: Option<String>,
     /// Longest flood wait slept through; a longer one fails the channel.
     #[arg(long, env = config::FLOOD_WAIT_THRESHOLD, default_value = "5m")]
@@ -124,9 +123,9 @@ impl CollectArgs {
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
-    #[arg(long, env = contract::env::API_ID, hide_env_values = true)]
+    #[arg(long, env = contract::job::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
-    #[arg(long, env = contract::env::API_HASH, hide_env_values = true)]
+    #[arg(long, env = contract::job::env::API_HASH, hide_env_values = true)]
     pub api_hash: Option<String>,
     /// Name of the Secret in the printed manifest.
     #[arg(long, default_value = "telegram-session")]
@@ -143,18 +142,18 @@ pub struct LoginArgs {
 pub struct ImportArgs {
     /// The export's result.json.
     pub path: PathBuf,
-    #[arg(long, env = contract::env::DATABASE_URL, hide_env_values = true)]
+    #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Run id of the audit rows; `import-<unix time>-<random>` when unset.
-    #[arg(long, env = contract::env::RUN_ID)]
+    #[arg(long, env = contract::job::env::RUN_ID)]
     pub run_id: Option<String>,
     /// IANA time zone (e.g. Europe/Berlin) of dates written without date_unixtime: exports
     /// made before 2021 give only the exporter's local time. UTC when unset.
     #[arg(long)]
     pub timezone: Option<String>,
     /// Collection the imported channels belong to, for the audit log.
-    #[arg(long, env = contract::env::NAMESPACE, default_value = "default")]
+    #[arg(long, env = contract::job::env::NAMESPACE, default_value = "default")]
     pub namespace: String,
-    #[arg(long, env = contract::env::NAME, default_value = "import")]
+    #[arg(long, env = contract::job::env::NAME, default_value = "import")]
     pub name: String,
 }

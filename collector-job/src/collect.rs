@@ -6,14 +6,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use audit::{
+use chrono::{DateTime, Utc};
+use contract::audit::{
     AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
     CollectionStart, EndReason, ErrorReason, FloodWait,
 };
-use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::channel_ref::ChannelRef;
 use crate::clock::Clock;
 use crate::config::{Limits, MAX_BATCH};
 use crate::flood::FloodNotice;
@@ -21,6 +20,7 @@ use crate::model::StoredChannel;
 use crate::shutdown::Shutdown;
 use crate::source::{Cursor, Source, SourceError};
 use crate::store::{Store, StoreError};
+use contract::channel::ChannelRef;
 use telemetry::one_line;
 
 /// What one run is asked to do.
@@ -57,7 +57,7 @@ pub struct RunSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write the audit log")]
-    Audit(#[from] audit::StoreError),
+    Audit(#[from] contract::audit::StoreError),
     #[error("the database became unreachable")]
     Database(#[source] StoreError),
 }
@@ -82,7 +82,7 @@ enum Stop {
     SessionInvalid,
     Terminated,
     Database(StoreError),
-    Audit(audit::StoreError),
+    Audit(contract::audit::StoreError),
 }
 
 impl From<SourceError> for Stop {
@@ -485,7 +485,7 @@ async fn record_flood<C: Clock>(
     clock: &C,
     channel: &str,
     notice: FloodNotice,
-) -> Result<(), audit::StoreError> {
+) -> Result<(), contract::audit::StoreError> {
     let now = clock.now();
     tracing::info!(
         channel,

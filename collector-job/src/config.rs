@@ -1,32 +1,19 @@
-//! The `collect` configuration: the Job's environment (see DESIGN.md, "Contract between the
-//! operator's Job and the collector") checked and turned into typed settings.
+//! The `collect` configuration: the Job's environment (docs/job-contract.md) checked and
+//! turned into typed settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use audit::RunIdentity;
-use audit::contract::env::{
+use contract::audit::RunIdentity;
+use contract::channel::{ChannelRef, ChannelRefError};
+use contract::job::env::{
     API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID,
     SHARD_COUNT, SHARD_INDEX,
 };
-use serde::Deserialize;
-
-use crate::channel_ref::{ChannelRef, ChannelRefError};
+use contract::limits::CollectionLimits;
 
 /// Telegram's largest page of history; also our transaction size.
 pub const MAX_BATCH: usize = 100;
-
-/// `spec.limits` as the operator passes it in `COLLECTOR_LIMITS`.
-#[derive(Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct LimitsSpec {
-    #[serde(default)]
-    pub max_messages_per_channel: Option<i64>,
-    #[serde(default)]
-    pub since: Option<String>,
-    #[serde(default)]
-    pub refresh_window: Option<String>,
-}
 
 /// Bounds on one run, checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -139,7 +126,7 @@ pub enum ConfigError {
     NotInChannels { index: usize, channel: String },
 }
 
-// The names the operator sets are the contract's (`audit::contract::env`); these tune the
+// The names the operator sets are the contract's (`contract::job::env`); these tune the
 // collector only.
 pub const FLOOD_WAIT_THRESHOLD: &str = "COLLECTOR_FLOOD_WAIT_THRESHOLD";
 pub const PROGRESS_INTERVAL: &str = "COLLECTOR_PROGRESS_INTERVAL";
@@ -347,10 +334,11 @@ pub fn parse_limits(json: &str) -> Result<Limits, ConfigError> {
     if json.trim().is_empty() || json.trim() == "null" {
         return Ok(Limits::default());
     }
-    let spec: LimitsSpec = serde_json::from_str(json).map_err(|e| ConfigError::LimitsJson {
-        var: LIMITS,
-        detail: json_detail(&e),
-    })?;
+    let spec: CollectionLimits =
+        serde_json::from_str(json).map_err(|e| ConfigError::LimitsJson {
+            var: LIMITS,
+            detail: json_detail(&e),
+        })?;
     let max_messages_per_channel = match spec.max_messages_per_channel {
         None => None,
         Some(value) if value >= 1 => Some(value as u64),
@@ -426,7 +414,7 @@ mod tests {
             ),
             database_url: Some("postgres://u:secret@db/x".into()),
             api_id: Some("12345".into()),
-            session_file: audit::contract::SESSION_PATH.into(),
+            session_file: contract::job::SESSION_PATH.into(),
             flood_wait_threshold: "5m".into(),
             progress_interval: "5s".into(),
         }

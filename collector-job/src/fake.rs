@@ -11,13 +11,13 @@ use grammers_mtsender::{InvocationError, RpcError};
 use grammers_tl_types as tl;
 use tokio::sync::Notify;
 
-use crate::channel_ref::ChannelRef;
 use crate::clock::ManualClock;
 use crate::flood::{Decision, FloodPolicy};
 use crate::model::{MessageRow, ResolvedChannel, ServiceAction, StoredChannel};
 use crate::rpc_error::classify;
 use crate::shutdown::ShutdownTrigger;
 use crate::source::{Batch, Cursor, Source, SourceError};
+use contract::channel::ChannelRef;
 
 /// One channel on the fake server.
 #[derive(Clone, Debug)]

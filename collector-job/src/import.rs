@@ -9,12 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use audit::{
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use contract::audit::{
     AuditEvent, AuditWriter, ChannelError, CollectionEnd, CollectionProgress, CollectionStart,
     ErrorReason,
 };
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;

@@ -3,7 +3,6 @@
 //! the collector").
 
 pub mod app;
-pub mod channel_ref;
 pub mod cli;
 pub mod clock;
 pub mod collect;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use audit::ErrorReason;
+use contract::audit::ErrorReason;
 use grammers_mtproto::transport;
 use grammers_mtsender::{InvocationError, RpcError};
 

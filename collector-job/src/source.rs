@@ -3,11 +3,11 @@
 
 use std::future::Future;
 
-use audit::ErrorReason;
 use chrono::{DateTime, Utc};
+use contract::audit::ErrorReason;
 
-use crate::channel_ref::ChannelRef;
 use crate::model::{MessageRow, ResolvedChannel, StoredChannel};
+use contract::channel::ChannelRef;
 
 /// Where the next page of a channel's history starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use sqlx::Arguments;
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::channel_ref::ChannelRef;
 use crate::model::{MessageRow, Observed, Origin, ResolvedChannel, StoredChannel};
 use crate::storable;
+use contract::channel::ChannelRef;
 
 /// A failed read or write of collected data.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit::ErrorReason;
+use contract::audit::ErrorReason;
 use grammers_client::Client;
 use grammers_client::peer::Peer;
 use grammers_mtsender::{ConnectionParams, InvocationError, SenderPool};
@@ -11,7 +11,6 @@ use grammers_tl_types as tl;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::channel_ref::ChannelRef;
 use crate::config::MAX_BATCH;
 use crate::flood::{FloodNotice, FloodPolicy};
 use crate::mapping::{self, ChatProblem};
@@ -19,6 +18,7 @@ use crate::model::{ResolvedChannel, StoredChannel};
 use crate::rpc_error::classify;
 use crate::session::SessionBlob;
 use crate::source::{Batch, Cursor, Source, SourceError};
+use contract::channel::ChannelRef;
 
 /// A connected grammers client (connections are made on the first call).
 pub struct Telegram {

@@ -96,7 +96,7 @@ fn login_without_the_api_hash_exits_2_naming_it() {
     assert!(line.contains("TELEGRAM_API_HASH"), "{line}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_unparseable_export_exits_2_and_changes_nothing(pool: PgPool) {
     let url = url_of(&pool);
     let good = format!(
@@ -147,7 +147,7 @@ async fn an_unparseable_export_exits_2_and_changes_nothing(pool: PgPool) {
     assert_eq!(after, before);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn migrate_applies_the_schema_idempotently(pool: PgPool) {
     let url = url_of(&pool);
     for _ in 0..2 {
@@ -195,7 +195,7 @@ fn server_url(pool: &PgPool, user: &str, database: &str) -> String {
     )
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_database_that_does_not_exist_exits_2_at_once_with_the_servers_reason(pool: PgPool) {
     let slow = ("COLLECTOR_DATABASE_CONNECT_TIMEOUT", "20s");
     let url = server_url(&pool, "postgres", "no_such_database_9");
@@ -280,7 +280,7 @@ fn a_message_without_an_id_is_named_by_its_place() {
     assert!(line.contains("line 3"), "{line}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_export_with_a_utf8_bom_is_imported(pool: PgPool) {
     let url = url_of(&pool);
     let good = std::fs::read(format!(
@@ -302,7 +302,7 @@ async fn an_export_with_a_utf8_bom_is_imported(pool: PgPool) {
     assert_eq!(count(&pool, "messages").await, 6);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn logs_on_a_pipe_carry_no_colour_codes(pool: PgPool) {
     let url = url_of(&pool);
     // A full export with a private chat: the import logs that it skips it.
@@ -380,7 +380,7 @@ struct Connections {
     terminated: Vec<bool>,
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn every_database_connection_is_closed_properly_on_exit(pool: PgPool) {
     let options = pool.connect_options();
     let (port, connections) =

@@ -4,12 +4,7 @@
 
 use std::time::Duration;
 
-use audit::{
-    AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
-    CollectionStart, EndReason, ErrorReason, FloodWait, RunIdentity,
-};
 use chrono::{DateTime, Utc};
-use collector_job::channel_ref::ChannelRef;
 use collector_job::clock::{Clock, ManualClock};
 use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
 use collector_job::config::Limits;
@@ -19,6 +14,11 @@ use collector_job::model::MessageRow;
 use collector_job::shutdown::{self, Shutdown};
 use collector_job::source::Cursor;
 use collector_job::store::Store;
+use contract::audit::{
+    AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
+    CollectionStart, EndReason, ErrorReason, FloodWait, RunIdentity,
+};
+use contract::channel::ChannelRef;
 use sqlx::PgPool;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -99,7 +99,7 @@ async fn run(
 }
 
 async fn events(pool: &PgPool, run_id: &str) -> Vec<AuditEvent> {
-    audit::read_run(pool, run_id)
+    contract::audit::read_run(pool, run_id)
         .await
         .unwrap()
         .into_iter()
@@ -181,7 +181,7 @@ fn end(messages: u64, synced: u32, errors: u32, at: i64, reason: Option<EndReaso
     })
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_trail(pool: PgPool) {
     let mut world = world();
     let summary = run(
@@ -265,7 +265,7 @@ async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_t
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_second_run_fetches_only_newer_messages_without_resolving_again(pool: PgPool) {
     let mut world = world();
     let channels = settings(&["@alpha", "@beta"]);
@@ -307,7 +307,7 @@ async fn a_second_run_fetches_only_newer_messages_without_resolving_again(pool: 
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn edited_messages_update_in_place(pool: PgPool) {
     let store = Store::new(pool.clone());
     let channel = store
@@ -358,7 +358,7 @@ async fn edited_messages_update_in_place(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_flood_wait_under_the_threshold_is_slept_through_and_recorded(pool: PgPool) {
     let mut world = world();
     world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::FloodWait(30));
@@ -401,7 +401,7 @@ async fn a_flood_wait_under_the_threshold_is_slept_through_and_recorded(pool: Pg
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
     let mut world = world();
     world.telegram = world.telegram.on_fetch(ALPHA, 2, Step::FloodWait(3600));
@@ -439,7 +439,7 @@ async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(pool: PgPool) {
     let mut secret = FakeChannel::new(1_003, "secret", 5);
     secret.private = true;
@@ -493,7 +493,7 @@ async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(poo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_revoked_session_ends_the_run_at_once(pool: PgPool) {
     let mut world = world();
     world.telegram = world
@@ -540,7 +540,7 @@ async fn a_revoked_session_ends_the_run_at_once(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_session_that_is_not_authorised_at_start_ends_the_run_before_any_channel(pool: PgPool) {
     let mut world = world();
     world.telegram = world
@@ -567,7 +567,7 @@ async fn a_session_that_is_not_authorised_at_start_ends_the_run_before_any_chann
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn sigterm_finishes_the_current_batch_then_ends_the_run_aborted(pool: PgPool) {
     let (trigger, stop) = shutdown::channel();
     let mut world = world();
@@ -603,7 +603,7 @@ async fn sigterm_finishes_the_current_batch_then_ends_the_run_aborted(pool: PgPo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn sigterm_during_a_pending_request_abandons_the_request(pool: PgPool) {
     let (trigger, stop) = shutdown::channel();
     let mut world = world();
@@ -631,7 +631,7 @@ async fn sigterm_during_a_pending_request_abandons_the_request(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn long_channels_report_progress_at_most_every_interval(pool: PgPool) {
     let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 750)]);
     world.telegram = world.telegram.fetch_takes(chrono::Duration::seconds(2));
@@ -658,7 +658,7 @@ async fn long_channels_report_progress_at_most_every_interval(pool: PgPool) {
     assert_eq!(inside, vec![report(300, 450, 6), report(600, 150, 12)]);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn max_messages_per_channel_bounds_each_run_and_the_next_run_continues(pool: PgPool) {
     let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 250)]);
     let mut channels = settings(&["@alpha"]);
@@ -684,7 +684,7 @@ async fn max_messages_per_channel_bounds_each_run_and_the_next_run_continues(poo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn since_bounds_only_the_first_run(pool: PgPool) {
     // Message n was sent n minutes after the epoch; the run happens 300 minutes after it.
     let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 250)]);
@@ -728,7 +728,7 @@ async fn since_bounds_only_the_first_run(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn service_messages_are_stored_with_their_action_and_move_the_checkpoint(pool: PgPool) {
     let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
     alpha.service_ids = (4..=150).collect();
@@ -760,7 +760,7 @@ async fn service_messages_are_stored_with_their_action_and_move_the_checkpoint(p
     assert_eq!(checkpoint(&pool, ALPHA).await, 152);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(pool: PgPool) {
     let mut world = world();
     run(
@@ -795,7 +795,7 @@ async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(poo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_flood_wait_during_the_session_check_names_no_channel(pool: PgPool) {
     let mut world = world();
     world.telegram = world.telegram.on_check_session(Step::FloodWait(5));
@@ -821,7 +821,7 @@ async fn a_flood_wait_during_the_session_check_names_no_channel(pool: PgPool) {
     assert!(matches!(events.last(), Some(AuditEvent::End(e)) if e.total_messages == 280));
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_at_once(pool: PgPool) {
     let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 10)]);
     let channels = settings(&["@alpha"]);
@@ -869,7 +869,7 @@ async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_at_once(pool
     assert_eq!(hashes, vec![(FAKE_ACCOUNT, 999)]);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_hash_refused_again_after_resolving_fails_only_that_channel(pool: PgPool) {
     // Telegram answers CHANNEL_INVALID to every history request: resolved once, not looped.
     let mut world = world_with(vec![
@@ -919,7 +919,7 @@ async fn a_hash_refused_again_after_resolving_fails_only_that_channel(pool: PgPo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_hash_cached_before_hashes_were_per_account_is_tried_then_claimed(pool: PgPool) {
     let mut world = world_with(vec![
         FakeChannel::new(ALPHA, "alpha", 10),
@@ -983,7 +983,7 @@ async fn a_hash_cached_before_hashes_were_per_account_is_tried_then_claimed(pool
 
 // ---- Regression tests of issue 9: storage failures and merging, from the collect side. ----
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_nul_character_in_a_collected_message_does_not_fail_the_channel(pool: PgPool) {
     let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
     alpha.messages[1].text = "nul\u{0}here".into();
@@ -1018,7 +1018,7 @@ async fn a_nul_character_in_a_collected_message_does_not_fail_the_channel(pool: 
     assert_eq!(forward, serde_json::json!({"from_name": "\u{FFFD}x"}));
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_page_the_database_refuses_fails_only_that_channel_with_postgres_reason(pool: PgPool) {
     sqlx::query("ALTER TABLE messages ADD CONSTRAINT no_spam CHECK (text <> 'spam')")
         .execute(&pool)
@@ -1056,7 +1056,7 @@ async fn a_page_the_database_refuses_fails_only_that_channel_with_postgres_reaso
     assert!(!error.message.contains(" at line "), "{}", error.message);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn collecting_over_imported_rows_keeps_what_only_the_export_knew(pool: PgPool) {
     // The export (channel 1001, messages 2..=5) is imported first, as a user migrating an archive.
     let url = {
@@ -1144,7 +1144,7 @@ fn world_at(channels: Vec<FakeChannel>, minutes: i64) -> World {
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_refresh_window_rereads_recent_messages_and_merges_their_counters_and_edits(
     pool: PgPool,
 ) {

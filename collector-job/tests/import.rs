@@ -4,9 +4,6 @@
 
 mod common;
 
-use audit::{
-    AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
-};
 use chrono::{DateTime, Utc};
 use collector_job::clock::ManualClock;
 use collector_job::collect::{RunEnd, RunSummary};
@@ -16,6 +13,9 @@ use collector_job::store::Store;
 use common::{
     audit_errors, chat_export, checkpoint, column, count, message_ids, post, posts, succeeded,
     temp_dir, write,
+};
+use contract::audit::{
+    AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -79,7 +79,7 @@ async fn rows(pool: &PgPool, channel: i64) -> Vec<Row> {
     .unwrap()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPool) {
     let report = run_import(&pool, "channel_result.json", "import-1").await;
 
@@ -178,7 +178,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
         "the trailing pin moves the checkpoint"
     );
 
-    let events: Vec<_> = audit::read_run(&pool, "import-1")
+    let events: Vec<_> = contract::audit::read_run(&pool, "import-1")
         .await
         .unwrap()
         .into_iter()
@@ -214,7 +214,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_place(pool: PgPool) {
     // The channel was collected before: its access hash and username must survive the import.
     Store::new(pool.clone())
@@ -300,7 +300,7 @@ async fn a_truncated_export_is_refused_before_anything_is_stored() {
 
 // ---- Regression tests of issue 9, through the binary as a user runs it. ----
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_nul_character_is_stored_as_a_replacement_character_in_every_field(pool: PgPool) {
     let mut messages = posts(208);
     messages[149] = json!({
@@ -334,7 +334,7 @@ async fn a_nul_character_is_stored_as_a_replacement_character_in_every_field(poo
     assert_eq!(reactions[0]["emoji"], "\u{FFFD}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_message_id_twice_in_one_export_is_stored_once_with_the_later_edit(pool: PgPool) {
     let mut messages = posts(3);
     let mut corrected = post(2, 1_761_987_720, "post 2 corrected");
@@ -355,7 +355,7 @@ async fn a_message_id_twice_in_one_export_is_stored_once_with_the_later_edit(poo
     assert_eq!(checkpoint(&pool, 1001).await, Some(3));
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_page_the_database_refuses_fails_the_import_loudly_and_stores_nothing_of_that_chat(
     pool: PgPool,
 ) {
@@ -398,7 +398,7 @@ async fn a_page_the_database_refuses_fails_the_import_loudly_and_stores_nothing_
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn importing_over_collected_rows_keeps_counters_and_newer_edits(pool: PgPool) {
     let store = Store::new(pool.clone());
     store
@@ -476,7 +476,7 @@ async fn importing_over_collected_rows_keeps_counters_and_newer_edits(pool: PgPo
     assert_eq!(media["photo"], "photos/photo_1.jpg", "{media}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn forwards_name_their_origin_in_one_typed_form(pool: PgPool) {
     let mut from_channel = post(2, 1_761_987_900, "forwarded");
     from_channel["forwarded_from"] = json!("Beta Daily");
@@ -510,7 +510,7 @@ async fn forwards_name_their_origin_in_one_typed_form(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_reply_into_another_chat_is_not_attached_to_this_channels_message(pool: PgPool) {
     let mut here = post(5, 1_761_988_000, "reply here");
     here["reply_to_message_id"] = json!(2);
@@ -545,7 +545,7 @@ async fn a_reply_into_another_chat_is_not_attached_to_this_channels_message(pool
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_old_format_export_gets_the_bare_channel_id_and_its_local_dates_are_explained(
     pool: PgPool,
 ) {
@@ -588,7 +588,7 @@ async fn an_old_format_export_gets_the_bare_channel_id_and_its_local_dates_are_e
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn two_imports_in_the_same_second_get_different_run_ids(pool: PgPool) {
     let url = common::url_of(&pool);
     let path = common::fixture("channel_result.json");
@@ -604,7 +604,7 @@ async fn two_imports_in_the_same_second_get_different_run_ids(pool: PgPool) {
     assert_eq!(runs, 2);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_unknown_reaction_type_is_stored_as_unknown(pool: PgPool) {
     let mut message = post(2, 1_761_987_900, "reacted");
     message["reactions"] = json!([

@@ -35,7 +35,7 @@ fn generate(path: &std::path::Path, messages: i64) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_large_export_is_imported_in_bounded_memory(pool: PgPool) {
     let dir = common::temp_dir("memory");
     let path = dir.join("result.json");

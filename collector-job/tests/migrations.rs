@@ -8,7 +8,7 @@ use sqlx::PgPool;
 const BEFORE: i64 = 20_261_130_999_999;
 
 async fn old_database(pool: &PgPool) {
-    audit::MIGRATOR.run_to(BEFORE, pool).await.unwrap();
+    contract::MIGRATOR.run_to(BEFORE, pool).await.unwrap();
 }
 
 async fn message(pool: &PgPool, channel: i64, id: i64, forward: Option<Value>) {
@@ -62,7 +62,7 @@ async fn forward_origins_of_both_old_formats_become_typed_peers(pool: PgPool) {
     message(&pool, 1001, 6, Some(json!({"from_name": "Hidden"}))).await;
     message(&pool, 1001, 7, None).await;
 
-    audit::MIGRATOR.run(&pool).await.unwrap();
+    contract::MIGRATOR.run(&pool).await.unwrap();
 
     let typed = |kind: &str, id: i64| json!({"type": kind, "id": id});
     assert_eq!(
@@ -115,7 +115,7 @@ async fn channels_imported_under_old_format_ids_move_to_their_bare_ids(pool: PgP
         .await
         .unwrap();
 
-    audit::MIGRATOR.run(&pool).await.unwrap();
+    contract::MIGRATOR.run(&pool).await.unwrap();
 
     let rows: Vec<(i64, i64, String)> = sqlx::query_as(
         "SELECT channel_id, message_id, text FROM messages ORDER BY channel_id, message_id",
@@ -152,7 +152,7 @@ async fn channels_imported_under_old_format_ids_move_to_their_bare_ids(pool: PgP
 #[sqlx::test(migrations = false)]
 async fn cached_access_hashes_move_to_the_unknown_account(pool: PgPool) {
     // The schema just before access hashes became per account (migration 20261202000002).
-    audit::MIGRATOR
+    contract::MIGRATOR
         .run_to(20_261_202_000_001, &pool)
         .await
         .unwrap();
@@ -163,7 +163,7 @@ async fn cached_access_hashes_move_to_the_unknown_account(pool: PgPool) {
         sqlx::query(insert).execute(&pool).await.unwrap();
     }
 
-    audit::MIGRATOR.run(&pool).await.unwrap();
+    contract::MIGRATOR.run(&pool).await.unwrap();
 
     let hashes: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT account_id, channel_id, access_hash FROM channel_access_hashes ORDER BY 2",

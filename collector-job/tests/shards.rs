@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Output};
 use std::time::Duration;
 
-use audit::{AuditEvent, AuditRow, EndReason};
 use common::{Collect, Wire, access_hashes, assert_stored_as_posted, rows, stored, url_of};
+use contract::audit::{AuditEvent, AuditRow, EndReason};
 use fake_dc::{Account, Channel, Fault, FaultRule, Outcome, Scenario};
 use sqlx::PgPool;
 
@@ -59,7 +59,7 @@ fn events_of(rows: &[AuditRow], shard: u32) -> Vec<AuditEvent> {
         .collect()
 }
 
-fn end(events: &[AuditEvent]) -> &audit::CollectionEnd {
+fn end(events: &[AuditEvent]) -> &contract::audit::CollectionEnd {
     events
         .iter()
         .find_map(|e| match e {
@@ -80,7 +80,7 @@ fn progressed(events: &[AuditEvent]) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn two_accounts_collect_disjoint_shards_of_one_run_at_once(pool: PgPool) {
     let wire = Wire::start(six_channels(
         Scenario::new()
@@ -189,7 +189,7 @@ async fn two_accounts_collect_disjoint_shards_of_one_run_at_once(pool: PgPool) {
     assert_eq!(collected, total);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_shard_whose_session_is_revoked_exits_3_and_its_rows_name_its_index(pool: PgPool) {
     let wire = Wire::start(six_channels(
         Scenario::new()
@@ -279,7 +279,7 @@ async fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> 
     panic!("no line with {needle:?}: {seen:?}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_second_collector_on_one_session_waits_for_the_first_then_gives_up_with_exit_6(
     pool: PgPool,
 ) {

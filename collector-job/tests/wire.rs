@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::Duration;
 
-use audit::{AuditEvent, EndReason, ErrorReason};
 use collector_job::session::SessionBlob;
 use common::{
     Collect, USER, Wire, assert_prefix_stored, assert_stored_as_posted, checkpoint, events,
     progress, stored, summary, url_of,
 };
+use contract::audit::{AuditEvent, EndReason, ErrorReason};
 use fake_dc::{Account, Channel, Fault, FaultRule, Outcome, Scenario, Served};
 use sqlx::PgPool;
 
@@ -70,7 +70,7 @@ fn assert_page_above(wire: &Wire, request: &Served, after: i32) {
     assert_eq!(got, expected, "page above {after}: {request:?}");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(pool: PgPool) {
     let wire = Wire::start(two_channels()).await;
     let channels = ["@alpha", "https://t.me/beta"];
@@ -147,7 +147,7 @@ async fn a_first_run_stores_every_message_and_a_second_run_only_the_new_ones(poo
     assert_page_above(&wire, second, 250);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn every_audit_row_carries_the_contracts_keys(pool: PgPool) {
     let wire = Wire::start(two_channels().channel(Channel::new(GAMMA, "gamma", 3).private())).await;
     run(&collect(&pool, &wire, "run-1", &["@alpha", "@gamma"]))
@@ -249,7 +249,7 @@ async fn survives(pool: &PgPool, fault: Fault) -> (Wire, Vec<AuditEvent>, Outcom
     (wire, events, outcome)
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_flood_wait_under_the_threshold_is_slept_through_and_audited(pool: PgPool) {
     let (_, events, outcome) = survives(&pool, Fault::FloodWait(1)).await;
 
@@ -268,7 +268,7 @@ async fn a_flood_wait_under_the_threshold_is_slept_through_and_audited(pool: PgP
     assert_eq!(outcome, flood);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
     let scenario = two_channels()
         .fault(FaultRule::new("messages.getHistory", 2, Fault::FloodWait(3600)).channel(ALPHA));
@@ -297,7 +297,7 @@ async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
     assert_stored_as_posted(&pool, &wire.dc, ALPHA).await;
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_account_over_its_flood_limit_waits_as_told_and_loses_nothing(pool: PgPool) {
     // 300 messages a second: every few pages Telegram answers FLOOD_WAIT_1.
     let scenario = Scenario::new()
@@ -332,7 +332,7 @@ async fn an_account_over_its_flood_limit_waits_as_told_and_loses_nothing(pool: P
     assert_eq!(summary(&events).unwrap().errors, 0);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(pool: PgPool) {
     let wire =
         Wire::start(two_channels().channel(Channel::new(GAMMA, "secret", 5).private())).await;
@@ -396,7 +396,7 @@ fn failed(output: &Output, code: i32) -> String {
     line
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_unregistered_auth_key_ends_the_run_with_session_invalid_and_exit_3(pool: PgPool) {
     let wire = Wire::start(
         Scenario::new()
@@ -426,7 +426,7 @@ async fn an_unregistered_auth_key_ends_the_run_with_session_invalid_and_exit_3(p
     assert!(stored(&pool, ALPHA).await.is_empty());
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_session_revoked_or_forgotten_mid_run_ends_it_and_keeps_what_was_stored(pool: PgPool) {
     // AUTH_KEY_UNREGISTERED, and a key the DC no longer knows: transport error -404 on a live
     // connection (grammers handles a 404 itself only on a new connection's first request).
@@ -462,7 +462,7 @@ async fn a_session_revoked_or_forgotten_mid_run_ends_it_and_keeps_what_was_store
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_connection_dropped_mid_page_is_retried_without_losing_the_page(pool: PgPool) {
     let (wire, _, outcome) = survives(&pool, Fault::DropConnection).await;
 
@@ -476,7 +476,7 @@ async fn a_connection_dropped_mid_page_is_retried_without_losing_the_page(pool: 
     assert_eq!(connections, 2, "one reconnection");
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_slow_answer_is_waited_for(pool: PgPool) {
     let scenario = two_channels()
         .fault(FaultRule::new("messages.getHistory", 1, Fault::Delay(1_500)).channel(BETA));
@@ -497,7 +497,7 @@ fn resolves(wire: &Wire, account: i64) -> usize {
         .count()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn each_account_caches_and_uses_its_own_access_hash(pool: PgPool) {
     const OTHER: i64 = USER + 1;
     let wire = Wire::start(two_channels().account(Account::new(OTHER))).await;
@@ -541,7 +541,7 @@ async fn each_account_caches_and_uses_its_own_access_hash(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_hash_cached_before_hashes_were_per_account_is_resolved_again_or_claimed(pool: PgPool) {
     const OTHER: i64 = USER + 1;
     let wire = Wire::start(two_channels().account(Account::new(OTHER))).await;
@@ -611,7 +611,7 @@ async fn a_hash_cached_before_hashes_were_per_account_is_resolved_again_or_claim
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_numeric_id_is_found_among_the_dialogs(pool: PgPool) {
     let wire = Wire::start(two_channels()).await;
 
@@ -631,7 +631,7 @@ async fn a_numeric_id_is_found_among_the_dialogs(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn limits_bound_a_run_by_count_and_a_first_run_by_age(pool: PgPool) {
     let now = chrono::Utc::now().timestamp();
     // Message n of gamma was sent (250 - n) minutes ago, 30 s off the minute.
@@ -662,7 +662,7 @@ async fn limits_bound_a_run_by_count_and_a_first_run_by_age(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn long_channels_report_progress_with_the_remaining_estimate(pool: PgPool) {
     let scenario = Scenario::new()
         .account(Account::new(USER))
@@ -756,7 +756,7 @@ async fn truncate(pool: &PgPool) {
         .unwrap();
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn killed_at_20_seeded_points_and_run_again_no_message_is_lost_or_duplicated(pool: PgPool) {
     let url = url_of(&pool);
     let channels = ["@alpha", "@beta", "@gamma"];
@@ -837,7 +837,7 @@ async fn killed_at_20_seeded_points_and_run_again_no_message_is_lost_or_duplicat
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn sigterm_mid_channel_writes_an_aborted_end_and_exits_5(pool: PgPool) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;

@@ -1,8 +1,8 @@
 //! The `ChannelCollection` custom resource (`collection.mtproto.dev/v1alpha1`).
 //!
-//! These types are the contract of `../shared/DESIGN.md`: field names, defaults and
-//! CRD-level validation live here, and `crdgen` turns them into
-//! `crds/channelcollection.yaml`.
+//! Field names, defaults and CRD-level validation live here, and `crdgen` turns them into
+//! `crds/channelcollection.yaml`. What the spec shares with the collector (channel references,
+//! limits) is the `contract` crate's.
 
 mod schema;
 mod spec;
@@ -16,9 +16,6 @@ use kube::CustomResourceExt;
 
 /// API group of every resource this project defines.
 pub const GROUP: &str = "collection.mtproto.dev";
-
-/// Annotation whose every new value asks for one run now (as Flux's `requestedAt`).
-pub const REQUESTED_AT_ANNOTATION: &str = "collection.mtproto.dev/requestedAt";
 
 /// Where the generated CRD is committed, relative to the workspace root.
 pub const CRD_COPIES: [&str; 2] = [

@@ -5,17 +5,12 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::status::ChannelCollectionStatus;
+pub use contract::limits::{CollectionLimits, LOOKBACK_PATTERN};
 
-/// A channel reference: `@username`, `username`, `https://t.me/username` or a numeric id.
-pub const CHANNEL_PATTERN: &str =
-    r"^(@?[A-Za-z][A-Za-z0-9_]{3,31}|https://t\.me/[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20})$";
+use crate::status::ChannelCollectionStatus;
 
 /// A Go-style duration made of whole units, e.g. `10m`, `1h30m`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(s|m|h))+$";
-
-/// A duration that may also count days, e.g. `30d`, for how far back a first run goes.
-pub const LOOKBACK_PATTERN: &str = r"^([0-9]+(s|m|h|d))+$";
 
 /// A Kubernetes object name (RFC 1123 subdomain) for Secret references.
 pub const SECRET_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
@@ -84,7 +79,7 @@ pub const MAX_SESSIONS: usize = 20;
 #[schemars(transform = crate::schema::no_null_in_enums)]
 pub struct ChannelCollectionSpec {
     /// Channels to collect: `@username`, `username`, `https://t.me/username` or a numeric id.
-    #[schemars(length(min = 1, max = 500), inner(length(max = 64), regex(pattern = CHANNEL_PATTERN)))]
+    #[schemars(length(min = 1, max = 500), inner(length(max = 64), regex(pattern = contract::channel::PATTERN)))]
     pub channels: Vec<String>,
 
     /// Run every so often, as a Go-style duration (`10m`, `1h30m`); at least one minute.
@@ -324,24 +319,4 @@ pub struct CollectorTemplate {
     /// Extra annotations of the collector pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_annotations: Option<BTreeMap<String, String>>,
-}
-
-/// Bounds on one run.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct CollectionLimits {
-    /// Most messages one run stores per channel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_messages_per_channel: Option<i64>,
-    /// How far back a channel's first run goes (e.g. `30d`, `72h`); its whole history when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
-    pub since: Option<String>,
-    /// Each run also re-reads the messages sent within this window (e.g. `48h`, `7d`) and
-    /// updates their views, forwards, reactions, reply counts and edits; off when unset. Costs
-    /// about one extra request per 100 messages in the window, per channel and run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
-    pub refresh_window: Option<String>,
 }

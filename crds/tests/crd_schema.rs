@@ -274,7 +274,7 @@ fn channel_references_follow_the_documented_forms() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(pattern, crds::CHANNEL_PATTERN);
+    assert_eq!(pattern, contract::channel::PATTERN);
 }
 
 #[test]

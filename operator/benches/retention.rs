@@ -21,8 +21,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use audit::{AuditEvent, AuditWriter, ChannelProgress, RetentionPolicy, RunIdentity, kept_runs};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use contract::audit::{
+    AuditEvent, AuditWriter, ChannelProgress, RetentionPolicy, RunIdentity, kept_runs,
+};
 use operator::{
     metrics::Metrics,
     retention::{Schedule, Worker},
@@ -91,7 +93,7 @@ async fn run(options: PgConnectOptions, rows: i64, baseline: Duration, batches: 
         .max_connections(4)
         .connect_with(options)
         .await?;
-    audit::MIGRATOR.run(&pool).await?;
+    contract::MIGRATOR.run(&pool).await?;
     println!(
         "audit-log retention: {rows} rows over 120 days, {COLLECTIONS} collections, keep {RETENTION_DAYS} days"
     );
@@ -268,7 +270,7 @@ async fn collect_while(pool: &PgPool, during: impl Future<Output = Result>) -> R
                 writer.record(&event).await?;
                 latencies.push(at.elapsed());
             }
-            Ok::<_, audit::StoreError>((latencies, started.elapsed()))
+            Ok::<_, contract::audit::StoreError>((latencies, started.elapsed()))
         }
     });
     let outcome = during.await;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use audit::RetentionPolicy;
+use contract::audit::RetentionPolicy;
 use crds::SecretKeyRef;
 use kube::{
     Client, Config,

@@ -34,7 +34,9 @@ use tracing::{info, warn};
 
 use telemetry::ErrorChain;
 
-use crate::job::{CONTAINER, LABEL_MANAGED_BY, MANAGED_BY};
+use contract::job::label;
+
+use crate::job::CONTAINER;
 
 /// kubectl's copy of the last applied object: as big as the spec, never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -184,7 +186,11 @@ pub fn start(
     let synced_tx = Arc::new(synced_tx);
     // Only our Jobs and their pods are watched (and cached), not every one in the cluster.
     let ours = watcher::Config::default()
-        .labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"))
+        .labels(&format!(
+            "{}={}",
+            label::MANAGED_BY,
+            label::MANAGED_BY_OPERATOR
+        ))
         .any_semantic();
     let (collections, collections_feed, collections_run) = reflect(
         "collections",
@@ -330,7 +336,7 @@ fn trim_pod(pod: &mut Pod) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit::contract::env::ASSIGNMENT;
+    use contract::job::env::ASSIGNMENT;
     use kube::api::ObjectMeta;
 
     fn job(name: &str) -> Job {

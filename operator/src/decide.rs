@@ -3,7 +3,8 @@
 //! not decided here: [`crate::status`] computes it from the result.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
+use contract::job::annotation;
+use crds::{ChannelCollection, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use run_status::ChannelHistory;
@@ -106,7 +107,7 @@ pub fn decide_with(
 
     let requested_at = cc
         .annotations()
-        .get(REQUESTED_AT_ANNOTATION)
+        .get(annotation::REQUESTED_AT)
         .map(String::as_str);
     // The status write after a create can fail; the Jobs remember what was started.
     let last_schedule_time = runs

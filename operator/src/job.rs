@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use assignment::{ChannelLoad, Strategy};
-use audit::contract::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, env, exit};
 use chrono::{DateTime, SecondsFormat, Utc};
-use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunSession, SecretKeyRef};
+use contract::channel;
+use contract::job::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, annotation, env, exit, label};
+use crds::{ChannelCollection, RunSession, SecretKeyRef};
 use k8s_openapi::api::{
     batch::v1::{
         Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
@@ -24,19 +25,9 @@ use k8s_openapi::api::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt, api::ObjectMeta};
-use run_status::{ChannelHistory, ShardPlan, history::channel_key};
+use run_status::{ChannelHistory, ShardPlan};
 use sha2::{Digest, Sha256};
 
-pub use run_status::job::ANNOTATION_ASSIGNMENT_SESSIONS;
-
-/// Label with the owning collection's name (hashed when longer than a label value may be).
-pub const LABEL_COLLECTION: &str = "collection.mtproto.dev/collection";
-/// Standard label naming the operator as the manager of the Job.
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// Value of [`LABEL_MANAGED_BY`].
-pub const MANAGED_BY: &str = "channel-collection-operator";
-/// The scheduled time the Job runs for (RFC 3339), so the schedule can be rebuilt from Jobs.
-pub const ANNOTATION_SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
 /// Name of the collector container.
 pub const CONTAINER: &str = "collector";
 /// UID/GID the collector runs as (distroless `nonroot`).
@@ -92,7 +83,7 @@ pub fn assign(
     history: Option<&ChannelHistory>,
     previous: &[ShardPlan],
 ) -> Vec<Vec<String>> {
-    let keys: Vec<String> = channels.iter().map(|c| channel_key(c)).collect();
+    let keys: Vec<String> = channels.iter().map(|c| channel::key(c)).collect();
     let loads: Vec<ChannelLoad<'_>> = keys
         .iter()
         .map(|key| ChannelLoad {
@@ -102,7 +93,7 @@ pub fn assign(
                 .map(|d| d.as_seconds_f64()),
             previous: previous
                 .iter()
-                .find(|p| p.channels.iter().any(|c| channel_key(c) == *key))
+                .find(|p| p.channels.iter().any(|c| channel::key(c) == *key))
                 .and_then(|p| sessions.iter().position(|s| *s == p.session)),
         })
         .collect();
@@ -225,16 +216,19 @@ pub fn build_with(
     let collector = spec.collector.clone().unwrap_or_default();
 
     let labels = BTreeMap::from([
-        (LABEL_COLLECTION.to_string(), collection_label(name)),
-        (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+        (label::COLLECTION.to_string(), collection_label(name)),
+        (
+            label::MANAGED_BY.to_string(),
+            label::MANAGED_BY_OPERATOR.to_string(),
+        ),
     ]);
     let mut annotations = BTreeMap::from([(
-        ANNOTATION_SCHEDULED_AT.to_string(),
+        annotation::SCHEDULED_AT.to_string(),
         scheduled.to_rfc3339_opts(SecondsFormat::Secs, true),
     )]);
     if let Some(request) = request {
         annotations.insert(
-            REQUESTED_AT_ANNOTATION.to_string(),
+            annotation::REQUESTED_AT.to_string(),
             request.value.to_string(),
         );
     }
@@ -289,7 +283,7 @@ pub fn build_with(
                 plain(env::API_ID_FILE, &format!("{SESSION_DIR}/{API_ID_FILE}")),
             ]);
             annotations.insert(
-                ANNOTATION_ASSIGNMENT_SESSIONS.to_string(),
+                annotation::ASSIGNMENT_SESSIONS.to_string(),
                 serde_json::to_string(names).unwrap_or_else(|_| "[]".to_string()),
             );
         }

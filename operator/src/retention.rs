@@ -1,12 +1,12 @@
 //! Audit-log retention on a schedule (`--audit-retention`): the leader deletes rows older than
-//! the retention in small batches ([`audit::RetentionPass`]), keeping every collection's latest
+//! the retention in small batches ([`contract::audit::RetentionPass`]), keeping every collection's latest
 //! runs, which status and ETAs read. It stops between two batches when the lease is lost or the
 //! operator shuts down (a batch in flight finishes: deleting old rows twice is harmless).
 
 use std::{sync::Arc, time::Duration};
 
-use audit::{RetentionError, RetentionPass, RetentionPolicy};
 use chrono::TimeDelta;
+use contract::audit::{RetentionError, RetentionPass, RetentionPolicy};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{info, warn};

@@ -3,12 +3,13 @@
 //! by [`run_status::job::phase`], for scheduling and status alike.
 
 use chrono::{DateTime, Utc};
-use crds::{ChannelCollection, REQUESTED_AT_ANNOTATION, RunId};
+use contract::job::annotation;
+use crds::{ChannelCollection, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use run_status::{JobPhase, ShardPlan, job};
 
-use crate::{job::ANNOTATION_SCHEDULED_AT, job::is_owned_by, time::from_k8s};
+use crate::{job::is_owned_by, time::from_k8s};
 
 /// One run, seen through its Job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn view(job: &Job) -> Option<RunView> {
     let name = job.metadata.name.clone()?;
     let annotations = job.annotations();
     let scheduled = annotations
-        .get(ANNOTATION_SCHEDULED_AT)
+        .get(annotation::SCHEDULED_AT)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
         .or_else(|| job.metadata.creation_timestamp.as_ref().map(from_k8s))
@@ -69,7 +70,7 @@ pub fn view(job: &Job) -> Option<RunView> {
     Some(RunView {
         id: RunId(name),
         scheduled,
-        requested_at: annotations.get(REQUESTED_AT_ANNOTATION).cloned(),
+        requested_at: annotations.get(annotation::REQUESTED_AT).cloned(),
         started: job::start_time(job),
         phase: job::phase(Some(job)),
         holds_session: !job::pods_gone(job),

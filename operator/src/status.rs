@@ -378,7 +378,7 @@ fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
         .spec
         .channels
         .iter()
-        .map(|c| run_status::history::channel_key(c))
+        .map(|c| contract::channel::key(c))
         .collect::<std::collections::HashSet<_>>()
         .len();
     DerivedStatus {

@@ -5,18 +5,18 @@
 //! objects may predate a schema change, so the operator never trusts the API server
 //! alone. A violation is a user error: `Stalled`, a Warning Event, no retries.
 
-use std::{collections::HashSet, fmt, sync::LazyLock};
+use std::{collections::HashMap, fmt, sync::LazyLock};
 
-use audit::contract;
+use contract::channel::{self, ChannelRef};
 use crds::{
-    CHANNEL_PATTERN, ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS,
-    MAX_SESSIONS, SECRET_NAME_PATTERN, SecretKeyRef,
+    ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS, MAX_SESSIONS,
+    SECRET_NAME_PATTERN, SecretKeyRef,
 };
 use regex::Regex;
 
 use crate::schedule::{Cadence, parse_duration};
 
-static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(CHANNEL_PATTERN));
+static CHANNEL_RE: LazyLock<Regex> = LazyLock::new(|| compile(channel::PATTERN));
 static DURATION_RE: LazyLock<Regex> = LazyLock::new(|| compile(DURATION_PATTERN));
 static LOOKBACK_RE: LazyLock<Regex> = LazyLock::new(|| compile(LOOKBACK_PATTERN));
 static SECRET_NAME_RE: LazyLock<Regex> = LazyLock::new(|| compile(SECRET_NAME_PATTERN));
@@ -53,15 +53,26 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             spec.channels.len()
         ));
     }
-    let mut seen = HashSet::new();
+    // Two spellings of one channel (`1006503122`, `-1001006503122`) are one channel.
+    let mut seen = HashMap::new();
     for (i, channel) in spec.channels.iter().enumerate() {
-        if channel.len() > 64 || !CHANNEL_RE.is_match(channel) {
-            problems.push(format!(
-                "spec.channels[{i}] {:?} is not @username, username, https://t.me/username or a numeric id",
+        let parsed = (channel.len() <= channel::MAX_LEN && CHANNEL_RE.is_match(channel))
+            .then(|| ChannelRef::parse(channel).ok())
+            .flatten();
+        match parsed {
+            None => problems.push(format!(
+                "spec.channels[{i}] {:?} is not @username, username, https://t.me/username or a channel id",
                 truncate(channel)
-            ));
-        } else if !seen.insert(channel_key(channel)) {
-            problems.push(format!("spec.channels[{i}] {channel:?} is listed twice"));
+            )),
+            Some(reference) => {
+                let first = *seen.entry(reference.key()).or_insert(i);
+                if first != i {
+                    problems.push(format!(
+                        "spec.channels[{i}] {channel:?} names the same channel as spec.channels[{first}] {:?}",
+                        spec.channels[first]
+                    ));
+                }
+            }
         }
     }
 
@@ -160,7 +171,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
             }
             for var in env
                 .iter()
-                .filter(|v| contract::env::RESERVED.contains(&v.name.as_str()))
+                .filter(|v| contract::job::env::RESERVED.contains(&v.name.as_str()))
             {
                 problems.push(format!(
                     "spec.collector.env must not set {}: the operator sets it from the spec",
@@ -174,15 +185,6 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
         (true, Some(cadence)) => Ok(cadence),
         _ => Err(InvalidSpec(problems)),
     }
-}
-
-/// Channels that name the same thing compare equal (`@a`, `a`, `https://t.me/a`).
-fn channel_key(channel: &str) -> String {
-    let name = channel
-        .strip_prefix("https://t.me/")
-        .or_else(|| channel.strip_prefix('@'))
-        .unwrap_or(channel);
-    name.to_ascii_lowercase()
 }
 
 /// Exactly one of `spec.session` and `spec.sessions` (the CEL rule), each reference valid, no

@@ -4,7 +4,6 @@
 
 mod common;
 
-use audit::contract;
 use std::{collections::BTreeMap, path::Path};
 
 use clap::Parser;
@@ -20,14 +19,14 @@ use k8s_openapi::api::{batch::v1::Job, core::v1::Container};
 /// defaults), with the session blob at `session`.
 fn raw_config(env: &BTreeMap<String, String>, session: String) -> RawCollectConfig {
     RawCollectConfig {
-        run_id: env.get(contract::env::RUN_ID).cloned(),
-        namespace: env.get(contract::env::NAMESPACE).cloned(),
-        name: env.get(contract::env::NAME).cloned(),
-        pod_name: env.get(contract::env::POD_NAME).cloned(),
-        channels: env.get(contract::env::CHANNELS).cloned(),
-        limits: env.get(contract::env::LIMITS).cloned(),
-        database_url: env.get(contract::env::DATABASE_URL).cloned(),
-        api_id: env.get(contract::env::API_ID).cloned(),
+        run_id: env.get(contract::job::env::RUN_ID).cloned(),
+        namespace: env.get(contract::job::env::NAMESPACE).cloned(),
+        name: env.get(contract::job::env::NAME).cloned(),
+        pod_name: env.get(contract::job::env::POD_NAME).cloned(),
+        channels: env.get(contract::job::env::CHANNELS).cloned(),
+        limits: env.get(contract::job::env::LIMITS).cloned(),
+        database_url: env.get(contract::job::env::DATABASE_URL).cloned(),
+        api_id: env.get(contract::job::env::API_ID).cloned(),
         session_file: session.into(),
         flood_wait_threshold: "5m".to_string(),
         progress_interval: "5s".to_string(),
@@ -130,9 +129,9 @@ fn the_collector_accepts_the_job_the_operator_builds() {
 
     let env = materialised_env(container);
     let session = env
-        .get(contract::env::SESSION_FILE)
+        .get(contract::job::env::SESSION_FILE)
         .cloned()
-        .unwrap_or_else(|| contract::SESSION_PATH.to_string());
+        .unwrap_or_else(|| contract::job::SESSION_PATH.to_string());
     assert_eq!(session, session_file(&job, container));
 
     let raw = raw_config(&env, session);
@@ -164,7 +163,7 @@ fn the_collector_accepts_the_job_the_operator_builds() {
     );
     assert_eq!(checked.api_id, 12345);
     assert!(
-        !env.contains_key(contract::env::API_HASH),
+        !env.contains_key(contract::job::env::API_HASH),
         "the api hash is only for `login`, never in a collector pod"
     );
 }
@@ -253,14 +252,14 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
     let mut collected = Vec::new();
     for index in 0..3u32 {
         let (env, files) = sharded_pod(&job, index);
-        let session = env[contract::env::SESSION_FILE].clone();
+        let session = env[contract::job::env::SESSION_FILE].clone();
         let secret = format!("tg-{}", ["a", "b", "c"][index as usize]);
         assert_eq!(
             files,
             [
                 (session.clone(), secret, "session".to_string()),
                 (
-                    env[contract::env::API_ID_FILE].clone(),
+                    env[contract::job::env::API_ID_FILE].clone(),
                     "tg-api".to_string(),
                     "api_id".to_string()
                 ),
@@ -271,12 +270,12 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
         let shard = RawShardConfig {
             // The file the pod reads is the one projected at this path.
             api_id_file: env
-                .get(contract::env::API_ID_FILE)
+                .get(contract::job::env::API_ID_FILE)
                 .map(|_| api_id_file.clone()),
             session_lock_timeout: None,
-            shard_count: env.get(contract::env::SHARD_COUNT).cloned(),
-            shard_index: env.get(contract::env::SHARD_INDEX).cloned(),
-            assignment: env.get(contract::env::ASSIGNMENT).cloned(),
+            shard_count: env.get(contract::job::env::SHARD_COUNT).cloned(),
+            shard_index: env.get(contract::job::env::SHARD_INDEX).cloned(),
+            assignment: env.get(contract::job::env::ASSIGNMENT).cloned(),
         };
         let checked = raw
             .check_with(shard)
@@ -285,10 +284,10 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
         assert_eq!(checked.run.shard, Some(index), "the rows carry the index");
         assert_eq!(checked.api_id, 12345);
         assert!(
-            !env.contains_key(contract::env::API_ID),
+            !env.contains_key(contract::job::env::API_ID),
             "the api id is a file"
         );
-        assert!(!env.contains_key(contract::env::API_HASH));
+        assert!(!env.contains_key(contract::job::env::API_HASH));
         collected.extend(checked.channels.iter().map(|(name, _)| name.clone()));
     }
     let _ = std::fs::remove_file(&api_id_file);

@@ -252,3 +252,23 @@ fn a_started_run_settles_at_the_next_reconcile() {
     assert_eq!(again.status, first.status, "nothing new to write");
     assert!(again.notices.is_empty(), "{:?}", again.notices);
 }
+
+/// Seen on a real API server: `1006503122` and `-1001006503122` in one sharded collection were
+/// accepted, counted as two channels, and assigned to two accounts. They are one channel: the
+/// spec is refused before any Job exists.
+#[test]
+fn two_spellings_of_one_channel_never_reach_a_sharded_job() {
+    let mut cc = ChannelCollection::test().sharded(&["tg-a", "tg-b"]);
+    cc.spec.channels = vec!["1006503122".to_string(), "-1001006503122".to_string()];
+    let d = decide(&cc, &[], &defaults(), at(12, 0, 5));
+    assert!(
+        d.plan.create.is_none(),
+        "no Job for a spec naming a channel twice"
+    );
+    let stalled = condition(&d.status, "Stalled").unwrap();
+    assert!(
+        stalled.message.contains("names the same channel"),
+        "{}",
+        stalled.message
+    );
+}

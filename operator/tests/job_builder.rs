@@ -3,6 +3,7 @@
 
 mod common;
 
+use contract::job::{annotation, label};
 use std::collections::BTreeMap;
 
 use common::{NAMESPACE, TestCollection, defaults, t0};
@@ -132,17 +133,17 @@ fn controller_owner_reference_and_labels() {
 
     let labels = job.metadata.labels.clone().unwrap();
     assert_eq!(
-        labels.get(job::LABEL_COLLECTION).map(String::as_str),
+        labels.get(label::COLLECTION).map(String::as_str),
         Some("news")
     );
     assert_eq!(
-        labels.get(job::LABEL_MANAGED_BY).map(String::as_str),
-        Some(job::MANAGED_BY)
+        labels.get(label::MANAGED_BY).map(String::as_str),
+        Some(label::MANAGED_BY_OPERATOR)
     );
     let annotations = job.metadata.annotations.clone().unwrap();
     assert_eq!(
         annotations
-            .get(job::ANNOTATION_SCHEDULED_AT)
+            .get(annotation::SCHEDULED_AT)
             .map(String::as_str),
         Some("2026-11-28T12:00:00Z")
     );
@@ -151,7 +152,7 @@ fn controller_owner_reference_and_labels() {
     let mut cc = ChannelCollection::test();
     cc.spec.collector = Some(CollectorTemplate {
         pod_labels: Some(BTreeMap::from([
-            (job::LABEL_COLLECTION.to_string(), "hijack".to_string()),
+            (label::COLLECTION.to_string(), "hijack".to_string()),
             ("team".to_string(), "data".to_string()),
         ])),
         ..CollectorTemplate::default()
@@ -159,7 +160,7 @@ fn controller_owner_reference_and_labels() {
     let job = built(&cc);
     let pod_labels = job.spec.unwrap().template.metadata.unwrap().labels.unwrap();
     assert_eq!(
-        pod_labels.get(job::LABEL_COLLECTION).map(String::as_str),
+        pod_labels.get(label::COLLECTION).map(String::as_str),
         Some("news")
     );
     assert_eq!(pod_labels.get("team").map(String::as_str), Some("data"));

@@ -7,6 +7,7 @@
 
 mod common;
 
+use contract::job::annotation;
 use std::{
     sync::{
         Arc, Mutex,
@@ -109,7 +110,7 @@ async fn serve(
                 // A user sets requestedAt: any running controller would start a run now.
                 let n = *poke.borrow_and_update();
                 let mut object = collection();
-                object["metadata"]["annotations"] = json!({ crds::REQUESTED_AT_ANNOTATION: format!("poke-{n}") });
+                object["metadata"]["annotations"] = json!({ annotation::REQUESTED_AT: format!("poke-{n}") });
                 object["metadata"]["resourceVersion"] = json!(format!("{}", 100 + n));
                 let line = format!("{}\n", json!({"type": "MODIFIED", "object": object}));
                 let (collections, others): (Vec<_>, Vec<_>) =
@@ -448,7 +449,7 @@ async fn only_the_lease_holder_writes() {
         assert_eq!(names.len(), 2, "{names:?}");
         assert_eq!(names[0], "news-29931120");
         assert_eq!(
-            c.jobs[1]["metadata"]["annotations"][crds::REQUESTED_AT_ANNOTATION],
+            c.jobs[1]["metadata"]["annotations"][annotation::REQUESTED_AT],
             "poke-1"
         );
     }

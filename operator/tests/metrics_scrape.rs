@@ -12,11 +12,11 @@ mod common;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use audit::{
-    AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
-};
 use chrono::TimeDelta;
 use common::{TestCollection, TestJob, apiserver, at, defaults, job_for, t0};
+use contract::audit::{
+    AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
+};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
 };
@@ -372,7 +372,7 @@ async fn start(pool: PgPool) -> Running {
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_running_operator_exports_every_collection(pool: PgPool) {
     let Running {
         addr,

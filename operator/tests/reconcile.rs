@@ -4,14 +4,15 @@
 
 mod common;
 
+use contract::job::annotation;
 use std::{sync::Arc, time::Duration};
 
-use audit::{
+use chrono::{DateTime, Utc};
+use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
+use contract::audit::{
     AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, EndReason,
     RunIdentity,
 };
-use chrono::{DateTime, Utc};
-use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
@@ -636,7 +637,7 @@ async fn a_manual_request_runs_now_and_is_echoed() {
         "a manual run's Job is named after its request: {name}"
     );
     assert_eq!(
-        job["metadata"]["annotations"][crds::REQUESTED_AT_ANNOTATION],
+        job["metadata"]["annotations"][annotation::REQUESTED_AT],
         "2026-11-28T12:03:00Z"
     );
     let status = &seen.status.as_ref().unwrap()["status"];
@@ -657,7 +658,7 @@ async fn a_lost_status_write_does_not_start_the_manual_run_twice() {
     job.metadata
         .annotations
         .get_or_insert_default()
-        .insert(crds::REQUESTED_AT_ANNOTATION.to_string(), "r1".to_string());
+        .insert(annotation::REQUESTED_AT.to_string(), "r1".to_string());
     let (_, seen) = run(cc, at(12, 4, 0), Scenario::Jobs(vec![job])).await;
     assert!(seen.created.is_empty());
     assert_eq!(
@@ -791,7 +792,7 @@ async fn a_manual_request_in_the_minute_of_an_earlier_run_is_not_swallowed() {
     ours.metadata
         .annotations
         .get_or_insert_default()
-        .insert(crds::REQUESTED_AT_ANNOTATION.to_string(), "r1".to_string());
+        .insert(annotation::REQUESTED_AT.to_string(), "r1".to_string());
     let (_, again) = run(cc, at(12, 0, 50), Scenario::Jobs(vec![earlier, ours])).await;
     assert!(again.created.is_empty(), "{:?}", again.created);
 }
@@ -893,7 +894,7 @@ fn pool_at(port: u16) -> PgPool {
         )
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: PgPool) {
     let cc = ChannelCollection::test();
     let job = job_for(&cc, t0()).running(true);
@@ -978,7 +979,7 @@ async fn an_active_run_patches_its_progress_and_an_unchanged_one_nothing(pool: P
     assert_eq!(status["messagesCollectedCurrentRun"], 50);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPool) {
     let cc = ChannelCollection::test();
     let job = job_for(&cc, t0()).failed(at(12, 2, 0), "BackoffLimitExceeded");

@@ -3,9 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use audit::RetentionPolicy;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use clap::Parser;
+use contract::audit::RetentionPolicy;
 use operator::{
     cli::{Cli, Command},
     metrics::Metrics,
@@ -98,7 +98,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn the_leader_deletes_old_rows_and_counts_them(pool: PgPool) {
     old_rows(&pool, 100).await;
     let metrics = Arc::new(Metrics::default());
@@ -133,7 +133,7 @@ async fn the_leader_deletes_old_rows_and_counts_them(pool: PgPool) {
         .unwrap();
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn losing_the_lease_stops_a_pass_between_two_batches(pool: PgPool) {
     old_rows(&pool, 1_000).await;
     let metrics = Arc::new(Metrics::default());
@@ -166,7 +166,7 @@ async fn losing_the_lease_stops_a_pass_between_two_batches(pool: PgPool) {
     task.abort();
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_failed_pass_is_counted_and_the_next_one_runs(pool: PgPool) {
     let metrics = Arc::new(Metrics::default());
     let (_gate, leader) = watch::channel(true);

@@ -1,15 +1,15 @@
-//! The Indexed Job of a sharded run (`spec.sessions`), as SHARDING.md describes it: one pod
+//! The Indexed Job of a sharded run (`spec.sessions`), as docs/sharding.md describes it: one pod
 //! per session, each seeing only its own session and api id, the channels balanced by their
 //! history and kept on the account that collected them before.
 
 mod common;
 
-use audit::contract::env::ASSIGNMENT;
 use std::collections::BTreeMap;
 
-use audit::{AuditEvent, AuditRow, CollectionProgress, CollectionStart};
 use chrono::TimeDelta;
 use common::{TestCollection, defaults, t0};
+use contract::audit::{AuditEvent, AuditRow, CollectionProgress, CollectionStart};
+use contract::job::{annotation, env::ASSIGNMENT};
 use crds::{ApiCredentials, ChannelCollection, SecretRef};
 use k8s_openapi::api::{
     batch::v1::Job,
@@ -17,7 +17,7 @@ use k8s_openapi::api::{
 };
 use operator::{
     decide::{decide, decide_with},
-    job::{ANNOTATION_ASSIGNMENT_SESSIONS, ShardInputs, assign, build, build_with},
+    job::{ShardInputs, assign, build, build_with},
     runs::owned_runs,
 };
 use run_status::{ChannelHistory, ShardPlan};
@@ -101,7 +101,7 @@ fn a_sharded_job_is_indexed_with_one_pod_per_session() {
     assert_eq!(spec.max_failed_indexes, None);
     assert_eq!(spec.pod_replacement_policy.as_deref(), Some("Failed"));
     assert_eq!(
-        job.metadata.annotations.as_ref().unwrap()[ANNOTATION_ASSIGNMENT_SESSIONS],
+        job.metadata.annotations.as_ref().unwrap()[annotation::ASSIGNMENT_SESSIONS],
         r#"["tg-a","tg-b","tg-c","tg-d"]"#
     );
 
@@ -255,7 +255,7 @@ fn an_unsharded_job_has_none_of_it() {
             .annotations
             .as_ref()
             .unwrap()
-            .contains_key(ANNOTATION_ASSIGNMENT_SESSIONS)
+            .contains_key(annotation::ASSIGNMENT_SESSIONS)
     );
 }
 
@@ -303,6 +303,38 @@ fn a_channel_stays_on_the_session_that_collected_it() {
         second,
         vec![first[2].clone(), first[0].clone(), first[1].clone()]
     );
+}
+
+/// A channel respelled in the spec (`-100` prefix dropped, a username's case or form changed)
+/// is still the channel the previous run's account collected: it stays there.
+#[test]
+fn a_respelled_channel_stays_on_the_session_that_collected_it() {
+    let ids = [1006503122_i64, 1006503123, 1006503124, 1006503125];
+    let names = ["alpha", "bravo", "charlie", "delta"];
+    let previous = vec![
+        ShardPlan {
+            session: "tg-a".to_string(),
+            channels: ids.iter().map(|id| format!("-100{id}")).collect(),
+            failed: false,
+        },
+        ShardPlan {
+            session: "tg-b".to_string(),
+            channels: names.iter().map(|n| format!("https://t.me/{n}")).collect(),
+            failed: false,
+        },
+    ];
+    let respelled_ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let respelled_names: Vec<String> = names
+        .iter()
+        .map(|n| format!("@{}", n.to_uppercase()))
+        .collect();
+    let channels: Vec<String> = respelled_ids
+        .iter()
+        .chain(&respelled_names)
+        .cloned()
+        .collect();
+    let shards = assign(&channels, &["tg-a", "tg-b"], None, &previous);
+    assert_eq!(shards, vec![respelled_ids, respelled_names]);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 mod common;
 
-use audit::{AuditEvent, AuditRow, CollectionEnd, CollectionStart, EndReason};
 use common::{TestCollection, TestJob, at, defaults, job_for, t0};
+use contract::audit::{AuditEvent, AuditRow, CollectionEnd, CollectionStart, EndReason};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
 };
@@ -73,9 +73,21 @@ fn compute(
     pod: Option<PodProblem>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (ChannelCollectionStatus, Vec<Notice>) {
+    compute_run(cc, jobs, RUN, audit, pod, now)
+}
+
+/// [`compute`], following the run `run`.
+fn compute_run(
+    cc: &ChannelCollection,
+    jobs: &[k8s_openapi::api::batch::v1::Job],
+    run: &str,
+    audit: Option<Audit>,
+    pod: Option<PodProblem>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (ChannelCollectionStatus, Vec<Notice>) {
     let runs: Vec<RunView> = owned_runs(cc, jobs);
     let plan = decide(cc, &runs, &defaults(), now);
-    let id = RunId::from(RUN);
+    let id = RunId::from(run);
     let run = runs.iter().find(|r| r.id == id);
     let phase = run.map_or_else(|| run_status::job::phase(None), |r| r.phase.clone());
     let history = ChannelHistory::default();
@@ -438,7 +450,7 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
             id,
             shard as u32,
             secs,
-            AuditEvent::Progress(audit::CollectionProgress {
+            AuditEvent::Progress(contract::audit::CollectionProgress {
                 channel_name: assigned[shard][done as usize - 1].clone(),
                 messages_collected: 10,
                 channels_processed: done,

@@ -108,7 +108,31 @@ fn what_no_schema_can_check() {
     one_problem("reserved env", cc, "must not set COLLECTOR_RUN_ID");
     let mut cc = ChannelCollection::test();
     cc.spec.channels = vec!["@durov".to_string(), "https://t.me/durov".to_string()];
-    one_problem("duplicate channel", cc, "listed twice");
+    one_problem(
+        "duplicate channel",
+        cc,
+        "spec.channels[1] \"https://t.me/durov\" names the same channel as spec.channels[0] \"@durov\"",
+    );
+}
+
+/// Seen on a real API server: the bare id and its Bot API spelling were accepted as two
+/// channels, and a sharded run gave them to two accounts.
+#[test]
+fn a_channel_id_and_its_bot_api_spelling_are_one_channel() {
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec!["1006503122".to_string(), "-1001006503122".to_string()];
+    one_problem(
+        "duplicate id",
+        cc,
+        "names the same channel as spec.channels[0]",
+    );
+}
+
+#[test]
+fn a_basic_group_id_is_not_a_channel() {
+    let mut cc = ChannelCollection::test();
+    cc.spec.channels = vec!["-123456".to_string()];
+    one_problem("basic group", cc, "spec.channels[0] \"-123456\"");
 }
 
 #[test]

@@ -7,8 +7,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use audit::AuditRow;
 use common::{Attempt, Log, at, collection, flat_average, job_active, tracked};
+use contract::audit::AuditRow;
 use run_status::runlog::RunLog;
 use run_status::{AuditInput, ChannelHistory, derive};
 

@@ -13,8 +13,8 @@ mod common;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use audit::HistoryLimits;
 use chrono::{DateTime, Utc};
+use contract::audit::HistoryLimits;
 use run_status::{ChannelHistory, TrackedRun, derive, reader};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
@@ -76,7 +76,7 @@ async fn run(
         .max_connections(2)
         .connect_with(options)
         .await?;
-    audit::MIGRATOR.run(&pool).await?;
+    contract::MIGRATOR.run(&pool).await?;
 
     println!(
         "status query cost vs audit-log size (medians: ours of {reps}, seed of {seed_reps} repetitions, warm cache)"

@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 
-use audit::{AuditRow, EndReason};
 use chrono::{DateTime, Utc};
+use contract::audit::{AuditRow, EndReason};
+use contract::channel;
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, RecentError,
     RunId, RunResult, RunSummary, ShardStatus,
@@ -12,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::eta;
 use crate::flood::flood_wait_seconds;
-use crate::history::{ChannelHistory, channel_key};
+use crate::history::ChannelHistory;
 use crate::job::{self, JobPhase, ShardPlan};
 use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
@@ -45,7 +46,7 @@ pub struct TrackedRun<'a> {
 /// The audit-log side of a [`TrackedRun`].
 #[derive(Clone, Copy, Debug)]
 pub enum AuditInput<'a> {
-    /// Rows read for the run (all attempts, as [`audit::read_run`] returns them) and the
+    /// Rows read for the run (all attempts, as [`contract::audit::read_run`] returns them) and the
     /// per-channel history of the collection's previous runs (may be empty).
     Rows {
         rows: &'a [AuditRow],
@@ -264,7 +265,7 @@ fn from_audit(
         || {
             spec_channels
                 .iter()
-                .map(|c| channel_key(c))
+                .map(|c| channel::key(c))
                 .collect::<HashSet<_>>()
                 .len()
         },
@@ -351,7 +352,7 @@ fn from_audit(
 /// without a `collection_end` is a failed run, whatever its rows said before.
 pub(crate) fn outcome(
     phase: &JobPhase,
-    end: Option<&audit::CollectionEnd>,
+    end: Option<&contract::audit::CollectionEnd>,
 ) -> (RunResult, Option<String>, Option<String>) {
     if let Some(end) = end {
         match end.reason {

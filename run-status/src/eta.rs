@@ -11,8 +11,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use contract::channel;
 
-use crate::history::{ChannelHistory, channel_key, secs_to_delta};
+use crate::history::{ChannelHistory, secs_to_delta};
 use crate::runlog::Attempt;
 
 /// Expected time until `attempt` finishes, or `None` when nothing is known to base it on.
@@ -95,11 +96,11 @@ struct Order {
 }
 
 fn order(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Order {
-    let done: HashSet<String> = attempt.done.iter().map(|d| channel_key(&d.name)).collect();
+    let done: HashSet<String> = attempt.done.iter().map(|d| channel::key(&d.name)).collect();
     // The collector skips a channel written twice (`@durov`, `https://t.me/durov`): so do we.
     let mut spec: Vec<(String, &str)> = Vec::with_capacity(spec_channels.len());
     for channel in spec_channels {
-        let key = channel_key(channel);
+        let key = channel::key(channel);
         if !spec.iter().any(|(k, _)| *k == key) {
             spec.push((key, channel));
         }
@@ -109,7 +110,7 @@ fn order(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) 
         .iter()
         .map(|k| (k.clone(), k.as_str()))
         .collect();
-    let named = attempt.current.as_ref().map(|c| channel_key(&c.name));
+    let named = attempt.current.as_ref().map(|c| channel::key(&c.name));
     // Which names the collector writes (spec references or something else) decides whether
     // the spec's order or the previous run's order tells which channels are left.
     let seen = || done.iter().chain(named.iter());

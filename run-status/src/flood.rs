@@ -1,6 +1,6 @@
 //! How long Telegram made a run wait.
 
-use audit::{AuditEvent, AuditRow};
+use contract::audit::{AuditEvent, AuditRow};
 
 /// Seconds of flood waits in a run's rows: the sum of every `collection_flood_wait`'s
 /// `seconds`, over all attempts (each attempt really waited). What Telegram asked for, not the
@@ -18,8 +18,8 @@ pub fn flood_wait_seconds(rows: &[AuditRow]) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use audit::{ChannelProgress, FloodWait};
     use chrono::{DateTime, TimeDelta, Utc};
+    use contract::audit::{ChannelProgress, FloodWait};
 
     use super::*;
 

@@ -2,22 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use audit::AuditRow;
 use chrono::TimeDelta;
+use contract::audit::AuditRow;
+use contract::channel;
 
 use crate::runlog::RunLog;
 
 /// Most samples kept per channel (newest first).
 pub const MAX_SAMPLES_PER_CHANNEL: usize = 5;
-
-/// A channel reference reduced to what stays the same however it is written:
-/// `@Durov`, `durov` and `https://t.me/durov` are one channel.
-pub fn channel_key(name: &str) -> String {
-    let name = name.trim();
-    let name = name.strip_prefix("https://t.me/").unwrap_or(name);
-    let name = name.strip_prefix('@').unwrap_or(name);
-    name.to_lowercase()
-}
 
 /// Per-channel durations from previous runs of one collection.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,7 +22,7 @@ pub struct ChannelHistory {
 
 impl ChannelHistory {
     /// Builds the history from previous runs' rows, newest run first (as
-    /// [`audit::recent_finished_runs`] returns them). Only rows with a channel boundary
+    /// [`contract::audit::recent_finished_runs`] returns them). Only rows with a channel boundary
     /// (`collection_progress`) after a known start count; a flood wait inside a channel is part
     /// of its time, as it will likely be again.
     pub fn from_runs<'a>(runs: impl IntoIterator<Item = &'a [AuditRow]>) -> Self {
@@ -41,14 +33,14 @@ impl ChannelHistory {
             for attempt in log.attempts.iter().rev() {
                 for done in &attempt.done {
                     let Some(took) = done.took else { continue };
-                    let key = channel_key(&done.name);
+                    let key = channel::key(&done.name);
                     let samples = history.samples.entry(key).or_default();
                     if samples.len() < MAX_SAMPLES_PER_CHANNEL {
                         samples.push(took.as_seconds_f64().max(0.0));
                     }
                 }
                 if history.order.is_empty() {
-                    history.order = attempt.done.iter().map(|d| channel_key(&d.name)).collect();
+                    history.order = attempt.done.iter().map(|d| channel::key(&d.name)).collect();
                 }
             }
         }
@@ -62,7 +54,8 @@ impl ChannelHistory {
 
     /// Expected duration of `channel`: the median of its recent samples.
     pub fn expected(&self, channel: &str) -> Option<TimeDelta> {
-        self.expected_secs(&channel_key(channel)).map(secs_to_delta)
+        self.expected_secs(&channel::key(channel))
+            .map(secs_to_delta)
     }
 
     pub(crate) fn expected_secs(&self, key: &str) -> Option<f64> {

@@ -1,7 +1,7 @@
 //! What Kubernetes says about a run's Job, reduced to what status derivation needs.
 
-use audit::contract::env::ASSIGNMENT;
 use chrono::{DateTime, Utc};
+use contract::job::{annotation, env::ASSIGNMENT};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::EnvVar;
 
@@ -9,10 +9,6 @@ use crate::time::from_k8s;
 
 /// Reason recorded when a run's Job disappeared before its outcome was known.
 pub const JOB_DELETED: &str = "JobDeleted";
-
-/// Annotation of a sharded run's Job: the JSON array of its session Secret names, in index
-/// order (SHARDING.md).
-pub const ANNOTATION_ASSIGNMENT_SESSIONS: &str = "collection.mtproto.dev/assignment-sessions";
 
 /// What the operator planned for one index of a sharded run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,14 +34,14 @@ pub fn assignment_env(job: &Job) -> Option<&EnvVar> {
         .find(|e| e.name == ASSIGNMENT && e.value.is_some())
 }
 
-/// The shards of `job`, in index order: its [`ANNOTATION_ASSIGNMENT_SESSIONS`] and its
+/// The shards of `job`, in index order: its [`annotation::ASSIGNMENT_SESSIONS`] and its
 /// container's [`ASSIGNMENT`]. Empty for an unsharded run's Job.
 pub fn shard_plan(job: &Job) -> Vec<ShardPlan> {
     let Some(sessions) = job
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(ANNOTATION_ASSIGNMENT_SESSIONS))
+        .and_then(|a| a.get(annotation::ASSIGNMENT_SESSIONS))
         .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
     else {
         return Vec::new();
@@ -190,7 +186,7 @@ mod tests {
     fn shard_plans_come_from_the_annotation_and_the_assignment_env() {
         let sharded = job(serde_json::json!({
             "metadata": {"name": "j", "annotations": {
-                ANNOTATION_ASSIGNMENT_SESSIONS: r#"["tg-a","tg-b"]"#}},
+                annotation::ASSIGNMENT_SESSIONS: r#"["tg-a","tg-b"]"#}},
             "spec": {"template": {"spec": {"containers": [{"name": "collector", "env": [
                 {"name": "COLLECTOR_CHANNELS", "value": r#"["@a","@b","@c"]"#},
                 {"name": ASSIGNMENT, "value": r#"[["@a","@c"],["@b"]]"#}]}]}}}

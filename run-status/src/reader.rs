@@ -1,6 +1,6 @@
 //! The operator's reads of the audit log for one active run.
 
-use audit::{AuditRow, HistoryLimits, PastRun};
+use contract::audit::{AuditRow, HistoryLimits, PastRun};
 use crds::RunId;
 use sqlx::PgPool;
 
@@ -12,9 +12,9 @@ use crate::history::ChannelHistory;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read the audit rows of the run")]
-    Run(#[source] audit::StoreError),
+    Run(#[source] contract::audit::StoreError),
     #[error("cannot read the per-channel history of the collection")]
-    History(#[source] audit::HistoryError),
+    History(#[source] contract::audit::HistoryError),
 }
 
 /// Everything the derivation needs from the database for one active run.
@@ -38,7 +38,7 @@ impl AuditSnapshot {
 
 /// The rows of run `run`, all attempts, oldest first.
 pub async fn read_run_rows(pool: &PgPool, run: &RunId) -> Result<Vec<AuditRow>, ReadError> {
-    audit::read_run(pool, run.as_str())
+    contract::audit::read_run(pool, run.as_str())
         .await
         .map_err(ReadError::Run)
 }
@@ -53,7 +53,7 @@ pub async fn read_history(
     limits: HistoryLimits,
 ) -> Result<ChannelHistory, ReadError> {
     let runs: Vec<PastRun> =
-        audit::recent_finished_runs(pool, namespace, name, run.as_str(), limits)
+        contract::audit::recent_finished_runs(pool, namespace, name, run.as_str(), limits)
             .await
             .map_err(ReadError::History)?;
     Ok(ChannelHistory::from_runs(

@@ -1,7 +1,7 @@
 //! A run's audit rows, split into pod attempts and reduced to what happened in each.
 
-use audit::{AuditEvent, AuditRow, ChannelError, CollectionEnd, FloodWait};
 use chrono::{DateTime, Utc};
+use contract::audit::{AuditEvent, AuditRow, ChannelError, CollectionEnd, FloodWait};
 
 /// One channel finished (successfully or not) within an attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +146,7 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Splits `rows` (one run's rows, in id order as [`audit::read_run`] returns them) into
+    /// Splits `rows` (one run's rows, in id order as [`contract::audit::read_run`] returns them) into
     /// attempts. Each `collection_start` opens an attempt for its pod; later rows belong to
     /// the newest attempt of the same pod, so a dying pod's last rows never move the
     /// status of its replacement.

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use audit::{AuditRow, CollectionEnd, EndReason};
 use chrono::{DateTime, TimeDelta, Utc};
+use contract::audit::{AuditRow, CollectionEnd, EndReason};
+use contract::channel;
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_SHARDS, RunResult, RunSummary,
     ShardState, ShardStatus,
@@ -20,7 +21,7 @@ use crate::derive::{
 };
 use crate::eta;
 use crate::flood::flood_wait_seconds;
-use crate::history::{ChannelHistory, channel_key};
+use crate::history::ChannelHistory;
 use crate::job::{JobPhase, ShardPlan};
 use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
@@ -141,7 +142,7 @@ impl Shard<'_> {
 fn distinct(channels: &[String]) -> usize {
     channels
         .iter()
-        .map(|c| channel_key(c))
+        .map(|c| channel::key(c))
         .collect::<HashSet<_>>()
         .len()
 }

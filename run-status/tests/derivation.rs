@@ -2,8 +2,8 @@
 
 mod common;
 
-use audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
 use common::*;
+use contract::audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
 use crds::{ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
 use k8s_openapi::api::batch::v1::Job;
 use run_status::time::to_k8s;

@@ -2,9 +2,9 @@
 
 mod common;
 
-use audit::AuditRow;
 use chrono::TimeDelta;
 use common::*;
+use contract::audit::AuditRow;
 use run_status::runlog::RunLog;
 use run_status::{AuditInput, ChannelHistory, TrackedRun, derive, eta};
 
@@ -45,6 +45,14 @@ fn history_median_per_channel() {
     assert_eq!(history.expected("small2"), Some(TimeDelta::seconds(10)));
     assert_eq!(history.expected("@unknown"), None);
     assert!(ChannelHistory::from_runs(std::iter::empty()).is_empty());
+}
+
+/// A channel id and its Bot API spelling share their history, as they share everything else.
+#[test]
+fn history_knows_a_channel_id_by_either_spelling() {
+    let runs = [past_run("ids-1", &["-1001006503122"], &[42], -1_000)];
+    let history = ChannelHistory::from_runs(runs.iter().map(Vec::as_slice));
+    assert_eq!(history.expected("1006503122"), Some(TimeDelta::seconds(42)));
 }
 
 #[test]

@@ -1,12 +1,12 @@
-//! Rows written by the collector's own writer (`audit::AuditWriter`) read back by the operator's
+//! Rows written by the collector's own writer (`contract::audit::AuditWriter`) read back by the operator's
 //! reader into the expected status, on a fresh migrated database per test.
 
 mod common;
 
 use std::time::Duration;
 
-use audit::{AuditWriter, EndReason, ErrorReason, HistoryLimits, RunIdentity};
 use common::*;
+use contract::audit::{AuditWriter, EndReason, ErrorReason, HistoryLimits, RunIdentity};
 use crds::{CollectionState, RunResult};
 use run_status::reader::{self, AuditSnapshot};
 use run_status::{AuditInput, ProgressUnavailable, derive};
@@ -50,7 +50,7 @@ async fn snapshot(pool: &PgPool, run: &str) -> AuditSnapshot {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     let mut log = Log::new();
     previous_run(&mut log, "news-1", -10_000);
@@ -112,7 +112,7 @@ async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn retried_pod_and_revoked_session(pool: PgPool) {
     let mut log = Log::new();
     let mut first = Attempt::start(&mut log, "news-3", "news-3-a", 4, 0);
@@ -148,7 +148,7 @@ async fn retried_pod_and_revoked_session(pool: PgPool) {
     assert_eq!(summary.start_time, Some(run_status::time::to_k8s(at(0))));
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool) {
     let mut log = Log::new();
     for i in 0..7 {
@@ -164,7 +164,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
         max_runs: 3,
         max_scanned_rows: 1_000,
     };
-    let runs = audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
+    let runs = contract::audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
         .await
         .unwrap();
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
@@ -178,7 +178,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
         max_runs: 3,
         max_scanned_rows: 8,
     };
-    let runs = audit::recent_finished_runs(&pool, "media", "news", "news-x", tight)
+    let runs = contract::audit::recent_finished_runs(&pool, "media", "news", "news-x", tight)
         .await
         .unwrap();
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
@@ -193,7 +193,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     );
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn history_keeps_whole_runs_before_a_run_of_many_shards(pool: PgPool) {
     let mut log = Log::new();
     for i in 1..=3 {
@@ -229,7 +229,7 @@ async fn history_keeps_whole_runs_before_a_run_of_many_shards(pool: PgPool) {
     write_all(&pool, &log).await;
 
     let limits = HistoryLimits::default();
-    let runs = audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
+    let runs = contract::audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
         .await
         .unwrap();
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();

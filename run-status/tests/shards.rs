@@ -4,8 +4,8 @@
 
 mod common;
 
-use audit::{AuditRow, EndReason};
 use common::*;
+use contract::audit::{AuditRow, EndReason};
 use crds::{CollectionState, RunResult, ShardState, ShardStatus};
 use run_status::{AuditInput, ChannelHistory, DerivedStatus, ShardPlan, TrackedRun, derive};
 

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use audit::AuditEvent;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use collector_job::app::{self, Failure};
 use collector_job::cli::Cli;
+use contract::audit::AuditEvent;
 use fake_dc::{FakeDc, Scenario};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -173,8 +173,8 @@ pub fn url_of(pool: &PgPool) -> String {
 }
 
 /// The audit rows of a run, in order.
-pub async fn rows(pool: &PgPool, run_id: &str) -> Vec<audit::AuditRow> {
-    audit::read_run(pool, run_id)
+pub async fn rows(pool: &PgPool, run_id: &str) -> Vec<contract::audit::AuditRow> {
+    contract::audit::read_run(pool, run_id)
         .await
         .expect("the audit log reads")
 }
@@ -193,7 +193,7 @@ pub async fn access_hashes(pool: &PgPool, channel_id: i64) -> Vec<(i64, i64)> {
 
 /// The audit events of a run, in order; every row names the run's pod.
 pub async fn events(pool: &PgPool, run_id: &str) -> Vec<AuditEvent> {
-    audit::read_run(pool, run_id)
+    contract::audit::read_run(pool, run_id)
         .await
         .expect("the audit log reads")
         .into_iter()
@@ -204,7 +204,7 @@ pub async fn events(pool: &PgPool, run_id: &str) -> Vec<AuditEvent> {
         .collect()
 }
 
-pub fn summary(events: &[AuditEvent]) -> Option<&audit::CollectionEnd> {
+pub fn summary(events: &[AuditEvent]) -> Option<&contract::audit::CollectionEnd> {
     events.iter().find_map(|e| match e {
         AuditEvent::End(end) => Some(end),
         _ => None,
@@ -212,7 +212,7 @@ pub fn summary(events: &[AuditEvent]) -> Option<&audit::CollectionEnd> {
 }
 
 /// The `collection_progress` rows of a run.
-pub fn progress(events: &[AuditEvent]) -> Vec<&audit::CollectionProgress> {
+pub fn progress(events: &[AuditEvent]) -> Vec<&contract::audit::CollectionProgress> {
     events
         .iter()
         .filter_map(|e| match e {

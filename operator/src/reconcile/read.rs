@@ -171,7 +171,15 @@ pub(super) async fn history_for_new_run(
     if let Some(history) = ctx.history.get(namespace, &run) {
         return Some(history);
     }
-    match reader::read_history(pool, namespace, name, &run, audit::HistoryLimits::default()).await {
+    match reader::read_history(
+        pool,
+        namespace,
+        name,
+        &run,
+        contract::audit::HistoryLimits::default(),
+    )
+    .await
+    {
         Ok(history) => {
             ctx.history.put(namespace, &run, history.clone());
             Some(history)
@@ -203,7 +211,7 @@ async fn read(
                     namespace,
                     name,
                     run,
-                    audit::HistoryLimits::default(),
+                    contract::audit::HistoryLimits::default(),
                 )
                 .await?;
                 ctx.history.put(namespace, run, history.clone());

@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
+use contract::job::annotation;
 use crds::{
     ApiCredentials, ChannelCollection, ChannelCollectionSpec, ChannelCollectionStatus,
-    ConcurrencyPolicy, DatabaseSource, REQUESTED_AT_ANNOTATION, SecretKeyRef, SecretRef,
-    SessionSource, ShardSession,
+    ConcurrencyPolicy, DatabaseSource, SecretKeyRef, SecretRef, SessionSource, ShardSession,
 };
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::{
@@ -167,7 +167,7 @@ impl TestCollection for ChannelCollection {
         self.metadata
             .annotations
             .get_or_insert_default()
-            .insert(REQUESTED_AT_ANNOTATION.to_string(), value.to_string());
+            .insert(annotation::REQUESTED_AT.to_string(), value.to_string());
         self
     }
     fn history(mut self, successful: i32, failed: i32) -> Self {

@@ -1,11 +1,11 @@
 //! Builders for collections, Jobs and scripted audit logs at fixed instants.
 #![allow(dead_code)] // each test binary uses a different part
 
-use audit::{
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use contract::audit::{
     AuditEvent, AuditRow, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
     CollectionStart, EndReason, ErrorReason, FloodWait,
 };
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
 use run_status::{AuditInput, TrackedRun, job};
@@ -139,7 +139,7 @@ impl Log {
         self.rows.push((run.to_owned(), row));
     }
 
-    /// The rows of `run`, as `audit::read_run` returns them.
+    /// The rows of `run`, as `contract::audit::read_run` returns them.
     pub fn rows(&self, run: &str) -> Vec<AuditRow> {
         self.rows
             .iter()
@@ -343,7 +343,7 @@ pub async fn read_snapshot(
     namespace: &str,
     name: &str,
     run: &crds::RunId,
-    limits: audit::HistoryLimits,
+    limits: contract::audit::HistoryLimits,
 ) -> Result<run_status::AuditSnapshot, run_status::ReadError> {
     use run_status::reader::{read_history, read_run_rows};
     Ok(run_status::AuditSnapshot {

@@ -1,11 +1,11 @@
 //! The audit log's rows as written and read back: a sharded run's rows carry the index of the
 //! shard that wrote them, an unsharded run's none; the ETA history reads them the same way.
 
-use audit::{
+use chrono::{DateTime, Utc};
+use contract::audit::{
     AuditEvent, AuditWriter, CollectionEnd, CollectionStart, HistoryLimits, RunIdentity, read_run,
     recent_finished_runs,
 };
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -45,13 +45,14 @@ async fn write_run(writer: &AuditWriter) {
     }
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn every_row_names_the_shard_that_wrote_it(pool: PgPool) {
     write_run(&writer(&pool, "sharded", Some(0))).await;
     write_run(&writer(&pool, "sharded", Some(3))).await;
     write_run(&writer(&pool, "single", None)).await;
 
-    let shards = |rows: Vec<audit::AuditRow>| rows.iter().map(|r| r.shard).collect::<Vec<_>>();
+    let shards =
+        |rows: Vec<contract::audit::AuditRow>| rows.iter().map(|r| r.shard).collect::<Vec<_>>();
     assert_eq!(
         shards(read_run(&pool, "sharded").await.unwrap()),
         vec![Some(0), Some(0), Some(3), Some(3)]

@@ -1,7 +1,9 @@
 //! Audit-log retention against real PostgreSQL (a fresh database per test).
 
-use audit::{HistoryLimits, RetentionPass, RetentionPolicy, kept_runs, recent_finished_runs};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use contract::audit::{
+    HistoryLimits, RetentionPass, RetentionPolicy, kept_runs, recent_finished_runs,
+};
 use sqlx::PgPool;
 
 /// The instant every test runs at.
@@ -90,7 +92,7 @@ async fn retain(pool: &PgPool, policy: &RetentionPolicy) -> u64 {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn rows_older_than_the_cutoff_go_newer_ones_stay(pool: PgPool) {
     for days in [100, 60, 31] {
         legacy(&pool, days_ago(days)).await;
@@ -112,7 +114,7 @@ async fn rows_older_than_the_cutoff_go_newer_ones_stay(pool: PgPool) {
     assert_eq!(retain(&pool, &policy(30)).await, 0);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn each_collections_latest_runs_are_kept_whatever_their_age(pool: PgPool) {
     // `news`: ten finished runs long ago, then a run that never ended (also long ago).
     for i in 0..10 {
@@ -145,7 +147,7 @@ async fn each_collections_latest_runs_are_kept_whatever_their_age(pool: PgPool) 
     assert_eq!(count(&pool, "run_id = 'news-crashed'").await, 3);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_retried_run_with_several_ends_counts_once(pool: PgPool) {
     for i in 0..8 {
         run(
@@ -180,7 +182,7 @@ async fn a_retried_run_with_several_ends_counts_once(pool: PgPool) {
 
 /// The property that matters: retention never changes what the ETA history reads, for the run
 /// in progress (not finished yet) nor for a retried run that already wrote an end.
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn the_eta_history_reads_the_same_after_retention(pool: PgPool) {
     for i in 0..12 {
         run(
@@ -218,7 +220,7 @@ async fn the_eta_history_reads_the_same_after_retention(pool: PgPool) {
     assert_eq!(runs_left(&pool, "other").await, ["other-0"]);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_pass_deletes_in_batches_of_the_policys_size(pool: PgPool) {
     for minute in 0..100 {
         legacy(&pool, days_ago(40) + TimeDelta::minutes(minute)).await;
@@ -237,7 +239,7 @@ async fn a_pass_deletes_in_batches_of_the_policys_size(pool: PgPool) {
     assert_eq!(count(&pool, "true").await, 1);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn kept_rows_between_batches_do_not_stop_a_pass(pool: PgPool) {
     // Old rows, then an old kept run, then more old rows: batches step over the kept run.
     for minute in 0..10 {
@@ -256,7 +258,7 @@ async fn kept_rows_between_batches_do_not_stop_a_pass(pool: PgPool) {
     assert_eq!(count(&pool, "run_id IS NULL").await, 0);
 }
 
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn an_empty_table_is_a_pass_with_nothing_to_do(pool: PgPool) {
     assert_eq!(retain(&pool, &policy(30)).await, 0);
 }
@@ -264,7 +266,7 @@ async fn an_empty_table_is_a_pass_with_nothing_to_do(pool: PgPool) {
 /// Two million rows over 120 days (50 busy collections, runs of 22 rows) and a dormant
 /// collection whose runs are all old: one pass deletes every row older than 30 days except the
 /// dormant collection's kept runs, and nothing newer.
-#[sqlx::test(migrator = "audit::MIGRATOR")]
+#[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn millions_of_rows(pool: PgPool) {
     // A whole number of runs per collection: 1,819 runs of 22 rows for each of 50.
     const ROWS: i64 = 22 * 50 * 1_819;

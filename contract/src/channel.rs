@@ -1,7 +1,17 @@
-//! The spec's channel strings (`@username`, `username`, `https://t.me/username`, a numeric id)
-//! turned into what the collector looks up.
+//! A channel as `spec.channels` names it (`@username`, `username`, `https://t.me/username`, a
+//! channel id with or without the Bot API's `-100` prefix), and the one key every spelling of
+//! a channel shares. CRD validation ([`PATTERN`]), the operator's duplicate check, the
+//! channel-to-account assignment, the ETA's history and the collector all go through here, so
+//! `1006503122` and `-1001006503122` are one channel everywhere.
 
 use std::fmt;
+
+/// What the CRD schema accepts; every string it accepts either parses or is refused by
+/// [`ChannelRef::parse`] with a reason (an id out of range), never read another way.
+pub const PATTERN: &str = r"^(@?[A-Za-z][A-Za-z0-9_]{3,31}|https://t\.me/[A-Za-z][A-Za-z0-9_]{3,31}|(-100)?[1-9][0-9]{0,18})$";
+
+/// Longest channel string the CRD accepts.
+pub const MAX_LEN: usize = 64;
 
 /// Where to find a channel.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +73,24 @@ impl ChannelRef {
     }
 }
 
+impl ChannelRef {
+    /// The key of this channel: the same for every spelling of it (`@durov` for a username,
+    /// the bare id for an id). Usernames start with a letter, so the two kinds never collide.
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The key of a channel string: [`ChannelRef::key`] when it parses, else the string trimmed
+/// and lowercased (a name the audit log holds from a spec that was never valid still groups
+/// with itself).
+pub fn key(channel: &str) -> String {
+    match ChannelRef::parse(channel) {
+        Ok(reference) => reference.key(),
+        Err(_) => channel.trim().to_lowercase(),
+    }
+}
+
 impl fmt::Display for ChannelRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -90,6 +118,46 @@ mod tests {
             ChannelRef::parse("-1001006503122"),
             Ok(ChannelRef::Id(1006503122))
         );
+    }
+
+    #[test]
+    fn every_spelling_of_a_channel_has_one_key() {
+        for (a, b) in [
+            ("1006503122", "-1001006503122"),
+            ("@Durov", "https://t.me/durov"),
+            ("durov", " @DUROV "),
+        ] {
+            assert_eq!(key(a), key(b), "{a} / {b}");
+        }
+        assert_ne!(key("durov"), key("1006503122"));
+    }
+
+    #[test]
+    fn the_crd_pattern_accepts_what_parses_and_refuses_what_cannot() {
+        let pattern = regex::Regex::new(PATTERN).unwrap();
+        for input in [
+            "@durov",
+            "durov",
+            "https://t.me/durov",
+            "1006503122",
+            "-1001006503122",
+            "@a_b_c",
+        ] {
+            assert!(pattern.is_match(input), "{input}");
+            assert!(ChannelRef::parse(input).is_ok(), "{input}");
+        }
+        // The schema refuses what the collector would refuse anyway.
+        for input in [
+            "-123456",
+            "0",
+            "-100",
+            "@ab",
+            "foo bar",
+            "https://t.me/",
+            "012",
+        ] {
+            assert!(!pattern.is_match(input), "{input}");
+        }
     }
 
     #[test]

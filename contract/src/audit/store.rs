@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::event::{AuditEvent, ParseEventError};
+use super::event::{AuditEvent, ParseEventError};
 
 /// Which run (and which pod attempt of it) audit rows belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! the operator still reads.
 //!
 //! Kept whatever their age, per collection: its latest run (the one the operator may be
-//! following) and the finished runs [`crate::recent_finished_runs`] can return for the ETA's
+//! following) and the finished runs [`super::recent_finished_runs`] can return for the ETA's
 //! per-channel history (one more than [`HistoryLimits::max_runs`], since the history leaves out
 //! the run in progress). Runs are kept or deleted whole by run id; rows without a run id (the
 //! seed's) and rows of runs beyond those go by age alone.
@@ -14,15 +14,15 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
-use crate::event::AuditEvent;
-use crate::history::HistoryLimits;
+use super::event::AuditEvent;
+use super::history::HistoryLimits;
 
 /// What retention deletes, and how much at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// Rows older than this are deleted (unless kept, see the module docs).
     pub max_age: TimeDelta,
-    /// The bounds the ETA history is read with ([`crate::recent_finished_runs`]): the runs it
+    /// The bounds the ETA history is read with ([`super::recent_finished_runs`]): the runs it
     /// can return are kept.
     pub history: HistoryLimits,
     /// Most rows one `DELETE` removes.
@@ -125,7 +125,7 @@ pub async fn kept_runs(
     )
     .bind(history.max_runs + 1)
     .bind(AuditEvent::END)
-    .bind(crate::history::MAX_ENDS_PER_RUN)
+    .bind(super::history::MAX_ENDS_PER_RUN)
     .fetch_all(pool)
     .await
     .map_err(RetentionError::KeptRuns)?;

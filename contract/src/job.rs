@@ -1,5 +1,6 @@
-//! The Job <-> collector contract: what the operator puts in a collector Job and what the
-//! collector reads from it. Defined once, here, where both binaries already meet.
+//! The Job <-> collector contract (docs/job-contract.md): what the operator puts in a
+//! collector Job and what the collector reads from it, and the labels and annotations the
+//! operator marks its collections' Jobs with.
 
 /// Environment the operator sets on the collector container.
 pub mod env {
@@ -50,6 +51,27 @@ pub mod env {
         SHARD_INDEX,
         ASSIGNMENT,
     ];
+}
+
+/// Annotations on a `ChannelCollection` and on its Jobs.
+pub mod annotation {
+    /// On the collection: every new value asks for one run now (as Flux's `requestedAt`).
+    pub const REQUESTED_AT: &str = "collection.mtproto.dev/requestedAt";
+    /// On a Job: the scheduled time it runs for (RFC 3339), so the schedule can be rebuilt
+    /// from Jobs.
+    pub const SCHEDULED_AT: &str = "collection.mtproto.dev/scheduled-at";
+    /// On a sharded run's Job: the JSON array of its session Secret names, in index order.
+    pub const ASSIGNMENT_SESSIONS: &str = "collection.mtproto.dev/assignment-sessions";
+}
+
+/// Labels on the collection's Jobs.
+pub mod label {
+    /// The owning collection's name (hashed when longer than a label value may be).
+    pub const COLLECTION: &str = "collection.mtproto.dev/collection";
+    /// Standard label naming the operator as the manager of the Job.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// Value of [`MANAGED_BY`].
+    pub const MANAGED_BY_OPERATOR: &str = "channel-collection-operator";
 }
 
 /// Where the session Secret is mounted in the collector container.

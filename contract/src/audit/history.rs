@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::event::AuditEvent;
-use crate::store::AuditRow;
+use super::event::AuditEvent;
+use super::store::AuditRow;
 
 /// Most `collection_end` rows one run is expected to have: every index of a sharded run (at
 /// most 20, `spec.sessions`) writes its own, once per pod attempt that ends (a few). The

@@ -1,0 +1,18 @@
+//! What the operator and the collector agree on, defined once: the crate both binaries and
+//! `crds` depend on, with no Kubernetes dependency of its own.
+//!
+//! - [`job`]: the Job the operator builds and the collector reads (env names, the session's
+//!   path, exit codes, the Job's labels and annotations); docs/job-contract.md tells it whole.
+//! - [`channel`]: a channel reference as the spec writes it, and the one key two spellings of
+//!   a channel share.
+//! - [`limits`]: `spec.limits`, as the CRD declares it and as the collector reads it.
+//! - [`audit`]: the audit log the collector writes and the operator derives `.status` from.
+//! - [`MIGRATOR`]: the one schema both binaries use.
+
+pub mod audit;
+pub mod channel;
+pub mod job;
+pub mod limits;
+
+/// The one schema both binaries use (`migrations/` at the workspace root).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
