@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use contract::job::annotation;
-use crds::{ChannelCollection, RunId};
+use crds::{ChannelCollection, RunId, RunResult, condition::STALLED};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::ChannelHistory;
+use run_status::{ChannelHistory, SESSION_INVALID};
 
 use crate::{
     job::{self, BuildError, JobDefaults, ManualRequest, ShardInputs},
@@ -150,6 +150,7 @@ pub fn decide_with(
             requested_at,
             last_handled_requested_at: last_handled.as_deref(),
             previous_next_run: previous.next_run_time.as_ref().map(from_k8s),
+            held_until: session_retry_at(cc),
             now,
         },
     );
@@ -220,6 +221,43 @@ pub fn decide_with(
     }
     out
 }
+
+/// The first retry of a known-revoked Telegram session: the newest finished run ended
+/// `SessionInvalid`. A new Job per interval would only fail the same way, so retries are spaced
+/// out: each waits twice as long as the session has been known revoked at the previous
+/// attempt, at least [`SESSION_RETRY_MIN`] and at most [`SESSION_RETRY_MAX`] after it. A spec
+/// changed since the session was found revoked lifts the hold (the next due run starts at once),
+/// and a manual request is never held. The operator cannot see the Secret itself change
+/// (it never reads Secrets): after replacing it, ask for a run.
+pub fn session_retry_at(cc: &ChannelCollection) -> Option<DateTime<Utc>> {
+    let status = cc.status.as_ref()?;
+    let last = status.last_run.as_ref()?;
+    if last.result != Some(RunResult::Failed) || last.reason.as_deref() != Some(SESSION_INVALID) {
+        return None;
+    }
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == STALLED && c.reason == SESSION_INVALID);
+    if let Some(condition) = stalled
+        && condition.observed_generation < cc.metadata.generation
+    {
+        return None;
+    }
+    let attempt = last
+        .start_time
+        .as_ref()
+        .or(last.end_time.as_ref())
+        .map(from_k8s)?;
+    let known_since = stalled.map_or(attempt, |c| from_k8s(&c.last_transition_time));
+    let wait = ((attempt - known_since) * 2).clamp(SESSION_RETRY_MIN, SESSION_RETRY_MAX);
+    Some(attempt + wait)
+}
+
+/// Shortest wait before retrying a revoked session.
+pub const SESSION_RETRY_MIN: TimeDelta = TimeDelta::minutes(5);
+/// Longest wait before retrying a revoked session.
+pub const SESSION_RETRY_MAX: TimeDelta = TimeDelta::hours(6);
 
 /// Nothing runs until the spec changes; the schedule text stays readable.
 fn stalled(cc: &ChannelCollection, stall: Stall) -> Plan {

@@ -1,7 +1,7 @@
 //! The collector Job for one run, built purely from the collection and the scheduled time.
 //!
-//! This is the operator's half of DESIGN.md's "Contract between the operator's Job and the
-//! collector": command, env names, the session file path. Secrets are only *referenced*
+//! This is the operator's half of the Job contract (docs/job-contract.md): command, env names,
+//! the session file path. Secrets are only *referenced*
 //! (secretKeyRef, a Secret volume); the kubelet injects them and the operator never reads one.
 
 use std::collections::BTreeMap;
@@ -177,7 +177,7 @@ pub fn build(
 
 /// [`build`], with what a sharded run's assignment is made from. An unsharded spec
 /// (`spec.session`) ignores `shards` and gets today's Job; `spec.sessions` gets an Indexed
-/// Job of one pod per session, as SHARDING.md describes.
+/// Job of one pod per session, as docs/sharding.md describes.
 pub fn build_with(
     cc: &ChannelCollection,
     defaults: &JobDefaults,

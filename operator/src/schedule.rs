@@ -244,6 +244,9 @@ pub struct Inputs<'a> {
     pub last_handled_requested_at: Option<&'a str>,
     /// `status.nextRunTime` as last written, to report each missed run only once.
     pub previous_next_run: Option<DateTime<Utc>>,
+    /// Scheduled runs before this time are skipped on purpose, not missed (a revoked
+    /// session's retries are spaced out); a manual request is not held.
+    pub held_until: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -317,6 +320,11 @@ pub fn due(cadence: &Cadence, input: &Inputs<'_>) -> Due {
         (None, Cadence::Every { .. }) => input.created - TimeDelta::nanoseconds(1),
         (None, Cadence::Cron { .. }) => input.created,
     };
+    // Held times count as handled: skipped, neither started nor reported as missed.
+    let handled_through = match input.held_until {
+        Some(until) => handled_through.max(until - TimeDelta::nanoseconds(1)),
+        None => handled_through,
+    };
     let deadline_floor = input.starting_deadline.map(|d| now - d);
     let earliest = match deadline_floor {
         Some(floor) if floor > handled_through => floor,
@@ -352,7 +360,7 @@ pub fn due(cadence: &Cadence, input: &Inputs<'_>) -> Due {
         (Some(t), _) => (t, Trigger::Schedule),
         (None, Some(_)) => (now, Trigger::Manual),
         (None, None) => {
-            let next_run = cadence.next_after(anchor, now);
+            let next_run = cadence.next_after(anchor, now.max(handled_through));
             return Due {
                 action: Action::Wait,
                 handles_request: None,

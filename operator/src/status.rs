@@ -173,7 +173,14 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         },
     };
 
-    let session_message = derived.session_invalid.then(|| {
+    // A retry of a known-revoked session keeps it `Stalled` until the retry shows the session
+    // works (a channel done) or ends another way, so the condition and its metric hold steady.
+    let retrying_revoked_session = active.is_some()
+        && last_run.as_ref().is_some_and(|r| {
+            r.result == Some(RunResult::Failed) && r.reason.as_deref() == Some(SESSION_INVALID)
+        })
+        && !(followed_is_active && derived.channels_processed > 0);
+    let session_message = (derived.session_invalid || retrying_revoked_session).then(|| {
         last_run
             .as_ref()
             .filter(|r| r.reason.as_deref() == Some(SESSION_INVALID))

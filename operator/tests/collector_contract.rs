@@ -1,4 +1,4 @@
-//! The contract between the operator's Job and the collector (DESIGN.md): the Job the
+//! The contract between the operator's Job and the collector (docs/job-contract.md): the Job the
 //! operator builds, materialised as the kubelet would (env values, Secret keys, the downward
 //! API, the session volume), is accepted by the collector's own argument and config parsers.
 

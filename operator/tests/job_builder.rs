@@ -1,5 +1,5 @@
 //! The collector Job: naming, ownership, the restricted security profile, and the
-//! Secret wiring of DESIGN.md's operator/collector contract.
+//! Secret wiring of the operator/collector contract (docs/job-contract.md).
 
 mod common;
 

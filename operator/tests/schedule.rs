@@ -20,6 +20,7 @@ struct Case {
     requested: Option<&'static str>,
     handled: Option<&'static str>,
     previous_next_run: Option<DateTime<Utc>>,
+    held_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     action: Action,
     next_run: Option<DateTime<Utc>>,
@@ -35,6 +36,7 @@ fn case(name: &'static str, cc: ChannelCollection, now: DateTime<Utc>) -> Case {
         requested: None,
         handled: None,
         previous_next_run: None,
+        held_until: None,
         now,
         action: Action::Wait,
         next_run: None,
@@ -58,6 +60,10 @@ impl Case {
     }
     fn shown_next(mut self, t: DateTime<Utc>) -> Self {
         self.previous_next_run = Some(t);
+        self
+    }
+    fn held(mut self, until: DateTime<Utc>) -> Self {
+        self.held_until = Some(until);
         self
     }
     fn expect(mut self, action: Action, next_run: Option<DateTime<Utc>>) -> Self {
@@ -96,6 +102,7 @@ impl Case {
                 requested_at: self.requested,
                 last_handled_requested_at: self.handled,
                 previous_next_run: self.previous_next_run,
+                held_until: self.held_until,
                 now: self.now,
             },
         )
@@ -339,6 +346,51 @@ fn scheduling_table() {
             },
             Some(at(13, 0, 0)),
         ),
+        // A revoked session's retries are held: scheduled times before the hold are skipped
+        // (not missed), the first at or after it runs, a manual request is not held.
+        case(
+            "held: a due time inside the hold waits",
+            cc(),
+            at(12, 20, 0),
+        )
+        .last(t0())
+        .held(at(12, 25, 0))
+        .expect(Action::Wait, Some(at(12, 30, 0))),
+        case(
+            "held: the first time after the hold runs",
+            cc(),
+            at(12, 30, 10),
+        )
+        .last(t0())
+        .held(at(12, 25, 0))
+        .expect(start(at(12, 30, 0)), Some(at(12, 40, 0))),
+        case(
+            "held: skipped times are not missed runs",
+            cc().deadline(60),
+            at(12, 30, 10),
+        )
+        .last(t0())
+        .held(at(12, 25, 0))
+        .expect(start(at(12, 30, 0)), Some(at(12, 40, 0))),
+        case(
+            "held: a hold at a scheduled time runs it",
+            cc(),
+            at(12, 20, 0),
+        )
+        .last(t0())
+        .held(at(12, 20, 0))
+        .expect(start(at(12, 20, 0)), Some(at(12, 30, 0))),
+        case("held: a manual request goes at once", cc(), at(12, 20, 0))
+            .last(t0())
+            .held(at(13, 0, 0))
+            .request("retry", None)
+            .expect(
+                Action::Start {
+                    scheduled: at(12, 20, 0),
+                    trigger: Trigger::Manual,
+                },
+                Some(at(12, 30, 0)),
+            ),
         // Concurrency: Forbid waits for the active run, Replace stops it.
         case("forbid: due while active waits", cc(), at(12, 10, 0))
             .last(t0())

@@ -568,3 +568,191 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
     );
     assert_eq!(s.shards[2].reason.as_deref(), Some("session_invalid"));
 }
+
+/// A run whose collector started at `start` and found the session revoked two seconds later.
+fn revoked_at(start: chrono::DateTime<chrono::Utc>) -> Vec<AuditRow> {
+    let at_start = |id, event| AuditRow {
+        timestamp: start,
+        ..row(id, event)
+    };
+    vec![
+        at_start(
+            1,
+            AuditEvent::Start(CollectionStart {
+                total_channels: 3,
+                start_time: start,
+            }),
+        ),
+        at_start(
+            2,
+            AuditEvent::End(CollectionEnd {
+                total_messages: 0,
+                channels_synced: 0,
+                total_channels: 3,
+                errors: 0,
+                end_time: start + chrono::TimeDelta::seconds(2),
+                aborted: true,
+                reason: Some(EndReason::SessionInvalid),
+            }),
+        ),
+    ]
+}
+
+/// Seen on a real API server: a new Job every interval on the same revoked session, and
+/// `Stalled` dropping while each retry started. Now `Stalled` holds with one transition time,
+/// the retries are spaced out, and a spec change or a manual request retries at once.
+#[test]
+fn a_revoked_session_stays_stalled_and_its_retries_are_spaced_out() {
+    let cc = ChannelCollection::test();
+    let first_job = job_for(&cc, t0()).failed(at(12, 0, 20), "PodFailurePolicy");
+    // The first run finds the session revoked.
+    let (found, _) = compute(
+        &following(cc.clone()),
+        std::slice::from_ref(&first_job),
+        Some(Audit::Rows(revoked_at(at(12, 0, 10)))),
+        None,
+        at(12, 0, 30),
+    );
+    let since = condition(&found, "Stalled")
+        .unwrap()
+        .last_transition_time
+        .clone();
+    assert_eq!(since, to_k8s(at(12, 0, 30)));
+
+    // The first retry waits at least five minutes; at a 10m interval that is the next run.
+    let resting = cc.clone().with_status(found.clone());
+    let runs = owned_runs(&resting, std::slice::from_ref(&first_job));
+    let plan = decide(&resting, &runs, &defaults(), at(12, 10, 0));
+    let retry = plan
+        .create
+        .expect("the first retry runs at the next interval")
+        .job;
+    let retry_id = retry.metadata.name.clone().unwrap();
+
+    // While the retry starts and until it has done a channel, the collection stays Stalled,
+    // with the transition time of when the session was found revoked.
+    let retry_job = job_for(&cc, at(12, 10, 0)).running(true);
+    let mut retrying_status = found.clone();
+    retrying_status.active_job = Some(retry_id.clone().into());
+    retrying_status.last_schedule_time = Some(to_k8s(at(12, 10, 0)));
+    let retrying = cc.clone().with_status(retrying_status);
+    let jobs = [first_job.clone(), retry_job];
+    for (audit, now) in [
+        (None, at(12, 10, 5)),
+        (Some(Audit::Rows(started())), at(12, 10, 12)),
+    ] {
+        let (status, _) = compute_run(&retrying, &jobs, &retry_id, audit, None, now);
+        let stalled = condition(&status, "Stalled").expect("still stalled while retrying");
+        assert_eq!(stalled.reason, "SessionInvalid");
+        assert_eq!(
+            stalled.last_transition_time, since,
+            "one transition, not one per retry"
+        );
+        assert_eq!(
+            condition(&status, "Ready").unwrap().reason,
+            "SessionInvalid"
+        );
+    }
+
+    // The retry fails the same way: the next one waits twice as long as the session has been
+    // known revoked (2 x 9m40s after 12:10:10, so 12:29:30): 12:20 is skipped, 12:30 runs.
+    let jobs = [
+        first_job.clone(),
+        job_for(&cc, at(12, 10, 0)).failed(at(12, 10, 20), "PodFailurePolicy"),
+    ];
+    let (failed_again, _) = compute_run(
+        &retrying,
+        &jobs,
+        &retry_id,
+        Some(Audit::Rows(revoked_at(at(12, 10, 10)))),
+        None,
+        at(12, 10, 30),
+    );
+    assert_eq!(
+        condition(&failed_again, "Stalled")
+            .unwrap()
+            .last_transition_time,
+        since
+    );
+    let held = cc.clone().with_status(failed_again.clone());
+    let runs = owned_runs(&held, &jobs);
+    let plan = decide(&held, &runs, &defaults(), at(12, 20, 0));
+    assert!(plan.create.is_none(), "12:20 is inside the hold");
+    assert_eq!(plan.schedule.next_run, Some(at(12, 30, 0)));
+    assert!(plan.notices.is_empty(), "a held run is not a missed run");
+    let (waiting, _) = compute_run(&held, &jobs, &retry_id, None, None, at(12, 20, 0));
+    assert_eq!(waiting.next_run_time, Some(to_k8s(at(12, 30, 0))));
+    assert_eq!(
+        condition(&waiting, "Stalled").unwrap().last_transition_time,
+        since
+    );
+    assert!(
+        decide(&held, &runs, &defaults(), at(12, 30, 0))
+            .create
+            .is_some(),
+        "the first scheduled time after the hold runs"
+    );
+
+    // A spec change since the session was found revoked retries at once...
+    let mut changed = held.clone();
+    changed.metadata.generation = Some(2);
+    changed.spec.channels.push("@newchannel".to_string());
+    assert!(
+        decide(&changed, &runs, &defaults(), at(12, 20, 0))
+            .create
+            .is_some()
+    );
+    // ...and so does a manual request.
+    let requested = held.requested("2026-11-28T12:20:00Z");
+    assert!(
+        decide(&requested, &runs, &defaults(), at(12, 20, 0))
+            .create
+            .is_some()
+    );
+}
+
+/// A retry that gets a channel done proves the session works again: `Stalled` clears while it
+/// is still running.
+#[test]
+fn a_retry_that_collects_clears_the_stall() {
+    let cc = ChannelCollection::test();
+    let first_job = job_for(&cc, t0()).failed(at(12, 0, 20), "PodFailurePolicy");
+    let (found, _) = compute(
+        &following(cc.clone()),
+        std::slice::from_ref(&first_job),
+        Some(Audit::Rows(revoked_at(at(12, 0, 10)))),
+        None,
+        at(12, 0, 30),
+    );
+    let retry_job = job_for(&cc, at(12, 10, 0)).running(true);
+    let retry_id = retry_job.metadata.name.clone().unwrap();
+    let mut status = found;
+    status.active_job = Some(retry_id.clone().into());
+    status.last_schedule_time = Some(to_k8s(at(12, 10, 0)));
+    let mut rows = started();
+    rows.push(row(
+        2,
+        AuditEvent::Progress(contract::audit::CollectionProgress {
+            channel_name: "@durov".into(),
+            messages_collected: 5,
+            channels_processed: 1,
+            total_channels: 3,
+            errors: 0,
+            progress_time: at(12, 10, 20),
+            error: None,
+        }),
+    ));
+    let (collecting, _) = compute_run(
+        &cc.clone().with_status(status),
+        &[first_job, retry_job],
+        &retry_id,
+        Some(Audit::Rows(rows)),
+        None,
+        at(12, 10, 30),
+    );
+    assert!(
+        condition(&collecting, "Stalled").is_none(),
+        "{collecting:?}"
+    );
+    assert_eq!(collecting.state, Some(CollectionState::Collecting));
+}
