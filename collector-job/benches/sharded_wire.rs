@@ -1,4 +1,4 @@
-//! Sharded runs (issue 12) end to end: the makespan of one run of 200 channels of uneven,
+//! Sharded runs end to end: the makespan of one run of 200 channels of uneven,
 //! heavy-tailed sizes on the fake Telegram DC with a per-account flood limit (a token bucket
 //! of messages, answered with FLOOD_WAIT like Telegram), collected by
 //!   (a) 1 account, all 200 channels (today's unsharded Job);

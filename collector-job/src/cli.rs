@@ -1,4 +1,5 @@
-//! Command-line arguments; each may also come from the environment variable named in DESIGN.md.
+//! Command-line arguments; each may also come from the environment variable of the Job
+//! contract (docs/job-contract.md).
 //! Values are checked in `config`, so a missing one is reported as one line naming it.
 
 use std::path::PathBuf;

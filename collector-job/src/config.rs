@@ -43,7 +43,7 @@ pub struct RawCollectConfig {
     pub progress_interval: String,
 }
 
-/// The raw values added with sharded runs (issue 12; SHARDING.md), apart from
+/// The raw values added with sharded runs (docs/sharding.md), apart from
 /// [`RawCollectConfig`] so that code building one (the operator's contract test) keeps
 /// compiling. All unset: an unsharded run with `TELEGRAM_API_ID` and the default lock timeout.
 #[derive(Clone, Debug, Default)]
@@ -231,7 +231,7 @@ pub struct Shard {
     pub channels: Vec<(String, ChannelRef)>,
 }
 
-/// `COLLECTOR_SHARD_COUNT`, `COLLECTOR_SHARD_INDEX` and `COLLECTOR_ASSIGNMENT` (SHARDING.md):
+/// `COLLECTOR_SHARD_COUNT`, `COLLECTOR_SHARD_INDEX` and `COLLECTOR_ASSIGNMENT` (docs/sharding.md):
 /// `None` for an unsharded run (no count). The index must be below the count, the assignment
 /// must have one list per index, and every channel it names must be one of `channels_json`'s
 /// strings, exactly as written there.

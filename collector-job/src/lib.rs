@@ -1,6 +1,5 @@
 //! The collector Job: collects Telegram channel history into PostgreSQL and writes the audit
-//! log the operator turns into `.status` (DESIGN.md, "Contract between the operator's Job and
-//! the collector").
+//! log the operator turns into `.status` (docs/job-contract.md).
 
 pub mod app;
 pub mod cli;

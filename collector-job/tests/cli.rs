@@ -183,7 +183,7 @@ fn help_never_shows_secret_environment_values() {
     }
 }
 
-// ---- Regression tests of issue 9: error texts, connecting, closing. ----
+// ---- Regression tests: error texts, connecting, closing. ----
 
 /// The test server's URL with another database or user (trust auth: no password needed).
 fn server_url(pool: &PgPool, user: &str, database: &str) -> String {

@@ -981,7 +981,7 @@ async fn a_hash_cached_before_hashes_were_per_account_is_tried_then_claimed(pool
     );
 }
 
-// ---- Regression tests of issue 9: storage failures and merging, from the collect side. ----
+// ---- Regression tests: storage failures and merging, from the collect side. ----
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_nul_character_in_a_collected_message_does_not_fail_the_channel(pool: PgPool) {

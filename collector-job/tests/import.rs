@@ -298,7 +298,7 @@ async fn a_truncated_export_is_refused_before_anything_is_stored() {
     assert!(error.contains("at line"), "{error}");
 }
 
-// ---- Regression tests of issue 9, through the binary as a user runs it. ----
+// ---- Regression tests, through the binary as a user runs it. ----
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_nul_character_is_stored_as_a_replacement_character_in_every_field(pool: PgPool) {

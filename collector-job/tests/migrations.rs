@@ -1,4 +1,4 @@
-//! The data migrations of issue 9 on rows stored by earlier versions: a database at the last
+//! The data migrations (typed peers, bare channel ids) on rows stored by earlier versions: a database at the last
 //! schema before them gets old-format rows, then the whole migrator runs, as an upgrade does.
 
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Sharded runs (issue 12, /work/wt/SHARDING.md): several accounts collecting one run, each
+//! Sharded runs (docs/sharding.md): several accounts collecting one run, each
 //! index a `collector-job collect` process configured as the operator's Indexed Job configures
 //! its pods (`COLLECTOR_SHARD_COUNT`, `COLLECTOR_SHARD_INDEX`, `COLLECTOR_ASSIGNMENT`), on the
 //! fake DC with one account per index, into a fresh database per test. And the session lock:

@@ -1,9 +1,9 @@
-//! The `kubectl get chc` columns of DESIGN.md, checked on the generated CRD.
+//! The `kubectl get chc` columns the README shows, checked on the generated CRD.
 
 use crds::ChannelCollection;
 use kube::CustomResourceExt;
 
-/// (name, JSON path, type) of every column DESIGN.md lists.
+/// (name, JSON path, type) of every column.
 const COLUMNS: [(&str, &str, &str); 8] = [
     ("Schedule", ".status.schedule", "string"),
     ("Suspended", ".spec.suspend", "boolean"),
