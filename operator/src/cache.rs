@@ -309,7 +309,7 @@ fn trim_collection(cc: &mut ChannelCollection) {
 /// spec (it builds its own).
 fn trim_job(job: &mut Job) {
     trim_meta(job);
-    let assignment = run_status::job::assignment_env(job).cloned();
+    let assignment = crate::job::assignment_env(job).cloned();
     job.spec = assignment.map(|env| JobSpec {
         template: PodTemplateSpec {
             metadata: None,

@@ -7,13 +7,13 @@ use contract::job::annotation;
 use crds::{ChannelCollection, RunId, RunResult, condition::STALLED};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{ChannelHistory, SESSION_INVALID};
 
 use crate::{
     job::{self, BuildError, JobDefaults, ManualRequest, ShardInputs},
     runs::{RunView, beyond_history},
     schedule::{self, Action, Activity, Inputs, Missed, Trigger},
     status::Notice,
+    status::{ChannelHistory, SESSION_INVALID},
     time::from_k8s,
     validate::validate,
 };

@@ -1,7 +1,8 @@
 //! The ChannelCollection operator: schedules collector Jobs and reports their runs.
 //!
-//! Pure core: `schedule`, `validate`, `job`, `runs`, `pods`, `decide` (what to do), `status`
-//! (the one status computation) and `conditions`.
+//! Pure core: `schedule`, `validate`, `job` (the collector Job, built and read), `runs`,
+//! `pods`, `decide` (what to do) and `status` (the one status computation: the run's progress
+//! from its audit rows, the conditions, `.status`).
 //! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
 //! apply -> status), `events` (Events written in the background), `controller`, `leader`,
 //! `http`, `throttle`, `retention` (audit-log retention), `app` (the binary's edge).
@@ -9,7 +10,6 @@
 pub mod app;
 pub mod cache;
 pub mod cli;
-pub mod conditions;
 pub mod controller;
 pub mod decide;
 pub mod events;

@@ -1,13 +1,13 @@
 //! What the operator sees of its Jobs: one [`RunView`] per owned Job, derived purely from the
 //! Job object (its annotations and the Job controller's status). The Job's phase is read once,
-//! by [`run_status::job::phase`], for scheduling and status alike.
+//! by [`job::phase`], for scheduling and status alike.
 
+use crate::job::{self, JobPhase, ShardPlan};
 use chrono::{DateTime, Utc};
 use contract::job::annotation;
 use crds::{ChannelCollection, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{JobPhase, ShardPlan, job};
 
 use crate::{job::is_owned_by, time::from_k8s};
 

@@ -5,12 +5,12 @@ mod common;
 
 use common::{TestCollection, TestJob, at, defaults, job_for, reconcile_pure as decide, t0};
 use crds::{ChannelCollection, CollectionState};
+use operator::job::JobPhase;
 use operator::{
     job::JobDefaults,
     runs::{beyond_history, owned_runs},
     time::to_k8s,
 };
-use run_status::JobPhase;
 
 fn condition<'a>(
     status: &'a crds::ChannelCollectionStatus,

@@ -827,7 +827,7 @@ fn rbac_attributes_are_parsed() {
     assert!(denied.is_err(), "reading a Secret must not be allowed");
 }
 
-// Live progress from the audit log (run-status wired into the reconcile).
+// Live progress from the audit log (the status derivation wired into the reconcile).
 
 const RUN: &str = "news-29931120";
 

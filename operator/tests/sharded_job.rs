@@ -15,12 +15,13 @@ use k8s_openapi::api::{
     batch::v1::Job,
     core::v1::{EnvVar, PodSpec},
 };
+use operator::job::ShardPlan;
+use operator::status::ChannelHistory;
 use operator::{
     decide::{decide, decide_with},
     job::{ShardInputs, assign, build, build_with},
     runs::owned_runs,
 };
-use run_status::{ChannelHistory, ShardPlan};
 use serde_json::Value;
 
 const SESSIONS: [&str; 4] = ["tg-a", "tg-b", "tg-c", "tg-d"];

@@ -9,6 +9,8 @@ use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use operator::job::JobPhase;
+use operator::status::{AuditInput, ChannelHistory, ProgressUnavailable};
 use operator::{
     decide::decide,
     pods::PodProblem,
@@ -16,7 +18,6 @@ use operator::{
     status::{Followed, Notice, StatusInput, status},
     time::to_k8s,
 };
-use run_status::{AuditInput, ChannelHistory, JobPhase, ProgressUnavailable};
 
 const RUN: &str = "news-29931120";
 
@@ -89,7 +90,7 @@ fn compute_run(
     let plan = decide(cc, &runs, &defaults(), now);
     let id = RunId::from(run);
     let run = runs.iter().find(|r| r.id == id);
-    let phase = run.map_or_else(|| run_status::job::phase(None), |r| r.phase.clone());
+    let phase = run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone());
     let history = ChannelHistory::default();
     let followed = audit.as_ref().map(|audit| Followed {
         id: &id,

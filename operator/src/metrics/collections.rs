@@ -15,6 +15,7 @@ use std::{
     },
 };
 
+use crate::status::SESSION_INVALID;
 use chrono::{DateTime, TimeDelta, Utc};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary,
@@ -27,7 +28,6 @@ use prometheus_client::{
     encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
 };
-use run_status::SESSION_INVALID;
 
 use crate::{schedule::Cadence, time::from_k8s};
 

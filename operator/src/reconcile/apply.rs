@@ -1,13 +1,14 @@
 //! Carries out a [`Plan`]: deletes replaced and surplus Jobs, creates (or adopts) the new one,
 //! and writes the status when it changed.
 
+use crate::job::{JobPhase, ShardPlan};
+use crate::status::{AuditInput, ChannelHistory, ProgressUnavailable};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy},
 };
-use run_status::{AuditInput, ChannelHistory, JobPhase, ProgressUnavailable};
 use tracing::{debug, info};
 
 use super::{Context, Error, FIELD_MANAGER, read::Observed};
@@ -29,7 +30,7 @@ pub(super) struct Applied {
     /// A just-created run's phase and (empty) history, which the status borrows.
     fresh_phase: JobPhase,
     fresh_history: ChannelHistory,
-    fresh_shards: Vec<run_status::ShardPlan>,
+    fresh_shards: Vec<ShardPlan>,
 }
 
 impl Applied {
@@ -127,7 +128,7 @@ pub(super) async fn carry_out(
         fresh_shards: plan
             .create
             .as_ref()
-            .map(|new| run_status::job::shard_plan(&new.job))
+            .map(|new| crate::job::shard_plan(&new.job))
             .unwrap_or_default(),
     })
 }

@@ -6,10 +6,10 @@ use std::{
     time::Duration,
 };
 
+use crate::status::ChannelHistory;
 use chrono::{DateTime, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use kube::{Client, Resource, runtime::reflector::ObjectRef};
-use run_status::ChannelHistory;
 use sqlx::PgPool;
 use tokio::sync::watch;
 

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::job::{self, JobPhase, ShardPlan};
+use crate::status::{AuditSnapshot, ReadError, reader};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use run_status::{AuditSnapshot, JobPhase, ReadError, ShardPlan, job, reader};
 use sqlx::PgPool;
 use tracing::warn;
 
@@ -165,7 +166,7 @@ pub(super) async fn history_for_new_run(
     namespace: &str,
     name: &str,
     run: &str,
-) -> Option<run_status::ChannelHistory> {
+) -> Option<crate::status::ChannelHistory> {
     let pool = ctx.database.as_ref()?;
     let run = RunId::from(run);
     if let Some(history) = ctx.history.get(namespace, &run) {

@@ -263,6 +263,8 @@ fn condition(type_: &str, reason: Option<&str>, at: DateTime<Utc>) -> JobConditi
 }
 
 pub mod apiserver;
+/// Jobs and audit rows of runs, for the status derivation tests and benches.
+pub mod progress;
 
 /// Caches holding `collections`, `jobs` and `pods`, as the reflectors would after their list.
 pub fn stores(collections: &[ChannelCollection], jobs: &[Job], pods: &[Pod]) -> Stores {
@@ -321,7 +323,7 @@ pub fn reconcile_pure(
         let run = runs.iter().find(|r| r.id == id);
         (
             id,
-            run.map_or_else(|| run_status::job::phase(None), |r| r.phase.clone()),
+            run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone()),
             run.and_then(|r| r.started),
         )
     });
@@ -332,8 +334,8 @@ pub fn reconcile_pure(
             id,
             phase,
             job_started: *started,
-            audit: run_status::AuditInput::Unavailable(
-                run_status::ProgressUnavailable::NotConfigured,
+            audit: operator::status::AuditInput::Unavailable(
+                operator::status::ProgressUnavailable::NotConfigured,
             ),
             shards: &[],
         }),

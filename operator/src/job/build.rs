@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use super::read::ShardPlan;
+use crate::status::ChannelHistory;
 use assignment::{ChannelLoad, Strategy};
 use chrono::{DateTime, SecondsFormat, Utc};
 use contract::channel;
@@ -25,7 +27,6 @@ use k8s_openapi::api::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt, api::ObjectMeta};
-use run_status::{ChannelHistory, ShardPlan};
 use sha2::{Digest, Sha256};
 
 /// Name of the collector container.

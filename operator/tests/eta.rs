@@ -3,10 +3,10 @@
 mod common;
 
 use chrono::TimeDelta;
-use common::*;
+use common::progress::*;
 use contract::audit::AuditRow;
-use run_status::runlog::RunLog;
-use run_status::{AuditInput, ChannelHistory, TrackedRun, derive, eta};
+use operator::status::runlog::RunLog;
+use operator::status::{AuditInput, ChannelHistory, TrackedRun, derive, eta};
 
 const RUN: &str = "news-2";
 const SPEC: [&str; 4] = ["@small1", "@huge", "@small2", "@small3"];

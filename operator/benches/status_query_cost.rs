@@ -2,12 +2,12 @@
 //! user by timestamp, plus a scan of today's rows for errors) against ours (the run's rows by
 //! run id, then `derive`), at 10^4, 10^6 and 10^7 rows.
 //!
-//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p run-status
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p operator
 //! --bench status_query_cost` (sizes and repetitions: `BENCH_SIZES=10000,1000000`,
 //! `BENCH_REPS=21`, `BENCH_SEED_REPS=5`). Creates a scratch database, fills it with `INSERT ... SELECT
 //! generate_series`, prints medians, and drops the database.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/common/progress.rs"]
 mod common;
 
 use std::str::FromStr;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use contract::audit::HistoryLimits;
-use run_status::{ChannelHistory, TrackedRun, derive, reader};
+use operator::status::{ChannelHistory, TrackedRun, derive, reader};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 
@@ -279,8 +279,8 @@ async fn our_status(
     let collection = common::collection(&["@channel1"]);
     let tracked = TrackedRun {
         id: run_id.into(),
-        phase: run_status::job::phase(Some(&job)),
-        job_started: run_status::job::start_time(&job),
+        phase: operator::job::phase(Some(&job)),
+        job_started: operator::job::start_time(&job),
         audit: snapshot.as_input(),
         shards: &[],
     };

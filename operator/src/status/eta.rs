@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 use contract::channel;
 
-use crate::history::{ChannelHistory, secs_to_delta};
-use crate::runlog::Attempt;
+use super::history::{ChannelHistory, secs_to_delta};
+use super::runlog::Attempt;
 
 /// Expected time until `attempt` finishes, or `None` when nothing is known to base it on.
 /// Never negative.

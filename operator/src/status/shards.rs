@@ -15,15 +15,15 @@ use crds::{
     ShardState, ShardStatus,
 };
 
-use crate::derive::{
+use super::derive::{
     ABORTED, DerivedStatus, SESSION_INVALID, TrackedRun, ceil_seconds, finished_at, job_detail,
     merge_errors, outcome, resting_state, to_i32,
 };
-use crate::eta;
-use crate::flood::flood_wait_seconds;
-use crate::history::ChannelHistory;
+use super::eta;
+use super::flood::flood_wait_seconds;
+use super::history::ChannelHistory;
+use super::runlog::{Attempt, RunLog};
 use crate::job::{JobPhase, ShardPlan};
-use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
 
 /// `status.shards` of a run nothing is known about but its plan.

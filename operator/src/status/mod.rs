@@ -1,24 +1,51 @@
 //! The one status computation: `.status` and the Events of its transitions, as a pure function
 //! of the collection (spec and previous status), its runs after this reconcile's actions, the
-//! audit log of the run it follows, the plan, and `now`. Called once per reconcile; nothing
-//! else writes a status field.
+//! audit log of the run it follows, the plan, and `now` ([`status()`]). Called once per
+//! reconcile; nothing else writes a status field.
+//!
+//! Around it: [`derive()`] maps the run the operator follows (its Job's phase, audit rows and
+//! per-channel history) to progress, ETA, current channel, flood waits, recent errors and the
+//! run's summary once it is over; [`conditions`] are the kstatus conditions; [`reader`] holds
+//! the two indexed queries an active run needs.
+//!
+//! Fixes over the system this replaces: audit rows are matched to runs by run id (never by
+//! timestamps); a run is collecting only once its collector wrote `collection_start` and while
+//! its Job is active; a Job that failed, hit its deadline or was deleted without
+//! `collection_end` becomes a failed run with a reason; retried pods each start an attempt and
+//! status follows the newest; the ETA costs each channel by what is known about it (see
+//! [`eta`]); flood waits show as `Waiting` with their end; future times are only ever written
+//! to string fields. The ETA is rounded ([`eta::quantize`]) so that a run counting down between
+//! two audit rows does not need a patch at every refresh.
+
+pub mod conditions;
+mod derive;
+pub mod eta;
+pub mod flood;
+pub mod history;
+pub mod reader;
+pub mod runlog;
+mod shards;
+
+pub use derive::{
+    ABORTED, AuditInput, DerivedStatus, ProgressUnavailable, SESSION_INVALID, TrackedRun, derive,
+};
+pub use history::ChannelHistory;
+pub use reader::{AuditSnapshot, ReadError};
 
 use chrono::{DateTime, Utc};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
     condition::STALLED,
 };
-use run_status::{
-    AuditInput, DerivedStatus, JobPhase, ProgressUnavailable, SESSION_INVALID, TrackedRun,
-};
 
 use crate::{
-    conditions::{Health, Progress, conditions, with_progress},
     decide::{Plan, Stall, rfc3339},
+    job::{JobPhase, ShardPlan},
     pods::PodProblem,
     runs::RunView,
     time::{from_k8s, to_k8s},
 };
+use conditions::{Health, Progress, conditions, with_progress};
 
 /// An Event to publish about the collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +102,7 @@ pub struct Followed<'a> {
     pub job_started: Option<DateTime<Utc>>,
     pub audit: AuditInput<'a>,
     /// A sharded run's indexes, from its Job; empty for an unsharded run.
-    pub shards: &'a [run_status::ShardPlan],
+    pub shards: &'a [ShardPlan],
 }
 
 /// Everything the status depends on.
@@ -99,7 +126,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
     let cc = input.collection;
     let previous = cc.status.clone().unwrap_or_default();
     let generation = cc.metadata.generation;
-    let derived = run_status::derive(
+    let derived = derive(
         cc,
         input
             .followed

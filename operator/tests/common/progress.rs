@@ -8,7 +8,8 @@ use contract::audit::{
 };
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
-use run_status::{AuditInput, TrackedRun, job};
+use operator::job::{self};
+use operator::status::{AuditInput, TrackedRun};
 
 /// The instant every scripted run is measured from.
 pub fn t0() -> DateTime<Utc> {
@@ -323,7 +324,7 @@ pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> Track
 /// The seed's ETA, kept for comparison: elapsed time per channel done, times the channels
 /// left; `None` before the first channel is done.
 pub fn flat_average(
-    attempt: &run_status::runlog::Attempt,
+    attempt: &operator::status::runlog::Attempt,
     now: DateTime<Utc>,
 ) -> Option<TimeDelta> {
     let started = attempt.started?;
@@ -344,9 +345,9 @@ pub async fn read_snapshot(
     name: &str,
     run: &crds::RunId,
     limits: contract::audit::HistoryLimits,
-) -> Result<run_status::AuditSnapshot, run_status::ReadError> {
-    use run_status::reader::{read_history, read_run_rows};
-    Ok(run_status::AuditSnapshot {
+) -> Result<operator::status::AuditSnapshot, operator::status::ReadError> {
+    use operator::status::reader::{read_history, read_run_rows};
+    Ok(operator::status::AuditSnapshot {
         rows: read_run_rows(pool, run).await?,
         history: read_history(pool, namespace, name, run, limits).await?,
     })

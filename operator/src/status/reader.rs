@@ -4,8 +4,8 @@ use contract::audit::{AuditRow, HistoryLimits, PastRun};
 use crds::RunId;
 use sqlx::PgPool;
 
-use crate::derive::{AuditInput, ProgressUnavailable};
-use crate::history::ChannelHistory;
+use super::derive::{AuditInput, ProgressUnavailable};
+use super::history::ChannelHistory;
 
 /// A failed read; the operator logs it (cause chain included) and reports
 /// [`ProgressUnavailable::Unreachable`], never the error text, in the status.

@@ -11,11 +11,11 @@ use crds::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::eta;
-use crate::flood::flood_wait_seconds;
-use crate::history::ChannelHistory;
+use super::eta;
+use super::flood::flood_wait_seconds;
+use super::history::ChannelHistory;
+use super::runlog::{Attempt, RunLog};
 use crate::job::{self, JobPhase, ShardPlan};
-use crate::runlog::{Attempt, RunLog};
 use crate::time::to_k8s;
 
 /// `lastRun.reason` of a run that ended because the Telegram session is not usable; the
@@ -236,7 +236,7 @@ fn job_only(
         finished,
         session_invalid: false,
         progress_unavailable: Some(why),
-        shards: crate::shards::planned(run.shards),
+        shards: super::shards::planned(run.shards),
     }
 }
 
@@ -249,7 +249,7 @@ fn from_audit(
     now: DateTime<Utc>,
 ) -> DerivedStatus {
     if !run.shards.is_empty() || rows.iter().any(|r| r.shard.is_some()) {
-        return crate::shards::from_audit(collection, run, rows, history, previous, now);
+        return super::shards::from_audit(collection, run, rows, history, previous, now);
     }
     let phase = &run.phase;
     let spec_channels = &collection.spec.channels;

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::*;
+use common::progress::*;
 use contract::audit::{AuditWriter, EndReason, ErrorReason, HistoryLimits, RunIdentity};
 use crds::{CollectionState, RunResult};
-use run_status::reader::{self, AuditSnapshot};
-use run_status::{AuditInput, ProgressUnavailable, derive};
+use operator::status::reader::{self, AuditSnapshot};
+use operator::status::{AuditInput, ProgressUnavailable, derive};
 use sqlx::PgPool;
 
 const SPEC: [&str; 4] = ["@alpha", "@bravo", "@charlie", "@delta"];
@@ -145,7 +145,7 @@ async fn retried_pod_and_revoked_session(pool: PgPool) {
         Some(7),
         "the first attempt's messages count"
     );
-    assert_eq!(summary.start_time, Some(run_status::time::to_k8s(at(0))));
+    assert_eq!(summary.start_time, Some(operator::time::to_k8s(at(0))));
 }
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]

@@ -2,14 +2,14 @@
 
 mod common;
 
-use common::*;
+use common::progress::*;
 use contract::audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
 use crds::{ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
 use k8s_openapi::api::batch::v1::Job;
-use run_status::time::to_k8s;
-use run_status::{
+use operator::status::{
     AuditInput, ChannelHistory, DerivedStatus, ProgressUnavailable, TrackedRun, derive,
 };
+use operator::time::to_k8s;
 
 const CHANNELS: [&str; 4] = ["@alpha", "bravo", "https://t.me/charlie", "delta"];
 const RUN: &str = "news-29876543";
@@ -60,7 +60,7 @@ impl Expect {
             waiting_until: d
                 .waiting_until
                 .as_ref()
-                .map(|t| (run_status::time::from_k8s(t) - t0()).num_seconds()),
+                .map(|t| (operator::time::from_k8s(t) - t0()).num_seconds()),
             finished: d
                 .finished
                 .as_ref()

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use contract::audit::AuditRow;
 use contract::channel;
 
-use crate::runlog::RunLog;
+use super::runlog::RunLog;
 
 /// Most samples kept per channel (newest first).
 pub const MAX_SAMPLES_PER_CHANNEL: usize = 5;

@@ -1,16 +1,16 @@
 //! ETA accuracy: replays synthetic runs whose channels differ wildly in size and prints the
 //! mean absolute percentage error of the seed's flat-average ETA and of ours over each run.
 //!
-//! Run: `cargo bench -p run-status --bench eta_accuracy` (`BENCH_COLLECTIONS=20`,
+//! Run: `cargo bench -p operator --bench eta_accuracy` (`BENCH_COLLECTIONS=20`,
 //! `BENCH_SEED=7` to vary the synthetic data). No database needed.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/common/progress.rs"]
 mod common;
 
 use common::{Attempt, Log, at, collection, flat_average, job_active, tracked};
 use contract::audit::AuditRow;
-use run_status::runlog::RunLog;
-use run_status::{AuditInput, ChannelHistory, derive};
+use operator::status::runlog::RunLog;
+use operator::status::{AuditInput, ChannelHistory, derive};
 
 /// Seconds between two ETA samples of a replayed run.
 const SAMPLE_EVERY: i64 = 5;

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::*;
+use common::progress::*;
 use contract::audit::{AuditRow, EndReason};
 use crds::{CollectionState, RunResult, ShardState, ShardStatus};
-use run_status::{AuditInput, ChannelHistory, DerivedStatus, ShardPlan, TrackedRun, derive};
+use operator::job::ShardPlan;
+use operator::status::{AuditInput, ChannelHistory, DerivedStatus, TrackedRun, derive};
 
 const RUN: &str = "news-29876543";
 /// Two channels per index; index 2's are the slow ones.
@@ -107,10 +108,7 @@ fn progress_is_summed_and_the_eta_is_the_slowest_index() {
     // Index 2 has 2 x 100 s ahead of it; the others less.
     assert_eq!(d.estimated_time_remaining, Some(200));
     assert_eq!(d.eta.as_deref(), Some("3m20s"));
-    assert_eq!(
-        d.collection_start_time,
-        Some(run_status::time::to_k8s(at(0)))
-    );
+    assert_eq!(d.collection_start_time, Some(operator::time::to_k8s(at(0))));
     assert_eq!(
         states(&d),
         [
@@ -161,7 +159,7 @@ fn waiting_only_while_every_collecting_index_waits() {
     let job = job_active(RUN, 0);
     let d = derived(&log.rows(RUN), Some(&job), 25);
     assert_eq!(d.state, CollectionState::Waiting);
-    assert_eq!(d.waiting_until, Some(run_status::time::to_k8s(at(35))));
+    assert_eq!(d.waiting_until, Some(operator::time::to_k8s(at(35))));
 
     // Index 2 starts and collects: the run collects.
     let c = start(&mut log, 2, 26);
@@ -199,7 +197,7 @@ fn a_revoked_session_fails_the_run_naming_its_index_and_secret() {
     assert_eq!(finished.result, Some(RunResult::Failed));
     assert_eq!(
         finished.reason.as_deref(),
-        Some(run_status::SESSION_INVALID)
+        Some(operator::status::SESSION_INVALID)
     );
     let message = finished.message.as_deref().unwrap();
     assert!(
@@ -270,8 +268,8 @@ fn every_index_done_is_a_success_with_summed_counts() {
     assert_eq!(finished.channels_total, Some(8));
     assert_eq!(finished.errors, Some(0));
     // Ended when the last index ended; started when the first one started.
-    assert_eq!(finished.end_time, Some(run_status::time::to_k8s(at(33))));
-    assert_eq!(finished.start_time, Some(run_status::time::to_k8s(at(0))));
+    assert_eq!(finished.end_time, Some(operator::time::to_k8s(at(33))));
+    assert_eq!(finished.start_time, Some(operator::time::to_k8s(at(0))));
     assert_eq!(states(&d), vec![Some(ShardState::Succeeded); 4]);
     assert_eq!(d.state, CollectionState::Idle);
 }
@@ -325,7 +323,7 @@ fn an_index_out_of_retries_shows_failed_while_the_others_go_on() {
     // Once the others are done, the Job fails for its failed index.
     let failed = job_failed(RUN, 0, 40, "FailedIndexes", "Job has failed indexes");
     let run = TrackedRun {
-        phase: run_status::job::phase(Some(&failed)),
+        phase: operator::job::phase(Some(&failed)),
         ..run
     };
     let d = derive(&collection(&all_channels()), Some(&run), at(50));
