@@ -186,7 +186,8 @@ pub struct ShardStatus {
     /// Seconds until the index is expected to finish; unset when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_time_remaining: Option<i64>,
-    /// Why the index failed (the collector's reason, e.g. `session_invalid`).
+    /// Why the index failed, in `lastRun.reason`'s vocabulary: `SessionInvalid`, `Aborted`,
+    /// `RetriesExhausted` or `NoCollectionEnd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -249,7 +250,8 @@ pub struct RunSummary {
     /// `Succeeded` or `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RunResult>,
-    /// Why a failed run failed (`DeadlineExceeded`, `SessionInvalid`, `JobDeleted`, ...).
+    /// Why a failed run failed: `SessionInvalid`, `Aborted`, `RetriesExhausted`,
+    /// `NoCollectionEnd`, or Kubernetes' own (`DeadlineExceeded`, `JobDeleted`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Human-readable detail for `reason`.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use contract::audit::HistoryLimits;
-use operator::status::{ChannelHistory, TrackedRun, derive, reader};
+use operator::status::{ChannelHistory, Followed, derive, reader};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 
@@ -277,7 +277,7 @@ async fn our_status(
     };
     let job = common::job_active(run_id, 0);
     let collection = common::collection(&["@channel1"]);
-    let tracked = TrackedRun {
+    let tracked = Followed {
         id: run_id.into(),
         phase: operator::job::phase(Some(&job)),
         job_started: operator::job::start_time(&job),

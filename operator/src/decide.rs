@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use contract::job::annotation;
-use crds::{ChannelCollection, RunId, RunResult, condition::STALLED};
+use crds::{ChannelCollection, RunId, condition::STALLED};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
@@ -13,7 +13,7 @@ use crate::{
     runs::{RunView, beyond_history},
     schedule::{self, Action, Activity, Inputs, Missed, Trigger},
     status::Notice,
-    status::{ChannelHistory, SESSION_INVALID},
+    status::{ChannelHistory, Failure},
     time::from_k8s,
     validate::validate,
 };
@@ -232,13 +232,13 @@ pub fn decide_with(
 pub fn session_retry_at(cc: &ChannelCollection) -> Option<DateTime<Utc>> {
     let status = cc.status.as_ref()?;
     let last = status.last_run.as_ref()?;
-    if last.result != Some(RunResult::Failed) || last.reason.as_deref() != Some(SESSION_INVALID) {
+    if Failure::of_run(last) != Some(Failure::SessionInvalid) {
         return None;
     }
     let stalled = status
         .conditions
         .iter()
-        .find(|c| c.type_ == STALLED && c.reason == SESSION_INVALID);
+        .find(|c| c.type_ == STALLED && c.reason == Failure::SessionInvalid.as_str());
     if let Some(condition) = stalled
         && condition.observed_generation < cc.metadata.generation
     {

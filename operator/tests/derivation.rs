@@ -7,7 +7,7 @@ use contract::audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
 use crds::{ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
 use k8s_openapi::api::batch::v1::Job;
 use operator::status::{
-    AuditInput, ChannelHistory, DerivedStatus, ProgressUnavailable, TrackedRun, derive,
+    AuditInput, ChannelHistory, DerivedStatus, Followed, ProgressUnavailable, derive,
 };
 use operator::time::to_k8s;
 
@@ -33,7 +33,6 @@ struct Case {
 #[derive(Debug, PartialEq)]
 struct Expect {
     state: CollectionState,
-    collecting: bool,
     progress: Option<&'static str>,
     current_channel: Option<&'static str>,
     messages: i64,
@@ -50,7 +49,6 @@ impl Expect {
     fn of(d: &DerivedStatus) -> Self {
         Expect {
             state: d.state,
-            collecting: d.currently_collecting,
             progress: d.progress.as_deref().map(leak),
             current_channel: d.current_channel.as_deref().map(leak),
             messages: d.messages_collected_current_run,
@@ -79,7 +77,6 @@ fn leak(s: &str) -> &'static str {
 fn collecting(progress: &'static str, messages: i64) -> Expect {
     Expect {
         state: CollectionState::Collecting,
-        collecting: true,
         progress: Some(progress),
         current_channel: None,
         messages,
@@ -97,7 +94,6 @@ fn collecting(progress: &'static str, messages: i64) -> Expect {
 fn ended(state: CollectionState, result: RunResult, reason: Option<&'static str>) -> Expect {
     Expect {
         state,
-        collecting: false,
         finished: Some((result, reason)),
         ..collecting("0/4", 0)
     }
@@ -149,7 +145,6 @@ fn cases() -> Vec<Case> {
         now: 0,
         expect: Expect {
             state: CollectionState::Idle,
-            collecting: false,
             progress: None,
             ..collecting("", 0)
         },
@@ -162,7 +157,6 @@ fn cases() -> Vec<Case> {
         now: 0,
         expect: Expect {
             state: CollectionState::Idle,
-            collecting: false,
             ..collecting("4/4", 40)
         },
     });
@@ -177,7 +171,6 @@ fn cases() -> Vec<Case> {
         now: 0,
         expect: Expect {
             state: CollectionState::Failed,
-            collecting: false,
             ..collecting("4/4", 40)
         },
     });
@@ -452,7 +445,6 @@ fn cases() -> Vec<Case> {
             now: 100,
             expect: Expect {
                 state: CollectionState::Failed,
-                collecting: false,
                 session_invalid: true,
                 ..collecting("4/4", 40)
             },
@@ -482,7 +474,6 @@ fn cases() -> Vec<Case> {
         now: 0,
         expect: Expect {
             state: CollectionState::Suspended,
-            collecting: false,
             progress: None,
             ..collecting("", 0)
         },
@@ -816,7 +807,7 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
     assert_eq!(again.recent_errors, derived.recent_errors);
 
     // Twelve errors: only the newest ten stay.
-    let run = TrackedRun {
+    let run = Followed {
         audit: AuditInput::Rows {
             rows: &rows,
             history: &history,

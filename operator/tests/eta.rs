@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use common::progress::*;
 use contract::audit::AuditRow;
 use operator::status::runlog::RunLog;
-use operator::status::{AuditInput, ChannelHistory, TrackedRun, derive, eta};
+use operator::status::{AuditInput, ChannelHistory, Followed, derive, eta};
 
 const RUN: &str = "news-2";
 const SPEC: [&str; 4] = ["@small1", "@huge", "@small2", "@small3"];
@@ -216,7 +216,7 @@ fn a_countdown_between_audit_rows_does_not_patch_every_refresh() {
     // A new row does change it.
     a.done(&mut log, "@huge", 5_000, 26);
     let rows = log.rows(RUN);
-    let run = TrackedRun {
+    let run = Followed {
         audit: AuditInput::Rows {
             rows: &rows,
             history: &history,

@@ -75,7 +75,7 @@ async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     let followed = tracked("news-2", Some(&job), snap.as_input());
     let status = derive(&collection(&SPEC), Some(&followed), at(20));
     assert_eq!(status.state, CollectionState::Collecting);
-    assert!(status.currently_collecting);
+    assert!(status.finished.is_none());
     assert_eq!(status.progress.as_deref(), Some("2/4"));
     assert_eq!(status.messages_collected_current_run, 40);
     assert_eq!(status.errors_current_run, 1);
@@ -97,7 +97,7 @@ async fn collector_rows_read_back_into_the_expected_status(pool: PgPool) {
     let followed = tracked("news-2", Some(&job), snap.as_input());
     let status = derive(&collection(&SPEC), Some(&followed), at(40));
     assert_eq!(status.state, CollectionState::Idle);
-    assert!(!status.currently_collecting);
+    assert!(status.finished.is_some());
     assert_eq!(status.eta, None);
     let summary = status.finished.unwrap();
     assert_eq!(summary.result, Some(RunResult::Succeeded));

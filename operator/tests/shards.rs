@@ -8,7 +8,7 @@ use common::progress::*;
 use contract::audit::{AuditRow, EndReason};
 use crds::{CollectionState, RunResult, ShardState, ShardStatus};
 use operator::job::ShardPlan;
-use operator::status::{AuditInput, ChannelHistory, DerivedStatus, TrackedRun, derive};
+use operator::status::{AuditInput, ChannelHistory, DerivedStatus, Followed, derive};
 
 const RUN: &str = "news-29876543";
 /// Two channels per index; index 2's are the slow ones.
@@ -59,7 +59,7 @@ fn derived(
 ) -> DerivedStatus {
     let history = history();
     let plan = plan();
-    let run = TrackedRun {
+    let run = Followed {
         shards: &plan,
         ..tracked(
             RUN,
@@ -98,7 +98,7 @@ fn progress_is_summed_and_the_eta_is_the_slowest_index() {
     let job = job_active(RUN, 0);
     let d = derived(&log.rows(RUN), Some(&job), 20);
     assert_eq!(d.state, CollectionState::Collecting);
-    assert!(d.currently_collecting);
+    assert!(d.finished.is_none());
     // Index 2 counts its assigned channels before it starts.
     assert_eq!(d.progress.as_deref(), Some("3/8"));
     assert_eq!((d.channels_processed, d.channels_total), (3, 8));
@@ -195,19 +195,16 @@ fn a_revoked_session_fails_the_run_naming_its_index_and_secret() {
     let d = derived(&log.rows(RUN), Some(&job), 30);
     let finished = d.finished.as_ref().expect("the run is over");
     assert_eq!(finished.result, Some(RunResult::Failed));
-    assert_eq!(
-        finished.reason.as_deref(),
-        Some(operator::status::SESSION_INVALID)
-    );
+    assert_eq!(finished.reason.as_deref(), Some("SessionInvalid"));
     let message = finished.message.as_deref().unwrap();
     assert!(
-        message.starts_with("shard 2 (secret tg-c): session_invalid: "),
+        message.starts_with("shard 2 (secret tg-c): the Telegram session is revoked"),
         "{message}"
     );
     assert!(d.session_invalid);
     assert_eq!(d.state, CollectionState::Failed);
     assert_eq!(d.shards[2].state, Some(ShardState::Failed));
-    assert_eq!(d.shards[2].reason.as_deref(), Some("session_invalid"));
+    assert_eq!(d.shards[2].reason.as_deref(), Some("SessionInvalid"));
     // The indexes that had not finished when the Job failed failed with it.
     assert_eq!(d.shards[3].state, Some(ShardState::Succeeded));
     assert_eq!(d.shards[0].state, Some(ShardState::Failed));
@@ -235,12 +232,12 @@ fn an_index_that_died_without_its_end_fails_the_run_with_the_job_s_reason() {
     assert_eq!(
         finished.message.as_deref(),
         Some(
-            "shard 1 (secret tg-b): the collector did not record the end of its run; Job has failed indexes"
+            "shard 1 (secret tg-b): the collector did not record the end of the run; Job has failed indexes"
         )
     );
     assert!(!d.session_invalid);
     assert_eq!(finished.channels_synced, Some(7));
-    assert_eq!(d.shards[1].reason.as_deref(), Some("no_collection_end"));
+    assert_eq!(d.shards[1].reason.as_deref(), Some("NoCollectionEnd"));
 }
 
 #[test]
@@ -301,7 +298,7 @@ fn an_index_out_of_retries_shows_failed_while_the_others_go_on() {
     let rows = log.rows(RUN);
     let mut plan = plan();
     plan[2].failed = true;
-    let run = TrackedRun {
+    let run = Followed {
         shards: &plan,
         ..tracked(
             RUN,
@@ -315,14 +312,14 @@ fn an_index_out_of_retries_shows_failed_while_the_others_go_on() {
     let d = derive(&collection(&all_channels()), Some(&run), at(20));
     assert_eq!(d.state, CollectionState::Collecting, "the run goes on");
     assert_eq!(d.shards[2].state, Some(ShardState::Failed));
-    assert_eq!(d.shards[2].reason.as_deref(), Some("retries_exhausted"));
+    assert_eq!(d.shards[2].reason.as_deref(), Some("RetriesExhausted"));
     assert_eq!(d.shards[2].estimated_time_remaining, Some(0));
     // The slowest index left is index 1 now.
     assert_eq!(d.estimated_time_remaining, Some(30));
 
     // Once the others are done, the Job fails for its failed index.
     let failed = job_failed(RUN, 0, 40, "FailedIndexes", "Job has failed indexes");
-    let run = TrackedRun {
+    let run = Followed {
         phase: operator::job::phase(Some(&failed)),
         ..run
     };

@@ -90,11 +90,10 @@ fn compute_run(
     let plan = decide(cc, &runs, &defaults(), now);
     let id = RunId::from(run);
     let run = runs.iter().find(|r| r.id == id);
-    let phase = run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone());
     let history = ChannelHistory::default();
     let followed = audit.as_ref().map(|audit| Followed {
-        id: &id,
-        phase: &phase,
+        id: id.clone(),
+        phase: run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone()),
         job_started: run.and_then(|r| r.started),
         audit: match audit {
             Audit::Rows(rows) => AuditInput::Rows {
@@ -547,7 +546,7 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
     assert_eq!(last.reason.as_deref(), Some("SessionInvalid"));
     let message = last.message.as_deref().unwrap();
     assert!(
-        message.starts_with("shard 2 (secret tg-c): session_invalid"),
+        message.starts_with("shard 2 (secret tg-c): the Telegram session is revoked"),
         "{message}"
     );
     let stalled = condition(&s, "Stalled").expect("a revoked session stalls");
@@ -567,7 +566,7 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
         failed_note.contains("shard 2 (secret tg-c)"),
         "{failed_note}"
     );
-    assert_eq!(s.shards[2].reason.as_deref(), Some("session_invalid"));
+    assert_eq!(s.shards[2].reason.as_deref(), Some("SessionInvalid"));
 }
 
 /// A run whose collector started at `start` and found the session revoked two seconds later.

@@ -15,7 +15,7 @@ use std::{
     },
 };
 
-use crate::status::SESSION_INVALID;
+use crate::status::Failure;
 use chrono::{DateTime, TimeDelta, Utc};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary,
@@ -368,10 +368,9 @@ fn unix(t: &Time) -> f64 {
 
 /// `Stalled=True` with reason `SessionInvalid`, as the operator sets it.
 fn session_invalid(status: &ChannelCollectionStatus) -> bool {
-    status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == STALLED && c.status == "True" && c.reason == SESSION_INVALID)
+    status.conditions.iter().any(|c| {
+        c.type_ == STALLED && c.status == "True" && c.reason == Failure::SessionInvalid.as_str()
+    })
 }
 
 /// How long a collection should go between runs: its interval, or for a cron schedule the gap

@@ -42,8 +42,8 @@ impl Applied {
         }
         let id = self.created.as_ref()?;
         Some(Followed {
-            id,
-            phase: &self.fresh_phase,
+            id: id.clone(),
+            phase: self.fresh_phase.clone(),
             job_started: None,
             shards: &self.fresh_shards,
             audit: if database {

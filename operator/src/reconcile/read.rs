@@ -27,15 +27,15 @@ pub(super) struct FollowedRun {
     pub started: Option<chrono::DateTime<chrono::Utc>>,
     /// A sharded run's indexes, from its Job (or, once it is gone, the previous status).
     pub shards: Vec<ShardPlan>,
-    /// `None`: no database configured.
+    /// `None`: no database configured (or not read yet).
     pub audit: Option<Result<AuditSnapshot, ReadError>>,
 }
 
 impl FollowedRun {
     pub fn as_followed(&self) -> Followed<'_> {
         Followed {
-            id: &self.id,
-            phase: &self.phase,
+            id: self.id.clone(),
+            phase: self.phase.clone(),
             job_started: self.started,
             audit: reader::input_from(self.audit.as_ref()),
             shards: &self.shards,
@@ -92,21 +92,12 @@ pub(super) async fn observe(
                     .map(AsRef::as_ref),
             )
         });
-    let followed = match followed {
-        None => None,
-        Some((id, phase, started, shards)) => {
-            let audit = match &ctx.database {
-                None => None,
-                Some(pool) => Some(read(ctx, pool, namespace, &cc.name_any(), &id).await),
-            };
-            Some(FollowedRun {
-                id,
-                phase,
-                started,
-                shards,
-                audit,
-            })
+    let followed = match (followed, &ctx.database) {
+        (Some(mut run), Some(pool)) => {
+            run.audit = Some(read(ctx, pool, namespace, &cc.name_any(), &run.id).await);
+            Some(run)
         }
+        (followed, _) => followed,
     };
     Observed {
         runs,
@@ -115,47 +106,44 @@ pub(super) async fn observe(
     }
 }
 
-/// A followed run's id, Job phase, Job start and indexes.
-type FollowedJob = (
-    RunId,
-    JobPhase,
-    Option<chrono::DateTime<chrono::Utc>>,
-    Vec<ShardPlan>,
-);
-
 /// The run to derive live status for: `status.activeJob` first, whether its Job is still
 /// active, finished or gone (its outcome is not recorded until a status saying so is
-/// written); else the newest active run. `None`: idle, no database query.
-fn followed(previous: &ChannelCollectionStatus, runs: &[RunView]) -> Option<FollowedJob> {
-    if let Some(active) = &previous.active_job {
-        return Some(match runs.iter().find(|r| &r.id == active) {
-            Some(run) => (
-                run.id.clone(),
-                run.phase.clone(),
-                run.started,
-                run.shards.clone(),
-            ),
-            // The Job is gone: its indexes' sessions as the status last showed them.
-            None => (
-                active.clone(),
-                job::phase(None),
-                None,
-                previous
-                    .shards
-                    .iter()
-                    .map(|s| ShardPlan {
-                        session: s.session.clone(),
-                        channels: Vec::new(),
-                        failed: s.state == Some(crds::ShardState::Failed),
-                    })
-                    .collect(),
-            ),
-        });
-    }
-    runs.iter()
-        .rev()
-        .find(|r| r.is_active() && !r.deleting)
-        .map(|r| (r.id.clone(), r.phase.clone(), r.started, r.shards.clone()))
+/// written); else the newest active run. `None`: idle, no database query. Its audit log is
+/// read afterwards.
+fn followed(previous: &ChannelCollectionStatus, runs: &[RunView]) -> Option<FollowedRun> {
+    let of_run = |run: &RunView| FollowedRun {
+        id: run.id.clone(),
+        phase: run.phase.clone(),
+        started: run.started,
+        shards: run.shards.clone(),
+        audit: None,
+    };
+    let Some(active) = &previous.active_job else {
+        return runs
+            .iter()
+            .rev()
+            .find(|r| r.is_active() && !r.deleting)
+            .map(of_run);
+    };
+    Some(match runs.iter().find(|r| &r.id == active) {
+        Some(run) => of_run(run),
+        // The Job is gone: its indexes' sessions as the status last showed them.
+        None => FollowedRun {
+            id: active.clone(),
+            phase: job::phase(None),
+            started: None,
+            shards: previous
+                .shards
+                .iter()
+                .map(|s| ShardPlan {
+                    session: s.session.clone(),
+                    channels: Vec::new(),
+                    failed: s.state == Some(crds::ShardState::Failed),
+                })
+                .collect(),
+            audit: None,
+        },
+    })
 }
 
 /// The per-channel history a new sharded run `run` is assigned by: read once, when its Job is

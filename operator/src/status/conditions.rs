@@ -122,7 +122,7 @@ pub fn with_progress(
     if let Some(message) = progress.session_invalid
         && !current.iter().any(|c| c.type_ == STALLED)
     {
-        let reason = super::SESSION_INVALID;
+        let reason = super::Failure::SessionInvalid.as_str();
         current.retain(|c| c.type_ != READY);
         current.insert(0, make(READY, false, reason, message));
         current.push(make(STALLED, true, reason, message));

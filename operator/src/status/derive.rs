@@ -1,35 +1,29 @@
 //! The pure derivation of a collection's live status from its run's Job and audit rows.
 
-use std::collections::HashSet;
-
-use chrono::{DateTime, Utc};
-use contract::audit::{AuditRow, EndReason};
-use contract::channel;
+use chrono::{DateTime, TimeDelta, Utc};
+use contract::audit::{AuditRow, CollectionEnd};
 use crds::{
-    ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, RecentError,
-    RunId, RunResult, RunSummary, ShardStatus,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, MAX_SHARDS,
+    RecentError, RunId, RunResult, RunSummary, ShardState, ShardStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::eta;
+use super::failure::Failure;
 use super::flood::flood_wait_seconds;
 use super::history::ChannelHistory;
 use super::runlog::{Attempt, RunLog};
+use super::shard::{self, Shard};
 use crate::job::{self, JobPhase, ShardPlan};
 use crate::time::to_k8s;
-
-/// `lastRun.reason` of a run that ended because the Telegram session is not usable; the
-/// operator reports it as `Stalled=True` with this reason.
-pub const SESSION_INVALID: &str = "SessionInvalid";
-/// `lastRun.reason` of a run whose collector stopped early (SIGTERM, or a newer reason).
-pub const ABORTED: &str = "Aborted";
 
 /// Longest channel error message kept in `status.recentErrors`.
 const MAX_ERROR_MESSAGE: usize = 256;
 
-/// A run the operator is following: its Job's phase and what the audit log says about it.
+/// The run the operator follows (`status.activeJob`, else the newest active run): its Job's
+/// phase and what the audit log says about it. The one shape of it the status reads.
 #[derive(Clone, Debug)]
-pub struct TrackedRun<'a> {
+pub struct Followed<'a> {
     /// The run (`status.activeJob`).
     pub id: RunId,
     /// Its Job's phase ([`job::phase`]; a Job that is gone is a failed run).
@@ -43,7 +37,7 @@ pub struct TrackedRun<'a> {
     pub shards: &'a [ShardPlan],
 }
 
-/// The audit-log side of a [`TrackedRun`].
+/// The audit-log side of a [`Followed`] run.
 #[derive(Clone, Copy, Debug)]
 pub enum AuditInput<'a> {
     /// Rows read for the run (all attempts, as [`contract::audit::read_run`] returns them) and the
@@ -96,7 +90,6 @@ pub struct DerivedStatus {
     pub progress: Option<String>,
     /// Human ETA (`4m10s`) while a run is active and an estimate exists.
     pub eta: Option<String>,
-    pub currently_collecting: bool,
     pub current_channel: Option<String>,
     pub channels_processed: i32,
     pub channels_total: i32,
@@ -116,7 +109,7 @@ pub struct DerivedStatus {
     /// stop tracking the run (later reconciles pass no run, so no database query).
     pub finished: Option<RunSummary>,
     /// The run ended because the Telegram session is revoked or not authorised (or the last
-    /// run did, while no run is going on): set `Stalled=True` reason [`SESSION_INVALID`].
+    /// run did, while no run is going on): set `Stalled=True` reason [`Failure::SessionInvalid`].
     pub session_invalid: bool,
     /// Set while the audit log could not be read for an active run: set the
     /// `ProgressUnavailable` condition from it. Progress fields then hold no numbers.
@@ -132,7 +125,7 @@ pub struct DerivedStatus {
 /// numbers stay, nothing is shown as live. Pure: `now` is the only clock.
 pub fn derive(
     collection: &ChannelCollection,
-    run: Option<&TrackedRun<'_>>,
+    run: Option<&Followed<'_>>,
     now: DateTime<Utc>,
 ) -> DerivedStatus {
     let previous = collection.status.clone().unwrap_or_default();
@@ -165,7 +158,6 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
         state: resting_state(suspended, last),
         progress: previous.progress.clone(),
         eta: None,
-        currently_collecting: false,
         current_channel: None,
         channels_processed: previous.channels_processed,
         channels_total: previous.channels_total,
@@ -177,7 +169,10 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
         waiting_until: None,
         recent_errors: previous.recent_errors.clone(),
         finished: None,
-        session_invalid: last.and_then(|r| r.reason.as_deref()) == Some(SESSION_INVALID),
+        session_invalid: last
+            .and_then(|r| r.reason.as_deref())
+            .and_then(Failure::parse)
+            == Some(Failure::SessionInvalid),
         progress_unavailable: None,
         shards: previous.shards.clone(),
     }
@@ -185,7 +180,7 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
 
 /// Job-level status only: no number the audit log would have given is shown.
 fn job_only(
-    run: &TrackedRun<'_>,
+    run: &Followed<'_>,
     why: ProgressUnavailable,
     previous: &ChannelCollectionStatus,
     suspended: bool,
@@ -194,7 +189,11 @@ fn job_only(
     let phase = &run.phase;
     let started = run.job_started;
     let finished = (!matches!(phase, JobPhase::Active { .. })).then(|| {
-        let (result, _, _) = outcome(phase, None);
+        let result = if matches!(phase, JobPhase::Failed { .. }) {
+            RunResult::Failed
+        } else {
+            RunResult::Succeeded
+        };
         let reason = match phase {
             JobPhase::Failed { reason, .. } => Some(reason.clone()),
             _ => None,
@@ -222,7 +221,6 @@ fn job_only(
         state,
         progress: None,
         eta: None,
-        currently_collecting: finished.is_none(),
         current_channel: None,
         channels_processed: 0,
         channels_total: 0,
@@ -236,164 +234,219 @@ fn job_only(
         finished,
         session_invalid: false,
         progress_unavailable: Some(why),
-        shards: super::shards::planned(run.shards),
+        shards: shard::planned(run.shards),
     }
 }
 
 fn from_audit(
     collection: &ChannelCollection,
-    run: &TrackedRun<'_>,
+    run: &Followed<'_>,
     rows: &[AuditRow],
     history: &ChannelHistory,
     previous: &ChannelCollectionStatus,
     now: DateTime<Utc>,
 ) -> DerivedStatus {
-    if !run.shards.is_empty() || rows.iter().any(|r| r.shard.is_some()) {
-        return super::shards::from_audit(collection, run, rows, history, previous, now);
-    }
     let phase = &run.phase;
-    let spec_channels = &collection.spec.channels;
-    let log = RunLog::from_rows(rows);
-    let newest = log.newest();
-    let empty = Attempt::default();
-    let attempt = newest.unwrap_or(&empty);
-    let end = attempt.end.as_ref();
+    let active = matches!(phase, JobPhase::Active { .. });
+    let sharded = !run.shards.is_empty() || rows.iter().any(|r| r.shard.is_some());
+    let shards = if sharded {
+        Shard::split(run.shards, rows)
+    } else {
+        vec![Shard::whole(&collection.spec.channels, rows)]
+    };
+    // Every attempt of every index, for what sums over attempts (messages, errors, start).
+    let all = RunLog {
+        attempts: shards
+            .iter()
+            .flat_map(|s| s.log.attempts.iter().cloned())
+            .collect(),
+        unreadable: shards.iter().map(|s| s.log.unreadable).sum(),
+    };
+    let states: Vec<ShardState> = shards.iter().map(|s| s.state(phase, now)).collect();
 
-    // Before the collector reports its count: the spec's channels, each counted once as the
-    // collector does.
-    let total = attempt.total_channels.map_or_else(
-        || {
-            spec_channels
-                .iter()
-                .map(|c| channel::key(c))
-                .collect::<HashSet<_>>()
-                .len()
-        },
-        |t| t as usize,
-    );
-    let processed = attempt.processed();
-    let errors = attempt.errors();
-    let messages = log.messages();
-    let started = attempt.started.or(run.job_started);
-    let session_invalid = end.and_then(|e| e.reason) == Some(EndReason::SessionInvalid);
+    let mut statuses = Vec::with_capacity(shards.len());
+    let (mut total, mut processed, mut errors, mut messages) = (0u64, 0u64, 0u64, 0u64);
+    let mut slowest = Some(TimeDelta::zero());
+    for (shard, state) in shards.iter().zip(&states) {
+        let attempt = shard.attempt();
+        let shard_processed = attempt.map_or(0, Attempt::processed);
+        let shard_errors = attempt.map_or(0, Attempt::errors);
+        let shard_messages = shard.log.messages();
+        total += u64::from(shard.total());
+        processed += u64::from(shard_processed);
+        errors += u64::from(shard_errors);
+        messages += shard_messages;
+        let left = active
+            .then(|| match state {
+                ShardState::Succeeded | ShardState::Failed => Some(TimeDelta::zero()),
+                _ => shard.remaining(history, now),
+            })
+            .flatten();
+        slowest = match (slowest, left) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        let current = match (active, attempt) {
+            (true, Some(a)) if shard.started() => eta::current_channel(a, history, shard.channels),
+            _ => None,
+        };
+        let failure = shard
+            .failure()
+            .or_else(|| (*state == ShardState::Failed).then_some(Failure::NoCollectionEnd));
+        statuses.push(ShardStatus {
+            index: i32::try_from(shard.index).unwrap_or(i32::MAX),
+            session: shard.session.unwrap_or_default().to_owned(),
+            state: Some(*state),
+            current_channel: current,
+            channels_processed: to_i32(shard_processed as usize),
+            channels_total: to_i32(shard.total() as usize),
+            messages: i64::try_from(shard_messages).unwrap_or(i64::MAX),
+            errors: to_i32(shard_errors as usize),
+            estimated_time_remaining: left.map(|d| eta::quantize(ceil_seconds(d))),
+            reason: failure.map(|f| f.as_str().to_owned()),
+        });
+    }
+
+    // Each index's newest attempt is the one status follows; the run started with the first.
+    let started = shards
+        .iter()
+        .filter_map(|s| s.attempt().and_then(|a| a.started))
+        .min()
+        .or(run.job_started);
+    let state = if states.contains(&ShardState::Collecting) {
+        CollectionState::Collecting
+    } else if states.contains(&ShardState::Waiting) {
+        // Only while every collecting index waits.
+        CollectionState::Waiting
+    } else if shards.iter().any(Shard::started) {
+        // Some indexes are done, the others not started yet (or the one index just ended).
+        CollectionState::Collecting
+    } else {
+        CollectionState::Starting
+    };
+    let current_channel = statuses
+        .iter()
+        .find(|s| s.state == Some(ShardState::Collecting) && s.current_channel.is_some())
+        .or_else(|| statuses.iter().find(|s| s.current_channel.is_some()))
+        .and_then(|s| s.current_channel.clone());
+    let any_rows = !all.attempts.is_empty();
+    let remaining = slowest.filter(|_| active && any_rows);
 
     let mut status = DerivedStatus {
-        // Collecting only once the collector said so: a pod can sit Pending for its whole
-        // deadline (unschedulable, pulling, a missing Secret) while its Job counts it active.
-        state: if attempt.started.is_some() {
-            CollectionState::Collecting
-        } else {
-            CollectionState::Starting
-        },
+        state,
         progress: Some(format!("{processed}/{total}")),
         eta: None,
-        currently_collecting: true,
-        current_channel: None,
+        current_channel: if active { current_channel } else { None },
         channels_processed: to_i32(processed as usize),
-        channels_total: to_i32(total),
+        channels_total: to_i32(total as usize),
         messages_collected_current_run: i64::try_from(messages).unwrap_or(i64::MAX),
         errors_current_run: to_i32(errors as usize),
         flood_wait_seconds_current_run: flood_wait_seconds(rows),
         collection_start_time: started.map(to_k8s),
         estimated_time_remaining: None,
         waiting_until: None,
-        recent_errors: merge_errors(&log, &previous.recent_errors),
+        recent_errors: merge_errors(&all, &previous.recent_errors),
         finished: None,
-        session_invalid,
+        session_invalid: shards
+            .iter()
+            .any(|s| s.failure() == Some(Failure::SessionInvalid)),
         progress_unavailable: None,
-        shards: Vec::new(),
+        shards: if sharded {
+            statuses.truncate(MAX_SHARDS);
+            statuses
+        } else {
+            Vec::new()
+        },
     };
 
-    if matches!(phase, JobPhase::Active { .. }) {
-        if newest.is_some() {
-            status.current_channel = eta::current_channel(attempt, history, spec_channels);
-            let left = eta::remaining(attempt, history, spec_channels, now);
-            status.estimated_time_remaining = left.map(|d| eta::quantize(ceil_seconds(d)));
-            status.eta = status
-                .estimated_time_remaining
-                .map(|secs| eta::human(chrono::TimeDelta::seconds(secs)));
-        }
-        if let Some(wait) = attempt.flood_wait.as_ref().filter(|w| w.until > now)
-            && attempt.started.is_some()
-        {
-            status.state = CollectionState::Waiting;
-            status.waiting_until = Some(to_k8s(wait.until));
+    if active {
+        status.estimated_time_remaining = remaining.map(|d| eta::quantize(ceil_seconds(d)));
+        status.eta = status
+            .estimated_time_remaining
+            .map(|secs| eta::human(TimeDelta::seconds(secs)));
+        if state == CollectionState::Waiting {
+            status.waiting_until = shards
+                .iter()
+                .filter_map(|s| s.waiting_until(now))
+                .min()
+                .map(to_k8s);
         }
         return status;
     }
 
-    let (result, reason, message) = outcome(phase, end);
+    let (result, reason, message) = outcome(phase, &shards, &states);
+    let ends: Vec<&CollectionEnd> = shards.iter().filter_map(Shard::end).collect();
+    let synced: u64 = shards.iter().map(|s| u64::from(s.synced())).sum();
     let summary = RunSummary {
         job: run.id.clone(),
-        start_time: log.started().or(started).map(to_k8s),
-        end_time: Some(to_k8s(finished_at(phase, end.map(|e| e.end_time), now))),
+        start_time: all.started().or(started).map(to_k8s),
+        end_time: Some(to_k8s(finished_at(
+            phase,
+            ends.iter().map(|e| e.end_time).max(),
+            now,
+        ))),
         result: Some(result),
         reason,
         message,
-        messages: newest.map(|_| status.messages_collected_current_run),
-        channels_synced: newest.map(|_| {
-            end.map_or(to_i32(processed.saturating_sub(errors) as usize), |e| {
-                to_i32(e.channels_synced as usize)
-            })
-        }),
-        channels_total: newest
-            .map(|_| end.map_or(status.channels_total, |e| to_i32(e.total_channels as usize))),
-        errors: newest
-            .map(|_| end.map_or(status.errors_current_run, |e| to_i32(e.errors as usize))),
+        messages: any_rows.then_some(status.messages_collected_current_run),
+        channels_synced: any_rows.then(|| to_i32(synced as usize)),
+        channels_total: any_rows.then_some(status.channels_total),
+        errors: any_rows.then_some(status.errors_current_run),
     };
-    status.currently_collecting = false;
     status.state = resting_state(collection.spec.suspend, Some(&summary));
     status.finished = Some(summary);
     status
 }
 
-/// Result, reason and message of a run that is over. What the collector said about its own end
-/// (session invalid, aborted) is more precise than the Job's reason; a Job that failed
-/// without a `collection_end` is a failed run, whatever its rows said before.
-pub(crate) fn outcome(
+/// Result, reason and message of a run that is over. An index whose collector said why it
+/// stopped early is the cause, else one Kubernetes gave up on, else one that never recorded
+/// its end (the others most likely stopped because of it: `FailJob` ends every pod); it is
+/// named by index and session Secret in a sharded run. With no such index, the Job's word.
+fn outcome(
     phase: &JobPhase,
-    end: Option<&contract::audit::CollectionEnd>,
+    shards: &[Shard<'_>],
+    states: &[ShardState],
 ) -> (RunResult, Option<String>, Option<String>) {
-    if let Some(end) = end {
-        match end.reason {
-            Some(EndReason::SessionInvalid) => {
-                return (
-                    RunResult::Failed,
-                    Some(SESSION_INVALID.into()),
-                    Some(
-                        "the Telegram session is revoked or not authorised; create a new one with \
-                         `collector-job login` and update the session Secret"
-                            .into(),
-                    ),
-                );
+    let failed = shards
+        .iter()
+        .find(|s| s.end().is_some() && s.failure().is_some())
+        .or_else(|| shards.iter().find(|s| s.retries_exhausted))
+        .or_else(|| {
+            shards
+                .iter()
+                .zip(states)
+                .find(|(_, state)| **state == ShardState::Failed)
+                .map(|(shard, _)| shard)
+        });
+    let Some(shard) = failed else {
+        return match phase {
+            JobPhase::Failed { reason, .. } => {
+                (RunResult::Failed, Some(reason.clone()), job_detail(phase))
             }
-            Some(EndReason::Terminated | EndReason::Other) => {
-                return (
-                    RunResult::Failed,
-                    Some(ABORTED.into()),
-                    Some("the collector was stopped before it finished the run".into()),
-                );
-            }
-            None if end.aborted => {
-                return (
-                    RunResult::Failed,
-                    Some(ABORTED.into()),
-                    Some("the collector was stopped before it finished the run".into()),
-                );
-            }
-            None => {}
-        }
-    }
-    match phase {
-        JobPhase::Active { .. } | JobPhase::Succeeded { .. } => (RunResult::Succeeded, None, None),
-        JobPhase::Failed { reason, .. } => {
-            let detail = job_detail(phase).unwrap_or_default();
-            let message = if end.is_some() {
-                detail
-            } else {
-                format!("{detail}; the collector did not record the end of the run")
+            _ => (RunResult::Succeeded, None, None),
+        };
+    };
+    let who = shard.who();
+    match shard.failure() {
+        Some(failure @ (Failure::SessionInvalid | Failure::Aborted)) => (
+            RunResult::Failed,
+            Some(failure.as_str().to_owned()),
+            Some(format!("{who}{}", failure.message())),
+        ),
+        failure => {
+            let failure = failure.unwrap_or(Failure::NoCollectionEnd);
+            let reason = match phase {
+                JobPhase::Failed { reason, .. } => reason.clone(),
+                _ => failure.as_str().to_owned(),
             };
-            (RunResult::Failed, Some(reason.clone()), Some(message))
+            let detail = job_detail(phase)
+                .map(|d| format!("; {d}"))
+                .unwrap_or_default();
+            (
+                RunResult::Failed,
+                Some(reason),
+                Some(format!("{who}{}{detail}", failure.message())),
+            )
         }
     }
 }

@@ -20,15 +20,15 @@
 pub mod conditions;
 mod derive;
 pub mod eta;
+mod failure;
 pub mod flood;
 pub mod history;
 pub mod reader;
 pub mod runlog;
-mod shards;
+mod shard;
 
-pub use derive::{
-    ABORTED, AuditInput, DerivedStatus, ProgressUnavailable, SESSION_INVALID, TrackedRun, derive,
-};
+pub use derive::{AuditInput, DerivedStatus, Followed, ProgressUnavailable, derive};
+pub use failure::Failure;
 pub use history::ChannelHistory;
 pub use reader::{AuditSnapshot, ReadError};
 
@@ -40,7 +40,7 @@ use crds::{
 
 use crate::{
     decide::{Plan, Stall, rfc3339},
-    job::{JobPhase, ShardPlan},
+    job::JobPhase,
     pods::PodProblem,
     runs::RunView,
     time::{from_k8s, to_k8s},
@@ -82,10 +82,6 @@ pub const POD_NOT_STARTING: &str = "PodNotStarting";
 /// `Stalled` reason when a Job of the collection's name belongs to something else.
 pub const JOB_NAME_TAKEN: &str = "JobNameTaken";
 
-/// Message of `Stalled`/`Ready` when the last run's summary has none of its own.
-const SESSION_INVALID_MESSAGE: &str =
-    "the Telegram session is revoked or not authorised; update the session Secret";
-
 /// `ProgressUnavailable` message when the operator has no database but the collection names
 /// its own: the operator never reads Secrets, so it reads the audit log from its own
 /// `DATABASE_URL` only.
@@ -93,20 +89,8 @@ const NOT_CONFIGURED_WITH_SPEC_DATABASE: &str = "the operator has no database co
      (it reads the audit log from its own DATABASE_URL, never from spec.database's Secret), \
      so run progress cannot be read; showing Job status only";
 
-/// The run whose audit rows were read for this reconcile.
-#[derive(Debug, Clone, Copy)]
-pub struct Followed<'a> {
-    pub id: &'a RunId,
-    /// Its Job's phase (a Job that is gone: failed, `JobDeleted`).
-    pub phase: &'a JobPhase,
-    pub job_started: Option<DateTime<Utc>>,
-    pub audit: AuditInput<'a>,
-    /// A sharded run's indexes, from its Job; empty for an unsharded run.
-    pub shards: &'a [ShardPlan],
-}
-
 /// Everything the status depends on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StatusInput<'a> {
     /// The collection as cached: spec, generation and the previous status.
     pub collection: &'a ChannelCollection,
@@ -126,20 +110,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
     let cc = input.collection;
     let previous = cc.status.clone().unwrap_or_default();
     let generation = cc.metadata.generation;
-    let derived = derive(
-        cc,
-        input
-            .followed
-            .map(|f| TrackedRun {
-                id: f.id.clone(),
-                phase: f.phase.clone(),
-                job_started: f.job_started,
-                audit: f.audit,
-                shards: f.shards,
-            })
-            .as_ref(),
-        input.now,
-    );
+    let derived = derive(cc, input.followed.as_ref(), input.now);
 
     let last_run = last_run(&previous, input.runs, derived.finished.as_ref());
     let active =
@@ -152,8 +123,8 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         .rev()
         .find(|r| r.deleting && r.holds_session);
     let followed_is_active = active
-        .zip(input.followed)
-        .is_some_and(|(a, f)| &a.id == f.id);
+        .zip(input.followed.as_ref())
+        .is_some_and(|(a, f)| a.id == f.id);
     let stall = stall(input.plan, input.name_taken);
 
     let state = if stall.is_some() {
@@ -202,17 +173,16 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
 
     // A retry of a known-revoked session keeps it `Stalled` until the retry shows the session
     // works (a channel done) or ends another way, so the condition and its metric hold steady.
+    let last_failure = last_run.as_ref().and_then(Failure::of_run);
     let retrying_revoked_session = active.is_some()
-        && last_run.as_ref().is_some_and(|r| {
-            r.result == Some(RunResult::Failed) && r.reason.as_deref() == Some(SESSION_INVALID)
-        })
+        && last_failure == Some(Failure::SessionInvalid)
         && !(followed_is_active && derived.channels_processed > 0);
     let session_message = (derived.session_invalid || retrying_revoked_session).then(|| {
         last_run
             .as_ref()
-            .filter(|r| r.reason.as_deref() == Some(SESSION_INVALID))
+            .filter(|_| last_failure == Some(Failure::SessionInvalid))
             .and_then(|r| r.message.clone())
-            .unwrap_or_else(|| SESSION_INVALID_MESSAGE.to_string())
+            .unwrap_or_else(|| Failure::SessionInvalid.message().to_string())
     });
     let unavailable = derived
         .progress_unavailable
@@ -419,7 +389,6 @@ fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
         state: CollectionState::Starting,
         progress: Some(format!("0/{total}")),
         eta: None,
-        currently_collecting: false,
         current_channel: None,
         channels_processed: 0,
         channels_total: i32::try_from(total).unwrap_or(i32::MAX),
@@ -460,12 +429,11 @@ fn notices(
     notices.extend(run_transition(previous, status));
     if let Some(message) = session_message
         && stall.is_none()
-        && !previous
-            .conditions
-            .iter()
-            .any(|c| c.type_ == STALLED && c.status == "True" && c.reason == SESSION_INVALID)
+        && !previous.conditions.iter().any(|c| {
+            c.type_ == STALLED && c.status == "True" && c.reason == Failure::SessionInvalid.as_str()
+        })
     {
-        notices.push(Notice::warning(SESSION_INVALID, message));
+        notices.push(Notice::warning(Failure::SessionInvalid.as_str(), message));
     }
     if let (Some(problem), Some(job)) = (input.pod_problem, &status.active_job) {
         let told = previous

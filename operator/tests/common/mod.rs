@@ -319,26 +319,22 @@ pub fn reconcile_pure(
             .as_ref()
             .map(|n| n.job.metadata.name.clone().unwrap().into())
     });
-    let followed_run = followed_id.map(|id| {
+    let followed = followed_id.map(|id| {
         let run = runs.iter().find(|r| r.id == id);
-        (
+        Followed {
+            phase: run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone()),
+            job_started: run.and_then(|r| r.started),
             id,
-            run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone()),
-            run.and_then(|r| r.started),
-        )
-    });
-    let (status, notices) = status(&StatusInput {
-        collection: cc,
-        runs: &runs,
-        followed: followed_run.as_ref().map(|(id, phase, started)| Followed {
-            id,
-            phase,
-            job_started: *started,
             audit: operator::status::AuditInput::Unavailable(
                 operator::status::ProgressUnavailable::NotConfigured,
             ),
             shards: &[],
-        }),
+        }
+    });
+    let (status, notices) = status(&StatusInput {
+        collection: cc,
+        runs: &runs,
+        followed,
         pod_problem: None,
         plan: &plan,
         name_taken: None,

@@ -9,7 +9,7 @@ use contract::audit::{
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
 use operator::job::{self};
-use operator::status::{AuditInput, TrackedRun};
+use operator::status::{AuditInput, Followed};
 
 /// The instant every scripted run is measured from.
 pub fn t0() -> DateTime<Utc> {
@@ -311,8 +311,8 @@ pub fn past_run(run: &str, channels: &[&str], durations: &[i64], start: i64) -> 
 }
 
 /// Run `run` as the operator follows it: its Job (`None`: gone) read once for its phase.
-pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> TrackedRun<'a> {
-    TrackedRun {
+pub fn tracked<'a>(run: &str, job: Option<&Job>, audit: AuditInput<'a>) -> Followed<'a> {
+    Followed {
         id: run.into(),
         phase: job::phase(job),
         job_started: job.and_then(job::start_time),
