@@ -77,7 +77,7 @@ pub fn secret_manifest(target: &SecretTarget, blob: &SessionBlob) -> String {
         kind_of_secret: "Opaque",
         string_data: BTreeMap::from([(target.key.as_str(), encoded.as_str())]),
     };
-    serde_yaml::to_string(&manifest).expect("a manifest of strings serialises")
+    serde_norway::to_string(&manifest).expect("a manifest of strings serialises")
 }
 
 /// Asks the person at the terminal.
@@ -252,8 +252,8 @@ mod tests {
             namespace: Some("collectors".into()),
             key: "session".into(),
         };
-        let manifest: serde_yaml::Value =
-            serde_yaml::from_str(&secret_manifest(&target, &blob)).unwrap();
+        let manifest: serde_norway::Value =
+            serde_norway::from_str(&secret_manifest(&target, &blob)).unwrap();
         assert_eq!(manifest["apiVersion"], "v1");
         assert_eq!(manifest["kind"], "Secret");
         assert_eq!(manifest["type"], "Opaque");
