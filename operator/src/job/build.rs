@@ -12,7 +12,7 @@ use assignment::{ChannelLoad, Strategy};
 use chrono::{DateTime, SecondsFormat, Utc};
 use contract::channel;
 use contract::job::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, annotation, env, exit, label};
-use crds::{ChannelCollection, RunSession, SecretKeyRef};
+use crds::{ChannelCollection, CollectorTemplate, RunSession, SecretKeyRef};
 use k8s_openapi::api::{
     batch::v1::{
         Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
@@ -214,6 +214,7 @@ pub fn build_with(
         .map(|d| d.secret_ref.clone())
         .or_else(|| defaults.database.clone())
         .ok_or(BuildError::NoDatabase)?;
+    let accounts = Accounts::of(cc, shards)?;
     let collector = spec.collector.clone().unwrap_or_default();
 
     let labels = BTreeMap::from([
@@ -233,62 +234,186 @@ pub fn build_with(
             request.value.to_string(),
         );
     }
+    annotations.extend(accounts.annotations());
     // The user's pod labels come first so ours win on a clash (selectors depend on them).
     let mut pod_labels = collector.pod_labels.clone().unwrap_or_default();
     pod_labels.extend(labels.clone());
 
-    let channels = serde_json::to_string(&spec.channels).unwrap_or_else(|_| "[]".to_string());
-    let limits = serde_json::to_string(&spec.limits.clone().unwrap_or_default())
-        .unwrap_or_else(|_| "{}".to_string());
-    let mut env = vec![
-        plain(env::RUN_ID, &job_name),
-        plain(env::NAMESPACE, namespace),
-        plain(env::NAME, name),
-        plain(env::CHANNELS, &channels),
-        plain(env::LIMITS, &limits),
-        from_secret(env::DATABASE_URL, &database.name, &database.key),
-    ];
-    let sessions = spec.run_sessions();
-    let sharded = spec.is_sharded().then(|| {
+    let env = collector_env(cc, namespace, &job_name, &database, &accounts, &collector);
+    let pod = PodSpec {
+        containers: vec![container(&collector, defaults, env, accounts.mount())],
+        restart_policy: Some("Never".to_string()),
+        // The collector talks to Telegram and PostgreSQL only; it never needs a token.
+        automount_service_account_token: Some(false),
+        service_account_name: collector.service_account_name.clone(),
+        node_selector: collector.node_selector.clone(),
+        tolerations: collector.tolerations.clone(),
+        affinity: collector.affinity.clone(),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            // Makes the session file readable by the collector's group (mode 0440).
+            fs_group: Some(RUN_AS),
+            seccomp_profile: Some(runtime_default()),
+            ..Default::default()
+        }),
+        volumes: Some(vec![accounts.volume(), tmp_volume()]),
+        ..Default::default()
+    };
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: collector.pod_annotations.clone(),
+            ..Default::default()
+        }),
+        spec: Some(pod),
+    };
+
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(job_name),
+            namespace: Some(namespace.to_string()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(job_spec(cc, &accounts, template)),
+        status: None,
+    })
+}
+
+/// The Telegram accounts a run collects on: the one session, or one Job index per session of
+/// a sharded run with the channels each collects. What differs between the two lives here.
+enum Accounts<'a> {
+    One(RunSession<'a>),
+    Sharded {
+        sessions: Vec<RunSession<'a>>,
+        /// The channels of each index, in index order.
+        assignment: Vec<Vec<String>>,
+    },
+}
+
+impl<'a> Accounts<'a> {
+    fn of(cc: &'a ChannelCollection, shards: &ShardInputs<'_>) -> Result<Self, BuildError> {
+        let spec = &cc.spec;
+        let mut sessions = spec.run_sessions();
+        if sessions.is_empty() {
+            return Err(BuildError::NoSession);
+        }
+        if !spec.is_sharded() {
+            return Ok(Self::One(sessions.swap_remove(0)));
+        }
         let names: Vec<&str> = sessions.iter().map(|s| s.session.name.as_str()).collect();
-        let assigned = assign(&spec.channels, &names, shards.history, shards.previous);
-        (names, assigned)
-    });
-    match &sharded {
-        None => {
-            let session = sessions.first().ok_or(BuildError::NoSession)?;
-            env.push(from_secret(
+        let assignment = assign(&spec.channels, &names, shards.history, shards.previous);
+        Ok(Self::Sharded {
+            sessions,
+            assignment,
+        })
+    }
+
+    /// Job indexes: 1 for an unsharded run.
+    fn count(&self) -> i32 {
+        match self {
+            Self::One(_) => 1,
+            Self::Sharded { sessions, .. } => i32::try_from(sessions.len()).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// A sharded Job records its session names in index order, so the next run can keep each
+    /// channel on the account that collected it.
+    fn annotations(&self) -> Option<(String, String)> {
+        let Self::Sharded { sessions, .. } = self else {
+            return None;
+        };
+        let names: Vec<&str> = sessions.iter().map(|s| s.session.name.as_str()).collect();
+        Some((
+            annotation::ASSIGNMENT_SESSIONS.to_string(),
+            serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_string()),
+        ))
+    }
+
+    /// Where the collector finds its api id and session.
+    fn env(&self) -> Vec<EnvVar> {
+        match self {
+            Self::One(session) => vec![from_secret(
                 env::API_ID,
                 &session.api_credentials.name,
                 API_ID_KEY,
-            ));
-        }
-        Some((names, assigned)) => {
-            if names.is_empty() {
-                return Err(BuildError::NoSession);
-            }
-            env.extend([
-                plain(env::SHARD_COUNT, &names.len().to_string()),
+            )],
+            Self::Sharded {
+                sessions,
+                assignment,
+            } => vec![
+                plain(env::SHARD_COUNT, &sessions.len().to_string()),
                 from_field(
                     env::SHARD_INDEX,
                     &format!("metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']"),
                 ),
                 plain(
                     env::ASSIGNMENT,
-                    &serde_json::to_string(assigned).unwrap_or_else(|_| "[]".to_string()),
+                    &serde_json::to_string(assignment).unwrap_or_else(|_| "[]".to_string()),
                 ),
                 plain(
                     env::SESSION_FILE,
                     &format!("{SESSION_DIR}/{SESSION_FILE_NAME}"),
                 ),
                 plain(env::API_ID_FILE, &format!("{SESSION_DIR}/{API_ID_FILE}")),
-            ]);
-            annotations.insert(
-                annotation::ASSIGNMENT_SESSIONS.to_string(),
-                serde_json::to_string(names).unwrap_or_else(|_| "[]".to_string()),
-            );
+            ],
         }
     }
+
+    fn mount(&self) -> VolumeMount {
+        match self {
+            Self::One(_) => VolumeMount {
+                name: "session".to_string(),
+                mount_path: SESSION_DIR.to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            // Each pod sees only its own index's directory of the projected volume.
+            Self::Sharded { .. } => VolumeMount {
+                name: SESSIONS_VOLUME.to_string(),
+                mount_path: SESSION_DIR.to_string(),
+                sub_path_expr: Some(format!("$({})", env::SHARD_INDEX)),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn volume(&self) -> Volume {
+        match self {
+            Self::One(session) => session_volume(session),
+            Self::Sharded { sessions, .. } => sessions_volume(sessions),
+        }
+    }
+}
+
+/// The collector's environment: the run, the spec, the database, the accounts, then the
+/// spec's own variables (never one the operator sets).
+fn collector_env(
+    cc: &ChannelCollection,
+    namespace: &str,
+    job_name: &str,
+    database: &SecretKeyRef,
+    accounts: &Accounts<'_>,
+    collector: &CollectorTemplate,
+) -> Vec<EnvVar> {
+    let spec = &cc.spec;
+    let channels = serde_json::to_string(&spec.channels).unwrap_or_else(|_| "[]".to_string());
+    let limits = serde_json::to_string(&spec.limits.clone().unwrap_or_default())
+        .unwrap_or_else(|_| "{}".to_string());
+    let mut env = vec![
+        plain(env::RUN_ID, job_name),
+        plain(env::NAMESPACE, namespace),
+        plain(env::NAME, &cc.name_any()),
+        plain(env::CHANNELS, &channels),
+        plain(env::LIMITS, &limits),
+        from_secret(env::DATABASE_URL, &database.name, &database.key),
+    ];
+    env.extend(accounts.env());
     env.push(from_field(env::POD_NAME, "metadata.name"));
     env.extend(
         collector
@@ -298,8 +423,16 @@ pub fn build_with(
             .into_iter()
             .filter(|v| !env::RESERVED.contains(&v.name.as_str())),
     );
+    env
+}
 
-    let container = Container {
+fn container(
+    collector: &CollectorTemplate,
+    defaults: &JobDefaults,
+    env: Vec<EnvVar>,
+    session_mount: VolumeMount,
+) -> Container {
+    Container {
         name: CONTAINER.to_string(),
         image: Some(
             collector
@@ -312,22 +445,7 @@ pub fn build_with(
         env: Some(env),
         resources: collector.resources.clone(),
         volume_mounts: Some(vec![
-            match &sharded {
-                None => VolumeMount {
-                    name: "session".to_string(),
-                    mount_path: SESSION_DIR.to_string(),
-                    read_only: Some(true),
-                    ..Default::default()
-                },
-                // Each pod sees only its own index's directory of the projected volume.
-                Some(_) => VolumeMount {
-                    name: SESSIONS_VOLUME.to_string(),
-                    mount_path: SESSION_DIR.to_string(),
-                    sub_path_expr: Some(format!("$({})", env::SHARD_INDEX)),
-                    read_only: Some(true),
-                    ..Default::default()
-                },
-            },
+            session_mount,
             VolumeMount {
                 name: "tmp".to_string(),
                 mount_path: "/tmp".to_string(),
@@ -348,111 +466,69 @@ pub fn build_with(
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
 
-    let pod = PodSpec {
-        containers: vec![container],
-        restart_policy: Some("Never".to_string()),
-        // The collector talks to Telegram and PostgreSQL only; it never needs a token.
-        automount_service_account_token: Some(false),
-        service_account_name: collector.service_account_name.clone(),
-        node_selector: collector.node_selector.clone(),
-        tolerations: collector.tolerations.clone(),
-        affinity: collector.affinity.clone(),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS),
-            run_as_group: Some(RUN_AS),
-            // Makes the session file readable by the collector's group (mode 0440).
-            fs_group: Some(RUN_AS),
-            seccomp_profile: Some(runtime_default()),
+fn tmp_volume() -> Volume {
+    Volume {
+        name: "tmp".to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity("64Mi".to_string())),
             ..Default::default()
         }),
-        volumes: Some(vec![
-            match &sharded {
-                None => session_volume(&sessions[0]),
-                Some(_) => sessions_volume(&sessions),
-            },
-            Volume {
-                name: "tmp".to_string(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(Quantity("64Mi".to_string())),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        ]),
         ..Default::default()
-    };
+    }
+}
 
-    Ok(Job {
-        metadata: ObjectMeta {
-            name: Some(job_name),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            owner_references: Some(vec![owner]),
-            ..Default::default()
-        },
-        spec: Some(JobSpec {
-            active_deadline_seconds: spec
-                .timeout
-                .as_deref()
-                .and_then(crate::schedule::parse_duration)
-                .map(|d| d.num_seconds().max(1)),
-            // Sharded: each index retries on its own where the server knows
-            // backoffLimitPerIndex; older servers ignore it and share one budget of the same
-            // total.
-            backoff_limit: Some(match &sharded {
-                None => spec.backoff_limit,
-                Some((names, _)) => spec
-                    .backoff_limit
-                    .saturating_mul(i32::try_from(names.len()).unwrap_or(i32::MAX)),
-            }),
-            backoff_limit_per_index: sharded.as_ref().map(|_| spec.backoff_limit),
-            completion_mode: sharded.as_ref().map(|_| "Indexed".to_string()),
-            completions: sharded
-                .as_ref()
-                .map(|(names, _)| i32::try_from(names.len()).unwrap_or(i32::MAX)),
-            parallelism: sharded
-                .as_ref()
-                .map(|(names, _)| i32::try_from(names.len()).unwrap_or(i32::MAX)),
-            // A retried pod starts only after the old one is fully gone: two processes on
-            // one Telegram session get it revoked.
-            pod_replacement_policy: Some("Failed".to_string()),
-            pod_failure_policy: Some(PodFailurePolicy {
-                rules: vec![
-                    PodFailurePolicyRule {
-                        action: "FailJob".to_string(),
-                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
-                            container_name: Some(CONTAINER.to_string()),
-                            operator: "In".to_string(),
-                            values: exit::FATAL.iter().map(|&code| i32::from(code)).collect(),
-                        }),
-                        on_pod_conditions: None,
-                    },
-                    PodFailurePolicyRule {
-                        action: "Ignore".to_string(),
-                        on_exit_codes: None,
-                        on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
-                            type_: "DisruptionTarget".to_string(),
-                            status: "True".to_string(),
-                        }]),
-                    },
-                ],
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: collector.pod_annotations.clone(),
-                    ..Default::default()
+fn job_spec(cc: &ChannelCollection, accounts: &Accounts<'_>, template: PodTemplateSpec) -> JobSpec {
+    let spec = &cc.spec;
+    let sharded = matches!(accounts, Accounts::Sharded { .. });
+    JobSpec {
+        active_deadline_seconds: spec
+            .timeout
+            .as_deref()
+            .and_then(crate::schedule::parse_duration)
+            .map(|d| d.num_seconds().max(1)),
+        // Sharded: each index retries on its own where the server knows backoffLimitPerIndex;
+        // older servers ignore it and share one budget of the same total.
+        backoff_limit: Some(spec.backoff_limit.saturating_mul(accounts.count())),
+        backoff_limit_per_index: sharded.then_some(spec.backoff_limit),
+        completion_mode: sharded.then(|| "Indexed".to_string()),
+        completions: sharded.then(|| accounts.count()),
+        parallelism: sharded.then(|| accounts.count()),
+        // A retried pod starts only after the old one is fully gone: two processes on one
+        // Telegram session get it revoked.
+        pod_replacement_policy: Some("Failed".to_string()),
+        pod_failure_policy: Some(pod_failure_policy()),
+        template,
+        ..Default::default()
+    }
+}
+
+/// Exit codes no retry can fix fail the Job at once; a pod disrupted by the cluster (drain,
+/// preemption) is retried without counting against the backoff limit.
+fn pod_failure_policy() -> PodFailurePolicy {
+    PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: "FailJob".to_string(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: Some(CONTAINER.to_string()),
+                    operator: "In".to_string(),
+                    values: exit::FATAL.iter().map(|&code| i32::from(code)).collect(),
                 }),
-                spec: Some(pod),
+                on_pod_conditions: None,
             },
-            ..Default::default()
-        }),
-        status: None,
-    })
+            PodFailurePolicyRule {
+                action: "Ignore".to_string(),
+                on_exit_codes: None,
+                on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                    type_: "DisruptionTarget".to_string(),
+                    status: "True".to_string(),
+                }]),
+            },
+        ],
+    }
 }
 
 fn plain(name: &str, value: &str) -> EnvVar {
