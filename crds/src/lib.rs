@@ -7,6 +7,9 @@
 mod schema;
 mod spec;
 mod status;
+/// The one `ChannelCollection` test fixture; never in a binary.
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod time;
 
 pub use spec::*;

@@ -10,10 +10,9 @@ use k8s_openapi::jiff::Timestamp;
 use mlua::{Lua, LuaOptions, LuaSerdeExt, StdLib, Table};
 use serde_json::Value;
 
+use crds::testing::TestCollection;
 use crds::{
-    ApiCredentials, ChannelCollection, ChannelCollectionSpec, ChannelCollectionStatus,
-    CollectionState, ConcurrencyPolicy, RunResult, RunSummary, SecretKeyRef, SecretRef,
-    SessionSource, condition,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary, condition,
 };
 
 const HEALTH_LUA: &str = include_str!("../../charts/channel-collection-operator/argocd/health.lua");
@@ -43,37 +42,10 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        let spec = ChannelCollectionSpec {
-            channels: vec!["@durov".into(), "telegram".into()],
-            interval: Some("10m".into()),
-            schedule: None,
-            time_zone: None,
-            suspend: false,
-            starting_deadline_seconds: None,
-            successful_jobs_history_limit: 3,
-            failed_jobs_history_limit: 1,
-            timeout: None,
-            backoff_limit: 2,
-            concurrency_policy: ConcurrencyPolicy::Forbid,
-            session: Some(SessionSource {
-                secret_ref: SecretKeyRef {
-                    name: "tg-session".into(),
-                    key: "session".into(),
-                },
-            }),
-            sessions: None,
-            api_credentials: ApiCredentials {
-                secret_ref: SecretRef {
-                    name: "tg-api".into(),
-                },
-            },
-            database: None,
-            collector: None,
-            limits: None,
-        };
-        let mut obj = ChannelCollection::new("news", spec);
-        obj.metadata.namespace = Some("tg".into());
-        obj.metadata.generation = Some(3);
+        let obj = ChannelCollection::test()
+            .channels(&["@durov", "telegram"])
+            .namespaced("tg")
+            .generation(3);
         Case { obj }
     }
 

@@ -8,13 +8,10 @@
 
 use std::{hint::black_box, time::Instant};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use crds::{
-    ApiCredentials, ChannelCollection, ChannelCollectionSpec, ChannelCollectionStatus,
-    ConcurrencyPolicy, SecretKeyRef, SecretRef, SessionSource,
-};
+use chrono::{DateTime, TimeDelta, Utc};
+use crds::testing::{TestCollection, t0};
+use crds::{ChannelCollection, ChannelCollectionStatus, SecretKeyRef};
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
-use kube::api::ObjectMeta;
 use operator::{
     decide::decide,
     job::{self, JobDefaults},
@@ -22,47 +19,14 @@ use operator::{
     time::to_k8s,
 };
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
-
 fn collection(channels: usize, schedule: Option<&str>) -> ChannelCollection {
-    let spec = ChannelCollectionSpec {
-        channels: (0..channels).map(|i| format!("channel{i:04}")).collect(),
-        interval: schedule.is_none().then(|| "10m".to_string()),
-        schedule: schedule.map(str::to_string),
-        time_zone: None,
-        suspend: false,
-        starting_deadline_seconds: None,
-        successful_jobs_history_limit: 3,
-        failed_jobs_history_limit: 1,
-        timeout: None,
-        backoff_limit: 2,
-        concurrency_policy: ConcurrencyPolicy::Forbid,
-        session: Some(SessionSource {
-            secret_ref: SecretKeyRef {
-                name: "s".into(),
-                key: "session".into(),
-            },
-        }),
-        sessions: None,
-        api_credentials: ApiCredentials {
-            secret_ref: SecretRef { name: "api".into() },
-        },
-        database: None,
-        collector: None,
-        limits: None,
-    };
-    let mut cc = ChannelCollection::new("news", spec);
-    cc.metadata = ObjectMeta {
-        name: Some("news".into()),
-        namespace: Some("telegram".into()),
-        uid: Some("uid-1".into()),
-        generation: Some(1),
-        creation_timestamp: Some(to_k8s(t0())),
-        ..ObjectMeta::default()
-    };
-    cc
+    let names: Vec<String> = (0..channels).map(|i| format!("channel{i:04}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let cc = ChannelCollection::test().channels(&names);
+    match schedule {
+        Some(schedule) => cc.cron(schedule, None),
+        None => cc,
+    }
 }
 
 fn defaults() -> JobDefaults {

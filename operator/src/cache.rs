@@ -337,6 +337,7 @@ fn trim_pod(pod: &mut Pod) {
 mod tests {
     use super::*;
     use contract::job::env::ASSIGNMENT;
+    use crds::testing::TestCollection;
     use kube::api::ObjectMeta;
 
     fn job(name: &str) -> Job {
@@ -434,19 +435,8 @@ mod tests {
         assert_eq!(env[0].name, ASSIGNMENT);
         assert_eq!(env[0].value.as_deref(), Some("[[\"@a\"],[\"@b\"]]"));
 
-        let mut cc = ChannelCollection::new(
-            "news",
-            serde_json::from_value(serde_json::json!({
-                "channels": ["durov"], "interval": "10m",
-                "session": {"secretRef": {"name": "s", "key": "k"}},
-                "apiCredentials": {"secretRef": {"name": "a"}}
-            }))
-            .unwrap(),
-        );
-        cc.metadata = ObjectMeta {
-            managed_fields: Some(vec![Default::default()]),
-            ..ObjectMeta::default()
-        };
+        let mut cc = ChannelCollection::test();
+        cc.metadata.managed_fields = Some(vec![Default::default()]);
         let spec = cc.spec.clone();
         trim_collection(&mut cc);
         assert_eq!(cc.metadata.managed_fields, None);

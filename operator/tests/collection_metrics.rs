@@ -5,7 +5,7 @@ mod common;
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{NAMESPACE, TestCollection, t0};
+use crds::testing::{NAMESPACE, TestCollection, t0};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary,
     condition::STALLED,

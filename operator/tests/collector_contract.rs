@@ -12,6 +12,7 @@ use collector_job::{
     config::{RawCollectConfig, RawShardConfig},
 };
 use common::*;
+use crds::testing::*;
 use crds::{ChannelCollection, CollectionLimits};
 use k8s_openapi::api::{batch::v1::Job, core::v1::Container};
 

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{TestCollection, TestJob, at, defaults, job_for, reconcile_pure as decide, t0};
+use common::{TestJob, at, defaults, job_for, reconcile_pure as decide};
+use crds::testing::{TestCollection, t0};
 use crds::{ChannelCollection, CollectionState};
 use operator::job::JobPhase;
 use operator::{

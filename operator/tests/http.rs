@@ -6,8 +6,9 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{TestCollection, apiserver};
+use common::apiserver;
 use crds::ChannelCollection;
+use crds::testing::TestCollection;
 use http::{Request, Response, StatusCode};
 use kube::{Client, client::Body};
 use operator::{

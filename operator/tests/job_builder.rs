@@ -6,7 +6,8 @@ mod common;
 use contract::job::{annotation, label};
 use std::collections::BTreeMap;
 
-use common::{NAMESPACE, TestCollection, defaults, t0};
+use common::defaults;
+use crds::testing::{NAMESPACE, TestCollection, t0};
 use crds::{ChannelCollection, CollectionLimits, CollectorTemplate};
 use k8s_openapi::api::{
     batch::v1::Job,
@@ -122,7 +123,7 @@ fn controller_owner_reference_and_labels() {
     assert_eq!(owner.api_version, "collection.mtproto.dev/v1alpha1");
     assert_eq!(owner.kind, "ChannelCollection");
     assert_eq!(owner.name, "news");
-    assert_eq!(owner.uid, common::UID);
+    assert_eq!(owner.uid, crds::testing::UID);
     assert_eq!(owner.controller, Some(true));
     assert_eq!(
         owner.block_owner_deletion, None,

@@ -16,8 +16,9 @@ use std::{
     time::Duration,
 };
 
-use common::{TestCollection, apiserver, defaults};
+use common::{apiserver, defaults};
 use crds::ChannelCollection;
+use crds::testing::TestCollection;
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::jiff::Timestamp;
 use kube::{

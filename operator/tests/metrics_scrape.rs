@@ -13,10 +13,11 @@ mod common;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::TimeDelta;
-use common::{TestCollection, TestJob, apiserver, at, defaults, job_for, t0};
+use common::{TestJob, apiserver, at, defaults, job_for};
 use contract::audit::{
     AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, RunIdentity,
 };
+use crds::testing::{TestCollection, t0};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
 };

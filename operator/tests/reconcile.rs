@@ -8,11 +8,12 @@ use contract::job::annotation;
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use common::{TestCollection, TestJob, UID, apiserver, at, defaults, job_for, t0};
+use common::{TestJob, apiserver, at, defaults, job_for};
 use contract::audit::{
     AuditEvent, AuditWriter, CollectionEnd, CollectionProgress, CollectionStart, EndReason,
     RunIdentity,
 };
+use crds::testing::{TestCollection, UID, t0};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunResult, RunSummary};
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
@@ -224,7 +225,7 @@ async fn run_with_pods(
                     let mut echoed = request.body.clone();
                     echoed["metadata"] =
                         json!({"name": "news", "namespace": "telegram", "uid": UID});
-                    echoed["spec"] = serde_json::to_value(common::spec()).unwrap();
+                    echoed["spec"] = serde_json::to_value(crds::testing::spec()).unwrap();
                     request.respond(apiserver::json(StatusCode::OK, &echoed));
                 }
                 (&Method::POST, "/apis/events.k8s.io/v1/namespaces/telegram/events") => {
@@ -1265,7 +1266,7 @@ fn echoed(path: &str, body: &Value) -> Value {
     let mut answer = body.clone();
     if path.ends_with("/status") {
         answer["metadata"] = json!({"name": "news", "namespace": "telegram", "uid": UID});
-        answer["spec"] = serde_json::to_value(common::spec()).unwrap();
+        answer["spec"] = serde_json::to_value(crds::testing::spec()).unwrap();
     }
     answer
 }

@@ -3,7 +3,8 @@
 mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::{TestCollection, at, t0};
+use common::at;
+use crds::testing::{TestCollection, t0};
 use crds::{ChannelCollection, ConcurrencyPolicy};
 use operator::schedule::{Action, Activity, Cadence, Due, Inputs, Missed, Trigger, due};
 

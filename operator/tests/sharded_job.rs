@@ -7,9 +7,10 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::TimeDelta;
-use common::{TestCollection, defaults, t0};
+use common::defaults;
 use contract::audit::{AuditEvent, AuditRow, CollectionProgress, CollectionStart};
 use contract::job::{annotation, env::ASSIGNMENT};
+use crds::testing::{TestCollection, t0};
 use crds::{ApiCredentials, ChannelCollection, SecretRef};
 use k8s_openapi::api::{
     batch::v1::Job,

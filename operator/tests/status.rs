@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{TestCollection, TestJob, at, defaults, job_for, t0};
+use common::{TestJob, at, defaults, job_for};
 use contract::audit::{AuditEvent, AuditRow, CollectionEnd, CollectionStart, EndReason};
+use crds::testing::{TestCollection, t0};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
 };

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestCollection;
+use crds::testing::TestCollection;
 use crds::{ChannelCollection, CollectionLimits, CollectorTemplate};
 use k8s_openapi::api::core::v1::EnvVar;
 use operator::validate::validate;

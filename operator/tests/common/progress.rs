@@ -1,20 +1,18 @@
 //! Builders for collections, Jobs and scripted audit logs at fixed instants.
 #![allow(dead_code)] // each test binary uses a different part
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use contract::audit::{
     AuditEvent, AuditRow, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
     CollectionStart, EndReason, ErrorReason, FloodWait,
 };
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
-use operator::job::{self};
+use operator::job;
 use operator::status::{AuditInput, Followed};
 
-/// The instant every scripted run is measured from.
-pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()
-}
+use crds::testing::TestCollection;
+pub use crds::testing::t0;
 
 /// `t0` plus `secs` seconds.
 pub fn at(secs: i64) -> DateTime<Utc> {
@@ -25,20 +23,11 @@ fn rfc3339(secs: i64) -> String {
     at(secs).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// A collection of `channels` in namespace `media`, named `news`.
+/// The test collection with `channels`, in namespace `media`.
 pub fn collection(channels: &[&str]) -> ChannelCollection {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "collection.mtproto.dev/v1alpha1",
-        "kind": "ChannelCollection",
-        "metadata": {"name": "news", "namespace": "media", "uid": "u-1", "generation": 1},
-        "spec": {
-            "channels": channels,
-            "interval": "10m",
-            "session": {"secretRef": {"name": "tg-session", "key": "session"}},
-            "apiCredentials": {"secretRef": {"name": "tg-api"}}
-        }
-    }))
-    .unwrap()
+    ChannelCollection::test()
+        .channels(channels)
+        .namespaced("media")
 }
 
 pub fn suspended(mut c: ChannelCollection) -> ChannelCollection {
