@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use contract::audit::{
-    HistoryLimits, RetentionPass, RetentionPolicy, kept_runs, recent_finished_runs,
+    PastRunLimits, RetentionPass, RetentionPolicy, kept_runs, recent_finished_runs,
 };
 use sqlx::PgPool;
 
@@ -135,7 +135,7 @@ async fn each_collections_latest_runs_are_kept_whatever_their_age(pool: PgPool) 
 
     retain(&pool, &policy(30)).await;
 
-    let max_runs = HistoryLimits::default().max_runs as usize;
+    let max_runs = PastRunLimits::default().max_runs as usize;
     let mut expected: Vec<String> = (10 - (max_runs + 1)..10)
         .map(|i| format!("news-{i}"))
         .collect();
@@ -171,7 +171,7 @@ async fn a_retried_run_with_several_ends_counts_once(pool: PgPool) {
     )
     .await;
 
-    let kept = kept_runs(&pool, HistoryLimits::default()).await.unwrap();
+    let kept = kept_runs(&pool, PastRunLimits::default()).await.unwrap();
     let mut kept: Vec<&str> = kept.iter().map(String::as_str).collect();
     kept.sort();
     assert_eq!(
@@ -197,7 +197,7 @@ async fn the_eta_history_reads_the_same_after_retention(pool: PgPool) {
     }
     run(&pool, "news", "news-now", days_ago(40), 2, false).await;
     run(&pool, "other", "other-0", days_ago(45), 3, true).await;
-    let limits = HistoryLimits::default();
+    let limits = PastRunLimits::default();
     let before_running = recent_finished_runs(&pool, "telegram", "news", "news-now", limits)
         .await
         .unwrap();

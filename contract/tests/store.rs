@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use contract::audit::{
-    AuditEvent, AuditWriter, CollectionEnd, CollectionStart, HistoryLimits, RunIdentity, read_run,
+    AuditEvent, AuditWriter, CollectionEnd, CollectionStart, PastRunLimits, RunIdentity, read_run,
     recent_finished_runs,
 };
 use sqlx::PgPool;
@@ -62,7 +62,7 @@ async fn every_row_names_the_shard_that_wrote_it(pool: PgPool) {
         vec![None, None]
     );
 
-    let history = recent_finished_runs(&pool, "news", "daily", "none", HistoryLimits::default())
+    let history = recent_finished_runs(&pool, "news", "daily", "none", PastRunLimits::default())
         .await
         .unwrap();
     let sharded = history.iter().find(|r| r.run_id == "sharded").unwrap();

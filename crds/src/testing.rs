@@ -66,7 +66,7 @@ pub trait TestCollection: Sized {
     fn replace(self) -> Self;
     fn created(self, t: DateTime<Utc>) -> Self;
     fn requested(self, value: &str) -> Self;
-    fn history(self, successful: i32, failed: i32) -> Self;
+    fn history_limits(self, successful: i32, failed: i32) -> Self;
     fn with_status(self, status: ChannelCollectionStatus) -> Self;
     fn last_scheduled(self, t: DateTime<Utc>) -> Self;
     fn database(self, name: &str, key: &str) -> Self;
@@ -145,7 +145,7 @@ impl TestCollection for ChannelCollection {
             .insert(annotation::REQUESTED_AT.to_string(), value.to_string());
         self
     }
-    fn history(mut self, successful: i32, failed: i32) -> Self {
+    fn history_limits(mut self, successful: i32, failed: i32) -> Self {
         self.spec.successful_jobs_history_limit = successful;
         self.spec.failed_jobs_history_limit = failed;
         self

@@ -10,7 +10,7 @@ mod common;
 use common::{Attempt, Log, at, collection, flat_average, job_active, tracked};
 use contract::audit::AuditRow;
 use operator::status::runlog::RunLog;
-use operator::status::{AuditInput, ChannelHistory, derive};
+use operator::status::{AuditInput, ChannelDurations, derive};
 
 /// Seconds between two ETA samples of a replayed run.
 const SAMPLE_EVERY: i64 = 5;
@@ -140,7 +140,7 @@ impl Score {
 fn replay(
     c: &Synthetic,
     rows: &[AuditRow],
-    history: &ChannelHistory,
+    history: &ChannelDurations,
     start: i64,
     end: i64,
 ) -> (Score, Score) {
@@ -221,12 +221,12 @@ fn main() {
             );
             past.push(rows);
         }
-        let history = ChannelHistory::from_runs(past.iter().map(Vec::as_slice));
+        let history = ChannelDurations::from_runs(past.iter().map(Vec::as_slice));
         let (rows, end) = write_run(&mut rng, &c, &format!("{}-now", c.name), 0);
         let (seed, ours) = replay(&c, &rows, &history, 0, end);
         // The same run as a collection's first: no history, ours falls back to this run's pace
         // and the collector's remaining_estimate.
-        let (seed_first, ours_first) = replay(&c, &rows, &ChannelHistory::default(), 0, end);
+        let (seed_first, ours_first) = replay(&c, &rows, &ChannelDurations::default(), 0, end);
 
         let mut sizes = c.base_secs.clone();
         sizes.sort_by(f64::total_cmp);

@@ -14,8 +14,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use contract::audit::HistoryLimits;
-use operator::status::{ChannelHistory, Followed, derive, reader};
+use contract::audit::PastRunLimits;
+use operator::status::{ChannelDurations, Followed, derive, reader};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 
@@ -266,13 +266,13 @@ async fn our_status(
             "bench",
             collection_name,
             &run_id.into(),
-            HistoryLimits::default(),
+            PastRunLimits::default(),
         )
         .await?
     } else {
         reader::AuditSnapshot {
             rows: reader::read_run_rows(pool, &run_id.into()).await?,
-            history: ChannelHistory::default(),
+            history: ChannelDurations::default(),
         }
     };
     let job = common::job_active(run_id, 0);

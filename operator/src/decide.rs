@@ -13,7 +13,7 @@ use crate::{
     runs::{RunView, beyond_history},
     schedule::{self, Action, Activity, Inputs, Missed, Trigger},
     status::Notice,
-    status::{ChannelHistory, Failure},
+    status::{ChannelDurations, Failure},
     time::from_k8s,
     validate::validate,
 };
@@ -92,7 +92,7 @@ pub fn decide_with(
     cc: &ChannelCollection,
     runs: &[RunView],
     defaults: &JobDefaults,
-    history: Option<&ChannelHistory>,
+    history: Option<&ChannelDurations>,
     now: DateTime<Utc>,
 ) -> Plan {
     let previous = cc.status.clone().unwrap_or_default();

@@ -7,7 +7,7 @@ use contract::audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
 use crds::{ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
 use k8s_openapi::api::batch::v1::Job;
 use operator::status::{
-    AuditInput, ChannelHistory, DerivedStatus, Followed, ProgressUnavailable, derive,
+    AuditInput, ChannelDurations, DerivedStatus, Followed, ProgressUnavailable, derive,
 };
 use operator::time::to_k8s;
 
@@ -593,7 +593,7 @@ fn seed_currently_collecting(log: &Log) -> bool {
 }
 
 fn run_case(case: &Case) -> DerivedStatus {
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let run = case.run.as_ref().map(|(job, audit)| {
         tracked(
             RUN,
@@ -646,7 +646,7 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
     a.done(&mut log, "delta", 7, 30);
     a.end(&mut log, 31, None);
     let rows = log.rows(RUN);
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let job = job_complete(RUN, 0, 33);
     let run = tracked(
         RUN,
@@ -678,7 +678,7 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
 #[test]
 fn job_failure_without_end_says_why() {
     let rows = one_channel_done();
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let job = job_failed(
         RUN,
         0,
@@ -773,7 +773,7 @@ fn recent_errors_are_newest_first_merged_and_bounded() {
         ..Default::default()
     };
     let rows = log.rows(RUN);
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let job = job_active(RUN, 0);
     let run = tracked(
         RUN,
@@ -827,7 +827,7 @@ fn retried_pod_status_starts_at_the_newest_attempt() {
     first.done(&mut log, "alpha", 100, 10);
     Attempt::start(&mut log, RUN, "pod-b", 4, 60);
     let rows = log.rows(RUN);
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let job = job_complete(RUN, 0, 200);
     let run = tracked(
         RUN,
@@ -854,7 +854,7 @@ fn retried_pod_status_starts_at_the_newest_attempt() {
 fn eta_is_never_negative_when_a_run_overruns() {
     // Long past every estimate: the ETA is zero, never negative.
     let rows = one_channel_done();
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let job = job_active(RUN, 0);
     let run = tracked(
         RUN,

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use common::progress::*;
 use contract::audit::AuditRow;
 use operator::status::runlog::RunLog;
-use operator::status::{AuditInput, ChannelHistory, Followed, derive, eta};
+use operator::status::{AuditInput, ChannelDurations, Followed, derive, eta};
 
 const RUN: &str = "news-2";
 const SPEC: [&str; 4] = ["@small1", "@huge", "@small2", "@small3"];
@@ -14,18 +14,18 @@ const SPEC: [&str; 4] = ["@small1", "@huge", "@small2", "@small3"];
 const NAMES: [&str; 4] = SPEC;
 
 /// Three previous runs: `huge` takes about 300 s, the others about 10 s.
-fn history() -> ChannelHistory {
+fn history() -> ChannelDurations {
     let runs = [
         past_run("news-1c", &NAMES, &[11, 310, 9, 10], -1_000),
         past_run("news-1b", &NAMES, &[10, 300, 10, 10], -2_000),
         past_run("news-1a", &NAMES, &[9, 290, 11, 10], -3_000),
     ];
-    ChannelHistory::from_runs(runs.iter().map(Vec::as_slice))
+    ChannelDurations::from_runs(runs.iter().map(Vec::as_slice))
 }
 
 /// Seconds left per our estimator (before the status rounds it), and per the seed's flat
 /// average.
-fn etas(rows: &[AuditRow], history: &ChannelHistory, now: i64) -> (Option<i64>, Option<i64>) {
+fn etas(rows: &[AuditRow], history: &ChannelDurations, now: i64) -> (Option<i64>, Option<i64>) {
     let spec: Vec<String> = SPEC.iter().map(|c| c.to_string()).collect();
     let log = RunLog::from_rows(rows);
     let attempt = log.newest().unwrap();
@@ -44,14 +44,14 @@ fn history_median_per_channel() {
     );
     assert_eq!(history.expected("small2"), Some(TimeDelta::seconds(10)));
     assert_eq!(history.expected("@unknown"), None);
-    assert!(ChannelHistory::from_runs(std::iter::empty()).is_empty());
+    assert!(ChannelDurations::from_runs(std::iter::empty()).is_empty());
 }
 
 /// A channel id and its Bot API spelling share their history, as they share everything else.
 #[test]
 fn history_knows_a_channel_id_by_either_spelling() {
     let runs = [past_run("ids-1", &["-1001006503122"], &[42], -1_000)];
-    let history = ChannelHistory::from_runs(runs.iter().map(Vec::as_slice));
+    let history = ChannelDurations::from_runs(runs.iter().map(Vec::as_slice));
     assert_eq!(history.expected("1006503122"), Some(TimeDelta::seconds(42)));
 }
 
@@ -67,7 +67,7 @@ fn history_keeps_only_the_newest_samples() {
             )
         })
         .collect();
-    let history = ChannelHistory::from_runs(runs.iter().map(Vec::as_slice));
+    let history = ChannelDurations::from_runs(runs.iter().map(Vec::as_slice));
     // The five newest runs (100 s each) decide; the three old 1 s samples are dropped.
     assert_eq!(history.expected("@c"), Some(TimeDelta::seconds(100)));
 }
@@ -97,7 +97,7 @@ fn history_gives_an_eta_before_the_first_channel_is_done() {
     let rows = log.rows(RUN);
     assert_eq!(etas(&rows, &history(), 5), (Some(325), None));
     // Without history nothing is known yet: no ETA rather than a made-up one.
-    assert_eq!(etas(&rows, &ChannelHistory::default(), 5), (None, None));
+    assert_eq!(etas(&rows, &ChannelDurations::default(), 5), (None, None));
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn remaining_estimate_inside_a_long_channel() {
     a.inside(&mut log, "@huge", 1_000, Some(4_000), 60);
     let rows = log.rows(RUN);
     // No history: 190 s of huge, then two channels at this run's 10 s pace.
-    assert_eq!(etas(&rows, &ChannelHistory::default(), 70).0, Some(210));
+    assert_eq!(etas(&rows, &ChannelDurations::default(), 70).0, Some(210));
     // The collector's count beats history for the channel in progress; history costs the rest.
     assert_eq!(etas(&rows, &history(), 70).0, Some(210));
     // Without a remaining_estimate the channel falls back to its history (300 - 60 s in).
@@ -149,7 +149,7 @@ fn names_that_are_not_spec_references_follow_the_previous_runs_order() {
     // A collector writing channel titles: the spec cannot tell which are left, the history can.
     let titles = ["Small One", "Huge Channel", "Small Two", "Small Three"];
     let runs = [past_run("p1", &titles, &[10, 300, 10, 10], -1_000)];
-    let history = ChannelHistory::from_runs(runs.iter().map(Vec::as_slice));
+    let history = ChannelDurations::from_runs(runs.iter().map(Vec::as_slice));
     let mut log = Log::new();
     let mut a = Attempt::start(&mut log, RUN, "pod", 4, 0);
     a.done(&mut log, "Small One", 5, 10);

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::progress::*;
-use contract::audit::{AuditWriter, EndReason, ErrorReason, HistoryLimits, RunIdentity};
+use contract::audit::{AuditWriter, EndReason, ErrorReason, PastRunLimits, RunIdentity};
 use crds::{CollectionState, RunResult};
 use operator::status::reader::{self, AuditSnapshot};
 use operator::status::{AuditInput, ProgressUnavailable, derive};
@@ -45,7 +45,7 @@ fn previous_run(log: &mut Log, run: &str, start: i64) {
 }
 
 async fn snapshot(pool: &PgPool, run: &str) -> AuditSnapshot {
-    read_snapshot(pool, "media", "news", &run.into(), HistoryLimits::default())
+    read_snapshot(pool, "media", "news", &run.into(), PastRunLimits::default())
         .await
         .unwrap()
 }
@@ -160,7 +160,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     previous_run(&mut log, "sports-9", -300);
     write_all(&pool, &log).await;
 
-    let limits = HistoryLimits {
+    let limits = PastRunLimits {
         max_runs: 3,
         max_scanned_rows: 1_000,
     };
@@ -174,7 +174,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     assert!(runs[0].rows.windows(2).all(|w| w[0].id < w[1].id));
 
     // The scan bound: the newest 8 rows of news hold only the crashed run and news-6.
-    let tight = HistoryLimits {
+    let tight = PastRunLimits {
         max_runs: 3,
         max_scanned_rows: 8,
     };
@@ -184,7 +184,7 @@ async fn history_is_bounded_newest_first_and_skips_unfinished_runs(pool: PgPool)
     let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(ids, ["news-6"]);
 
-    let history = reader::read_history(&pool, "media", "news", &"news-7".into(), limits)
+    let history = reader::read_durations(&pool, "media", "news", &"news-7".into(), limits)
         .await
         .unwrap();
     assert_eq!(
@@ -228,7 +228,7 @@ async fn history_keeps_whole_runs_before_a_run_of_many_shards(pool: PgPool) {
     }
     write_all(&pool, &log).await;
 
-    let limits = HistoryLimits::default();
+    let limits = PastRunLimits::default();
     let runs = contract::audit::recent_finished_runs(&pool, "media", "news", "news-6", limits)
         .await
         .unwrap();
@@ -240,7 +240,7 @@ async fn history_keeps_whole_runs_before_a_run_of_many_shards(pool: PgPool) {
     assert_eq!(shards.len(), 20);
     assert_eq!(runs[0].rows.len(), 20 * 3);
 
-    let history = reader::read_history(&pool, "media", "news", &"news-6".into(), limits)
+    let history = reader::read_durations(&pool, "media", "news", &"news-6".into(), limits)
         .await
         .unwrap();
     assert_eq!(
@@ -264,7 +264,7 @@ async fn an_unreachable_database_shows_job_status_only_and_no_secret() {
         "media",
         "news",
         &"news-4".into(),
-        HistoryLimits::default(),
+        PastRunLimits::default(),
     )
     .await;
     let error = read.as_ref().unwrap_err();

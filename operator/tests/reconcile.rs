@@ -386,7 +386,7 @@ async fn already_exists_but_foreign_is_an_error_not_an_adoption() {
 
 #[tokio::test]
 async fn history_cleanup_deletes_the_oldest_finished_jobs() {
-    let cc = ChannelCollection::test().history(2, 1);
+    let cc = ChannelCollection::test().history_limits(2, 1);
     let succeeded: Vec<Job> = [at(11, 20, 0), at(11, 30, 0), at(11, 40, 0), at(11, 50, 0)]
         .into_iter()
         .map(|t| job_for(&cc, t).succeeded(t + chrono::TimeDelta::minutes(3)))

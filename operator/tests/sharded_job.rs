@@ -17,7 +17,7 @@ use k8s_openapi::api::{
     core::v1::{EnvVar, PodSpec},
 };
 use operator::job::ShardPlan;
-use operator::status::ChannelHistory;
+use operator::status::ChannelDurations;
 use operator::{
     decide::{decide, decide_with},
     job::{ShardInputs, assign, build, build_with},
@@ -56,7 +56,7 @@ fn assignment(job: &Job) -> Vec<Vec<String>> {
 }
 
 /// A previous run in which channel `i` of `took` took `took[i]` seconds.
-fn history(channels: &[String], took: &[i64]) -> ChannelHistory {
+fn history(channels: &[String], took: &[i64]) -> ChannelDurations {
     let start = t0() - TimeDelta::hours(1);
     let mut rows = vec![AuditRow {
         id: 1,
@@ -87,7 +87,7 @@ fn history(channels: &[String], took: &[i64]) -> ChannelHistory {
             })),
         });
     }
-    ChannelHistory::from_runs([rows.as_slice()])
+    ChannelDurations::from_runs([rows.as_slice()])
 }
 
 #[test]

@@ -8,7 +8,7 @@ use common::progress::*;
 use contract::audit::{AuditRow, EndReason};
 use crds::{CollectionState, RunResult, ShardState, ShardStatus};
 use operator::job::ShardPlan;
-use operator::status::{AuditInput, ChannelHistory, DerivedStatus, Followed, derive};
+use operator::status::{AuditInput, ChannelDurations, DerivedStatus, Followed, derive};
 
 const RUN: &str = "news-29876543";
 /// Two channels per index; index 2's are the slow ones.
@@ -34,14 +34,14 @@ fn all_channels() -> Vec<&'static str> {
 }
 
 /// A previous run: every channel 10 s, index 2's 100 s.
-fn history() -> ChannelHistory {
+fn history() -> ChannelDurations {
     let channels = all_channels();
     let durations: Vec<i64> = channels
         .iter()
         .map(|c| if c.starts_with("@c") { 100 } else { 10 })
         .collect();
     let past = past_run("news-1", &channels, &durations, -5_000);
-    ChannelHistory::from_runs([past.as_slice()])
+    ChannelDurations::from_runs([past.as_slice()])
 }
 
 fn pod(index: u32, attempt: char) -> String {

@@ -11,7 +11,7 @@ use crds::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use operator::job::JobPhase;
-use operator::status::{AuditInput, ChannelHistory, ProgressUnavailable};
+use operator::status::{AuditInput, ChannelDurations, ProgressUnavailable};
 use operator::{
     decide::decide,
     pods::PodProblem,
@@ -91,7 +91,7 @@ fn compute_run(
     let plan = decide(cc, &runs, &defaults(), now);
     let id = RunId::from(run);
     let run = runs.iter().find(|r| r.id == id);
-    let history = ChannelHistory::default();
+    let history = ChannelDurations::default();
     let followed = audit.as_ref().map(|audit| Followed {
         id: id.clone(),
         phase: run.map_or_else(|| operator::job::phase(None), |r| r.phase.clone()),

@@ -161,7 +161,7 @@ fn schema_rules_are_rechecked_too() {
     );
     one_problem(
         "history range",
-        ChannelCollection::test().history(101, 1),
+        ChannelCollection::test().history_limits(101, 1),
         "successfulJobsHistoryLimit",
     );
     let mut cc = ChannelCollection::test();

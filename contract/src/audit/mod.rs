@@ -6,7 +6,7 @@
 //! namespace/name, the pod and the shard, which that system lacked.
 
 mod event;
-mod history;
+mod past_runs;
 mod retention;
 mod store;
 
@@ -14,6 +14,8 @@ pub use event::{
     AuditEvent, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress, CollectionStart,
     EndReason, ErrorReason, FloodWait, ParseEventError,
 };
-pub use history::{HistoryError, HistoryLimits, MAX_ENDS_PER_RUN, PastRun, recent_finished_runs};
+pub use past_runs::{
+    MAX_ENDS_PER_RUN, PastRun, PastRunLimits, PastRunsError, recent_finished_runs,
+};
 pub use retention::{RetentionError, RetentionPass, RetentionPolicy, kept_runs};
 pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};

@@ -3,7 +3,7 @@
 //!
 //! Kept whatever their age, per collection: its latest run (the one the operator may be
 //! following) and the finished runs [`super::recent_finished_runs`] can return for the ETA's
-//! per-channel history (one more than [`HistoryLimits::max_runs`], since the history leaves out
+//! per-channel history (one more than [`PastRunLimits::max_runs`], since the history leaves out
 //! the run in progress). Runs are kept or deleted whole by run id; rows without a run id (the
 //! seed's) and rows of runs beyond those go by age alone.
 //!
@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::event::AuditEvent;
-use super::history::HistoryLimits;
+use super::past_runs::PastRunLimits;
 
 /// What retention deletes, and how much at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct RetentionPolicy {
     pub max_age: TimeDelta,
     /// The bounds the ETA history is read with ([`super::recent_finished_runs`]): the runs it
     /// can return are kept.
-    pub history: HistoryLimits,
+    pub history: PastRunLimits,
     /// Most rows one `DELETE` removes.
     pub batch_rows: i64,
 }
@@ -37,7 +37,7 @@ impl RetentionPolicy {
     pub fn new(max_age: TimeDelta) -> Self {
         Self {
             max_age,
-            history: HistoryLimits::default(),
+            history: PastRunLimits::default(),
             batch_rows: Self::DEFAULT_BATCH_ROWS,
         }
     }
@@ -75,7 +75,7 @@ pub enum RetentionError {
 /// (`mtproto_audit_log_collection_end_idx`), whatever the size of the table.
 pub async fn kept_runs(
     pool: &PgPool,
-    history: HistoryLimits,
+    history: PastRunLimits,
 ) -> Result<Vec<String>, RetentionError> {
     let runs: Vec<(String,)> = sqlx::query_as(
         // `ends` has the same shape as recent_finished_runs' (a run has one end per index and
@@ -125,7 +125,7 @@ pub async fn kept_runs(
     )
     .bind(history.max_runs + 1)
     .bind(AuditEvent::END)
-    .bind(super::history::MAX_ENDS_PER_RUN)
+    .bind(super::past_runs::MAX_ENDS_PER_RUN)
     .fetch_all(pool)
     .await
     .map_err(RetentionError::KeptRuns)?;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::read::ShardPlan;
-use crate::status::ChannelHistory;
+use crate::status::ChannelDurations;
 use assignment::{ChannelLoad, Strategy};
 use chrono::{DateTime, SecondsFormat, Utc};
 use contract::channel;
@@ -69,7 +69,7 @@ pub enum BuildError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShardInputs<'a> {
     /// Per-channel durations of the collection's previous runs (the ETA's history).
-    pub history: Option<&'a ChannelHistory>,
+    pub history: Option<&'a ChannelDurations>,
     /// The previous sharded run's indexes (its Job's assignment and session names).
     pub previous: &'a [ShardPlan],
 }
@@ -81,7 +81,7 @@ pub struct ShardInputs<'a> {
 pub fn assign(
     channels: &[String],
     sessions: &[&str],
-    history: Option<&ChannelHistory>,
+    history: Option<&ChannelDurations>,
     previous: &[ShardPlan],
 ) -> Vec<Vec<String>> {
     let keys: Vec<String> = channels.iter().map(|c| channel::key(c)).collect();

@@ -2,7 +2,7 @@
 //! and writes the status when it changed.
 
 use crate::job::{JobPhase, ShardPlan};
-use crate::status::{AuditInput, ChannelHistory, ProgressUnavailable};
+use crate::status::{AuditInput, ChannelDurations, ProgressUnavailable};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
@@ -29,7 +29,7 @@ pub(super) struct Applied {
     pub name_taken: Option<RunId>,
     /// A just-created run's phase and (empty) history, which the status borrows.
     fresh_phase: JobPhase,
-    fresh_history: ChannelHistory,
+    fresh_history: ChannelDurations,
     fresh_shards: Vec<ShardPlan>,
 }
 
@@ -124,7 +124,7 @@ pub(super) async fn carry_out(
         created,
         name_taken,
         fresh_phase: JobPhase::Active { ready: false },
-        fresh_history: ChannelHistory::default(),
+        fresh_history: ChannelDurations::default(),
         fresh_shards: plan
             .create
             .as_ref()

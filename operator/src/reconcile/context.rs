@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::status::ChannelHistory;
+use crate::status::ChannelDurations;
 use chrono::{DateTime, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use kube::{Client, Resource, runtime::reflector::ObjectRef};
@@ -202,17 +202,17 @@ const HISTORY_CACHE_MAX: usize = 1024;
 /// Per-channel history of each followed run, keyed by (namespace, run): it does not change
 /// during a run, so each refresh after the first costs one indexed query.
 #[derive(Debug, Default)]
-pub struct HistoryCache(Mutex<HashMap<(String, RunId), ChannelHistory>>);
+pub struct HistoryCache(Mutex<HashMap<(String, RunId), ChannelDurations>>);
 
 impl HistoryCache {
     /// The history cached for `run`, if any.
-    pub fn get(&self, namespace: &str, run: &RunId) -> Option<ChannelHistory> {
+    pub fn get(&self, namespace: &str, run: &RunId) -> Option<ChannelDurations> {
         let cache = self.0.lock().ok()?;
         cache.get(&(namespace.to_string(), run.clone())).cloned()
     }
 
     /// Caches `history` for `run`.
-    pub fn put(&self, namespace: &str, run: &RunId, history: ChannelHistory) {
+    pub fn put(&self, namespace: &str, run: &RunId, history: ChannelDurations) {
         if let Ok(mut cache) = self.0.lock() {
             if cache.len() >= HISTORY_CACHE_MAX {
                 cache.clear();

@@ -48,7 +48,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     if wants_history(&cc, &plan)
         && let Some(new) = &plan.create
         && let Some(history) =
-            read::history_for_new_run(&ctx, &namespace, &cc.name_any(), &new.job.name_any()).await
+            read::durations_for_new_run(&ctx, &namespace, &cc.name_any(), &new.job.name_any()).await
     {
         // Pure and deterministic: the same Job, its channels balanced by their history.
         plan = decide_with(&cc, &observed.runs, &ctx.defaults, Some(&history), now);

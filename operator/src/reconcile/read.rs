@@ -149,23 +149,23 @@ fn followed(previous: &ChannelCollectionStatus, runs: &[RunView]) -> Option<Foll
 /// The per-channel history a new sharded run `run` is assigned by: read once, when its Job is
 /// created, and cached as that run's history, so its first refresh reads it from the cache.
 /// `None` (hash assignment) without a database or when the read fails (logged).
-pub(super) async fn history_for_new_run(
+pub(super) async fn durations_for_new_run(
     ctx: &Context,
     namespace: &str,
     name: &str,
     run: &str,
-) -> Option<crate::status::ChannelHistory> {
+) -> Option<crate::status::ChannelDurations> {
     let pool = ctx.database.as_ref()?;
     let run = RunId::from(run);
     if let Some(history) = ctx.history.get(namespace, &run) {
         return Some(history);
     }
-    match reader::read_history(
+    match reader::read_durations(
         pool,
         namespace,
         name,
         &run,
-        contract::audit::HistoryLimits::default(),
+        contract::audit::PastRunLimits::default(),
     )
     .await
     {
@@ -195,12 +195,12 @@ async fn read(
         let history = match ctx.history.get(namespace, run) {
             Some(history) => history,
             None => {
-                let history = reader::read_history(
+                let history = reader::read_durations(
                     pool,
                     namespace,
                     name,
                     run,
-                    contract::audit::HistoryLimits::default(),
+                    contract::audit::PastRunLimits::default(),
                 )
                 .await?;
                 ctx.history.put(namespace, run, history.clone());

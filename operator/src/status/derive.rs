@@ -10,9 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::eta;
 use super::failure::Failure;
-use super::flood::flood_wait_seconds;
-use super::history::ChannelHistory;
-use super::runlog::{Attempt, RunLog};
+
+use super::durations::ChannelDurations;
+use super::runlog::{Attempt, RunLog, flood_wait_seconds};
 use super::shard::{self, Shard};
 use crate::job::{self, JobPhase, ShardPlan};
 use crate::time::to_k8s;
@@ -44,7 +44,7 @@ pub enum AuditInput<'a> {
     /// per-channel history of the collection's previous runs (may be empty).
     Rows {
         rows: &'a [AuditRow],
-        history: &'a ChannelHistory,
+        history: &'a ChannelDurations,
     },
     /// The audit log could not be read: only Job-level status is reported.
     Unavailable(ProgressUnavailable),
@@ -141,8 +141,8 @@ pub fn derive(
     }
 }
 
-/// State when no run is going on.
-pub(crate) fn resting_state(suspended: bool, last: Option<&RunSummary>) -> CollectionState {
+/// State when no run is going on; the one place that decides it.
+pub(super) fn resting_state(suspended: bool, last: Option<&RunSummary>) -> CollectionState {
     if suspended {
         CollectionState::Suspended
     } else if last.and_then(|r| r.result) == Some(RunResult::Failed) {
@@ -242,7 +242,7 @@ fn from_audit(
     collection: &ChannelCollection,
     run: &Followed<'_>,
     rows: &[AuditRow],
-    history: &ChannelHistory,
+    history: &ChannelDurations,
     previous: &ChannelCollectionStatus,
     now: DateTime<Utc>,
 ) -> DerivedStatus {

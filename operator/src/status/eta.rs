@@ -13,14 +13,14 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 use contract::channel;
 
-use super::history::{ChannelHistory, secs_to_delta};
+use super::durations::{ChannelDurations, secs_to_delta};
 use super::runlog::Attempt;
 
 /// Expected time until `attempt` finishes, or `None` when nothing is known to base it on.
 /// Never negative.
 pub fn remaining(
     attempt: &Attempt,
-    history: &ChannelHistory,
+    history: &ChannelDurations,
     spec_channels: &[String],
     now: DateTime<Utc>,
 ) -> Option<TimeDelta> {
@@ -95,7 +95,7 @@ struct Order {
     left: Vec<String>,
 }
 
-fn order(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) -> Order {
+fn order(attempt: &Attempt, history: &ChannelDurations, spec_channels: &[String]) -> Order {
     let done: HashSet<String> = attempt.done.iter().map(|d| channel::key(&d.name)).collect();
     // The collector skips a channel written twice (`@durov`, `https://t.me/durov`): so do we.
     let mut spec: Vec<(String, &str)> = Vec::with_capacity(spec_channels.len());
@@ -143,7 +143,7 @@ fn order(attempt: &Attempt, history: &ChannelHistory, spec_channels: &[String]) 
 /// spec references.
 pub fn current_channel(
     attempt: &Attempt,
-    history: &ChannelHistory,
+    history: &ChannelDurations,
     spec_channels: &[String],
 ) -> Option<String> {
     if attempt.end.is_some() || attempt.processed() >= attempt.total_channels.unwrap_or(u32::MAX) {

@@ -19,17 +19,16 @@
 
 pub mod conditions;
 mod derive;
+pub mod durations;
 pub mod eta;
 mod failure;
-pub mod flood;
-pub mod history;
 pub mod reader;
 pub mod runlog;
 mod shard;
 
 pub use derive::{AuditInput, DerivedStatus, Followed, ProgressUnavailable, derive};
+pub use durations::ChannelDurations;
 pub use failure::Failure;
-pub use history::ChannelHistory;
 pub use reader::{AuditSnapshot, ReadError};
 
 use chrono::{DateTime, Utc};
@@ -135,12 +134,8 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         } else {
             CollectionState::Starting
         }
-    } else if cc.spec.suspend {
-        CollectionState::Suspended
-    } else if last_run.as_ref().and_then(|r| r.result) == Some(RunResult::Failed) {
-        CollectionState::Failed
     } else {
-        CollectionState::Idle
+        derive::resting_state(cc.spec.suspend, last_run.as_ref())
     };
 
     let health = match (&stall, active) {

@@ -1,11 +1,11 @@
 //! The operator's reads of the audit log for one active run.
 
-use contract::audit::{AuditRow, HistoryLimits, PastRun};
+use contract::audit::{AuditRow, PastRun, PastRunLimits};
 use crds::RunId;
 use sqlx::PgPool;
 
 use super::derive::{AuditInput, ProgressUnavailable};
-use super::history::ChannelHistory;
+use super::durations::ChannelDurations;
 
 /// A failed read; the operator logs it (cause chain included) and reports
 /// [`ProgressUnavailable::Unreachable`], never the error text, in the status.
@@ -14,7 +14,7 @@ pub enum ReadError {
     #[error("cannot read the audit rows of the run")]
     Run(#[source] contract::audit::StoreError),
     #[error("cannot read the per-channel history of the collection")]
-    History(#[source] contract::audit::HistoryError),
+    History(#[source] contract::audit::PastRunsError),
 }
 
 /// Everything the derivation needs from the database for one active run.
@@ -23,7 +23,7 @@ pub struct AuditSnapshot {
     /// The run's rows, all attempts, oldest first.
     pub rows: Vec<AuditRow>,
     /// Per-channel durations of the collection's previous finished runs.
-    pub history: ChannelHistory,
+    pub history: ChannelDurations,
 }
 
 impl AuditSnapshot {
@@ -45,18 +45,18 @@ pub async fn read_run_rows(pool: &PgPool, run: &RunId) -> Result<Vec<AuditRow>, 
 
 /// Per-channel history of collection `namespace/name` from its latest finished runs other
 /// than `run`.
-pub async fn read_history(
+pub async fn read_durations(
     pool: &PgPool,
     namespace: &str,
     name: &str,
     run: &RunId,
-    limits: HistoryLimits,
-) -> Result<ChannelHistory, ReadError> {
+    limits: PastRunLimits,
+) -> Result<ChannelDurations, ReadError> {
     let runs: Vec<PastRun> =
         contract::audit::recent_finished_runs(pool, namespace, name, run.as_str(), limits)
             .await
             .map_err(ReadError::History)?;
-    Ok(ChannelHistory::from_runs(
+    Ok(ChannelDurations::from_runs(
         runs.iter().map(|r| r.rows.as_slice()),
     ))
 }

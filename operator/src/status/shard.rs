@@ -9,9 +9,9 @@ use contract::audit::{AuditRow, CollectionEnd};
 use contract::channel;
 use crds::{MAX_SHARDS, ShardState, ShardStatus};
 
+use super::durations::ChannelDurations;
 use super::eta;
 use super::failure::Failure;
-use super::history::ChannelHistory;
 use super::runlog::{Attempt, RunLog};
 use crate::job::{JobPhase, ShardPlan};
 
@@ -127,7 +127,7 @@ impl<'a> Shard<'a> {
     }
 
     /// Time left while the run is active; `None` when unknown.
-    pub fn remaining(&self, history: &ChannelHistory, now: DateTime<Utc>) -> Option<TimeDelta> {
+    pub fn remaining(&self, history: &ChannelDurations, now: DateTime<Utc>) -> Option<TimeDelta> {
         match self.attempt() {
             Some(attempt) if attempt.started.is_some() || attempt.end.is_some() => {
                 eta::remaining(attempt, history, self.channels, now)

@@ -333,11 +333,11 @@ pub async fn read_snapshot(
     namespace: &str,
     name: &str,
     run: &crds::RunId,
-    limits: contract::audit::HistoryLimits,
+    limits: contract::audit::PastRunLimits,
 ) -> Result<operator::status::AuditSnapshot, operator::status::ReadError> {
-    use operator::status::reader::{read_history, read_run_rows};
+    use operator::status::reader::{read_durations, read_run_rows};
     Ok(operator::status::AuditSnapshot {
         rows: read_run_rows(pool, run).await?,
-        history: read_history(pool, namespace, name, run, limits).await?,
+        history: read_durations(pool, namespace, name, run, limits).await?,
     })
 }

@@ -14,7 +14,7 @@ pub const MAX_ENDS_PER_RUN: i64 = 4 * 20;
 
 /// Bounds of [`recent_finished_runs`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HistoryLimits {
+pub struct PastRunLimits {
     /// Most previous runs returned.
     pub max_runs: i64,
     /// Most of the collection's newest rows looked at to find them, so the cost stays bounded
@@ -22,7 +22,7 @@ pub struct HistoryLimits {
     pub max_scanned_rows: i64,
 }
 
-impl Default for HistoryLimits {
+impl Default for PastRunLimits {
     fn default() -> Self {
         Self {
             max_runs: 5,
@@ -34,7 +34,7 @@ impl Default for HistoryLimits {
 /// A failed read of a collection's previous runs.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the previous runs of collection {namespace}/{name}")]
-pub struct HistoryError {
+pub struct PastRunsError {
     pub namespace: String,
     pub name: String,
     #[source]
@@ -72,8 +72,8 @@ pub async fn recent_finished_runs(
     namespace: &str,
     name: &str,
     exclude_run_id: &str,
-    limits: HistoryLimits,
-) -> Result<Vec<PastRun>, HistoryError> {
+    limits: PastRunLimits,
+) -> Result<Vec<PastRun>, PastRunsError> {
     let rows: Vec<PastRunRow> = sqlx::query_as(
         // Each stage is lazy up to the GROUP BY: the backward index scan stops as soon as enough
         // `collection_end` rows are found: a run has one per index and attempt, hence up to
@@ -112,7 +112,7 @@ pub async fn recent_finished_runs(
     .bind(MAX_ENDS_PER_RUN)
     .fetch_all(pool)
     .await
-    .map_err(|source| HistoryError {
+    .map_err(|source| PastRunsError {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         source,

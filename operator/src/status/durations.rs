@@ -13,14 +13,14 @@ pub const MAX_SAMPLES_PER_CHANNEL: usize = 5;
 
 /// Per-channel durations from previous runs of one collection.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ChannelHistory {
+pub struct ChannelDurations {
     /// Channel key → durations in seconds, newest run first.
     samples: BTreeMap<String, Vec<f64>>,
     /// Channel keys in the order the newest run processed them.
     order: Vec<String>,
 }
 
-impl ChannelHistory {
+impl ChannelDurations {
     /// Builds the history from previous runs' rows, newest run first (as
     /// [`contract::audit::recent_finished_runs`] returns them). Only rows with a channel boundary
     /// (`collection_progress`) after a known start count; a flood wait inside a channel is part
