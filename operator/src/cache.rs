@@ -123,6 +123,13 @@ impl Readiness {
 }
 
 /// Fan-out of one cache's changes: the controller subscribes while this replica leads.
+///
+/// Not kube-runtime's shared store (`store_shared` and `Writer::subscribe`): in kube 5.0 a
+/// handle subscribed late sees nothing already cached (a replica that starts leading would
+/// reconcile nothing until objects change), deletions are not passed on (a replaced Job's
+/// deletion is what lets the next run start), a slow subscriber holds the reflector back
+/// instead of lagging, and a handle whose object is deleted between its announcement and its
+/// read returns `Pending` without a wake-up. Working around all four took more code than this.
 pub struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
     tx: broadcast::Sender<Arc<K>>,
     store: Store<K>,
