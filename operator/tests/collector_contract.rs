@@ -7,7 +7,7 @@ mod common;
 use std::{collections::BTreeMap, path::Path};
 
 use clap::Parser;
-use collector_job::{
+use collector_job::app::{
     cli::{Cli, Command},
     config::{RawCollectConfig, RawShardConfig},
 };

@@ -15,7 +15,7 @@ use grammers_session::SessionData;
 use grammers_session::storages::MemorySession;
 use serde::Serialize;
 
-use crate::session::SessionBlob;
+use crate::telegram::session::SessionBlob;
 
 /// Where the manifest puts the blob.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use grammers_tl_types as tl;
 use serde_json::{Map, Value, json};
 
-use crate::model::{
+use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ResolvedChannel,
     ServiceAction, forward_header,
 };

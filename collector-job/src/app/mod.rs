@@ -1,5 +1,8 @@
-//! The thin shell of each subcommand: reads files and the environment, connects, runs the
-//! pure parts, and maps every failure to one line and the contract's exit code.
+//! The process shell: the thin shell of each subcommand reads files and the environment,
+//! connects, runs the pure parts, and maps every failure to one line and the contract's exit
+//! code. Around it: the arguments (`cli`) and their checking (`config`), time (`clock`), the
+//! stop request (`shutdown`) and the lock that keeps one session in one process
+//! (`session_lock`).
 
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
@@ -10,18 +13,23 @@ use contract::audit::{AuditWriter, RunIdentity};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
-use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
-use crate::clock::{Clock, SystemClock};
-use crate::collect::{Run, RunEnd, RunError, RunSettings};
-use crate::config::{self, CollectConfig};
-use crate::import::{ImportError, ImportReport, ImportRequest};
-use crate::session::SessionBlob;
-use crate::session_lock::{LockError, SessionLock};
-use crate::shutdown;
+use crate::app::cli::{Cli, Command, ImportArgs, LoginArgs};
+use crate::app::clock::{Clock, SystemClock};
+use crate::app::config::CollectConfig;
+use crate::app::session_lock::{LockError, SessionLock};
+use crate::commands::collect::{Run, RunEnd, RunError, RunSettings};
+use crate::commands::import::{ImportError, ImportReport, ImportRequest};
+use crate::commands::{import, login};
 use crate::store::{Store, is_unreachable};
-use crate::telegram::Telegram;
-use crate::{import, login};
+use crate::telegram::client::Telegram;
+use crate::telegram::session::SessionBlob;
 use telemetry::{database_reason, one_line};
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod session_lock;
+pub mod shutdown;
 
 /// Why the process exits non-zero; the message is one line and holds no secret.
 #[derive(Debug, thiserror::Error)]

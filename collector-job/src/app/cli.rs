@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, RawCollectConfig, RawShardConfig};
+use crate::app::config::{self, RawCollectConfig, RawShardConfig};
 use telemetry::LogFormat;
 
 #[derive(Parser, Debug)]

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::{
+use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ServiceAction,
     forward_header,
 };

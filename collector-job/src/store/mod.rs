@@ -8,9 +8,11 @@ use sqlx::Arguments;
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::model::{MessageRow, Observed, Origin, ResolvedChannel, StoredChannel};
-use crate::storable;
+use crate::store::model::{MessageRow, Observed, Origin, ResolvedChannel, StoredChannel};
 use contract::channel::ChannelRef;
+
+pub mod model;
+pub mod storable;
 
 /// A failed read or write of collected data.
 #[derive(Debug, thiserror::Error)]
