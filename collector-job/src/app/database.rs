@@ -9,6 +9,7 @@ use sqlx::{Connection, PgPool};
 
 use super::Failure;
 use crate::app::config;
+use crate::store::is_unreachable;
 use telemetry::{database_reason, one_line};
 
 /// Removes the database URL and its password from a message, in case a driver quotes them.
@@ -60,40 +61,27 @@ fn connect_options(database_url: &str) -> Result<PgConnectOptions, Failure> {
     Ok(options.options([("client_min_messages", "warning")]))
 }
 
-/// SQLSTATEs a server answers while it cannot take us *yet*: starting up or shutting down
-/// (57P03, class 08 connection exceptions), too many connections (53300). Everything else it
-/// answers at connect (no such database or role, a wrong password, no permission) stays
-/// wrong however long we wait.
-fn retryable_sqlstate(code: &str) -> bool {
-    matches!(code, "57P03" | "53300") || code.starts_with("08")
-}
-
-/// Worth trying again: the server is not reachable (yet), or said it will be soon.
-fn retry_connecting(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| retryable_sqlstate(&code)),
-        _ => false,
+/// A failed connection at start: unreachable (exit 4) or refused for good (configuration,
+/// exit 2), as one line without the URL.
+fn connect_failure(error: &sqlx::Error, database_url: &str) -> Failure {
+    let reason = match error {
+        sqlx::Error::Database(db) => database_reason(db.as_ref()),
+        other => one_line(other),
+    };
+    let line = redact(
+        format!("cannot connect to the database: {reason}"),
+        database_url,
+    );
+    if is_unreachable(error) {
+        Failure::Database(line)
+    } else {
+        Failure::Config(line)
     }
 }
 
 pub(super) async fn connect(database_url: &str) -> Result<PgPool, Failure> {
     let options = connect_options(database_url)?;
-    let describe = |e: &sqlx::Error| {
-        let reason = match e {
-            sqlx::Error::Database(db) => database_reason(db.as_ref()),
-            other => one_line(other),
-        };
-        let line = redact(
-            format!("cannot connect to the database: {reason}"),
-            database_url,
-        );
-        if retry_connecting(e) {
-            Failure::Database(line)
-        } else {
-            Failure::Config(line)
-        }
-    };
+    let describe = |e: &sqlx::Error| connect_failure(e, database_url);
     // One probe connection first, retried until the timeout while the server cannot be
     // reached: the pool alone would only report "timed out", not why. An answer that will
     // not change (no such database, a wrong password) fails at once.
@@ -104,7 +92,7 @@ pub(super) async fn connect(database_url: &str) -> Result<PgPool, Failure> {
                 let _ = probe.close().await;
                 break;
             }
-            Err(e) if retry_connecting(&e) && tokio::time::Instant::now() < deadline => {
+            Err(e) if is_unreachable(&e) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(describe(&e)),
@@ -140,19 +128,22 @@ mod tests {
     }
 
     #[test]
-    fn only_connection_level_failures_are_retried() {
-        for retried in ["57P03", "53300", "08006", "08001"] {
-            assert!(retryable_sqlstate(retried), "{retried}");
-        }
-        // No such database, no such role, a wrong password, no permission to connect.
-        for refused in ["3D000", "28000", "28P01", "42501"] {
-            assert!(!retryable_sqlstate(refused), "{refused}");
-        }
+    fn an_unreachable_database_exits_4_and_a_refusing_one_exits_2() {
+        use crate::store::tests::sqlstate;
+        let url = "postgres://collector:hunter22@db/x";
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(retry_connecting(&sqlx::Error::Io(refused)));
-        assert!(!retry_connecting(&sqlx::Error::Protocol(
-            "not PostgreSQL".into()
-        )));
+        for unreachable in [
+            sqlx::Error::Io(refused),
+            sqlstate("57P03"),
+            sqlstate("57P01"),
+        ] {
+            assert_eq!(connect_failure(&unreachable, url).exit_code(), 4);
+        }
+        for wrong in [sqlstate("28P01"), sqlstate("3D000")] {
+            let failure = connect_failure(&wrong, url);
+            assert_eq!(failure.exit_code(), 2, "{failure}");
+            assert!(!failure.to_string().contains("hunter22"), "{failure}");
+        }
     }
 
     #[test]

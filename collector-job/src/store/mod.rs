@@ -55,16 +55,29 @@ impl StoreError {
     }
 }
 
-/// Connection-level failures, as opposed to a statement the database refused.
+/// Whether `error` means the database cannot be reached, not yet or no longer, as opposed to
+/// a statement or a connection it refuses for good. The one answer for connecting at start
+/// (retried until the timeout, then exit 4; anything else is configuration, exit 2: no such
+/// database or role, a wrong password) and for a run (exit 4; anything else fails that
+/// channel, or the run with exit 1).
 pub fn is_unreachable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
+    match error {
         sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unreachable_sqlstate(&code)),
+        // sqlx reports a broken TLS handshake as I/O; its TLS errors are certificates or keys
+        // it cannot load or use, which waiting does not mend.
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that cannot serve us now: connection exceptions (class 08), shut
+/// down by an administrator or a crash (57P01, 57P02), starting up or shutting down (57P03),
+/// too many connections (53300).
+fn unreachable_sqlstate(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
 }
 
 /// `id, username, title, checkpoint` of a `channels` row.
@@ -364,4 +377,79 @@ async fn remember_channel_on(
     .await
     .map_err(error)?;
     Ok(stored(row))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An error the server answered with SQLSTATE `code`.
+    pub(crate) fn sqlstate(code: &'static str) -> sqlx::Error {
+        #[derive(Debug, thiserror::Error)]
+        #[error("SQLSTATE {0}")]
+        struct Answer(&'static str);
+
+        impl sqlx::error::DatabaseError for Answer {
+            fn message(&self) -> &str {
+                self.0
+            }
+            fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+                Some(self.0.into())
+            }
+            fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+                self
+            }
+            fn kind(&self) -> sqlx::error::ErrorKind {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+
+        sqlx::Error::Database(Box::new(Answer(code)))
+    }
+
+    #[test]
+    fn a_database_is_unreachable_when_it_cannot_serve_us_now_not_when_it_refuses() {
+        let io = |kind: std::io::ErrorKind| sqlx::Error::Io(kind.into());
+        let unreachable = [
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::TimedOut),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            // Shut down by an administrator or a crash; starting up or shutting down.
+            sqlstate("57P01"),
+            sqlstate("57P02"),
+            sqlstate("57P03"),
+            // Too many connections; connection exceptions.
+            sqlstate("53300"),
+            sqlstate("08006"),
+            sqlstate("08001"),
+        ];
+        for error in unreachable {
+            assert!(is_unreachable(&error), "{error:?}");
+        }
+        let refused = [
+            // A wrong password, no such role, no such database, no permission to connect.
+            sqlstate("28P01"),
+            sqlstate("28000"),
+            sqlstate("3D000"),
+            sqlstate("42501"),
+            // A statement refused: a constraint, a bad value.
+            sqlstate("23505"),
+            sqlstate("22P02"),
+            sqlx::Error::Protocol("not PostgreSQL".into()),
+            sqlx::Error::Tls("cannot load the CA certificate".into()),
+            sqlx::Error::Configuration("bad option".into()),
+        ];
+        for error in refused {
+            assert!(!is_unreachable(&error), "{error:?}");
+        }
+    }
 }
