@@ -14,6 +14,8 @@ use contract::job::env::{
 use contract::limits::CollectionLimits;
 use regex::Regex;
 
+use crate::app::secret::Secret;
+
 /// Telegram's largest page of history; also our transaction size.
 pub const MAX_BATCH: usize = 100;
 
@@ -38,7 +40,7 @@ pub struct RawCollectConfig {
     pub pod_name: Option<String>,
     pub channels: Option<String>,
     pub limits: Option<String>,
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     pub api_id: Option<String>,
     pub session_file: PathBuf,
     pub flood_wait_threshold: String,
@@ -68,7 +70,7 @@ pub struct CollectConfig {
     /// in the audit log) with their parsed form. In a sharded run, this index's assignment.
     pub channels: Vec<(String, ChannelRef)>,
     pub limits: Limits,
-    pub database_url: String,
+    pub database_url: Secret,
     pub api_id: i32,
     pub session_file: PathBuf,
     pub flood_wait_threshold: Duration,
@@ -171,7 +173,10 @@ impl RawCollectConfig {
             channels = shard.channels;
         }
         let limits = parse_limits(self.limits.as_deref().unwrap_or("{}"))?;
-        let database_url = required(self.database_url, DATABASE_URL)?;
+        let database_url = self
+            .database_url
+            .filter(|url| !url.is_blank())
+            .ok_or(ConfigError::Missing { var: DATABASE_URL })?;
         let api_id = api_id(self.api_id, more.api_id_file)?;
         let duration = |var, what, value: String| {
             parse_duration(&value).ok_or(ConfigError::Duration { var, what, value })
@@ -732,6 +737,18 @@ mod tests {
             assert!(!message.contains("secret"), "{message}");
             assert!(!message.contains('\n'), "{message}");
         }
+    }
+
+    #[test]
+    fn the_database_url_is_never_shown() {
+        let raw = raw();
+        // (The session file's path holds "secrets" too: look for the password itself.)
+        assert!(!format!("{raw:?}").contains(":secret@"), "{raw:?}");
+        let config = raw.check().unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(":secret@"), "{shown}");
+        assert!(shown.contains("database_url: <redacted>"), "{shown}");
+        assert_eq!(config.database_url.expose(), "postgres://u:secret@db/x");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use crate::app::cli::{Cli, Command, ImportArgs, LoginArgs};
 use crate::app::clock::{Clock, SystemClock};
 use crate::app::config::CollectConfig;
+use crate::app::secret::Secret;
 use crate::app::session_lock::{LockError, SessionLock};
 use crate::commands::collect::{Run, RunEnd, RunError, RunSettings};
 use crate::commands::import::{ImportError, ImportReport, ImportRequest};
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod database;
+pub mod secret;
 pub mod session_lock;
 pub mod shutdown;
 
@@ -64,14 +66,22 @@ impl Failure {
 fn required(value: Option<String>, var: &'static str) -> Result<String, Failure> {
     value
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Failure::Config(config::ConfigError::Missing { var }.to_string()))
+        .ok_or_else(|| missing(var))
+}
+
+fn required_secret(value: Option<Secret>, var: &'static str) -> Result<Secret, Failure> {
+    value.filter(|v| !v.is_blank()).ok_or_else(|| missing(var))
+}
+
+fn missing(var: &'static str) -> Failure {
+    Failure::Config(config::ConfigError::Missing { var }.to_string())
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate { database_url } => {
-            let url = required(database_url, contract::job::env::DATABASE_URL)?;
-            connect(&url).await?.close().await;
+            let url = required_secret(database_url, contract::job::env::DATABASE_URL)?;
+            connect(url.expose()).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -93,7 +103,7 @@ async fn collect(config: CollectConfig) -> Result<(), Failure> {
     let key = session.auth_key_id().ok_or_else(|| {
         Failure::Config("the session file holds no auth key: log in again".into())
     })?;
-    let pool = connect(&config.database_url).await?;
+    let pool = connect(config.database_url.expose()).await?;
     let outcome = match lock_session(&pool, key, &config).await {
         Ok(lock) => {
             let outcome = collect_on(&pool, config, session).await;
@@ -117,7 +127,7 @@ async fn lock_session(
     let database = |e: sqlx::Error| {
         let line = redact(
             format!("cannot take the session lock: {}", one_line(&e)),
-            &config.database_url,
+            config.database_url.expose(),
         );
         if is_unreachable(&e) {
             Failure::Database(line)
@@ -171,7 +181,7 @@ async fn collect_on(
     let summary = run
         .run(&settings)
         .await
-        .map_err(|e| run_failure(e, &config.database_url))?;
+        .map_err(|e| run_failure(e, config.database_url.expose()))?;
     tracing::info!(?summary, "run ended");
     match summary.end {
         RunEnd::Finished => Ok(()),
@@ -219,7 +229,8 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     let checked = import::check(&request)
         .await
         .map_err(|e| Failure::Config(one_line(&e)))?;
-    let url = required(args.database_url, contract::job::env::DATABASE_URL)?;
+    let database_url = required_secret(args.database_url, contract::job::env::DATABASE_URL)?;
+    let url = database_url.expose();
     let run_id = args
         .run_id
         .filter(|r| !r.is_empty())
@@ -231,13 +242,13 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
         pod_name: None,
         shard: None,
     };
-    let pool = connect(&url).await?;
+    let pool = connect(url).await?;
     let store = Store::new(pool.clone());
     let audit = AuditWriter::new(pool.clone(), run);
     let outcome = import::import(&request, checked, &store, &audit, &SystemClock).await;
     pool.close().await;
     let report = outcome.map_err(|e| match e {
-        ImportError::Run(e) => run_failure(e, &url),
+        ImportError::Run(e) => run_failure(e, url),
         other => Failure::Other(one_line(&other)),
     })?;
     let shown = request.path.display();
@@ -317,13 +328,13 @@ async fn login(args: LoginArgs) -> Result<(), Failure> {
         .trim()
         .parse()
         .map_err(|_| Failure::Config(format!("{} is not a number", contract::job::env::API_ID)))?;
-    let api_hash = required(args.api_hash, contract::job::env::API_HASH)?;
+    let api_hash = required_secret(args.api_hash, contract::job::env::API_HASH)?;
     let target = login::SecretTarget {
         name: args.secret_name,
         namespace: args.namespace,
         key: args.secret_key,
     };
-    let manifest = login::login(api_id, &api_hash, &target)
+    let manifest = login::login(api_id, api_hash.expose(), &target)
         .await
         .map_err(|e| Failure::Other(one_line(&e)))?;
     print!("{manifest}");
