@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use collector_job::config::MAX_BATCH;
-use collector_job::mapping;
-use collector_job::model::ResolvedChannel;
+use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
+use collector_job::store::model::ResolvedChannel;
+use collector_job::telegram::mapping;
 use common::{Collect, USER, Wire};
 use contract::audit::AuditEvent;
 use fake_dc::{Account, Channel, Scenario};

@@ -17,9 +17,9 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use collector_job::config::MAX_BATCH;
-use collector_job::model::{Media, MessageRow, Reaction, ResolvedChannel};
+use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
+use collector_job::store::model::{Media, MessageRow, Reaction, ResolvedChannel};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;

@@ -1,27 +1,16 @@
 //! The collector Job: collects Telegram channel history into PostgreSQL and writes the audit
 //! log the operator turns into `.status` (docs/job-contract.md).
+//!
+//! - `app`: the process shell (arguments, configuration, exit codes, signals, the database
+//!   connection and the session lock);
+//! - `commands`: what `collect`, `import` and `login` do;
+//! - `telegram`: the source of messages (grammers over MTProto, its errors and flood waits,
+//!   the session blob, and the scripted stand-in of the tests);
+//! - `export`: reading a Telegram Desktop export;
+//! - `store`: the rows and the tables they are written to.
 
 pub mod app;
-pub mod cli;
-pub mod clock;
-pub mod collect;
-pub mod config;
+pub mod commands;
 pub mod export;
-pub mod export_reader;
-/// The scripted `Source` of the tests (flood waits, private channels, revoked sessions on
-/// cue); not in the binary.
-#[cfg(any(test, feature = "test-support"))]
-pub mod fake;
-pub mod flood;
-pub mod import;
-pub mod login;
-pub mod mapping;
-pub mod model;
-pub mod rpc_error;
-pub mod session;
-pub mod session_lock;
-pub mod shutdown;
-pub mod source;
-pub mod storable;
 pub mod store;
 pub mod telegram;

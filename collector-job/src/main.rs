@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use collector_job::app::cli::Cli;
 use collector_job::app::{self, Failure};
-use collector_job::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

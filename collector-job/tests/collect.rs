@@ -5,15 +5,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use collector_job::clock::{Clock, ManualClock};
-use collector_job::collect::{Run, RunEnd, RunSettings, RunSummary};
-use collector_job::config::Limits;
-use collector_job::fake::{Call, FAKE_ACCOUNT, FakeChannel, FakeTelegram, Step, epoch};
-use collector_job::flood::{FloodNotice, FloodPolicy};
-use collector_job::model::MessageRow;
-use collector_job::shutdown::{self, Shutdown};
-use collector_job::source::Cursor;
+use collector_job::app::clock::{Clock, ManualClock};
+use collector_job::app::config::Limits;
+use collector_job::app::shutdown::{self, Shutdown};
+use collector_job::commands::collect::{Run, RunEnd, RunSettings, RunSummary};
 use collector_job::store::Store;
+use collector_job::store::model::MessageRow;
+use collector_job::telegram::fake::{Call, FAKE_ACCOUNT, FakeChannel, FakeTelegram, Step, epoch};
+use collector_job::telegram::flood::{FloodNotice, FloodPolicy};
+use collector_job::telegram::source::Cursor;
 use contract::audit::{
     AuditEvent, AuditWriter, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
     CollectionStart, EndReason, ErrorReason, FloodWait, RunIdentity,
@@ -312,7 +312,7 @@ async fn edited_messages_update_in_place(pool: PgPool) {
     let store = Store::new(pool.clone());
     let channel = store
         .remember_channel(
-            &collector_job::model::ResolvedChannel {
+            &collector_job::store::model::ResolvedChannel {
                 id: ALPHA,
                 access_hash: Some(1),
                 username: Some("alpha".into()),
@@ -988,7 +988,7 @@ async fn a_nul_character_in_a_collected_message_does_not_fail_the_channel(pool: 
     let mut alpha = FakeChannel::new(ALPHA, "alpha", 3);
     alpha.messages[1].text = "nul\u{0}here".into();
     alpha.messages[1].post_author = Some("Ed\u{0}".into());
-    alpha.messages[1].media = Some(collector_job::model::Media {
+    alpha.messages[1].media = Some(collector_job::store::model::Media {
         kind: "webpage".into(),
         metadata: serde_json::json!({"title": "t\u{0}", "nested": ["\u{0}"]}),
     });

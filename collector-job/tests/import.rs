@@ -5,11 +5,11 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use collector_job::clock::ManualClock;
-use collector_job::collect::{RunEnd, RunSummary};
-use collector_job::import::{self, ImportReport, ImportRequest};
-use collector_job::model::{Media, MessageRow, ResolvedChannel};
+use collector_job::app::clock::ManualClock;
+use collector_job::commands::collect::{RunEnd, RunSummary};
+use collector_job::commands::import::{self, ImportReport, ImportRequest};
 use collector_job::store::Store;
+use collector_job::store::model::{Media, MessageRow, ResolvedChannel};
 use common::{
     audit_errors, chat_export, checkpoint, column, count, message_ids, post, posts, succeeded,
     temp_dir, write,

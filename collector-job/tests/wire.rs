@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::Duration;
 
-use collector_job::session::SessionBlob;
+use collector_job::telegram::session::SessionBlob;
 use common::{
     Collect, USER, Wire, assert_prefix_stored, assert_stored_as_posted, checkpoint, events,
     progress, stored, summary, url_of,

@@ -7,7 +7,7 @@ mod common;
 use std::{collections::BTreeMap, path::Path};
 
 use clap::Parser;
-use collector_job::{
+use collector_job::app::{
     cli::{Cli, Command},
     config::{RawCollectConfig, RawShardConfig},
 };
@@ -26,7 +26,10 @@ fn raw_config(env: &BTreeMap<String, String>, session: String) -> RawCollectConf
         pod_name: env.get(contract::job::env::POD_NAME).cloned(),
         channels: env.get(contract::job::env::CHANNELS).cloned(),
         limits: env.get(contract::job::env::LIMITS).cloned(),
-        database_url: env.get(contract::job::env::DATABASE_URL).cloned(),
+        database_url: env
+            .get(contract::job::env::DATABASE_URL)
+            .cloned()
+            .map(Into::into),
         api_id: env.get(contract::job::env::API_ID).cloned(),
         session_file: session.into(),
         flood_wait_threshold: "5m".to_string(),

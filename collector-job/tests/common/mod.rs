@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use collector_job::app::cli::Cli;
 use collector_job::app::{self, Failure};
-use collector_job::cli::Cli;
 use contract::audit::AuditEvent;
 use fake_dc::{FakeDc, Scenario};
 use serde_json::{Value, json};

@@ -17,13 +17,14 @@ use contract::audit::{
 };
 use tokio::sync::mpsc;
 
-use crate::clock::Clock;
-use crate::collect::{RunEnd, RunError, RunSummary};
-use crate::config::MAX_BATCH;
-use crate::export::{ChatHeader, LocalDates};
-use crate::export_reader::{self, ExportError, ExportSink, Halted, ReadError};
-use crate::model::{MessageRow, Observed, Origin, ResolvedChannel};
-use crate::storable;
+use crate::app::clock::Clock;
+use crate::app::config::MAX_BATCH;
+use crate::commands::collect::{RunEnd, RunError, RunSummary};
+use crate::export;
+use crate::export::mapping::{ChatHeader, LocalDates};
+use crate::export::reader::{ExportError, ExportSink, Halted, ReadError};
+use crate::store::model::{MessageRow, Observed, Origin, ResolvedChannel};
+use crate::store::storable;
 use crate::store::{ChatImport, Store, StoreError};
 use telemetry::one_line;
 
@@ -149,9 +150,9 @@ fn read(
     known: &[ChatHeader],
     sink: &mut impl ExportSink,
 ) -> Result<u64, ReadError> {
-    let reader = export_reader::open(path).map_err(ReadError::Export)?;
+    let reader = export::reader::open(path).map_err(ReadError::Export)?;
     let mut dates = LocalDates::new(zone);
-    export_reader::read(reader, &mut dates, known, sink)?;
+    export::reader::read(reader, &mut dates, known, sink)?;
     Ok(dates.read)
 }
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{BufRead, IsTerminal, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use grammers_client::client::{LoginToken, PasswordToken};
@@ -15,7 +14,7 @@ use grammers_session::SessionData;
 use grammers_session::storages::MemorySession;
 use serde::Serialize;
 
-use crate::session::SessionBlob;
+use crate::telegram::session::SessionBlob;
 
 /// Where the manifest puts the blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,28 +154,25 @@ impl Prompt for Terminal {
             .and_then(|()| stderr.flush())
             .map_err(error)?;
         let stdin = std::io::stdin();
-        // Hide secrets as they are typed when a terminal is attached (`stty` needs no unsafe).
-        let hide = hidden && stdin.is_terminal();
-        let stty = |arg: &str| {
-            let _ = Command::new("stty")
-                .arg(arg)
-                .stdin(Stdio::inherit())
-                .status();
-        };
-        if hide {
-            stty("-echo");
-        }
-        let mut line = String::new();
-        let read = stdin.lock().read_line(&mut line);
-        if hide {
-            stty("echo");
+        let read = if hidden && stdin.is_terminal() {
+            // Echo off while a secret is typed, back on however the read ends (rpassword
+            // restores the terminal's settings when it is done with it).
+            let config = rpassword::ConfigBuilder::new()
+                .input_file_path("/dev/stdin")
+                .output_discard()
+                .build();
+            let read = rpassword::read_password_with_config(config);
             let _ = writeln!(stderr);
-        }
-        match read {
-            Ok(0) => Err(error(std::io::ErrorKind::UnexpectedEof.into())),
-            Ok(_) => Ok(line.trim().to_owned()),
-            Err(e) => Err(error(e)),
-        }
+            read
+        } else {
+            let mut line = String::new();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => Ok(line),
+                Err(e) => Err(e),
+            }
+        };
+        read.map(|line| line.trim().to_owned()).map_err(error)
     }
 }
 

@@ -6,7 +6,7 @@ use contract::audit::ErrorReason;
 use grammers_mtproto::transport;
 use grammers_mtsender::{InvocationError, RpcError};
 
-use crate::source::SourceError;
+use crate::telegram::source::SourceError;
 
 /// RPC errors (outside the 401 code) that also mean the session is unusable.
 const SESSION_ERRORS: [&str; 7] = [

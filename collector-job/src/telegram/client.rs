@@ -11,13 +11,13 @@ use grammers_tl_types as tl;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::MAX_BATCH;
-use crate::flood::{FloodNotice, FloodPolicy};
-use crate::mapping::{self, ChatProblem};
-use crate::model::{ResolvedChannel, StoredChannel};
-use crate::rpc_error::classify;
-use crate::session::SessionBlob;
-use crate::source::{Batch, Cursor, Source, SourceError};
+use crate::app::config::MAX_BATCH;
+use crate::store::model::{ResolvedChannel, StoredChannel};
+use crate::telegram::flood::{FloodNotice, FloodPolicy};
+use crate::telegram::mapping::{self, ChatProblem};
+use crate::telegram::rpc_error::classify;
+use crate::telegram::session::SessionBlob;
+use crate::telegram::source::{Batch, Cursor, Source, SourceError};
 use contract::channel::ChannelRef;
 
 /// A connected grammers client (connections are made on the first call).

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, RawCollectConfig, RawShardConfig};
+use crate::app::config::{self, RawCollectConfig, RawShardConfig};
+use crate::app::secret::Secret;
 use telemetry::LogFormat;
 
 #[derive(Parser, Debug)]
@@ -34,7 +35,7 @@ pub enum Command {
     /// Apply the database migrations (under sqlx's advisory lock).
     Migrate {
         #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
-        database_url: Option<String>,
+        database_url: Option<Secret>,
     },
     /// Collect new messages of the configured channels (what the Job runs).
     Collect(Box<CollectArgs>),
@@ -65,7 +66,7 @@ pub struct CollectArgs {
     #[arg(long, env = contract::job::env::LIMITS)]
     pub limits: Option<String>,
     #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     #[arg(long, env = contract::job::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
     /// A file holding the api id (instead of --api-id; a trailing newline is fine).
@@ -127,7 +128,7 @@ pub struct LoginArgs {
     #[arg(long, env = contract::job::env::API_ID, hide_env_values = true)]
     pub api_id: Option<String>,
     #[arg(long, env = contract::job::env::API_HASH, hide_env_values = true)]
-    pub api_hash: Option<String>,
+    pub api_hash: Option<Secret>,
     /// Name of the Secret in the printed manifest.
     #[arg(long, default_value = "telegram-session")]
     pub secret_name: String,
@@ -144,7 +145,7 @@ pub struct ImportArgs {
     /// The export's result.json.
     pub path: PathBuf,
     #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Run id of the audit rows; `import-<unix time>-<random>` when unset.
     #[arg(long, env = contract::job::env::RUN_ID)]
     pub run_id: Option<String>,
@@ -157,4 +158,26 @@ pub struct ImportArgs {
     pub namespace: String,
     #[arg(long, env = contract::job::env::NAME, default_value = "import")]
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_never_show_the_database_url_or_the_api_hash() {
+        let url = "postgres://collector:hunter22@db/x";
+        for args in [
+            vec!["migrate", "--database-url", url],
+            vec!["collect", "--database-url", url],
+            vec!["import", "result.json", "--database-url", url],
+            vec!["login", "--api-id", "1", "--api-hash", "0123456789abcdef"],
+        ] {
+            let cli = Cli::try_parse_from(["collector-job"].into_iter().chain(args)).unwrap();
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("hunter22"), "{shown}");
+            assert!(!shown.contains("0123456789abcdef"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
 }

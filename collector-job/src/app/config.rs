@@ -2,6 +2,7 @@
 //! turned into typed settings.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use contract::audit::RunIdentity;
@@ -11,6 +12,9 @@ use contract::job::env::{
     SHARD_COUNT, SHARD_INDEX,
 };
 use contract::limits::CollectionLimits;
+use regex::Regex;
+
+use crate::app::secret::Secret;
 
 /// Telegram's largest page of history; also our transaction size.
 pub const MAX_BATCH: usize = 100;
@@ -36,7 +40,7 @@ pub struct RawCollectConfig {
     pub pod_name: Option<String>,
     pub channels: Option<String>,
     pub limits: Option<String>,
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     pub api_id: Option<String>,
     pub session_file: PathBuf,
     pub flood_wait_threshold: String,
@@ -66,7 +70,7 @@ pub struct CollectConfig {
     /// in the audit log) with their parsed form. In a sharded run, this index's assignment.
     pub channels: Vec<(String, ChannelRef)>,
     pub limits: Limits,
-    pub database_url: String,
+    pub database_url: Secret,
     pub api_id: i32,
     pub session_file: PathBuf,
     pub flood_wait_threshold: Duration,
@@ -169,7 +173,10 @@ impl RawCollectConfig {
             channels = shard.channels;
         }
         let limits = parse_limits(self.limits.as_deref().unwrap_or("{}"))?;
-        let database_url = required(self.database_url, DATABASE_URL)?;
+        let database_url = self
+            .database_url
+            .filter(|url| !url.is_blank())
+            .ok_or(ConfigError::Missing { var: DATABASE_URL })?;
         let api_id = api_id(self.api_id, more.api_id_file)?;
         let duration = |var, what, value: String| {
             parse_duration(&value).ok_or(ConfigError::Duration { var, what, value })
@@ -363,27 +370,20 @@ pub fn parse_limits(json: &str) -> Result<Limits, ConfigError> {
     })
 }
 
-/// Whole units of `d`, `h`, `m`, `s`, concatenated (`30d`, `1h30m`), as the CRD's pattern allows.
+/// The CRD's lookback pattern: whole units of `d`, `h`, `m`, `s`, concatenated.
+static DURATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(contract::limits::LOOKBACK_PATTERN).expect("LOOKBACK_PATTERN is a valid regex")
+});
+
+/// Whole units of `d`, `h`, `m`, `s`, concatenated (`30d`, `1h30m`), as the CRD's pattern
+/// allows; humantime adds them up. Its other forms (fractions, spaces, `ms`, months) are
+/// refused, so every duration setting reads the same as `spec.limits`.
 pub fn parse_duration(input: &str) -> Option<Duration> {
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in input.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-    }
-    (digits.is_empty() && !input.trim().is_empty()).then(|| Duration::from_secs(total))
+    let input = input.trim();
+    DURATION
+        .is_match(input)
+        .then(|| humantime::parse_duration(input).ok())
+        .flatten()
 }
 
 /// Where a JSON document went wrong, without quoting its content.
@@ -740,13 +740,38 @@ mod tests {
     }
 
     #[test]
+    fn the_database_url_is_never_shown() {
+        let raw = raw();
+        // (The session file's path holds "secrets" too: look for the password itself.)
+        assert!(!format!("{raw:?}").contains(":secret@"), "{raw:?}");
+        let config = raw.check().unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(":secret@"), "{shown}");
+        assert!(shown.contains("database_url: <redacted>"), "{shown}");
+        assert_eq!(config.database_url.expose(), "postgres://u:secret@db/x");
+    }
+
+    #[test]
     fn durations_follow_the_crd_pattern() {
         assert_eq!(parse_duration("30d"), Some(Duration::from_secs(2_592_000)));
         assert_eq!(parse_duration("72h"), Some(Duration::from_secs(259_200)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
-        for bad in ["", "30", "d", "1x", "1.5h", "-1h", "h1"] {
+        assert_eq!(
+            parse_duration("1d2h3m4s"),
+            Some(Duration::from_secs(93_784))
+        );
+        assert_eq!(parse_duration("90m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration(" 5m\n"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("1m1m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("007s"), Some(Duration::from_secs(7)));
+        // Forms humantime alone would take, outside the CRD's pattern.
+        for bad in [
+            "", "30", "d", "1x", "1.5h", "-1h", "h1", "1h 30m", "100ms", "1M", "2 days", "1hour",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+        assert_eq!(parse_duration("99999999999999999999d"), None, "overflow");
     }
 }

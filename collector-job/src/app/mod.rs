@@ -1,27 +1,36 @@
-//! The thin shell of each subcommand: reads files and the environment, connects, runs the
-//! pure parts, and maps every failure to one line and the contract's exit code.
+//! The process shell: the thin shell of each subcommand reads files and the environment,
+//! connects, runs the pure parts, and maps every failure to one line and the contract's exit
+//! code. Around it: the arguments (`cli`) and their checking (`config`), time (`clock`), the
+//! stop request (`shutdown`), the database connection (`database`) and the lock that keeps
+//! one session in one process (`session_lock`).
 
 use std::hash::{BuildHasher, RandomState};
-use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use contract::audit::{AuditWriter, RunIdentity};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 
-use crate::cli::{Cli, Command, ImportArgs, LoginArgs};
-use crate::clock::{Clock, SystemClock};
-use crate::collect::{Run, RunEnd, RunError, RunSettings};
-use crate::config::{self, CollectConfig};
-use crate::import::{ImportError, ImportReport, ImportRequest};
-use crate::session::SessionBlob;
-use crate::session_lock::{LockError, SessionLock};
-use crate::shutdown;
+use crate::app::cli::{Cli, Command, ImportArgs, LoginArgs};
+use crate::app::clock::{Clock, SystemClock};
+use crate::app::config::CollectConfig;
+use crate::app::secret::Secret;
+use crate::app::session_lock::{LockError, SessionLock};
+use crate::commands::collect::{Run, RunEnd, RunError, RunSettings};
+use crate::commands::import::{ImportError, ImportReport, ImportRequest};
+use crate::commands::{import, login};
 use crate::store::{Store, is_unreachable};
-use crate::telegram::Telegram;
-use crate::{import, login};
-use telemetry::{database_reason, one_line};
+use crate::telegram::client::Telegram;
+use crate::telegram::session::SessionBlob;
+use database::{connect, redact};
+use telemetry::one_line;
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+mod database;
+pub mod secret;
+pub mod session_lock;
+pub mod shutdown;
 
 /// Why the process exits non-zero; the message is one line and holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -54,132 +63,25 @@ impl Failure {
     }
 }
 
-/// Removes the database URL and its password from a message, in case a driver quotes them.
-fn redact(message: String, database_url: &str) -> String {
-    let mut message = message.replace(database_url, "<DATABASE_URL>");
-    if let Some(password) = url_password(database_url).filter(|p| p.len() >= 3) {
-        message = message.replace(password, "<password>");
-    }
-    message
-}
-
-fn url_password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let userinfo = rest.split_once('@')?.0;
-    userinfo.split_once(':').map(|(_, password)| password)
-}
-
-/// How long to keep trying to reach the database at start (a pod may start before it).
-fn connect_timeout() -> Result<Duration, Failure> {
-    match std::env::var(config::DATABASE_CONNECT_TIMEOUT) {
-        Err(_) => Ok(Duration::from_secs(15)),
-        Ok(value) => config::parse_duration(&value).ok_or_else(|| {
-            Failure::Config(format!(
-                "{} {value:?} is not a duration like 15s",
-                config::DATABASE_CONNECT_TIMEOUT
-            ))
-        }),
-    }
-}
-
-/// The connection settings of `database_url`; only `postgres://` and `postgresql://` URLs
-/// (anything else would be tried, and retried, as PostgreSQL).
-fn connect_options(database_url: &str) -> Result<PgConnectOptions, Failure> {
-    let scheme = database_url.split_once("://").map(|(scheme, _)| scheme);
-    if !scheme
-        .is_some_and(|s| s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql"))
-    {
-        return Err(Failure::Config(
-            "DATABASE_URL is not a PostgreSQL URL (it must start with postgres://)".into(),
-        ));
-    }
-    let options = PgConnectOptions::from_str(database_url).map_err(|e| {
-        Failure::Config(redact(
-            format!("DATABASE_URL is not a PostgreSQL URL: {}", one_line(&e)),
-            database_url,
-        ))
-    })?;
-    // The migrator's "already exists, skipping" notices are not news on every start.
-    Ok(options.options([("client_min_messages", "warning")]))
-}
-
-/// SQLSTATEs a server answers while it cannot take us *yet*: starting up or shutting down
-/// (57P03, class 08 connection exceptions), too many connections (53300). Everything else it
-/// answers at connect (no such database or role, a wrong password, no permission) stays
-/// wrong however long we wait.
-fn retryable_sqlstate(code: &str) -> bool {
-    matches!(code, "57P03" | "53300") || code.starts_with("08")
-}
-
-/// Worth trying again: the server is not reachable (yet), or said it will be soon.
-fn retry_connecting(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| retryable_sqlstate(&code)),
-        _ => false,
-    }
-}
-
-async fn connect(database_url: &str) -> Result<PgPool, Failure> {
-    let options = connect_options(database_url)?;
-    let describe = |e: &sqlx::Error| {
-        let reason = match e {
-            sqlx::Error::Database(db) => database_reason(db.as_ref()),
-            other => one_line(other),
-        };
-        let line = redact(
-            format!("cannot connect to the database: {reason}"),
-            database_url,
-        );
-        if retry_connecting(e) {
-            Failure::Database(line)
-        } else {
-            Failure::Config(line)
-        }
-    };
-    // One probe connection first, retried until the timeout while the server cannot be
-    // reached: the pool alone would only report "timed out", not why. An answer that will
-    // not change (no such database, a wrong password) fails at once.
-    let deadline = tokio::time::Instant::now() + connect_timeout()?;
-    loop {
-        match PgConnection::connect_with(&options).await {
-            Ok(probe) => {
-                let _ = probe.close().await;
-                break;
-            }
-            Err(e) if retry_connecting(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(describe(&e)),
-        }
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .map_err(|e| describe(&e))?;
-    if let Err(e) = contract::MIGRATOR.run(&pool).await {
-        pool.close().await;
-        return Err(Failure::Database(redact(
-            format!("cannot apply migrations: {}", one_line(&e)),
-            database_url,
-        )));
-    }
-    Ok(pool)
-}
-
 fn required(value: Option<String>, var: &'static str) -> Result<String, Failure> {
     value
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Failure::Config(config::ConfigError::Missing { var }.to_string()))
+        .ok_or_else(|| missing(var))
+}
+
+fn required_secret(value: Option<Secret>, var: &'static str) -> Result<Secret, Failure> {
+    value.filter(|v| !v.is_blank()).ok_or_else(|| missing(var))
+}
+
+fn missing(var: &'static str) -> Failure {
+    Failure::Config(config::ConfigError::Missing { var }.to_string())
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate { database_url } => {
-            let url = required(database_url, contract::job::env::DATABASE_URL)?;
-            connect(&url).await?.close().await;
+            let url = required_secret(database_url, contract::job::env::DATABASE_URL)?;
+            connect(url.expose()).await?.close().await;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -201,7 +103,7 @@ async fn collect(config: CollectConfig) -> Result<(), Failure> {
     let key = session.auth_key_id().ok_or_else(|| {
         Failure::Config("the session file holds no auth key: log in again".into())
     })?;
-    let pool = connect(&config.database_url).await?;
+    let pool = connect(config.database_url.expose()).await?;
     let outcome = match lock_session(&pool, key, &config).await {
         Ok(lock) => {
             let outcome = collect_on(&pool, config, session).await;
@@ -225,7 +127,7 @@ async fn lock_session(
     let database = |e: sqlx::Error| {
         let line = redact(
             format!("cannot take the session lock: {}", one_line(&e)),
-            &config.database_url,
+            config.database_url.expose(),
         );
         if is_unreachable(&e) {
             Failure::Database(line)
@@ -279,7 +181,7 @@ async fn collect_on(
     let summary = run
         .run(&settings)
         .await
-        .map_err(|e| run_failure(e, &config.database_url))?;
+        .map_err(|e| run_failure(e, config.database_url.expose()))?;
     tracing::info!(?summary, "run ended");
     match summary.end {
         RunEnd::Finished => Ok(()),
@@ -327,7 +229,8 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     let checked = import::check(&request)
         .await
         .map_err(|e| Failure::Config(one_line(&e)))?;
-    let url = required(args.database_url, contract::job::env::DATABASE_URL)?;
+    let database_url = required_secret(args.database_url, contract::job::env::DATABASE_URL)?;
+    let url = database_url.expose();
     let run_id = args
         .run_id
         .filter(|r| !r.is_empty())
@@ -339,13 +242,13 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
         pod_name: None,
         shard: None,
     };
-    let pool = connect(&url).await?;
+    let pool = connect(url).await?;
     let store = Store::new(pool.clone());
     let audit = AuditWriter::new(pool.clone(), run);
     let outcome = import::import(&request, checked, &store, &audit, &SystemClock).await;
     pool.close().await;
     let report = outcome.map_err(|e| match e {
-        ImportError::Run(e) => run_failure(e, &url),
+        ImportError::Run(e) => run_failure(e, url),
         other => Failure::Other(one_line(&other)),
     })?;
     let shown = request.path.display();
@@ -425,13 +328,13 @@ async fn login(args: LoginArgs) -> Result<(), Failure> {
         .trim()
         .parse()
         .map_err(|_| Failure::Config(format!("{} is not a number", contract::job::env::API_ID)))?;
-    let api_hash = required(args.api_hash, contract::job::env::API_HASH)?;
+    let api_hash = required_secret(args.api_hash, contract::job::env::API_HASH)?;
     let target = login::SecretTarget {
         name: args.secret_name,
         namespace: args.namespace,
         key: args.secret_key,
     };
-    let manifest = login::login(api_id, &api_hash, &target)
+    let manifest = login::login(api_id, api_hash.expose(), &target)
         .await
         .map_err(|e| Failure::Other(one_line(&e)))?;
     print!("{manifest}");
@@ -441,43 +344,6 @@ async fn login(args: LoginArgs) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn database_urls_and_passwords_are_redacted() {
-        let url = "postgres://collector:hunter22@db:5432/telegram";
-        let message = format!("cannot connect to {url}: password hunter22 rejected");
-        let redacted = redact(message, url);
-        assert!(!redacted.contains("hunter22"), "{redacted}");
-        assert_eq!(url_password("postgres://db/x"), None);
-    }
-
-    #[test]
-    fn only_connection_level_failures_are_retried() {
-        for retried in ["57P03", "53300", "08006", "08001"] {
-            assert!(retryable_sqlstate(retried), "{retried}");
-        }
-        // No such database, no such role, a wrong password, no permission to connect.
-        for refused in ["3D000", "28000", "28P01", "42501"] {
-            assert!(!retryable_sqlstate(refused), "{refused}");
-        }
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(retry_connecting(&sqlx::Error::Io(refused)));
-        assert!(!retry_connecting(&sqlx::Error::Protocol(
-            "not PostgreSQL".into()
-        )));
-    }
-
-    #[test]
-    fn only_postgres_urls_are_accepted_and_never_echoed() {
-        for url in ["mysql://u:pw12345@db/x", "db:5432", "http://db/x"] {
-            let Err(Failure::Config(line)) = connect_options(url) else {
-                panic!("{url} accepted")
-            };
-            assert!(line.contains("not a PostgreSQL URL"), "{line}");
-            assert!(!line.contains("pw12345"), "{line}");
-        }
-        assert!(connect_options("postgresql://u@db/x").is_ok());
-    }
 
     #[test]
     fn default_run_ids_differ_within_one_second() {

@@ -106,7 +106,7 @@ impl SessionBlob {
         }
         let malformed = |e: serde_json::Error| SessionError::Malformed {
             path: path.to_owned(),
-            detail: crate::config::json_detail(&e),
+            detail: crate::app::config::json_detail(&e),
         };
         let Versioned { version } = serde_json::from_str(text.trim()).map_err(malformed)?;
         if version != VERSION {

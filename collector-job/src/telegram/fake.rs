@@ -11,12 +11,12 @@ use grammers_mtsender::{InvocationError, RpcError};
 use grammers_tl_types as tl;
 use tokio::sync::Notify;
 
-use crate::clock::ManualClock;
-use crate::flood::{Decision, FloodPolicy};
-use crate::model::{MessageRow, ResolvedChannel, ServiceAction, StoredChannel};
-use crate::rpc_error::classify;
-use crate::shutdown::ShutdownTrigger;
-use crate::source::{Batch, Cursor, Source, SourceError};
+use crate::app::clock::ManualClock;
+use crate::app::shutdown::ShutdownTrigger;
+use crate::store::model::{MessageRow, ResolvedChannel, ServiceAction, StoredChannel};
+use crate::telegram::flood::{Decision, FloodPolicy};
+use crate::telegram::rpc_error::classify;
+use crate::telegram::source::{Batch, Cursor, Source, SourceError};
 use contract::channel::ChannelRef;
 
 /// One channel on the fake server.

@@ -6,7 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use contract::audit::ErrorReason;
 
-use crate::model::{MessageRow, ResolvedChannel, StoredChannel};
+use crate::store::model::{MessageRow, ResolvedChannel, StoredChannel};
 use contract::channel::ChannelRef;
 
 /// Where the next page of a channel's history starts.

@@ -13,13 +13,13 @@ use contract::audit::{
 };
 use tokio::sync::mpsc;
 
-use crate::clock::Clock;
-use crate::config::{Limits, MAX_BATCH};
-use crate::flood::FloodNotice;
-use crate::model::StoredChannel;
-use crate::shutdown::Shutdown;
-use crate::source::{Cursor, Source, SourceError};
+use crate::app::clock::Clock;
+use crate::app::config::{Limits, MAX_BATCH};
+use crate::app::shutdown::Shutdown;
+use crate::store::model::StoredChannel;
 use crate::store::{Store, StoreError};
+use crate::telegram::flood::FloodNotice;
+use crate::telegram::source::{Cursor, Source, SourceError};
 use contract::channel::ChannelRef;
 use telemetry::one_line;
 

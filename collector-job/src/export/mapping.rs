@@ -1,13 +1,13 @@
 //! Telegram Desktop's JSON export (`result.json`), one message at a time: a message object as
 //! the exporter writes it turned into the row `collect` would store for it. Pure: JSON in,
-//! rows out. Reading the file itself (streamed, never whole) is `export_reader`.
+//! rows out. Reading the file itself (streamed, never whole) is `export::reader`.
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::{
+use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ServiceAction,
     forward_header,
 };

@@ -1,13 +1,13 @@
 //! MTProto objects (grammers' raw TL types) turned into the collector's rows. Pure: no client,
 //! no network, so every field and every reaction kind is tested on hand-built TL values.
-//! Shapes and names follow the export mapping (`export.rs`): service actions, entity types and
-//! media keys are Telegram Desktop's wherever it has one.
+//! Shapes and names follow the export mapping (`export::mapping`): service actions, entity
+//! types and media keys are Telegram Desktop's wherever it has one.
 
 use chrono::{DateTime, Utc};
 use grammers_tl_types as tl;
 use serde_json::{Map, Value, json};
 
-use crate::model::{
+use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ResolvedChannel,
     ServiceAction, forward_header,
 };

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::export::{self, ChatContext, ChatHeader, LocalDates, MessageJson};
-use crate::model::MessageRow;
+use crate::export::mapping::{self, ChatContext, ChatHeader, LocalDates, MessageJson};
+use crate::store::model::MessageRow;
 
 /// Receives an export's chats and messages in file order.
 pub trait ExportSink {
@@ -159,7 +159,7 @@ impl<S: ExportSink> State<'_, S> {
                 detail: error.to_string(),
             },
             Category::Syntax | Category::Eof => ExportError::Json {
-                detail: crate::config::json_detail(error),
+                detail: crate::app::config::json_detail(error),
             },
             Category::Data => match (self.chat.take(), self.place) {
                 (Some(chat), Some(place)) => ExportError::Message {
@@ -468,7 +468,7 @@ impl<'de, S: ExportSink> Visitor<'de> for Messages<'_, '_, S> {
                 break;
             };
             let id = message.id();
-            match export::message_row(message, &self.context, state.dates) {
+            match mapping::message_row(message, &self.context, state.dates) {
                 Ok(row) if self.deliver => state.sink.message(row).map_err(|_| state.halt())?,
                 Ok(_) => {}
                 Err(problem) => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use grammers_mtsender::{InvocationError, RetryContext, RetryPolicy};
 use tokio::sync::mpsc;
 
-use crate::rpc_error::flood_wait;
+use crate::telegram::rpc_error::flood_wait;
 
 /// Sent each time the collector sleeps on a flood wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

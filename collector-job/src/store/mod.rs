@@ -1,0 +1,455 @@
+//! The `channels` and `messages` tables: the channel cache, and the batched upsert that both
+//! `collect` and `import` write through, with its one merge rule (docs/collector.md).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::store::model::{MessageRow, Observed, Origin, ResolvedChannel, StoredChannel};
+use contract::channel::ChannelRef;
+use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
+
+pub mod model;
+mod page;
+pub mod storable;
+
+/// A failed read or write of collected data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot look up channel {channel} in the channels table")]
+    LookupChannel {
+        channel: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot remember channel {channel_id} in the channels table")]
+    RememberChannel {
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot store {count} messages of channel {channel_id}")]
+    StoreBatch {
+        channel_id: i64,
+        count: usize,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot commit the import of channel {channel_id}")]
+    Commit {
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl StoreError {
+    /// True when the database itself is gone (not one bad statement): the run cannot go on.
+    pub fn is_unreachable(&self) -> bool {
+        let source = match self {
+            Self::LookupChannel { source, .. }
+            | Self::RememberChannel { source, .. }
+            | Self::StoreBatch { source, .. }
+            | Self::Commit { source, .. } => source,
+        };
+        is_unreachable(source)
+    }
+}
+
+/// Whether `error` means the database cannot be reached, not yet or no longer, as opposed to
+/// a statement or a connection it refuses for good. The one answer for connecting at start
+/// (retried until the timeout, then exit 4; anything else is configuration, exit 2: no such
+/// database or role, a wrong password) and for a run (exit 4; anything else fails that
+/// channel, or the run with exit 1).
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unreachable_sqlstate(&code)),
+        // sqlx reports a broken TLS handshake as I/O; its TLS errors are certificates or keys
+        // it cannot load or use, which waiting does not mend.
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of a server that cannot serve us now: connection exceptions (class 08), shut
+/// down by an administrator or a crash (57P01, 57P02), starting up or shutting down (57P03),
+/// too many connections (53300).
+fn unreachable_sqlstate(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+}
+
+/// `id, username, title, checkpoint` of a `channels` row.
+type ChannelRecord = (i64, Option<String>, Option<String>, i64);
+
+fn stored((id, username, title, checkpoint): ChannelRecord) -> StoredChannel {
+    StoredChannel {
+        id,
+        access_hash: None,
+        legacy_hash: false,
+        username,
+        title,
+        checkpoint,
+    }
+}
+
+/// The account of access hashes cached before they were kept per account.
+pub const UNKNOWN_ACCOUNT: i64 = 0;
+
+/// The channel with username `$1` or id `$2` (one of them NULL), and the access hash account
+/// `$3` should use: its own, else account 0's.
+const CHANNEL_FOR_ACCOUNT: &str = "
+    SELECT c.id, c.username, c.title, c.checkpoint, h.access_hash, h.account_id
+      FROM channels c
+      LEFT JOIN LATERAL (
+          SELECT access_hash, account_id FROM channel_access_hashes
+           WHERE channel_id = c.id AND account_id IN ($3, 0)
+           ORDER BY account_id = 0
+           LIMIT 1
+      ) h ON true
+     WHERE c.username = $1 OR c.id = $2";
+
+type AccountChannelRecord = (
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// The collected data in PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The stored channel a reference names, if we resolved or imported it before, with the
+    /// access hash account `account_id` (a Telegram user id) should use: its own, else one
+    /// cached before hashes were per account ([`StoredChannel::legacy_hash`]).
+    pub async fn channel(
+        &self,
+        channel: &ChannelRef,
+        account_id: i64,
+    ) -> Result<Option<StoredChannel>, StoreError> {
+        let (username, id) = match channel {
+            ChannelRef::Username(name) => (Some(name.as_str()), None),
+            ChannelRef::Id(id) => (None, Some(*id)),
+        };
+        sqlx::query_as::<_, AccountChannelRecord>(CHANNEL_FOR_ACCOUNT)
+            .bind(username)
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|row| {
+                row.map(
+                    |(id, username, title, checkpoint, hash, owner)| StoredChannel {
+                        access_hash: hash,
+                        legacy_hash: owner == Some(UNKNOWN_ACCOUNT),
+                        ..stored((id, username, title, checkpoint))
+                    },
+                )
+            })
+            .map_err(|source| StoreError::LookupChannel {
+                channel: channel.to_string(),
+                source,
+            })
+    }
+
+    /// Records what resolving told account `account_id` about a channel: its row (keeping
+    /// what we knew and it did not say) and, when it has one, the account's access hash.
+    /// Returns the stored row with that hash.
+    pub async fn remember_channel(
+        &self,
+        channel: &ResolvedChannel,
+        account_id: i64,
+    ) -> Result<StoredChannel, StoreError> {
+        let error = |source| StoreError::RememberChannel {
+            channel_id: channel.id,
+            source,
+        };
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        let row = remember_channel_on(&mut tx, channel).await?;
+        if let Some(hash) = channel.access_hash {
+            sqlx::query(
+                "INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, channel_id) DO UPDATE SET
+                     access_hash = EXCLUDED.access_hash, updated_at = now()",
+            )
+            .bind(account_id)
+            .bind(channel.id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)?;
+        Ok(StoredChannel {
+            access_hash: channel.access_hash,
+            ..row
+        })
+    }
+
+    /// Drops account `account_id`'s cached access hash Telegram refused, so the channel is
+    /// resolved again. (A refused hash of the unknown account 0 stays: it may be another
+    /// account's; this one gets its own by resolving, which then takes precedence.)
+    pub async fn forget_access_hash(
+        &self,
+        account_id: i64,
+        channel_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM channel_access_hashes WHERE account_id = $1 AND channel_id = $2")
+            .bind(account_id)
+            .bind(channel_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::RememberChannel { channel_id, source })?;
+        Ok(())
+    }
+
+    /// Telegram accepted account 0's `access_hash` from account `account_id`: it is this
+    /// account's, so it is stored as such and account 0's copy goes.
+    pub async fn claim_legacy_hash(
+        &self,
+        account_id: i64,
+        channel_id: i64,
+        access_hash: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH claimed AS (
+                 INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id, channel_id) DO NOTHING
+             )
+             DELETE FROM channel_access_hashes
+              WHERE account_id = 0 AND channel_id = $2 AND access_hash = $3",
+        )
+        .bind(account_id)
+        .bind(channel_id)
+        .bind(access_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::RememberChannel { channel_id, source })?;
+        Ok(())
+    }
+
+    /// Upserts up to a page of collected messages (seen live at `now`) and moves the channel's
+    /// checkpoint to `through_id` in ONE statement (a data-modifying CTE), which PostgreSQL
+    /// runs atomically: a run killed at any point leaves either the whole page and its
+    /// checkpoint or neither, so a rerun has no gap and no duplicate. One round trip per page,
+    /// no BEGIN/COMMIT. The checkpoint never moves back (refreshed pages lie below it).
+    /// Returns the checkpoint.
+    pub async fn store_batch(
+        &self,
+        channel_id: i64,
+        messages: &[MessageRow],
+        through_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let observed = Observed {
+            origin: Origin::Collect,
+            at: now,
+        };
+        let page = Page::new(channel_id, messages, observed);
+        let error = page.error();
+        let args = page.collect_arguments(through_id, now).map_err(error)?;
+        let (checkpoint,): (i64,) = sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(checkpoint)
+    }
+
+    /// Starts importing one chat: everything it writes (the channel row, every page, the
+    /// checkpoint) is one transaction, so a chat is imported whole or not at all.
+    pub async fn begin_import(
+        &self,
+        channel: &ResolvedChannel,
+        observed: Observed,
+    ) -> Result<ChatImport, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|source| StoreError::RememberChannel {
+                channel_id: channel.id,
+                source,
+            })?;
+        remember_channel_on(&mut tx, channel).await?;
+        Ok(ChatImport {
+            tx,
+            channel_id: channel.id,
+            observed,
+            through_id: 0,
+        })
+    }
+}
+
+/// One chat being imported (see [`Store::begin_import`]); dropped without
+/// [`commit`](Self::commit), nothing of it is stored.
+pub struct ChatImport {
+    tx: Transaction<'static, Postgres>,
+    channel_id: i64,
+    observed: Observed,
+    /// Highest message id stored so far: the checkpoint at commit.
+    through_id: i64,
+}
+
+impl ChatImport {
+    /// Upserts one page of the export.
+    pub async fn store(&mut self, messages: &[MessageRow]) -> Result<(), StoreError> {
+        let page = Page::new(self.channel_id, messages, self.observed);
+        let error = page.error();
+        let args = page.arguments().map_err(error)?;
+        sqlx::query_with(IMPORT_PAGE.as_str(), args)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(error)?;
+        let highest = messages.iter().map(|m| m.id).max().unwrap_or(0);
+        self.through_id = self.through_id.max(highest);
+        Ok(())
+    }
+
+    /// Moves the checkpoint past the export's last message and commits the whole chat.
+    pub async fn commit(mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let error = |source| StoreError::Commit {
+            channel_id: self.channel_id,
+            source,
+        };
+        sqlx::query(
+            "UPDATE channels SET checkpoint = GREATEST(checkpoint, $2), last_collected_at = $3
+              WHERE id = $1",
+        )
+        .bind(self.channel_id)
+        .bind(self.through_id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(error)?;
+        self.tx.commit().await.map_err(error)
+    }
+}
+
+async fn remember_channel_on(
+    conn: &mut PgConnection,
+    channel: &ResolvedChannel,
+) -> Result<StoredChannel, StoreError> {
+    let error = |source| StoreError::RememberChannel {
+        channel_id: channel.id,
+        source,
+    };
+    if let Some(username) = &channel.username {
+        // Usernames move between channels; the newest answer owns it.
+        sqlx::query("UPDATE channels SET username = NULL WHERE username = $1 AND id <> $2")
+            .bind(username)
+            .bind(channel.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(error)?;
+    }
+    let title = channel.title.as_deref().map(storable::text);
+    // Access hashes are per account (`channel_access_hashes`); `channels.access_hash` is no
+    // longer written.
+    let row: ChannelRecord = sqlx::query_as(
+        "INSERT INTO channels (id, username, title)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET
+             username = COALESCE(EXCLUDED.username, channels.username),
+             title = COALESCE(EXCLUDED.title, channels.title)
+         RETURNING id, username, title, checkpoint",
+    )
+    .bind(channel.id)
+    .bind(&channel.username)
+    .bind(title.as_deref())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(error)?;
+    Ok(stored(row))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An error the server answered with SQLSTATE `code`.
+    pub(crate) fn sqlstate(code: &'static str) -> sqlx::Error {
+        #[derive(Debug, thiserror::Error)]
+        #[error("SQLSTATE {0}")]
+        struct Answer(&'static str);
+
+        impl sqlx::error::DatabaseError for Answer {
+            fn message(&self) -> &str {
+                self.0
+            }
+            fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+                Some(self.0.into())
+            }
+            fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+                self
+            }
+            fn kind(&self) -> sqlx::error::ErrorKind {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+
+        sqlx::Error::Database(Box::new(Answer(code)))
+    }
+
+    #[test]
+    fn a_database_is_unreachable_when_it_cannot_serve_us_now_not_when_it_refuses() {
+        let io = |kind: std::io::ErrorKind| sqlx::Error::Io(kind.into());
+        let unreachable = [
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::TimedOut),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            // Shut down by an administrator or a crash; starting up or shutting down.
+            sqlstate("57P01"),
+            sqlstate("57P02"),
+            sqlstate("57P03"),
+            // Too many connections; connection exceptions.
+            sqlstate("53300"),
+            sqlstate("08006"),
+            sqlstate("08001"),
+        ];
+        for error in unreachable {
+            assert!(is_unreachable(&error), "{error:?}");
+        }
+        let refused = [
+            // A wrong password, no such role, no such database, no permission to connect.
+            sqlstate("28P01"),
+            sqlstate("28000"),
+            sqlstate("3D000"),
+            sqlstate("42501"),
+            // A statement refused: a constraint, a bad value.
+            sqlstate("23505"),
+            sqlstate("22P02"),
+            sqlx::Error::Protocol("not PostgreSQL".into()),
+            sqlx::Error::Tls("cannot load the CA certificate".into()),
+            sqlx::Error::Configuration("bad option".into()),
+        ];
+        for error in refused {
+            assert!(!is_unreachable(&error), "{error:?}");
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! A page of messages as one statement. The `messages` columns a page writes are described
+//! once, in [`COLUMNS`] (name, SQL type, the value of a message, how two versions merge): the
+//! column list, the UNNEST array parameters, their bindings and most of the merge rule are
+//! generated from it, so adding a column is one entry there (and a migration).
+
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, Postgres};
+
+use super::StoreError;
+use crate::store::model::{MessageRow, Observed, OtherChatReply, ServiceAction};
+use crate::store::storable;
+
+/// How a column's stored value and an incoming version's combine (docs/collector.md, "One
+/// merge rule").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Merge {
+    /// The row's identity (with the channel): the conflict target, never updated.
+    Key,
+    /// The newer version's value.
+    Newer,
+    /// The newer version's value, or the older one's where the newer lacks it (an export has
+    /// no views): NULL never overwrites a value.
+    KnownWins,
+    /// A rule of its own that involves other columns, written out in [`page_statement`].
+    Own,
+}
+
+/// A column of `messages` that each page writes, as one array parameter.
+struct Column {
+    name: &'static str,
+    sql_type: &'static str,
+    merge: Merge,
+    /// Binds the array of the page's values (in the page's row order).
+    bind: fn(&[&MessageRow], &mut PgArguments) -> Result<(), sqlx::Error>,
+}
+
+/// `column!(name, SQL type, merge, |message| value)`: a [`Column`] whose array holds `value`
+/// of each message.
+macro_rules! column {
+    ($name:literal, $sql_type:literal, $merge:ident, |$m:ident| $value:expr) => {
+        Column {
+            name: $name,
+            sql_type: $sql_type,
+            merge: Merge::$merge,
+            bind: |rows, args| add(args, rows.iter().map(|$m| $value).collect::<Vec<_>>()),
+        }
+    };
+}
+
+/// The columns each page writes, in the order of their parameters (see [`Param`]). Every text
+/// and JSON value goes through [`storable`].
+// A table: one line a column.
+#[rustfmt::skip]
+const COLUMNS: [Column; 20] = [
+    column!("message_id",          "bigint",      Key,       |m| m.id),
+    column!("date",                "timestamptz", Newer,     |m| m.date),
+    column!("edit_date",           "timestamptz", Own,       |m| m.edit_date),
+    column!("text",                "text",        Newer,     |m| text(&m.text)),
+    column!("entities",            "jsonb",       Newer,     |m| json(m.entities_json())),
+    column!("from_id",             "jsonb",       KnownWins, |m| m.from_id.map(|peer| peer.json())),
+    column!("from_name",           "text",        KnownWins, |m| m.from_name.as_deref().map(text)),
+    column!("views",               "int",         KnownWins, |m| m.views),
+    column!("forwards",            "int",         KnownWins, |m| m.forwards),
+    column!("replies",             "int",         KnownWins, |m| m.replies),
+    column!("post_author",         "text",        KnownWins, |m| m.post_author.as_deref().map(text)),
+    column!("grouped_id",          "bigint",      KnownWins, |m| m.grouped_id),
+    column!("reply_to_message_id", "bigint",      Own,       |m| m.reply_to_message_id),
+    column!("reply_to_other_chat", "jsonb",       Own,       |m| m.reply_to_other_chat.map(reply_json)),
+    column!("forward",             "jsonb",       Own,       |m| json(m.forward.clone())),
+    column!("media_kind",          "text",        Own,       |m| m.media.as_ref().map(|media| text(&media.kind))),
+    column!("media",               "jsonb",       Own,       |m| json(m.media.as_ref().map(|media| media.metadata.clone()))),
+    column!("reactions",           "jsonb",       KnownWins, |m| json(m.reactions_json())),
+    column!("action",              "text",        KnownWins, |m| m.action.as_ref().map(|action| text(&action.kind))),
+    column!("action_data",         "jsonb",       KnownWins, |m| json(m.action.as_ref().and_then(action_data))),
+];
+
+/// The statement's parameters, numbered once: the channel id, one array per column, the
+/// version's source and when it was seen ([`Page::arguments`] binds these), then a collected
+/// page's checkpoint move ([`Page::collect_arguments`]).
+#[derive(Clone, Copy)]
+enum Param {
+    ChannelId,
+    Column(usize),
+    Source,
+    ObservedAt,
+    ThroughId,
+    Now,
+}
+
+impl Param {
+    /// Its position, 1-based as in `$n`.
+    const fn number(self) -> usize {
+        match self {
+            Self::ChannelId => 1,
+            Self::Column(i) => 2 + i,
+            Self::Source => 2 + COLUMNS.len(),
+            Self::ObservedAt => 3 + COLUMNS.len(),
+            Self::ThroughId => 4 + COLUMNS.len(),
+            Self::Now => 5 + COLUMNS.len(),
+        }
+    }
+}
+
+/// `$n`.
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "${}", self.number())
+    }
+}
+
+fn text(value: &str) -> String {
+    storable::text(value).into_owned()
+}
+
+fn json(value: Option<serde_json::Value>) -> Option<serde_json::Value> {
+    value.map(storable::json)
+}
+
+fn reply_json(reply: OtherChatReply) -> serde_json::Value {
+    serde_json::to_value(reply).expect("plain data")
+}
+
+/// A service action's details, when it has any.
+fn action_data(action: &ServiceAction) -> Option<serde_json::Value> {
+    (!action.details.is_empty()).then(|| serde_json::Value::Object(action.details.clone()))
+}
+
+fn add<'q, T>(args: &mut PgArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
+}
+
+/// A page of messages of one channel, deduplicated by message id.
+pub(super) struct Page<'a> {
+    channel_id: i64,
+    observed: Observed,
+    rows: Vec<&'a MessageRow>,
+}
+
+impl<'a> Page<'a> {
+    pub(super) fn new(channel_id: i64, messages: &'a [MessageRow], observed: Observed) -> Self {
+        Self {
+            channel_id,
+            observed,
+            rows: freshest_per_id(messages),
+        }
+    }
+
+    /// How a failure of this page is reported.
+    pub(super) fn error(&self) -> impl Fn(sqlx::Error) -> StoreError + Copy + use<> {
+        let (channel_id, count) = (self.channel_id, self.rows.len());
+        move |source| StoreError::StoreBatch {
+            channel_id,
+            count,
+            source,
+        }
+    }
+
+    /// The page's parameters, for [`IMPORT_PAGE`] (and the start of [`COLLECT_PAGE`]'s).
+    pub(super) fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
+        add(&mut args, self.channel_id)?;
+        for column in &COLUMNS {
+            (column.bind)(&self.rows, &mut args)?;
+        }
+        add(&mut args, self.observed.origin.as_str())?;
+        add(&mut args, self.observed.at)?;
+        debug_assert_eq!(args.len(), Param::ObservedAt.number());
+        Ok(args)
+    }
+
+    /// The parameters of [`COLLECT_PAGE`]: the page's, then the checkpoint move.
+    pub(super) fn collect_arguments(
+        &self,
+        through_id: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PgArguments, sqlx::Error> {
+        let mut args = self.arguments()?;
+        add(&mut args, through_id)?;
+        add(&mut args, now)?;
+        debug_assert_eq!(args.len(), Param::Now.number());
+        Ok(args)
+    }
+}
+
+/// One row per message id, the freshest of a page's copies (latest `edit_date`, then the
+/// later copy): `ON CONFLICT DO UPDATE` refuses to touch one row twice in a statement.
+fn freshest_per_id(messages: &[MessageRow]) -> Vec<&MessageRow> {
+    let mut order: Vec<usize> = (0..messages.len()).collect();
+    // Stable: equal keys keep their order, so the later copy sorts last.
+    order.sort_by_key(|&i| (messages[i].id, messages[i].edit_date));
+    let mut out: Vec<&MessageRow> = Vec::with_capacity(messages.len());
+    for i in order {
+        match out.last_mut() {
+            Some(last) if last.id == messages[i].id => *last = &messages[i],
+            _ => out.push(&messages[i]),
+        }
+    }
+    out
+}
+/// Whether an incoming version (edit date `edit`, source `source`, seen at `observed`) is at
+/// least as new as the stored row `stored`: (edit_date, source rank, observed_at) compared in
+/// order, no edit sorting first, collect outranking import, rows from before the rule ranking
+/// lowest and counting as observed when they were written.
+fn newer(edit: &str, source: &str, observed: &str, stored: &str) -> String {
+    let rank = |source: &str| {
+        format!("CASE {source} WHEN 'collect' THEN 2 WHEN 'import' THEN 1 ELSE 0 END")
+    };
+    format!(
+        "((COALESCE({edit}, '-infinity'), {}, {observed}) >= \
+          (COALESCE({stored}.edit_date, '-infinity'), {}, \
+           COALESCE({stored}.observed_at, {stored}.collected_at)))",
+        rank(source),
+        rank(&format!("{stored}.source"))
+    )
+}
+
+/// The counters whose earlier values `message_stats` keeps.
+const COUNTERS: [&str; 4] = ["views", "forwards", "replies", "reactions"];
+
+/// The page statement: the page's rows (`input`, one array parameter per column, so the
+/// text is fixed and prepared once per connection whatever the page size), the counters
+/// they replace (`history`), and the upsert with the merge rule (docs/collector.md, "One
+/// merge rule"). The incoming version is NEWER per [`newer`]; then:
+/// - source and observed_at, and the [`Merge::Newer`] columns (text and its entities, date),
+///   come from the newer version;
+/// - the [`Merge::KnownWins`] columns take the newer version's value, or the older one's where
+///   the newer lacks it (NULL never overwrites a value);
+/// - and the [`Merge::Own`] rules: edit_date is the later one; `forward` and `media` (same
+///   kind) merge key by key, the newer version's keys winning; the reply (this chat or
+///   another) and the media kind come from one version as a whole.
+///
+/// `then` ends the statement: the checkpoint move of a collected page, or nothing.
+fn page_statement(then: &str) -> String {
+    let source = format!("{}::text", Param::Source);
+    let observed_at = format!("{}::timestamptz", Param::ObservedAt);
+    let newer_than_stored = newer(
+        "EXCLUDED.edit_date",
+        "EXCLUDED.source",
+        "EXCLUDED.observed_at",
+        "messages",
+    );
+    let newer = newer_than_stored.as_str();
+    let pick = |when: &str, column: &str| {
+        format!("CASE WHEN {when} THEN EXCLUDED.{column} ELSE messages.{column} END")
+    };
+    let fields = |older: &str, newer_: &str| {
+        format!(
+            "CASE WHEN {older} IS NULL THEN {newer_} WHEN {newer_} IS NULL THEN {older} \
+             ELSE {older} || {newer_} END"
+        )
+    };
+    let merged_fields = |column: &str| {
+        format!(
+            "CASE WHEN {newer} THEN {} ELSE {} END",
+            fields(&format!("messages.{column}"), &format!("EXCLUDED.{column}")),
+            fields(&format!("EXCLUDED.{column}"), &format!("messages.{column}"))
+        )
+    };
+    let has_reply = |row: &str| {
+        format!("({row}.reply_to_message_id IS NOT NULL OR {row}.reply_to_other_chat IS NOT NULL)")
+    };
+    let reply_from_incoming = format!(
+        "(({newer} AND {}) OR NOT {})",
+        has_reply("EXCLUDED"),
+        has_reply("messages")
+    );
+    let media_from_incoming =
+        format!("(({newer} AND EXCLUDED.media_kind IS NOT NULL) OR messages.media_kind IS NULL)");
+
+    let mut set: Vec<String> = COLUMNS
+        .iter()
+        .filter(|column| column.merge == Merge::Newer)
+        .map(|column| format!("{} = {}", column.name, pick(newer, column.name)))
+        .collect();
+    set.extend([
+        "edit_date = GREATEST(messages.edit_date, EXCLUDED.edit_date)".to_owned(),
+        format!("forward = {}", merged_fields("forward")),
+        format!(
+            "reply_to_message_id = {}",
+            pick(&reply_from_incoming, "reply_to_message_id")
+        ),
+        format!(
+            "reply_to_other_chat = {}",
+            pick(&reply_from_incoming, "reply_to_other_chat")
+        ),
+        format!("media_kind = {}", pick(&media_from_incoming, "media_kind")),
+        format!(
+            "media = CASE WHEN EXCLUDED.media_kind IS DISTINCT FROM messages.media_kind \
+             THEN {} ELSE {} END",
+            pick(&media_from_incoming, "media"),
+            merged_fields("media")
+        ),
+        format!("source = {}", pick(newer, "source")),
+        format!("observed_at = {}", pick(newer, "observed_at")),
+        "collected_at = now()".to_owned(),
+    ]);
+    set.extend(
+        COLUMNS
+            .iter()
+            .filter(|column| column.merge == Merge::KnownWins)
+            .map(|Column { name, .. }| {
+                format!(
+                    "{name} = CASE WHEN {newer} THEN COALESCE(EXCLUDED.{name}, messages.{name}) \
+                     ELSE COALESCE(messages.{name}, EXCLUDED.{name}) END"
+                )
+            }),
+    );
+
+    // The stored counters a newer version changes: the values before it, as of when they
+    // were seen (the statement's snapshot still holds them).
+    let merged_counters: Vec<String> = COUNTERS
+        .iter()
+        .map(|c| format!("COALESCE(i.{c}, m.{c})"))
+        .collect();
+    let stored_counters: Vec<String> = COUNTERS.iter().map(|c| format!("m.{c}")).collect();
+    let history = format!(
+        "INSERT INTO message_stats (channel_id, message_id, observed_at, {counters})
+         SELECT m.channel_id, m.message_id, COALESCE(m.observed_at, m.collected_at), {stored}
+           FROM input i
+           JOIN messages m ON m.channel_id = {channel_id} AND m.message_id = i.message_id
+          WHERE {newer}
+            AND ({merged}) IS DISTINCT FROM ({stored})
+            AND ({stored}) IS DISTINCT FROM ({nulls})
+         ON CONFLICT DO NOTHING",
+        counters = COUNTERS.join(", "),
+        stored = stored_counters.join(", "),
+        channel_id = Param::ChannelId,
+        newer = self::newer("i.edit_date", &source, &observed_at, "m"),
+        merged = merged_counters.join(", "),
+        nulls = vec!["NULL"; COUNTERS.len()].join(", "),
+    );
+
+    let columns: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{}::{}[]", Param::Column(i), column.sql_type))
+        .collect();
+    format!(
+        "WITH input AS (SELECT * FROM UNNEST({arrays}) AS i({columns})),
+         history AS ({history}),
+         upserted AS (
+             INSERT INTO messages (channel_id, {columns}, source, observed_at)
+             SELECT {channel_id}, i.*, {source}, {observed_at} FROM input i
+             ON CONFLICT (channel_id, message_id) DO UPDATE SET {set})
+         {then}",
+        arrays = arrays.join(", "),
+        columns = columns.join(", "),
+        set = set.join(",\n "),
+        channel_id = Param::ChannelId,
+    )
+}
+
+/// A collected page: the rows and the checkpoint move in one statement. Data-modifying CTEs
+/// always run to completion, also for an empty page.
+pub(super) static COLLECT_PAGE: LazyLock<String> = LazyLock::new(|| {
+    page_statement(&format!(
+        "UPDATE channels
+            SET checkpoint = GREATEST(checkpoint, {through_id}), last_collected_at = {now}
+          WHERE id = {channel_id}
+      RETURNING checkpoint",
+        through_id = Param::ThroughId,
+        now = Param::Now,
+        channel_id = Param::ChannelId,
+    ))
+});
+
+/// An imported page: the rows alone (the checkpoint moves once, at the chat's commit).
+pub(super) static IMPORT_PAGE: LazyLock<String> = LazyLock::new(|| page_statement("SELECT 1"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute)
+    }
+
+    #[test]
+    fn a_page_keeps_the_freshest_copy_of_each_message() {
+        let mut edited = MessageRow::text(2, at(0), "edited");
+        edited.edit_date = Some(at(5));
+        let rows = vec![
+            MessageRow::text(3, at(0), "three"),
+            edited,
+            MessageRow::text(2, at(0), "original, listed later"),
+            MessageRow::text(1, at(0), "first copy"),
+            MessageRow::text(1, at(0), "second copy"),
+        ];
+        let texts: Vec<(i64, &str)> = freshest_per_id(&rows)
+            .iter()
+            .map(|m| (m.id, m.text.as_str()))
+            .collect();
+        assert_eq!(texts, vec![(1, "second copy"), (2, "edited"), (3, "three")]);
+    }
+
+    #[test]
+    fn every_column_is_written_and_merged() {
+        let statement = COLLECT_PAGE.as_str();
+        let (_, set) = statement.split_once("DO UPDATE SET ").unwrap();
+        for Column { name, merge, .. } in COLUMNS {
+            if merge == Merge::Key {
+                assert!(statement.contains(&format!("ON CONFLICT (channel_id, {name})")));
+                continue;
+            }
+            let assigned = |prefix: &str| set.contains(&format!("{prefix}{name} = "));
+            assert!(
+                set.starts_with(&format!("{name} = ")) ^ assigned(",\n "),
+                "{name} is not merged, or twice"
+            );
+        }
+    }
+
+    /// The `$n` a statement uses.
+    fn placeholders(statement: &str) -> std::collections::BTreeSet<usize> {
+        statement
+            .split('$')
+            .skip(1)
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_parameter_is_bound_in_its_place() {
+        let mut message = MessageRow::text(1, at(0), "one");
+        message.views = Some(3);
+        let messages = [message];
+        let observed = Observed {
+            origin: crate::store::model::Origin::Collect,
+            at: at(1),
+        };
+        let page = Page::new(7, &messages, observed);
+        let import = page.arguments().unwrap().len();
+        let collect = page.collect_arguments(1, at(2)).unwrap().len();
+        assert_eq!(placeholders(&IMPORT_PAGE), (1..=import).collect());
+        assert_eq!(placeholders(&COLLECT_PAGE), (1..=collect).collect());
+        assert_eq!(
+            (import, collect),
+            (Param::ObservedAt.number(), Param::Now.number())
+        );
+    }
+}
