@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use collector_job::app::clock::{Clock, ManualClock};
 use collector_job::app::config::Limits;
 use collector_job::app::shutdown::{self, Shutdown};
-use collector_job::commands::collect::{Run, RunEnd, RunSettings, RunSummary};
+use collector_job::commands::collect::{Run, RunEnd, RunSettings, RunTotals};
 use collector_job::store::Store;
 use collector_job::store::model::MessageRow;
 use collector_job::telegram::fake::{Call, FAKE_ACCOUNT, FakeChannel, FakeTelegram, Step, epoch};
@@ -82,7 +82,7 @@ async fn run(
     settings: &RunSettings,
     run_id: &str,
     shutdown: Shutdown,
-) -> RunSummary {
+) -> RunTotals {
     let store = Store::new(pool.clone());
     let audit = AuditWriter::new(pool.clone(), identity(run_id));
     Run {
@@ -195,7 +195,7 @@ async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_t
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 280,
             channels_synced: 2,
             errors: 0,
@@ -374,7 +374,7 @@ async fn a_flood_wait_under_the_threshold_is_slept_through_and_recorded(pool: Pg
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 280,
             channels_synced: 2,
             errors: 0,
@@ -411,7 +411,7 @@ async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 130,
             channels_synced: 1,
             errors: 1,
@@ -450,7 +450,7 @@ async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(poo
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 30,
             channels_synced: 1,
             errors: 2,
@@ -511,7 +511,7 @@ async fn a_revoked_session_ends_the_run_at_once(pool: PgPool) {
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 100,
             channels_synced: 0,
             errors: 0,
@@ -585,7 +585,7 @@ async fn sigterm_finishes_the_current_batch_then_ends_the_run_aborted(pool: PgPo
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 200,
             channels_synced: 0,
             errors: 0,
@@ -778,7 +778,7 @@ async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(poo
 
     assert_eq!(
         summary,
-        RunSummary {
+        RunTotals {
             total_messages: 1,
             channels_synced: 1,
             errors: 1,
@@ -834,7 +834,7 @@ async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_at_once(pool
 
     assert_eq!(
         again,
-        RunSummary {
+        RunTotals {
             total_messages: 5,
             channels_synced: 1,
             errors: 0,

@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use collector_job::app::clock::ManualClock;
-use collector_job::commands::collect::{RunEnd, RunSummary};
+use collector_job::commands::collect::{RunEnd, RunTotals};
 use collector_job::commands::import::{self, ImportReport, ImportRequest};
 use collector_job::store::Store;
 use collector_job::store::model::{Media, MessageRow, ResolvedChannel};
@@ -85,7 +85,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
 
     assert_eq!(
         report.summary,
-        RunSummary {
+        RunTotals {
             total_messages: 6,
             channels_synced: 1,
             errors: 0,
@@ -239,7 +239,7 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
     );
     assert_eq!(
         report.summary,
-        RunSummary {
+        RunTotals {
             total_messages: 4,
             channels_synced: 2,
             errors: 0,

@@ -201,7 +201,7 @@ async fn retain(pool: &PgPool, policy: RetentionPolicy, doomed: i64) -> Result {
             ..Schedule::default()
         },
         metrics: metrics.clone(),
-        clock: Arc::new(now),
+        now: Arc::new(now),
     };
     let (_leader, leading) = watch::channel(true);
     let (stop, stopping) = watch::channel(false);
@@ -270,7 +270,7 @@ async fn collect_while(pool: &PgPool, during: impl Future<Output = Result>) -> R
                 writer.record(&event).await?;
                 latencies.push(at.elapsed());
             }
-            Ok::<_, contract::audit::StoreError>((latencies, started.elapsed()))
+            Ok::<_, contract::audit::AuditLogError>((latencies, started.elapsed()))
         }
     });
     let outcome = during.await;

@@ -110,7 +110,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             policy: RetentionPolicy::new(max_age),
             schedule: retention::Schedule::default(),
             metrics: metrics.clone(),
-            clock: Arc::new(chrono::Utc::now),
+            now: Arc::new(chrono::Utc::now),
         };
         tokio::spawn(worker.run(leader_state.clone(), stop.clone()));
     }
@@ -143,8 +143,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader: leader_state,
         refresh: args.status_refresh,
         database,
-        history: Default::default(),
-        clock: Arc::new(chrono::Utc::now),
+        durations: Default::default(),
+        now: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
         expected: Default::default(),
         written: Default::default(),

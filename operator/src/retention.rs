@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use telemetry::ErrorChain;
 
-use crate::{metrics::Metrics, reconcile::Clock};
+use crate::{metrics::Metrics, reconcile::Now};
 
 /// Shortest retention accepted: anything shorter would delete what people read when looking
 /// into yesterday's runs.
@@ -77,7 +77,7 @@ pub struct Worker {
     /// Counts deleted rows and failed passes.
     pub metrics: Arc<Metrics>,
     /// The current time (each pass's cutoff is `now - retention`).
-    pub clock: Clock,
+    pub now: Now,
 }
 
 /// Why a wait ended.
@@ -130,7 +130,7 @@ impl Worker {
         leader: &watch::Receiver<bool>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(u64, bool), RetentionError> {
-        let mut pass = RetentionPass::start(&self.pool, &self.policy, (self.clock)()).await?;
+        let mut pass = RetentionPass::start(&self.pool, &self.policy, (self.now)()).await?;
         let mut deleted = 0;
         loop {
             if !*leader.borrow() || *stop.borrow() {

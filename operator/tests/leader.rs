@@ -307,8 +307,8 @@ async fn start(
         // writes happen only when a controller starts.
         refresh: Duration::from_secs(3600),
         database: None,
-        history: Default::default(),
-        clock: Arc::new(move || now),
+        durations: Default::default(),
+        now: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
         written: Default::default(),

@@ -118,8 +118,8 @@ fn context_with(
         leader,
         refresh: Duration::from_secs(10),
         database,
-        history: Default::default(),
-        clock: Arc::new(move || now),
+        durations: Default::default(),
+        now: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
         written: Default::default(),
@@ -243,7 +243,7 @@ async fn run_with_pods(
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
         .expect("reconcile finished in time");
-    let histories_cached = kept.history.len();
+    let histories_cached = kept.durations.len();
     // The mock server ends once the last client (held by the context) is gone.
     drop(kept);
     let mut seen = tokio::time::timeout(Duration::from_secs(10), server)

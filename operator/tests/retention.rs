@@ -83,7 +83,7 @@ fn worker(pool: &PgPool, metrics: &Arc<Metrics>, batch_rows: i64, pause: Duratio
             pause,
         },
         metrics: metrics.clone(),
-        clock: Arc::new(now),
+        now: Arc::new(now),
     }
 }
 

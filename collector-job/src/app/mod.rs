@@ -197,8 +197,8 @@ async fn collect_on(
 fn run_failure(error: RunError, database_url: &str) -> Failure {
     let unreachable = match &error {
         RunError::Database(_) => true,
-        RunError::Audit(contract::audit::StoreError::Write { source, .. })
-        | RunError::Audit(contract::audit::StoreError::Read { source, .. }) => {
+        RunError::Audit(contract::audit::AuditLogError::Write { source, .. })
+        | RunError::Audit(contract::audit::AuditLogError::Read { source, .. }) => {
             is_unreachable(source)
         }
     };

@@ -46,7 +46,7 @@ pub enum RunEnd {
 
 /// The totals of a run, as written to `collection_end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RunSummary {
+pub struct RunTotals {
     pub total_messages: u64,
     pub channels_synced: u32,
     pub errors: u32,
@@ -57,7 +57,7 @@ pub struct RunSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write the audit log")]
-    Audit(#[from] contract::audit::StoreError),
+    Audit(#[from] contract::audit::AuditLogError),
     #[error("the database became unreachable")]
     Database(#[source] StoreError),
 }
@@ -82,7 +82,7 @@ enum Stop {
     SessionInvalid,
     Terminated,
     Database(StoreError),
-    Audit(contract::audit::StoreError),
+    Audit(contract::audit::AuditLogError),
 }
 
 impl From<SourceError> for Stop {
@@ -117,7 +117,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         fields(run_id = %self.audit.run().run_id, pod = ?self.audit.run().pod_name),
         err
     )]
-    pub async fn run(mut self, settings: &RunSettings) -> Result<RunSummary, RunError> {
+    pub async fn run(mut self, settings: &RunSettings) -> Result<RunTotals, RunError> {
         let total_channels = settings.channels.len() as u32;
         self.audit
             .record(&AuditEvent::Start(CollectionStart {
@@ -125,7 +125,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 start_time: self.clock.now(),
             }))
             .await?;
-        let mut summary = RunSummary {
+        let mut summary = RunTotals {
             total_messages: 0,
             channels_synced: 0,
             errors: 0,
@@ -198,12 +198,12 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
     async fn end_early(
         &mut self,
         stop: Stop,
-        summary: RunSummary,
+        summary: RunTotals,
         total_channels: u32,
-    ) -> Result<RunSummary, RunError> {
+    ) -> Result<RunTotals, RunError> {
         match stop {
             Stop::SessionInvalid => {
-                let summary = RunSummary {
+                let summary = RunTotals {
                     end: RunEnd::SessionInvalid,
                     ..summary
                 };
@@ -211,7 +211,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                     .await
             }
             Stop::Terminated => {
-                let summary = RunSummary {
+                let summary = RunTotals {
                     end: RunEnd::Terminated,
                     ..summary
                 };
@@ -227,10 +227,10 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
 
     async fn end(
         &mut self,
-        summary: RunSummary,
+        summary: RunTotals,
         total_channels: u32,
         reason: Option<EndReason>,
-    ) -> Result<RunSummary, RunError> {
+    ) -> Result<RunTotals, RunError> {
         self.audit
             .record(&AuditEvent::End(CollectionEnd {
                 total_messages: summary.total_messages,
@@ -485,7 +485,7 @@ async fn record_flood<C: Clock>(
     clock: &C,
     channel: &str,
     notice: FloodNotice,
-) -> Result<(), contract::audit::StoreError> {
+) -> Result<(), contract::audit::AuditLogError> {
     let now = clock.now();
     tracing::info!(
         channel,

@@ -19,11 +19,11 @@ use tokio::sync::mpsc;
 
 use crate::app::clock::Clock;
 use crate::app::config::MAX_BATCH;
-use crate::commands::collect::{RunEnd, RunError, RunSummary};
+use crate::commands::collect::{RunEnd, RunError, RunTotals};
 use crate::export;
 use crate::export::mapping::{ChatHeader, LocalDates};
-use crate::export::reader::{ExportError, ExportSink, Halted, ReadError};
-use crate::store::model::{MessageRow, Observed, Origin, ResolvedChannel};
+use crate::export::reader::{ExportError, ExportSink, Halted, ReadStopped};
+use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting};
 use crate::store::storable;
 use crate::store::{ChatImport, Store, StoreError};
 use telemetry::one_line;
@@ -37,14 +37,14 @@ pub struct ImportRequest {
     pub path: PathBuf,
     /// The zone of dates written without `date_unixtime`; UTC when unset.
     pub zone: Option<Tz>,
-    /// When the export was made: the freshness of its versions (see [`Observed`]).
+    /// When the export was made: the freshness of its versions (see [`Sighting`]).
     pub exported_at: DateTime<Utc>,
 }
 
 /// How an import went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportReport {
-    pub summary: RunSummary,
+    pub summary: RunTotals,
     /// Chats that are not channels or supergroups (nothing to collect there).
     pub skipped: Vec<String>,
     /// Channel chats that could not be stored, with the reason (nothing of them is stored).
@@ -149,8 +149,8 @@ fn read(
     zone: Option<Tz>,
     known: &[ChatHeader],
     sink: &mut impl ExportSink,
-) -> Result<u64, ReadError> {
-    let reader = export::reader::open(path).map_err(ReadError::Export)?;
+) -> Result<u64, ReadStopped> {
+    let reader = export::reader::open(path).map_err(ReadStopped::Export)?;
     let mut dates = LocalDates::new(zone);
     export::reader::read(reader, &mut dates, known, sink)?;
     Ok(dates.read)
@@ -192,11 +192,11 @@ pub async fn check(request: &ImportRequest) -> Result<CheckedExport, ImportError
             survey,
             local_dates,
         }),
-        Err(ReadError::Export(source)) => Err(ImportError::Export {
+        Err(ReadStopped::Export(source)) => Err(ImportError::Export {
             path: request.path.display().to_string(),
             source,
         }),
-        Err(ReadError::Halted) => Err(ImportError::Reader),
+        Err(ReadStopped::Halted) => Err(ImportError::Reader),
     }
 }
 
@@ -239,7 +239,7 @@ pub async fn import<C: Clock>(
         let mut feed = feed;
         read(&path, zone, &known, &mut feed)
     });
-    let observed = Observed {
+    let observed = Sighting {
         origin: Origin::Import,
         at: request.exported_at,
     };
@@ -249,7 +249,7 @@ pub async fn import<C: Clock>(
         clock,
         observed,
         total_channels,
-        summary: RunSummary {
+        summary: RunTotals {
             total_messages: 0,
             channels_synced: 0,
             errors: 0,
@@ -285,13 +285,13 @@ pub async fn import<C: Clock>(
     match read? {
         Ok(_) => {}
         // The file changed between the two readings.
-        Err(ReadError::Export(source)) => {
+        Err(ReadStopped::Export(source)) => {
             return Err(ImportError::Export {
                 path: request.path.display().to_string(),
                 source,
             });
         }
-        Err(ReadError::Halted) => return Err(ImportError::Reader),
+        Err(ReadStopped::Halted) => return Err(ImportError::Reader),
     }
     audit
         .record(&AuditEvent::End(CollectionEnd {
@@ -318,9 +318,9 @@ struct Progress<'a, C> {
     store: &'a Store,
     audit: &'a AuditWriter,
     clock: &'a C,
-    observed: Observed,
+    observed: Sighting,
     total_channels: u32,
-    summary: RunSummary,
+    summary: RunTotals,
     failed: Vec<(String, String)>,
     processed: u32,
 }

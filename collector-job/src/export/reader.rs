@@ -53,7 +53,7 @@ pub enum ExportError {
 
 /// Why reading stopped early.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ReadError {
+pub enum ReadStopped {
     Export(ExportError),
     Halted,
 }
@@ -88,7 +88,7 @@ pub fn read<R: Read>(
     dates: &mut LocalDates,
     known: &[ChatHeader],
     sink: &mut impl ExportSink,
-) -> Result<(), ReadError> {
+) -> Result<(), ReadStopped> {
     let mut state = State {
         sink,
         dates,
@@ -105,11 +105,11 @@ pub fn read<R: Read>(
         .deserialize(&mut de)
         .and_then(|shape| de.end().map(|()| shape));
     match result {
-        Ok(Shape::Neither) => Err(ReadError::Export(ExportError::Shape)),
-        Ok(_) if state.channels == 0 => Err(ReadError::Export(ExportError::NoChannels)),
+        Ok(Shape::Neither) => Err(ReadStopped::Export(ExportError::Shape)),
+        Ok(_) if state.channels == 0 => Err(ReadStopped::Export(ExportError::NoChannels)),
         Ok(_) => Ok(()),
-        Err(_) if state.halted => Err(ReadError::Halted),
-        Err(e) => Err(ReadError::Export(state.explain(&e))),
+        Err(_) if state.halted => Err(ReadStopped::Halted),
+        Err(e) => Err(ReadStopped::Export(state.explain(&e))),
     }
 }
 
@@ -521,7 +521,7 @@ mod tests {
         }
     }
 
-    fn read_str(text: &str) -> (Result<(), ReadError>, Recorder) {
+    fn read_str(text: &str) -> (Result<(), ReadStopped>, Recorder) {
         let mut sink = Recorder::default();
         let result = read(text.as_bytes(), &mut LocalDates::default(), &[], &mut sink);
         (result, sink)
@@ -529,7 +529,7 @@ mod tests {
 
     fn error(text: &str) -> ExportError {
         match read_str(text).0 {
-            Err(ReadError::Export(e)) => e,
+            Err(ReadStopped::Export(e)) => e,
             other => panic!("{other:?}"),
         }
     }
@@ -562,7 +562,7 @@ mod tests {
             ..Recorder::default()
         };
         let result = read(chat.as_bytes(), &mut LocalDates::default(), &[], &mut sink);
-        assert_eq!(result, Err(ReadError::Halted));
+        assert_eq!(result, Err(ReadStopped::Halted));
         assert_eq!(sink.messages, vec![1]);
     }
 
@@ -608,7 +608,7 @@ mod tests {
             ..Recorder::default()
         };
         let result = read(endless, &mut LocalDates::default(), &[], &mut sink);
-        assert_eq!(result, Err(ReadError::Halted));
+        assert_eq!(result, Err(ReadStopped::Halted));
         assert_eq!(sink.messages, (1..=250).collect::<Vec<_>>());
     }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::store::model::{MessageRow, Observed, Origin, ResolvedChannel, StoredChannel};
+use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting, StoredChannel};
 use contract::channel::ChannelRef;
 use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
 
@@ -258,7 +258,7 @@ impl Store {
         through_id: i64,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let observed = Observed {
+        let observed = Sighting {
             origin: Origin::Collect,
             at: now,
         };
@@ -277,7 +277,7 @@ impl Store {
     pub async fn begin_import(
         &self,
         channel: &ResolvedChannel,
-        observed: Observed,
+        observed: Sighting,
     ) -> Result<ChatImport, StoreError> {
         let mut tx = self
             .pool
@@ -302,7 +302,7 @@ impl Store {
 pub struct ChatImport {
     tx: Transaction<'static, Postgres>,
     channel_id: i64,
-    observed: Observed,
+    observed: Sighting,
     /// Highest message id stored so far: the checkpoint at commit.
     through_id: i64,
 }

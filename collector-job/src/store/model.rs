@@ -235,7 +235,7 @@ pub struct Reactor {
 /// Which source saw a version of a message, and when: with `edit_date` it decides which of
 /// two versions is newer (docs/collector.md, "One merge rule").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Observed {
+pub struct Sighting {
     pub origin: Origin,
     pub at: DateTime<Utc>,
 }

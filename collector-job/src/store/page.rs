@@ -9,7 +9,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Postgres};
 
 use super::StoreError;
-use crate::store::model::{MessageRow, Observed, OtherChatReply, ServiceAction};
+use crate::store::model::{MessageRow, OtherChatReply, ServiceAction, Sighting};
 use crate::store::storable;
 
 /// How a column's stored value and an incoming version's combine (docs/collector.md, "One
@@ -137,12 +137,12 @@ where
 /// A page of messages of one channel, deduplicated by message id.
 pub(super) struct Page<'a> {
     channel_id: i64,
-    observed: Observed,
+    observed: Sighting,
     rows: Vec<&'a MessageRow>,
 }
 
 impl<'a> Page<'a> {
-    pub(super) fn new(channel_id: i64, messages: &'a [MessageRow], observed: Observed) -> Self {
+    pub(super) fn new(channel_id: i64, messages: &'a [MessageRow], observed: Sighting) -> Self {
         Self {
             channel_id,
             observed,
@@ -434,7 +434,7 @@ mod tests {
         let mut message = MessageRow::text(1, at(0), "one");
         message.views = Some(3);
         let messages = [message];
-        let observed = Observed {
+        let observed = Sighting {
             origin: crate::store::model::Origin::Collect,
             at: at(1),
         };

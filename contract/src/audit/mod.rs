@@ -18,4 +18,4 @@ pub use past_runs::{
     MAX_ENDS_PER_RUN, PastRun, PastRunLimits, PastRunsError, recent_finished_runs,
 };
 pub use retention::{RetentionError, RetentionPass, RetentionPolicy, kept_runs};
-pub use store::{AuditRow, AuditWriter, RunIdentity, StoreError, read_run};
+pub use store::{AuditLogError, AuditRow, AuditWriter, RunIdentity, read_run};

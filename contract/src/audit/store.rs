@@ -21,7 +21,7 @@ pub struct RunIdentity {
 
 /// A failed audit-log read or write.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum AuditLogError {
     #[error("cannot write audit event {action} for run {run_id}")]
     Write {
         action: &'static str,
@@ -54,7 +54,7 @@ impl AuditWriter {
     }
 
     /// Appends one event; its row is stamped with the database's clock.
-    pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), AuditLogError> {
         sqlx::query(
             "INSERT INTO mtproto_audit_log
                  (action, metadata, run_id, collection_namespace, collection_name, pod_name,
@@ -70,7 +70,7 @@ impl AuditWriter {
         .bind(self.run.shard.map(|i| i as i32))
         .execute(&self.pool)
         .await
-        .map_err(|source| StoreError::Write {
+        .map_err(|source| AuditLogError::Write {
             action: event.action(),
             run_id: self.run.run_id.clone(),
             source,
@@ -103,7 +103,7 @@ type RunRow = (
 
 /// All rows of one run, oldest first: an index lookup on `(run_id, id)`, so its cost does not
 /// grow with the size of the table.
-pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, StoreError> {
+pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, AuditLogError> {
     let rows: Vec<RunRow> = sqlx::query_as(
         "SELECT id, timestamp, pod_name, shard_index, action, metadata
                FROM mtproto_audit_log
@@ -113,7 +113,7 @@ pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, Stor
     .bind(run_id)
     .fetch_all(pool)
     .await
-    .map_err(|source| StoreError::Read {
+    .map_err(|source| AuditLogError::Read {
         run_id: run_id.to_owned(),
         source,
     })?;

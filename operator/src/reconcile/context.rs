@@ -23,7 +23,7 @@ use crate::{
 pub const FIELD_MANAGER: &str = "channel-collection-operator";
 
 /// Where the current time comes from (fixed in tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Shared state of every reconcile.
 pub struct Context {
@@ -50,9 +50,9 @@ pub struct Context {
     /// show no progress.
     pub database: Option<PgPool>,
     /// Per-channel history of the runs being followed, read once per run.
-    pub history: HistoryCache,
+    pub durations: DurationsCache,
     /// The current time.
-    pub clock: Clock,
+    pub now: Now,
     /// Consecutive failures per collection, for the error backoff.
     pub failures: Mutex<HashMap<ObjectRef<ChannelCollection>, u32>>,
     /// Jobs created but not yet seen in the cache, per collection (as Kubernetes
@@ -202,9 +202,9 @@ const HISTORY_CACHE_MAX: usize = 1024;
 /// Per-channel history of each followed run, keyed by (namespace, run): it does not change
 /// during a run, so each refresh after the first costs one indexed query.
 #[derive(Debug, Default)]
-pub struct HistoryCache(Mutex<HashMap<(String, RunId), ChannelDurations>>);
+pub struct DurationsCache(Mutex<HashMap<(String, RunId), ChannelDurations>>);
 
-impl HistoryCache {
+impl DurationsCache {
     /// The history cached for `run`, if any.
     pub fn get(&self, namespace: &str, run: &RunId) -> Option<ChannelDurations> {
         let cache = self.0.lock().ok()?;

@@ -13,7 +13,7 @@ use crds::ChannelCollection;
 use kube::{ResourceExt, runtime::controller::Action};
 use tracing::{error, instrument, warn};
 
-pub use context::{Clock, Context, Expectations, FIELD_MANAGER, HistoryCache, StatusWrites};
+pub use context::{Context, DurationsCache, Expectations, FIELD_MANAGER, Now, StatusWrites};
 pub use error::Error;
 
 use telemetry::ErrorChain;
@@ -41,7 +41,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     // A status written by the previous reconcile that the cache does not show yet is the
     // previous status: what changed since, and what to announce, is measured against it.
     let cc = ctx.written.caught_up(cc);
-    let now = (ctx.clock)();
+    let now = (ctx.now)();
 
     let observed = read::observe(&cc, &namespace, &ctx, now).await;
     let mut plan = decide(&cc, &observed.runs, &ctx.defaults, now);
@@ -76,7 +76,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     }
     ctx.publish_all(&cc, &notices);
     if let Some(run) = observed.ended(&next) {
-        ctx.history.forget(&namespace, run);
+        ctx.durations.forget(&namespace, run);
     }
     ctx.forget_failures(&cc);
 

@@ -157,7 +157,7 @@ pub(super) async fn durations_for_new_run(
 ) -> Option<crate::status::ChannelDurations> {
     let pool = ctx.database.as_ref()?;
     let run = RunId::from(run);
-    if let Some(history) = ctx.history.get(namespace, &run) {
+    if let Some(history) = ctx.durations.get(namespace, &run) {
         return Some(history);
     }
     match reader::read_durations(
@@ -170,7 +170,7 @@ pub(super) async fn durations_for_new_run(
     .await
     {
         Ok(history) => {
-            ctx.history.put(namespace, &run, history.clone());
+            ctx.durations.put(namespace, &run, history.clone());
             Some(history)
         }
         Err(error) => {
@@ -192,7 +192,7 @@ async fn read(
 ) -> Result<AuditSnapshot, ReadError> {
     let read = async {
         let rows = reader::read_run_rows(pool, run).await?;
-        let history = match ctx.history.get(namespace, run) {
+        let history = match ctx.durations.get(namespace, run) {
             Some(history) => history,
             None => {
                 let history = reader::read_durations(
@@ -203,7 +203,7 @@ async fn read(
                     contract::audit::PastRunLimits::default(),
                 )
                 .await?;
-                ctx.history.put(namespace, run, history.clone());
+                ctx.durations.put(namespace, run, history.clone());
                 history
             }
         };

@@ -12,7 +12,7 @@ use super::durations::ChannelDurations;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read the audit rows of the run")]
-    Run(#[source] contract::audit::StoreError),
+    Run(#[source] contract::audit::AuditLogError),
     #[error("cannot read the per-channel history of the collection")]
     History(#[source] contract::audit::PastRunsError),
 }
