@@ -499,59 +499,38 @@ mod tests {
         tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: id })
     }
 
-    /// A channel post with every optional field empty.
+    /// A channel post with every optional field empty, as the fake DC builds it (the TL
+    /// literal lives there once, at the layer grammers speaks).
     fn bare(id: i32) -> tl::types::Message {
-        tl::types::Message {
-            out: false,
-            mentioned: false,
-            media_unread: false,
-            silent: false,
-            post: true,
-            from_scheduled: false,
-            legacy: false,
-            edit_hide: false,
-            pinned: false,
-            noforwards: false,
-            invert_media: false,
-            offline: false,
-            video_processing_pending: false,
-            paid_suggested_post_stars: false,
-            paid_suggested_post_ton: false,
+        let post = fake_dc::Post {
             id,
-            from_id: None,
-            from_boosts_applied: None,
-            from_rank: None,
-            peer_id: channel_peer(1006503122),
-            saved_peer_id: None,
-            fwd_from: None,
-            via_bot_id: None,
-            via_business_bot_id: None,
-            guestchat_via_from: None,
-            reply_to: None,
             date: 1_762_673_674,
-            message: String::new(),
-            media: None,
-            reply_markup: None,
-            entities: None,
-            views: None,
-            forwards: None,
-            replies: None,
-            edit_date: None,
-            post_author: None,
-            grouped_id: None,
-            reactions: None,
-            restriction_reason: None,
-            ttl_period: None,
-            quick_reply_shortcut_id: None,
-            effect: None,
-            factcheck: None,
-            report_delivery_until_date: None,
-            paid_message_stars: None,
-            suggested_post: None,
-            schedule_repeat_period: None,
-            summary_from_language: None,
-            rich_message: None,
-        }
+            content: Some(fake_dc::history::Content {
+                text: String::new(),
+                entities: Vec::new(),
+                views: 0,
+                forwards: 0,
+                replies: 0,
+                edit_date: None,
+                post_author: None,
+                grouped_id: None,
+                reply_to: None,
+                forward: None,
+                media: None,
+                reactions: Vec::new(),
+            }),
+        };
+        let tl::enums::Message::Message(mut message) = fake_dc::answer::message(1006503122, &post)
+        else {
+            panic!("the fake DC answers a post with content as a message");
+        };
+        // What the fake DC always sends, emptied: each test sets what it is about.
+        message.entities = None;
+        message.views = None;
+        message.forwards = None;
+        message.replies = None;
+        message.reactions = None;
+        message
     }
 
     fn count(reaction: tl::enums::Reaction, count: i32) -> tl::enums::ReactionCount {
@@ -562,63 +541,39 @@ mod tests {
         })
     }
 
+    /// A post with every field of the fake DC's scenario set, as it sends it.
+    fn full_post(id: i32) -> tl::types::Message {
+        let post = fake_dc::Post {
+            id,
+            date: 1_762_673_674,
+            content: Some(fake_dc::history::Content {
+                text: "Hello, channel".into(),
+                entities: Vec::new(),
+                views: 1500,
+                forwards: 12,
+                replies: 7,
+                edit_date: Some(1_762_677_274),
+                post_author: Some("Editor".into()),
+                grouped_id: Some(13_600_000_000_000_001),
+                reply_to: Some(99),
+                forward: Some(fake_dc::history::Forward {
+                    from_channel: 777,
+                    channel_post: 55,
+                    date: 1_762_600_000,
+                }),
+                media: None,
+                reactions: Vec::new(),
+            }),
+        };
+        match fake_dc::answer::message(1006503122, &post) {
+            tl::enums::Message::Message(message) => message,
+            other => panic!("the fake DC answered {other:?}"),
+        }
+    }
+
     #[test]
     fn every_field_of_a_channel_post_reaches_its_column() {
-        let raw = tl::types::Message {
-            message: "Hello, channel".into(),
-            edit_date: Some(1_762_677_274),
-            views: Some(1500),
-            forwards: Some(12),
-            replies: Some(tl::enums::MessageReplies::Replies(
-                tl::types::MessageReplies {
-                    comments: true,
-                    replies: 7,
-                    replies_pts: 1,
-                    recent_repliers: None,
-                    channel_id: Some(42),
-                    max_id: None,
-                    read_max_id: None,
-                },
-            )),
-            post_author: Some("Editor".into()),
-            grouped_id: Some(13_600_000_000_000_001),
-            reply_to: Some(tl::enums::MessageReplyHeader::Header(
-                tl::types::MessageReplyHeader {
-                    reply_to_scheduled: false,
-                    forum_topic: false,
-                    quote: false,
-                    reply_to_ephemeral: false,
-                    reply_to_msg_id: Some(99),
-                    reply_to_peer_id: None,
-                    reply_from: None,
-                    reply_media: None,
-                    reply_to_top_id: None,
-                    quote_text: None,
-                    quote_entities: None,
-                    quote_offset: None,
-                    todo_item_id: None,
-                    poll_option: None,
-                },
-            )),
-            fwd_from: Some(tl::enums::MessageFwdHeader::Header(
-                tl::types::MessageFwdHeader {
-                    imported: false,
-                    saved_out: false,
-                    from_id: Some(channel_peer(777)),
-                    from_name: None,
-                    date: 1_762_600_000,
-                    channel_post: Some(55),
-                    post_author: Some("Origin".into()),
-                    saved_from_peer: None,
-                    saved_from_msg_id: None,
-                    saved_from_id: None,
-                    saved_from_name: None,
-                    saved_date: None,
-                    psa_type: None,
-                },
-            )),
-            ..bare(100)
-        };
+        let raw = full_post(100);
         let row = message_row(&tl::enums::Message::Message(raw)).unwrap();
         assert_eq!(row.id, 100);
         assert_eq!(row.date, timestamp(1_762_673_674));
@@ -642,23 +597,14 @@ mod tests {
         assert!(row.reactions.is_empty());
     }
 
+    /// A reply header to `msg_id`, in the chat `peer` names (this channel when `None`).
     fn reply_header(msg_id: i32, peer: Option<tl::enums::Peer>) -> tl::enums::MessageReplyHeader {
-        tl::enums::MessageReplyHeader::Header(tl::types::MessageReplyHeader {
-            reply_to_scheduled: false,
-            forum_topic: false,
-            quote: false,
-            reply_to_ephemeral: false,
-            reply_to_msg_id: Some(msg_id),
-            reply_to_peer_id: peer,
-            reply_from: None,
-            reply_media: None,
-            reply_to_top_id: None,
-            quote_text: None,
-            quote_entities: None,
-            quote_offset: None,
-            todo_item_id: None,
-            poll_option: None,
-        })
+        let Some(tl::enums::MessageReplyHeader::Header(mut header)) = full_post(1).reply_to else {
+            panic!("the fake DC's full post is a reply");
+        };
+        header.reply_to_msg_id = Some(msg_id);
+        header.reply_to_peer_id = peer;
+        tl::enums::MessageReplyHeader::Header(header)
     }
 
     #[test]
@@ -938,58 +884,21 @@ mod tests {
         );
     }
 
+    /// The account the channels are seen by (an access hash is per account).
+    const USER: i64 = 777_000_001;
+
+    fn fake_channel(id: i64, username: Option<&str>) -> fake_dc::Channel {
+        let mut channel = fake_dc::Channel::new(id, username.unwrap_or("unnamed"), 0);
+        channel.username = username.map(str::to_owned);
+        channel.title = Some("Durov's Channel".into());
+        channel
+    }
+
+    /// A channel as the fake DC sends it to [`USER`].
     fn channel(id: i64, username: Option<&str>) -> tl::types::Channel {
-        tl::types::Channel {
-            creator: false,
-            left: false,
-            broadcast: true,
-            verified: false,
-            megagroup: false,
-            restricted: false,
-            signatures: false,
-            min: false,
-            scam: false,
-            has_link: false,
-            has_geo: false,
-            slowmode_enabled: false,
-            call_active: false,
-            call_not_empty: false,
-            fake: false,
-            gigagroup: false,
-            noforwards: false,
-            join_to_send: false,
-            join_request: false,
-            forum: false,
-            stories_hidden: false,
-            stories_hidden_min: false,
-            stories_unavailable: false,
-            signature_profiles: false,
-            autotranslation: false,
-            broadcast_messages_allowed: false,
-            monoforum: false,
-            forum_tabs: false,
-            id,
-            access_hash: Some(-4242),
-            title: "Durov's Channel".into(),
-            username: username.map(str::to_owned),
-            photo: tl::enums::ChatPhoto::Empty,
-            date: 0,
-            restriction_reason: None,
-            admin_rights: None,
-            banned_rights: None,
-            default_banned_rights: None,
-            participants_count: None,
-            usernames: None,
-            stories_max_id: None,
-            color: None,
-            profile_color: None,
-            emoji_status: None,
-            level: None,
-            subscription_until_date: None,
-            bot_verification_icon: None,
-            send_paid_messages_stars: None,
-            linked_monoforum_id: None,
-            linked_community_id: None,
+        match fake_dc::answer::channel(&fake_channel(id, username), USER, 0) {
+            tl::enums::Chat::Channel(channel) => channel,
+            other => panic!("the fake DC answered {other:?}"),
         }
     }
 
@@ -1003,7 +912,7 @@ mod tests {
             resolved_channel(&channel_peer(1006503122), &chats),
             Ok(ResolvedChannel {
                 id: 1006503122,
-                access_hash: Some(-4242),
+                access_hash: Some(fake_channel(1006503122, None).access_hash_for(USER)),
                 username: Some("durov".into()),
                 title: Some("Durov's Channel".into()),
             })
