@@ -541,29 +541,34 @@ mod tests {
         })
     }
 
-    /// A post with every field of the fake DC's scenario set, as it sends it.
+    /// What a post of the fake DC's scenario can carry, all of it set but media and reactions.
+    fn full_post_content() -> fake_dc::history::Content {
+        fake_dc::history::Content {
+            text: "Hello, channel".into(),
+            entities: Vec::new(),
+            views: 1500,
+            forwards: 12,
+            replies: 7,
+            edit_date: Some(1_762_677_274),
+            post_author: Some("Editor".into()),
+            grouped_id: Some(13_600_000_000_000_001),
+            reply_to: Some(99),
+            forward: Some(fake_dc::history::Forward {
+                from_channel: 777,
+                channel_post: 55,
+                date: 1_762_600_000,
+            }),
+            media: None,
+            reactions: Vec::new(),
+        }
+    }
+
+    /// A post with [`full_post_content`], as the fake DC sends it.
     fn full_post(id: i32) -> tl::types::Message {
         let post = fake_dc::Post {
             id,
             date: 1_762_673_674,
-            content: Some(fake_dc::history::Content {
-                text: "Hello, channel".into(),
-                entities: Vec::new(),
-                views: 1500,
-                forwards: 12,
-                replies: 7,
-                edit_date: Some(1_762_677_274),
-                post_author: Some("Editor".into()),
-                grouped_id: Some(13_600_000_000_000_001),
-                reply_to: Some(99),
-                forward: Some(fake_dc::history::Forward {
-                    from_channel: 777,
-                    channel_post: 55,
-                    date: 1_762_600_000,
-                }),
-                media: None,
-                reactions: Vec::new(),
-            }),
+            content: Some(full_post_content()),
         };
         match fake_dc::answer::message(1006503122, &post) {
             tl::enums::Message::Message(message) => message,
@@ -698,49 +703,19 @@ mod tests {
 
     #[test]
     fn media_keeps_kind_and_metadata() {
-        let document = tl::types::Document {
-            id: 9_000_000_000_000_000_001,
-            access_hash: 1,
-            file_reference: vec![],
-            date: 0,
-            mime_type: "video/mp4".into(),
-            size: 1_048_576,
-            thumbs: None,
-            video_thumbs: None,
-            dc_id: 2,
-            attributes: vec![
-                tl::enums::DocumentAttribute::Filename(tl::types::DocumentAttributeFilename {
-                    file_name: "clip.mp4".into(),
-                }),
-                tl::enums::DocumentAttribute::Video(tl::types::DocumentAttributeVideo {
-                    round_message: false,
-                    supports_streaming: true,
-                    nosound: false,
+        let post = fake_dc::Post {
+            id: 6,
+            date: 1_762_673_674,
+            content: Some(fake_dc::history::Content {
+                media: Some(fake_dc::history::Media::Video {
+                    document_id: 9_000_000_000_000_000_001,
                     duration: 12.5,
-                    w: 1280,
-                    h: 720,
-                    preload_prefix_size: None,
-                    video_start_ts: None,
-                    video_codec: None,
                 }),
-            ],
+                ..full_post_content()
+            }),
         };
-        let raw = tl::types::Message {
-            media: Some(tl::enums::MessageMedia::Document(
-                tl::types::MessageMediaDocument {
-                    nopremium: false,
-                    spoiler: false,
-                    video: true,
-                    round: false,
-                    voice: false,
-                    document: Some(tl::enums::Document::Document(document)),
-                    alt_documents: None,
-                    video_cover: None,
-                    video_timestamp: None,
-                    ttl_seconds: None,
-                },
-            )),
-            ..bare(6)
+        let tl::enums::Message::Message(raw) = fake_dc::answer::message(1006503122, &post) else {
+            panic!("the fake DC answers a post with content as a message");
         };
         let media = message_row(&tl::enums::Message::Message(raw))
             .unwrap()
@@ -751,7 +726,7 @@ mod tests {
             media.metadata,
             json!({"video": true, "voice": false, "round": false,
                    "document_id": "9000000000000000001", "mime_type": "video/mp4",
-                   "size": 1_048_576, "file_name": "clip.mp4", "duration": 12.5,
+                   "size": 1_048_576, "file_name": "clip-9000000000000000001.mp4", "duration": 12.5,
                    "width": 1280, "height": 720})
         );
         let geo = tl::types::Message {
@@ -785,24 +760,21 @@ mod tests {
         assert_eq!(message_id(&empty), 8);
     }
 
+    /// A service message of user 7 in this channel, built by the fake DC with `action`.
     fn service_message(id: i32, action: tl::enums::MessageAction) -> tl::types::MessageService {
-        tl::types::MessageService {
-            out: false,
-            mentioned: false,
-            media_unread: false,
-            reactions_are_possible: false,
-            silent: false,
-            post: true,
-            legacy: false,
+        let post = fake_dc::Post {
             id,
-            from_id: Some(tl::enums::Peer::User(tl::types::PeerUser { user_id: 7 })),
-            peer_id: channel_peer(1006503122),
-            saved_peer_id: None,
-            reply_to: None,
             date: 1_762_673_674,
+            content: None,
+        };
+        let tl::enums::Message::Service(service) = fake_dc::answer::message(1006503122, &post)
+        else {
+            panic!("the fake DC answers a post without content as a service message");
+        };
+        tl::types::MessageService {
+            from_id: Some(tl::enums::Peer::User(tl::types::PeerUser { user_id: 7 })),
             action,
-            reactions: None,
-            ttl_period: None,
+            ..service
         }
     }
 
