@@ -107,3 +107,37 @@ def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 def rbac_contract() -> list[dict[str, Any]]:
     return json.loads((ROOT / "operator" / "rbac.json").read_text())["rules"]
+
+
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples; a rule's lists multiply out."""
+    out = set()
+    for rule in rules:
+        assert set(rule) <= {"apiGroups", "resources", "verbs"}, f"unexpected rule fields: {rule}"
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert "*" not in (group, resource, verb), f"wildcard in {rule}"
+                    out.add((group, resource, verb))
+    return out
+
+
+# The labels by which Kubernetes' built-in view, edit and admin ClusterRoles pick up others.
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def aggregated_to(obj: dict[str, Any]) -> set[str]:
+    """The built-in roles (view, edit, admin) an object's labels add it to."""
+    labels = obj["metadata"].get("labels", {})
+    return {k.removeprefix(AGGREGATE_TO) for k, v in labels.items() if k.startswith(AGGREGATE_TO) and v == "true"}
+
+
+def user_roles(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles for people (rbac.aggregateToDefaultRoles), not for the operator."""
+    return [o for o in objects if o["kind"] == "ClusterRole" and aggregated_to(o)]
+
+
+def operator_rbac(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every object but the user roles: what the operator's own RBAC is checked on."""
+    users = user_roles(objects)
+    return [o for o in objects if o not in users]

@@ -16,9 +16,11 @@ from conftest import (
     RELEASE_NAMESPACE,
     ROOT,
     VARIANTS,
+    grants,
     notes,
     of_kind,
     one,
+    operator_rbac,
     rbac_contract,
     render,
 )
@@ -111,6 +113,8 @@ def test_default_renders_the_cluster_scoped_operator(chart) -> None:
     assert kinds(render(chart, {})) == sorted(
         [
             "ClusterRole",
+            "ClusterRole",  # the user roles, view and edit (test_user_roles.py)
+            "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "Role",
@@ -121,10 +125,14 @@ def test_default_renders_the_cluster_scoped_operator(chart) -> None:
     )
 
 
-def test_namespace_scope_renders_no_cluster_wide_rbac(chart) -> None:
-    assert kinds(render(chart, VARIANTS["namespace-scoped"])) == sorted(
+def test_namespace_scope_gives_the_operator_no_cluster_wide_rbac(chart) -> None:
+    objects = render(chart, VARIANTS["namespace-scoped"])
+    assert kinds(operator_rbac(objects)) == sorted(
         ["Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount"]
     )
+    # The only cluster-scoped RBAC left is the user roles, which nothing binds.
+    assert of_kind(objects, "ClusterRoleBinding") == []
+    assert len(of_kind(objects, "ClusterRole")) == 2
 
 
 def test_pdb_only_with_more_than_one_replica(chart) -> None:
@@ -343,6 +351,7 @@ BAD_VALUES = [
     ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory", "does not match pattern"),
     ({"replica": 2}, "", "additional properties 'replica' not allowed"),
     ({"metrics": {"enable": True}}, "/metrics", "additional properties 'enable' not allowed"),
+    ({"rbac": {"aggregateToDefaultRoles": "yes"}}, "/rbac/aggregateToDefaultRoles", "want boolean"),
     ({"extraEnv": [{"name": "DATABASE_URL", "value": "x"}]}, "/extraEnv/0/name", "not"),
     # The restricted Pod Security Standard cannot be switched off through values.
     ({"securityContext": {"allowPrivilegeEscalation": True}}, "/securityContext/allowPrivilegeEscalation", "value must be false"),
@@ -441,21 +450,11 @@ def test_restricted_check_catches_weakened_pods(chart, weaken) -> None:
 # --- RBAC: exactly operator/rbac.json ---------------------------------------------------------
 
 
-def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """(apiGroup, resource, verb) triples; a rule's lists multiply out."""
-    out = set()
-    for rule in rules:
-        assert set(rule) <= {"apiGroups", "resources", "verbs"}, f"unexpected rule fields: {rule}"
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                for verb in rule["verbs"]:
-                    assert "*" not in (group, resource, verb), f"wildcard in {rule}"
-                    out.add((group, resource, verb))
-    return out
-
-
 def bound_grants(objects: list[dict[str, Any]], service_account: str) -> dict[tuple[str, str | None], set]:
-    """What the ServiceAccount may do, keyed by (role kind, namespace the grant applies in)."""
+    """What the ServiceAccount may do, keyed by (role kind, namespace the grant applies in).
+
+    The operator's roles only: the user roles (test_user_roles.py) are bound to nobody."""
+    objects = operator_rbac(objects)
     roles = {(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")): o for o in objects
              if o["kind"] in {"Role", "ClusterRole"}}
     out: dict[tuple[str, str | None], set] = {}

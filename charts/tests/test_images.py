@@ -65,7 +65,7 @@ def test_binary_name_is_the_crate_name(crate: str) -> None:
 def test_images_run_as_the_user_the_chart_and_jobs_expect() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["podSecurityContext"]["runAsUser"] == NONROOT
-    job_rs = (ROOT / "operator" / "src" / "job.rs").read_text()
+    job_rs = (ROOT / "operator" / "src" / "job" / "build.rs").read_text()
     assert f"pub const RUN_AS: i64 = {NONROOT};" in job_rs
     assert 'command: Some(vec!["collector-job".to_string(), "collect".to_string()])' in job_rs, (
         "the collector image puts collector-job on PATH for this command"

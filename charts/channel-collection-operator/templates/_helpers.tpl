@@ -22,6 +22,12 @@
 {{- printf "%s-leader-election" (include "cco.fullname" . | trunc 47 | trimSuffix "-") -}}
 {{- end -}}
 
+{{/* Name of a user-facing ClusterRole, `(list . "view")` (suffix kept within 63 characters). */}}
+{{- define "cco.userRoleName" -}}
+{{- $suffix := index . 1 -}}
+{{- printf "%s-%s" (include "cco.fullname" (index . 0) | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix -}}
+{{- end -}}
+
 {{/* Name of the metrics Service (suffix kept within 63 characters). */}}
 {{- define "cco.metricsServiceName" -}}
 {{- printf "%s-metrics" (include "cco.fullname" . | trunc 55 | trimSuffix "-") -}}
