@@ -232,7 +232,7 @@ def test_deployment_passes_settings_to_the_operator(chart) -> None:
     assert c["args"][0] == "run"
     assert not any(a.startswith("--namespace") for a in c["args"]), "cluster scope watches all"
     assert "--lease-name=cco-channel-collection-operator" in c["args"]
-    assert "--status-refresh=5s" in c["args"]
+    assert "--status-refresh=30s" in c["args"]
     assert "--audit-retention=30d" in c["args"]
     env = {e["name"]: e for e in c["env"]}
     assert env["RUST_LOG"]["value"] == "debug"

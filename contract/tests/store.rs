@@ -72,3 +72,55 @@ async fn every_row_names_the_shard_that_wrote_it(pool: PgPool) {
         "the history keeps each shard's start"
     );
 }
+
+/// Every row of a collection is announced on the audit log's channel, naming the collection;
+/// a row without one (the seed's) is not.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn every_row_of_a_collection_is_announced(pool: sqlx::PgPool) {
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener
+        .listen(contract::audit::NOTIFY_CHANNEL)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO mtproto_audit_log (action) VALUES ('seed_row')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO mtproto_audit_log (action, run_id, collection_namespace, collection_name)
+         VALUES ('collection_start', 'news-1', 'telegram', 'news')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let notification = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+        .await
+        .expect("announced within 10 s")
+        .unwrap();
+    assert_eq!(notification.channel(), contract::audit::NOTIFY_CHANNEL);
+    assert_eq!(
+        contract::audit::notified_collection(notification.payload()),
+        Some(("telegram", "news")),
+        "the first notification is the collection's row: the seed's row is not announced"
+    );
+}
+
+/// A reader that has a run's first rows reads only the ones after them.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_run_is_read_from_where_the_reader_left_off(pool: sqlx::PgPool) {
+    for action in ["collection_start", "collection_progress", "collection_end"] {
+        sqlx::query("INSERT INTO mtproto_audit_log (action, run_id) VALUES ($1, 'news-2')")
+            .bind(action)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let all = contract::audit::read_run(&pool, "news-2").await.unwrap();
+    assert_eq!(all.len(), 3);
+    let rest = contract::audit::read_run_after(&pool, "news-2", all[0].id)
+        .await
+        .unwrap();
+    assert_eq!(rest, all[1..].to_vec());
+}

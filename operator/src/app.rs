@@ -143,7 +143,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader: leader_state,
         refresh: args.status_refresh,
         database,
-        durations: Default::default(),
+        runs: Default::default(),
         now: Arc::new(chrono::Utc::now),
         failures: Mutex::new(Default::default()),
         expected: Default::default(),

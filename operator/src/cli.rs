@@ -70,8 +70,10 @@ pub struct RunArgs {
     )]
     pub default_database_secret_key: String,
 
-    /// How often an active run's status is refreshed from the audit log (1s to 30s).
-    #[arg(long, env = "STATUS_REFRESH", default_value = "5s", value_parser = status_refresh)]
+    /// How often an active run's status is refreshed from the audit log even when no row
+    /// announced itself (1s to 30s): the safety net; each row written wakes its collection
+    /// at once.
+    #[arg(long, env = "STATUS_REFRESH", default_value = "30s", value_parser = status_refresh)]
     pub status_refresh: Duration,
 
     /// Most reconciles at once (a collection is never reconciled twice at the same time).

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use kube::runtime::{Controller, controller};
+use kube::runtime::{Controller, controller, reflector::ObjectRef};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -12,6 +12,7 @@ use telemetry::ErrorChain;
 
 use crate::{
     cache::Caches,
+    listen,
     reconcile::{Context, error_policy, reconcile},
 };
 
@@ -44,23 +45,36 @@ pub async fn run(
         .serve(ctx.stores.collections.clone());
     let stores = ctx.stores.clone();
     info!(concurrency = settings.concurrency, "controller starting");
-    let running = Controller::for_shared_stream(
+    let mut controller = Controller::for_shared_stream(
         caches.feeds.collections.subscribe(),
         stores.collections.clone(),
-    )
-    .owns_shared_stream(caches.feeds.jobs.subscribe())
-    .watches_shared_stream(caches.feeds.pods.subscribe(), move |pod| {
-        stores.collection_of_pod(&pod)
-    })
-    .with_config(controller::Config::default().concurrency(settings.concurrency))
-    .graceful_shutdown_on(crate::app::stopped(stop.clone()))
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        match result {
-            Ok((object, action)) => debug!(%object, ?action, "reconciled"),
-            Err(error) => warn!(error = %ErrorChain(&error), "controller"),
-        }
-    });
+    );
+    // Each audit row wakes its collection; without a database there is nothing to listen to.
+    if let Some(pool) = ctx.database.clone() {
+        let collections = stores.collections.clone();
+        controller = controller.reconcile_on(listen::triggers(pool, move || {
+            collections
+                .state()
+                .iter()
+                .filter(|cc| cc.status.as_ref().is_some_and(|s| s.active_job.is_some()))
+                .map(|cc| ObjectRef::from_obj(cc.as_ref()))
+                .collect()
+        }));
+    }
+    let running = controller
+        .owns_shared_stream(caches.feeds.jobs.subscribe())
+        .watches_shared_stream(caches.feeds.pods.subscribe(), move |pod| {
+            stores.collection_of_pod(&pod)
+        })
+        .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .graceful_shutdown_on(crate::app::stopped(stop.clone()))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, action)) => debug!(%object, ?action, "reconciled"),
+                Err(error) => warn!(error = %ErrorChain(&error), "controller"),
+            }
+        });
     let grace = settings.shutdown_grace;
     let deadline = async move {
         crate::app::stopped(stop).await;

@@ -3,8 +3,8 @@
 //! Pure core: `schedule`, `validate`, `job` (the collector Job, built and read), `runs`,
 //! `pods`, `decide` (what to do) and `status` (the one status computation: the run's progress
 //! from its audit rows, the conditions, `.status`).
-//! Shell: `cache` (the reflectors every read comes from), `reconcile` (read -> decide ->
-//! apply -> status), `events` (Events written in the background), `controller`, `leader`,
+//! Shell: `cache` (the reflectors every read comes from), `listen` (the audit log's
+//! notifications), `reconcile` (read -> decide -> apply -> status), `events` (Events written in the background), `controller`, `leader`,
 //! `http`, `throttle`, `retention` (audit-log retention), `app` (the binary's edge).
 
 pub mod app;
@@ -16,6 +16,7 @@ pub mod events;
 pub mod http;
 pub mod job;
 pub mod leader;
+pub mod listen;
 pub mod metrics;
 pub mod pods;
 pub mod reconcile;

@@ -98,7 +98,7 @@ fn the_database_url_is_optional_and_never_shown() {
     let Sub::Run(args) = Cli::try_parse_from(["operator", "run"]).unwrap().command() else {
         panic!("run expected")
     };
-    assert_eq!(args.status_refresh, Duration::from_secs(5));
+    assert_eq!(args.status_refresh, Duration::from_secs(30));
     assert_eq!(
         (
             args.max_concurrent_reconciles,

@@ -307,7 +307,7 @@ async fn start(
         // writes happen only when a controller starts.
         refresh: Duration::from_secs(3600),
         database: None,
-        durations: Default::default(),
+        runs: Default::default(),
         now: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),

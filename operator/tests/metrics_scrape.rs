@@ -339,7 +339,7 @@ async fn start(pool: PgPool) -> Running {
         leader: leader.clone(),
         refresh: Duration::from_secs(3600),
         database: Some(pool),
-        durations: Default::default(),
+        runs: Default::default(),
         now: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),

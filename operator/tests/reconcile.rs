@@ -118,7 +118,7 @@ fn context_with(
         leader,
         refresh: Duration::from_secs(10),
         database,
-        durations: Default::default(),
+        runs: Default::default(),
         now: Arc::new(move || now),
         failures: Default::default(),
         expected: Default::default(),
@@ -243,7 +243,7 @@ async fn run_with_pods(
     let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cc), ctx))
         .await
         .expect("reconcile finished in time");
-    let histories_cached = kept.durations.len();
+    let histories_cached = kept.runs.len();
     // The mock server ends once the last client (held by the context) is gone.
     drop(kept);
     let mut seen = tokio::time::timeout(Duration::from_secs(10), server)

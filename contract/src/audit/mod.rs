@@ -6,6 +6,7 @@
 //! namespace/name, the pod and the shard, which that system lacked.
 
 mod event;
+mod notify;
 mod past_runs;
 mod retention;
 mod store;
@@ -14,8 +15,9 @@ pub use event::{
     AuditEvent, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress, CollectionStart,
     EndReason, ErrorReason, FloodWait, ParseEventError,
 };
+pub use notify::{NOTIFY_CHANNEL, notified_collection};
 pub use past_runs::{
     MAX_ENDS_PER_RUN, PastRun, PastRunLimits, PastRunsError, recent_finished_runs,
 };
 pub use retention::{RetentionError, RetentionPass, RetentionPolicy, kept_runs};
-pub use store::{AuditLogError, AuditRow, AuditWriter, RunIdentity, read_run};
+pub use store::{AuditLogError, AuditRow, AuditWriter, RunIdentity, read_run, read_run_after};

@@ -104,13 +104,24 @@ type RunRow = (
 /// All rows of one run, oldest first: an index lookup on `(run_id, id)`, so its cost does not
 /// grow with the size of the table.
 pub async fn read_run(pool: &PgPool, run_id: &str) -> Result<Vec<AuditRow>, AuditLogError> {
+    read_run_after(pool, run_id, 0).await
+}
+
+/// The rows of one run with an id above `after`, oldest first: what a reader that has the
+/// rest still lacks, by the same index lookup.
+pub async fn read_run_after(
+    pool: &PgPool,
+    run_id: &str,
+    after: i64,
+) -> Result<Vec<AuditRow>, AuditLogError> {
     let rows: Vec<RunRow> = sqlx::query_as(
         "SELECT id, timestamp, pod_name, shard_index, action, metadata
                FROM mtproto_audit_log
-              WHERE run_id = $1
+              WHERE run_id = $1 AND id > $2
               ORDER BY id",
     )
     .bind(run_id)
+    .bind(after)
     .fetch_all(pool)
     .await
     .map_err(|source| AuditLogError::Read {

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::status::ChannelDurations;
+use crate::status::AuditSnapshot;
 use chrono::{DateTime, Utc};
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use kube::{Client, Resource, runtime::reflector::ObjectRef};
@@ -49,8 +49,8 @@ pub struct Context {
     /// (the operator never reads Secrets): if their collector writes elsewhere, their runs
     /// show no progress.
     pub database: Option<PgPool>,
-    /// Per-channel history of the runs being followed, read once per run.
-    pub durations: DurationsCache,
+    /// What was read of the runs being followed: their rows so far and their history.
+    pub runs: RunCache,
     /// The current time.
     pub now: Now,
     /// Consecutive failures per collection, for the error backoff.
@@ -195,33 +195,34 @@ impl Context {
     }
 }
 
-/// Most runs whose history is kept; beyond it the cache starts over (entries of runs whose
-/// end was never seen, e.g. of a deleted collection, would otherwise stay forever).
-const HISTORY_CACHE_MAX: usize = 1024;
+/// Most runs whose reads are kept; beyond it the cache starts over (entries of runs whose end
+/// was never seen, e.g. of a deleted collection, would otherwise stay forever).
+const RUN_CACHE_MAX: usize = 1024;
 
-/// Per-channel history of each followed run, keyed by (namespace, run): it does not change
-/// during a run, so each refresh after the first costs one indexed query.
+/// What was read of each followed run, keyed by (namespace, run): its rows so far and its
+/// collection's per-channel history (which does not change during a run), so each refresh
+/// reads only the rows written since the last.
 #[derive(Debug, Default)]
-pub struct DurationsCache(Mutex<HashMap<(String, RunId), ChannelDurations>>);
+pub struct RunCache(Mutex<HashMap<(String, RunId), AuditSnapshot>>);
 
-impl DurationsCache {
-    /// The history cached for `run`, if any.
-    pub fn get(&self, namespace: &str, run: &RunId) -> Option<ChannelDurations> {
+impl RunCache {
+    /// What was read of `run`, if anything.
+    pub fn get(&self, namespace: &str, run: &RunId) -> Option<AuditSnapshot> {
         let cache = self.0.lock().ok()?;
         cache.get(&(namespace.to_string(), run.clone())).cloned()
     }
 
-    /// Caches `history` for `run`.
-    pub fn put(&self, namespace: &str, run: &RunId, history: ChannelDurations) {
+    /// Keeps what was read of `run`.
+    pub fn put(&self, namespace: &str, run: &RunId, snapshot: AuditSnapshot) {
         if let Ok(mut cache) = self.0.lock() {
-            if cache.len() >= HISTORY_CACHE_MAX {
+            if cache.len() >= RUN_CACHE_MAX {
                 cache.clear();
             }
-            cache.insert((namespace.to_string(), run.clone()), history);
+            cache.insert((namespace.to_string(), run.clone()), snapshot);
         }
     }
 
-    /// Drops `run`'s history (it is over).
+    /// Drops `run` (it is over).
     pub fn forget(&self, namespace: &str, run: &RunId) {
         if let Ok(mut cache) = self.0.lock() {
             cache.remove(&(namespace.to_string(), run.clone()));

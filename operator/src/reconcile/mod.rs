@@ -13,7 +13,7 @@ use crds::ChannelCollection;
 use kube::{ResourceExt, runtime::controller::Action};
 use tracing::{error, instrument, warn};
 
-pub use context::{Context, DurationsCache, Expectations, FIELD_MANAGER, Now, StatusWrites};
+pub use context::{Context, Expectations, FIELD_MANAGER, Now, RunCache, StatusWrites};
 pub use error::Error;
 
 use telemetry::ErrorChain;
@@ -76,7 +76,7 @@ pub async fn reconcile(cc: Arc<ChannelCollection>, ctx: Arc<Context>) -> Result<
     }
     ctx.publish_all(&cc, &notices);
     if let Some(run) = observed.ended(&next) {
-        ctx.durations.forget(&namespace, run);
+        ctx.runs.forget(&namespace, run);
     }
     ctx.forget_failures(&cc);
 

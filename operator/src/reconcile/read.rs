@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::job::{self, JobPhase, ShardPlan};
 use crate::status::{AuditSnapshot, ReadError, reader};
+use contract::audit::AuditRow;
 use crds::{ChannelCollection, ChannelCollectionStatus, RunId};
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
@@ -157,8 +158,8 @@ pub(super) async fn durations_for_new_run(
 ) -> Option<crate::status::ChannelDurations> {
     let pool = ctx.database.as_ref()?;
     let run = RunId::from(run);
-    if let Some(history) = ctx.durations.get(namespace, &run) {
-        return Some(history);
+    if let Some(read) = ctx.runs.get(namespace, &run) {
+        return Some(read.history);
     }
     match reader::read_durations(
         pool,
@@ -170,7 +171,11 @@ pub(super) async fn durations_for_new_run(
     .await
     {
         Ok(history) => {
-            ctx.durations.put(namespace, &run, history.clone());
+            let read = AuditSnapshot {
+                rows: Vec::new(),
+                history: history.clone(),
+            };
+            ctx.runs.put(namespace, &run, read);
             Some(history)
         }
         Err(error) => {
@@ -180,9 +185,23 @@ pub(super) async fn durations_for_new_run(
     }
 }
 
-/// The run's rows and its collection's per-channel history (read on the run's first refresh
-/// only: it does not change during the run). A failure is logged with its causes (never the
-/// URL) and shown as progress unavailable: scheduling goes on.
+/// Rows a reader reads again on each refresh, besides the new ones: the rows of one run
+/// commit out of id order only among its concurrent writers (at most one per shard), so a row
+/// with a lower id than the last one read can still appear among these.
+const REREAD_ROWS: usize = 32;
+
+/// How many of `rows` (oldest first) a refresh keeps, and the id after which it reads the rest
+/// again: all but the last [`REREAD_ROWS`].
+fn reread_from(rows: &[AuditRow]) -> (usize, i64) {
+    let keep = rows.len().saturating_sub(REREAD_ROWS);
+    let after = keep.checked_sub(1).map_or(0, |last| rows[last].id);
+    (keep, after)
+}
+
+/// The run's rows and its collection's per-channel history: on the run's first refresh all of
+/// them, then only the rows written since (and the last [`REREAD_ROWS`] again); the history
+/// once per run, as it does not change during the run. A failure is logged with its causes
+/// (never the URL) and shown as progress unavailable: scheduling goes on.
 async fn read(
     ctx: &Context,
     pool: &PgPool,
@@ -191,27 +210,62 @@ async fn read(
     run: &RunId,
 ) -> Result<AuditSnapshot, ReadError> {
     let read = async {
-        let rows = reader::read_run_rows(pool, run).await?;
-        let history = match ctx.durations.get(namespace, run) {
-            Some(history) => history,
-            None => {
-                let history = reader::read_durations(
-                    pool,
-                    namespace,
-                    name,
-                    run,
-                    contract::audit::PastRunLimits::default(),
-                )
-                .await?;
-                ctx.durations.put(namespace, run, history.clone());
-                history
-            }
+        let Some(mut known) = ctx.runs.get(namespace, run) else {
+            let rows = reader::read_run_rows(pool, run).await?;
+            let history = reader::read_durations(
+                pool,
+                namespace,
+                name,
+                run,
+                contract::audit::PastRunLimits::default(),
+            )
+            .await?;
+            return Ok(AuditSnapshot { rows, history });
         };
-        Ok(AuditSnapshot { rows, history })
+        let (keep, after) = reread_from(&known.rows);
+        let fresh = reader::read_run_rows_after(pool, run, after).await?;
+        known.rows.truncate(keep);
+        known.rows.extend(fresh);
+        Ok(known)
     };
     let result = read.await;
+    if let Ok(snapshot) = &result {
+        ctx.runs.put(namespace, run, snapshot.clone());
+    }
     if let Err(error) = &result {
         warn!(run = %run, error = %ErrorChain(error), "cannot read the audit log; reporting Job-level status only");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(ids: impl IntoIterator<Item = i64>) -> Vec<AuditRow> {
+        ids.into_iter()
+            .map(|id| AuditRow {
+                id,
+                timestamp: chrono::DateTime::UNIX_EPOCH,
+                pod_name: None,
+                shard: None,
+                event: Err("not read".into()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refresh_reads_the_new_rows_and_the_last_few_again() {
+        assert_eq!(reread_from(&[]), (0, 0), "nothing known: everything");
+        assert_eq!(reread_from(&rows(1..=10)), (0, 0), "few rows: all again");
+        let known = rows(1..=40);
+        let (keep, after) = reread_from(&known);
+        assert_eq!((keep, after), (8, 8));
+        // Row 20 committed after row 40 was read (another shard's writer): the reread
+        // window still holds it, and nothing comes twice.
+        let mut merged = known.clone();
+        merged.truncate(keep);
+        merged.extend(rows((after + 1)..=41));
+        assert_eq!(merged, rows(1..=41));
+    }
 }

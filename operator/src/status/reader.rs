@@ -43,6 +43,17 @@ pub async fn read_run_rows(pool: &PgPool, run: &RunId) -> Result<Vec<AuditRow>, 
         .map_err(ReadError::Run)
 }
 
+/// The rows of run `run` with an id above `after`, oldest first.
+pub async fn read_run_rows_after(
+    pool: &PgPool,
+    run: &RunId,
+    after: i64,
+) -> Result<Vec<AuditRow>, ReadError> {
+    contract::audit::read_run_after(pool, run.as_str(), after)
+        .await
+        .map_err(ReadError::Run)
+}
+
 /// Per-channel history of collection `namespace/name` from its latest finished runs other
 /// than `run`.
 pub async fn read_durations(
