@@ -152,6 +152,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = controller::Settings {
         concurrency: args.max_concurrent_reconciles,
         shutdown_grace: args.shutdown_grace,
+        listen_audit_log: args.listen_audit_log,
     };
     info!(
         namespace = args.namespace.as_deref().unwrap_or("<all>"),

@@ -76,6 +76,13 @@ pub struct RunArgs {
     #[arg(long, env = "STATUS_REFRESH", default_value = "30s", value_parser = status_refresh)]
     pub status_refresh: Duration,
 
+    /// Listen to the audit log's notifications (PostgreSQL `LISTEN`), so each row written
+    /// refreshes its collection at once. Off only where the database URL goes through a
+    /// pooler that does not pass `LISTEN` (PgBouncer in transaction mode): status then
+    /// refreshes at `--status-refresh` alone.
+    #[arg(long, env = "LISTEN_AUDIT_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub listen_audit_log: bool,
+
     /// Most reconciles at once (a collection is never reconciled twice at the same time).
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,

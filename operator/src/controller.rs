@@ -24,6 +24,8 @@ pub struct Settings {
     /// How long in-flight reconciles get to finish after `stop` (kube-runtime's graceful
     /// shutdown does not end while a watch backs off from an unreachable API server).
     pub shutdown_grace: Duration,
+    /// Reconcile a collection when PostgreSQL announces one of its audit rows.
+    pub listen_audit_log: bool,
 }
 
 /// Runs the controller until `stop` turns true. It starts once every cache has synced, so
@@ -50,7 +52,7 @@ pub async fn run(
         stores.collections.clone(),
     );
     // Each audit row wakes its collection; without a database there is nothing to listen to.
-    if let Some(pool) = ctx.database.clone() {
+    if let Some(pool) = ctx.database.clone().filter(|_| settings.listen_audit_log) {
         let collections = stores.collections.clone();
         controller = controller.reconcile_on(listen::triggers(pool, move || {
             collections

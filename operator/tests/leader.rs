@@ -330,6 +330,7 @@ async fn start(
     let settings = controller::Settings {
         concurrency: 4,
         shutdown_grace: Duration::from_secs(1),
+        listen_audit_log: true,
     };
     let task = tokio::spawn(leader::run_when_leader(
         manager,

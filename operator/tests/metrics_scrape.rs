@@ -360,6 +360,7 @@ async fn start(pool: PgPool) -> Running {
     let settings = controller::Settings {
         concurrency: 4,
         shutdown_grace: Duration::from_secs(1),
+        listen_audit_log: true,
     };
     let controller =
         tokio::spawn(async move { controller::run(ctx, &caches, settings, stopping).await });

@@ -1,0 +1,324 @@
+//! The fake API server of the operator's benches: lists, watches (events as objects change),
+//! Job creation, status server-side apply, Events, with a latency per request. Objects carry
+//! `managedFields` and kubectl's last-applied annotation as a real server's do, since that is
+//! where much of a cache's memory goes. Also what both benches read of the operator process.
+#![allow(dead_code)] // each bench uses a different part
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    serve::ListenerExt,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+pub struct Cluster {
+    pub rv: u64,
+    pub collections: BTreeMap<String, Value>,
+    pub jobs: BTreeMap<String, Value>,
+    /// When each Job was created (as a watch would see it).
+    pub created: Vec<SystemTime>,
+    /// Every status write: the collection, when, and the status written.
+    pub status_writes: Vec<(String, SystemTime, Value)>,
+    /// Open watches: kind -> senders of JSON lines.
+    pub watches: HashMap<&'static str, Vec<mpsc::UnboundedSender<Bytes>>>,
+    pub requests: u64,
+    /// Requests by "METHOD kind".
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+impl Cluster {
+    fn next_rv(&mut self) -> String {
+        self.rv += 1;
+        self.rv.to_string()
+    }
+
+    fn notify(&mut self, kind: &'static str, type_: &str, object: &Value) {
+        let line = Bytes::from(format!("{}\n", json!({"type": type_, "object": object})));
+        if let Some(watches) = self.watches.get_mut(kind) {
+            watches.retain(|w| w.send(line.clone()).is_ok());
+        }
+    }
+}
+
+pub struct Server {
+    pub cluster: Mutex<Cluster>,
+    pub latency: Duration,
+}
+
+/// `fieldsV1` of an object's fields, as a server's managedFields list them.
+pub fn fields_v1(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (format!("f:{k}"), fields_v1(v)))
+                .collect(),
+        ),
+        _ => json!({}),
+    }
+}
+
+pub fn managed(manager: &str, subresource: Option<&str>, fields: Value) -> Value {
+    let mut entry = json!({
+        "manager": manager, "operation": if subresource.is_some() { "Apply" } else { "Update" },
+        "apiVersion": "v1", "time": "2026-11-28T12:00:00Z", "fieldsType": "FieldsV1",
+        "fieldsV1": fields
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    entry
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `a=b,c=d` selector matched against an object's labels.
+fn selected(object: &Value, query: &str) -> bool {
+    let Some(selector) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("labelSelector="))
+    else {
+        return true;
+    };
+    let selector = selector
+        .replace("%3D", "=")
+        .replace("%2C", ",")
+        .replace("%2F", "/");
+    selector.split(',').all(|pair| match pair.split_once('=') {
+        Some((k, v)) => object["metadata"]["labels"][k] == v,
+        None => true,
+    })
+}
+
+pub async fn handle(
+    State(server): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let watch = query.contains("watch=true");
+    if !watch {
+        tokio::time::sleep(server.latency).await;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let kind: &'static str = if path.contains("/channelcollections") {
+        "collections"
+    } else if path.contains("/jobs") {
+        "jobs"
+    } else if path.contains("/pods") {
+        "pods"
+    } else if path.contains("/events") {
+        "events"
+    } else {
+        "other"
+    };
+    let mut c = server.cluster.lock().unwrap();
+    c.requests += 1;
+    *c.by_kind
+        .entry(format!(
+            "{method} {kind}{}",
+            if watch { " watch" } else { "" }
+        ))
+        .or_default() += 1;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /apis/<group>/<version>/namespaces/<ns>/<resource>/<name>[/status]
+    let name = match kind {
+        "collections" | "jobs" | "events" => segments.get(6).copied(),
+        _ => None,
+    };
+    let json_response = |code: StatusCode, value: &Value| {
+        (
+            code,
+            [("content-type", "application/json")],
+            value.to_string(),
+        )
+            .into_response()
+    };
+    match (method, kind, name, watch) {
+        (Method::GET, _, None, true) => {
+            let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+            c.watches.entry(kind).or_default().push(tx);
+            let stream = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+            });
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }
+        (Method::GET, _, None, false) => {
+            let items: Vec<Value> = match kind {
+                "collections" => c.collections.values().cloned().collect(),
+                "jobs" => c
+                    .jobs
+                    .values()
+                    .filter(|j| selected(j, &query))
+                    .cloned()
+                    .collect(),
+                _ => vec![],
+            };
+            let rv = c.rv.to_string();
+            json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+            )
+        }
+        (Method::PATCH, "collections", Some(name), _) => {
+            let rv = c.next_rv();
+            let Some(object) = c.collections.get_mut(name) else {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"kind": "Status", "code": 404}),
+                );
+            };
+            object["status"] = body["status"].clone();
+            let write = (name.to_string(), SystemTime::now(), body["status"].clone());
+            object["metadata"]["resourceVersion"] = json!(rv);
+            if let Some(status_entry) = object["metadata"]["managedFields"].get_mut(1) {
+                status_entry["fieldsV1"] = json!({"f:status": fields_v1(&body["status"])});
+            }
+            let object = object.clone();
+            c.status_writes.push(write);
+            c.notify("collections", "MODIFIED", &object);
+            json_response(StatusCode::OK, &object)
+        }
+        (Method::POST, "jobs", None, _) => {
+            let name = body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if c.jobs.contains_key(&name) {
+                return json_response(
+                    StatusCode::CONFLICT,
+                    &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409, "message": "exists"}),
+                );
+            }
+            c.created.push(SystemTime::now());
+            let rv = c.next_rv();
+            let mut job = body.clone();
+            job["metadata"]["uid"] = json!(format!("job-{rv}"));
+            job["metadata"]["resourceVersion"] = json!(rv);
+            job["metadata"]["creationTimestamp"] = json!(rfc3339(Utc::now()));
+            job["metadata"]["managedFields"] = json!([managed(
+                "channel-collection-operator",
+                None,
+                fields_v1(&body)
+            )]);
+            job["status"] = json!({});
+            c.jobs.insert(name, job.clone());
+            c.notify("jobs", "ADDED", &job);
+            json_response(StatusCode::CREATED, &job)
+        }
+        (Method::GET, "jobs", Some(name), _) => match c.jobs.get(name) {
+            Some(job) => json_response(StatusCode::OK, job),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"kind": "Status", "code": 404, "reason": "NotFound"}),
+            ),
+        },
+        (Method::DELETE, "jobs", Some(name), _) => {
+            if let Some(job) = c.jobs.remove(name) {
+                c.notify("jobs", "DELETED", &job);
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({"kind": "Status", "status": "Success"}),
+            )
+        }
+        (Method::POST, "events", _, _) => json_response(StatusCode::CREATED, &body),
+        (Method::PATCH, "events", _, _) => json_response(StatusCode::OK, &body),
+        (method, _, _, _) => {
+            eprintln!("fake API server: unexpected {method} {path}");
+            json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"kind": "Status", "code": 404}),
+            )
+        }
+    }
+}
+
+/// (RSS kB, peak RSS kB, CPU seconds) of a process.
+pub fn usage(pid: u32) -> (u64, u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces): utime and stime are 14th/15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<f64>().ok())
+        .sum();
+    (kb("VmRSS:"), kb("VmHWM:"), ticks / 100.0)
+}
+
+/// The unlabelled samples of the operator's `/metrics` (HTTP/1.0, so the body ends the reply).
+pub fn scrape(port: u16) -> HashMap<String, f64> {
+    use std::io::{Read, Write};
+    let mut reply = String::new();
+    if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+        let _ = stream.read_to_string(&mut reply);
+    }
+    reply
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains('{'))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+/// Serves `server` on a loopback port; the port, and the task to abort when done.
+pub async fn serve(server: Arc<Server>) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().fallback(handle).with_state(server);
+    // TCP_NODELAY, as the Go net package sets on every connection of a real API server.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let serving = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, serving)
+}
+
+/// A kubeconfig for the server at `port`, default namespace `namespace`.
+pub fn kubeconfig(port: u16, namespace: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: {namespace}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+    )
+}
