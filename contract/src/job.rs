@@ -74,6 +74,10 @@ pub mod label {
     pub const MANAGED_BY_OPERATOR: &str = "channel-collection-operator";
 }
 
+/// Name of the collector container in the Job's pods (what `kubectl logs -c` and the pod
+/// failure policy name).
+pub const CONTAINER: &str = "collector";
+
 /// Where the session Secret is mounted in the collector container.
 pub const SESSION_DIR: &str = "/var/run/secrets/telegram";
 /// File name of the session blob inside [`SESSION_DIR`].

@@ -37,6 +37,9 @@ impl From<String> for RunId {
 /// Most entries kept in `status.recentErrors`.
 pub const MAX_RECENT_ERRORS: usize = 10;
 
+/// Most entries kept in `status.recentRuns`.
+pub const MAX_RECENT_RUNS: usize = 10;
+
 /// Most entries of `status.shards` (one per session, at most `spec.sessions`' bound).
 pub const MAX_SHARDS: usize = crate::spec::MAX_SESSIONS;
 
@@ -144,6 +147,12 @@ pub struct ChannelCollectionStatus {
     /// Summary of the latest finished run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<RunSummary>,
+
+    /// Summaries of the latest finished runs, newest first (at most 10, one per Job);
+    /// the first is `lastRun`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub recent_runs: Vec<RunSummary>,
 
     /// Latest channel errors, newest first (at most 10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

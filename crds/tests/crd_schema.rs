@@ -376,6 +376,20 @@ fn sessions_and_shards_are_bounded() {
 }
 
 #[test]
+fn recent_runs_are_bounded_and_optional() {
+    let status = &schema()["properties"]["status"];
+    assert_eq!(
+        status["properties"]["recentRuns"]["maxItems"],
+        crds::MAX_RECENT_RUNS
+    );
+    // Statuses written before the list existed still parse.
+    let old: crds::ChannelCollectionStatus =
+        serde_json::from_value(json!({"lastRun": {"job": "news-1", "result": "Succeeded"}}))
+            .unwrap();
+    assert!(old.recent_runs.is_empty());
+}
+
+#[test]
 fn collections_written_before_sessions_existed_still_parse() {
     let spec: crds::ChannelCollectionSpec =
         serde_json::from_value(spec_with(json!({"interval": "10m"}))).unwrap();

@@ -757,3 +757,75 @@ fn a_retry_that_collects_clears_the_stall() {
     );
     assert_eq!(collecting.state, Some(CollectionState::Collecting));
 }
+
+/// `status.recentRuns` (what `kubectl chc history` reads): a finished run enters it once however
+/// often the status is recomputed, its entry follows its summary as that gains the audit log's
+/// counts, and the list keeps the newest ten, newest first.
+#[test]
+fn a_finished_run_enters_recent_runs_once_and_the_list_stays_bounded() {
+    let cc = following(ChannelCollection::test());
+    let jobs = [job_for(&ChannelCollection::test(), t0()).succeeded(at(12, 4, 0))];
+
+    // Seen from the Job alone first.
+    let (first, _) = compute(&cc, &jobs, None, None, at(12, 4, 5));
+    let summary = first.last_run.clone().expect("the run is over");
+    assert_eq!(summary.job, RunId::from(RUN));
+    assert_eq!(first.recent_runs, [summary]);
+
+    // Then with its collection_end: the same entry, with the counts.
+    let mut rows = started();
+    rows.push(row(
+        2,
+        AuditEvent::End(CollectionEnd {
+            total_messages: 42,
+            channels_synced: 3,
+            total_channels: 3,
+            errors: 0,
+            end_time: at(12, 3, 50),
+            aborted: false,
+            reason: None,
+        }),
+    ));
+    let (counted, _) = compute(
+        &cc.clone().with_status(first.clone()),
+        &jobs,
+        Some(Audit::Rows(rows)),
+        None,
+        at(12, 4, 10),
+    );
+    assert_eq!(counted.recent_runs.len(), 1, "{:?}", counted.recent_runs);
+    assert_eq!(counted.recent_runs[0].messages, Some(42));
+    assert_eq!(counted.recent_runs.first(), counted.last_run.as_ref());
+
+    // Recomputed while idle: unchanged, so no patch.
+    let (again, _) = compute(
+        &cc.clone().with_status(counted.clone()),
+        &jobs,
+        None,
+        None,
+        at(12, 5, 0),
+    );
+    assert_eq!(again.recent_runs, counted.recent_runs);
+
+    // Ten older runs already listed: the new one goes first and the oldest drops out.
+    let older: Vec<RunSummary> = (0..crds::MAX_RECENT_RUNS)
+        .map(|i| RunSummary {
+            job: format!("news-old-{i}").into(),
+            result: Some(RunResult::Succeeded),
+            end_time: Some(to_k8s(at(11, 50 - i as u32, 0))),
+            ..RunSummary::default()
+        })
+        .collect();
+    let full = cc.with_status(ChannelCollectionStatus {
+        active_job: Some(RUN.into()),
+        last_schedule_time: Some(to_k8s(t0())),
+        last_run: Some(older[0].clone()),
+        recent_runs: older.clone(),
+        ..ChannelCollectionStatus::default()
+    });
+    let (bounded, _) = compute(&full, &jobs, None, None, at(12, 4, 5));
+    let listed: Vec<&str> = bounded.recent_runs.iter().map(|r| r.job.as_str()).collect();
+    let mut want = vec![RUN.to_string()];
+    want.extend((0..crds::MAX_RECENT_RUNS - 1).map(|i| format!("news-old-{i}")));
+    assert_eq!(listed, want);
+}

@@ -30,7 +30,7 @@ use kube::{Resource, ResourceExt, api::ObjectMeta};
 use sha2::{Digest, Sha256};
 
 /// Name of the collector container.
-pub const CONTAINER: &str = "collector";
+pub const CONTAINER: &str = contract::job::CONTAINER;
 /// UID/GID the collector runs as (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
 /// The projected volume of a sharded run's sessions: `<index>/session`, `<index>/api_id`.

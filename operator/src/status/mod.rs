@@ -33,8 +33,8 @@ pub use reader::{AuditSnapshot, ReadError};
 
 use chrono::{DateTime, Utc};
 use crds::{
-    ChannelCollection, ChannelCollectionStatus, CollectionState, RunId, RunResult, RunSummary,
-    condition::STALLED,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_RUNS, RunId, RunResult,
+    RunSummary, condition::STALLED,
 };
 
 use crate::{
@@ -256,6 +256,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         last_successful_time: last_successful.map(to_k8s),
         next_run_time: schedule.next_run.map(to_k8s),
         last_handled_requested_at: schedule.last_handled_requested_at.clone(),
+        recent_runs: recent_runs(&previous.recent_runs, last_run.as_ref()),
         last_run,
         recent_errors: progress.recent_errors,
         shards: progress.shards,
@@ -338,6 +339,20 @@ fn last_run(
         Some(p) if p.end_time.as_ref().map(from_k8s) > ended_at(run) => Some(p.clone()),
         _ => Some(summarize(run)),
     }
+}
+
+/// `status.recentRuns`: the newest finished run (`lastRun`) first, then the previous entries
+/// of other Jobs, at most [`MAX_RECENT_RUNS`]. A run's summary can be rewritten after it
+/// first appears (the Job's end, then the audit log's counts): it replaces the run's entry.
+pub fn recent_runs(previous: &[RunSummary], last_run: Option<&RunSummary>) -> Vec<RunSummary> {
+    let Some(last) = last_run else {
+        return previous.iter().take(MAX_RECENT_RUNS).cloned().collect();
+    };
+    std::iter::once(last)
+        .chain(previous.iter().filter(|r| r.job != last.job))
+        .take(MAX_RECENT_RUNS)
+        .cloned()
+        .collect()
 }
 
 fn ended_at(run: &RunView) -> Option<DateTime<Utc>> {
