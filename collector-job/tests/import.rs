@@ -355,6 +355,25 @@ async fn a_message_id_twice_in_one_export_is_stored_once_with_the_later_edit(poo
     assert_eq!(checkpoint(&pool, 1001).await, Some(3));
 }
 
+/// Seen on a real export: a message listed twice was counted twice ("imported 214 messages",
+/// 213 stored). The second copy comes pages later, where a page's own dedup cannot see it.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_message_listed_twice_pages_apart_counts_once(pool: PgPool) {
+    let mut messages = posts(150);
+    messages.push(post(5, 1_761_987_720, "post 5 again"));
+    let dir = temp_dir("duplicate-count");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, messages),
+    );
+
+    let out = succeeded(&common::import(&pool, &path, "import-dup-count", &[]));
+
+    assert_eq!(message_ids(&pool, 1001).await.len(), 150);
+    assert!(out.contains("imported 150 messages"), "{out}");
+}
+
 #[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_page_the_database_refuses_fails_the_import_loudly_and_stores_nothing_of_that_chat(
     pool: PgPool,

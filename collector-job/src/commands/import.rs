@@ -330,7 +330,31 @@ struct Progress<'a, C> {
 struct ChatRun {
     name: String,
     import: Result<ChatImport, StoreError>,
+    /// Distinct messages stored: an id listed twice in the export is one message.
     stored: u64,
+    seen: SeenIds,
+}
+
+/// The message ids of one chat met so far, a bit each (a channel's ids count up from 1), so a
+/// message an export lists twice counts once, whatever the export's size.
+#[derive(Debug, Default)]
+struct SeenIds(Vec<u64>);
+
+impl SeenIds {
+    /// Whether `id` was not met before; records it.
+    fn insert(&mut self, id: i64) -> bool {
+        // Telegram never gives a channel message a negative id; count such a row as new.
+        let Ok(id) = usize::try_from(id) else {
+            return true;
+        };
+        let (word, bit) = (id / 64, 1u64 << (id % 64));
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        let new = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        new
+    }
 }
 
 impl<C: Clock> Progress<'_, C> {
@@ -348,6 +372,7 @@ impl<C: Clock> Progress<'_, C> {
             name: storable::text(&header.name).into_owned(),
             import,
             stored: 0,
+            seen: SeenIds::default(),
         })
     }
 
@@ -357,7 +382,10 @@ impl<C: Clock> Progress<'_, C> {
         };
         let stored = fatal_if_unreachable(import.store(&page).await)?;
         match stored {
-            Ok(()) => chat.stored += page.len() as u64,
+            Ok(()) => {
+                let new = page.iter().filter(|row| chat.seen.insert(row.id)).count();
+                chat.stored += new as u64;
+            }
             Err(error) => chat.import = Err(error),
         }
         Ok(())
@@ -410,5 +438,21 @@ fn fatal_if_unreachable<T>(
     match result {
         Err(error) if error.is_unreachable() => Err(RunError::Database(error).into()),
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_counts_once_however_often_it_comes() {
+        let mut seen = SeenIds::default();
+        assert!(seen.insert(5));
+        assert!(seen.insert(1_000_000));
+        assert!(!seen.insert(5));
+        assert!(!seen.insert(1_000_000));
+        assert!(seen.insert(63) && seen.insert(64) && !seen.insert(64));
+        assert!(seen.insert(-1), "a negative id is counted, never lost");
     }
 }
