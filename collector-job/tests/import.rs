@@ -6,8 +6,9 @@ mod common;
 
 use chrono::{DateTime, Utc};
 use collector_job::app::clock::ManualClock;
+use collector_job::app::shutdown::Shutdown;
 use collector_job::commands::collect::{RunEnd, RunTotals};
-use collector_job::commands::import::{self, ImportReport, ImportRequest};
+use collector_job::commands::import::{self, ImportError, ImportReport, ImportRequest};
 use collector_job::store::Store;
 use collector_job::store::model::{Media, MessageRow, ResolvedChannel};
 use common::{
@@ -33,6 +34,17 @@ fn request(path: impl Into<std::path::PathBuf>) -> ImportRequest {
 }
 
 async fn run_import(pool: &PgPool, fixture: &str, run_id: &str) -> ImportReport {
+    import_with(pool, fixture, run_id, Shutdown::never())
+        .await
+        .unwrap()
+}
+
+async fn import_with(
+    pool: &PgPool,
+    fixture: &str,
+    run_id: &str,
+    shutdown: Shutdown,
+) -> Result<ImportReport, ImportError> {
     let run = RunIdentity {
         run_id: run_id.into(),
         namespace: "news".into(),
@@ -49,9 +61,9 @@ async fn run_import(pool: &PgPool, fixture: &str, run_id: &str) -> ImportReport 
         &Store::new(pool.clone()),
         &AuditWriter::new(pool.clone(), run),
         &clock,
+        shutdown,
     )
     .await
-    .unwrap()
 }
 
 type Row = (
@@ -647,4 +659,26 @@ async fn an_unknown_reaction_type_is_stored_as_unknown(pool: PgPool) {
             {"type": "unknown", "source_type": "sparkle", "count": 2}
         ])
     );
+}
+
+/// A stop (SIGTERM, SIGINT) during an import: the chats committed stay, the one being stored is
+/// rolled back, and the run's `collection_end` says it was aborted by a signal, as a collect
+/// run's does; the binary exits 5.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_stopped_import_ends_its_run_as_aborted(pool: PgPool) {
+    let (trigger, stop) = collector_job::app::shutdown::channel();
+    trigger.trigger();
+    let stopped = import_with(&pool, "channel_result.json", "import-stopped", stop).await;
+    assert!(
+        matches!(stopped, Err(ImportError::Stopped { imported: 0, .. })),
+        "{stopped:?}"
+    );
+    let rows = contract::audit::read_run(&pool, "import-stopped")
+        .await
+        .unwrap();
+    let Some(Ok(AuditEvent::End(end))) = rows.last().map(|r| r.event.clone()) else {
+        panic!("the run ends with collection_end: {rows:?}");
+    };
+    assert!(end.aborted);
+    assert_eq!(end.reason, Some(contract::audit::EndReason::Terminated));
 }

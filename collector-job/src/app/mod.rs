@@ -41,8 +41,9 @@ pub enum Failure {
     SessionInvalid(String),
     #[error("{0}")]
     Database(String),
-    #[error("stopped by SIGTERM after the current batch (collection_end written)")]
-    Terminated,
+    /// Stopped by SIGTERM or SIGINT, with what was kept.
+    #[error("{0}")]
+    Terminated(String),
     #[error("{0}")]
     SessionInUse(String),
     #[error("{0}")]
@@ -56,7 +57,7 @@ impl Failure {
             Self::Config(_) => contract::job::exit::CONFIG,
             Self::SessionInvalid(_) => contract::job::exit::SESSION_INVALID,
             Self::Database(_) => contract::job::exit::DATABASE,
-            Self::Terminated => contract::job::exit::TERMINATED,
+            Self::Terminated(_) => contract::job::exit::TERMINATED,
             Self::SessionInUse(_) => contract::job::exit::SESSION_IN_USE,
             Self::Other(_) => contract::job::exit::OTHER,
         }
@@ -190,7 +191,9 @@ async fn collect_on(
              update the session Secret"
                 .into(),
         )),
-        RunEnd::Terminated => Err(Failure::Terminated),
+        RunEnd::Terminated => Err(Failure::Terminated(
+            "stopped by SIGTERM after the current batch (collection_end written)".into(),
+        )),
     }
 }
 
@@ -245,10 +248,17 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     let pool = connect(url).await?;
     let store = Store::new(pool.clone());
     let audit = AuditWriter::new(pool.clone(), run);
-    let outcome = import::import(&request, checked, &store, &audit, &SystemClock).await;
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger)
+        .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
+    let outcome = import::import(&request, checked, &store, &audit, &SystemClock, stop).await;
     pool.close().await;
     let report = outcome.map_err(|e| match e {
         ImportError::Run(e) => run_failure(e, url),
+        ImportError::Stopped { imported, channels } => Failure::Terminated(format!(
+            "import stopped by a signal: {imported} of {channels} channels imported (run \
+             {run_id}); the chat being imported was rolled back (collection_end written)"
+        )),
         other => Failure::Other(one_line(&other)),
     })?;
     let shown = request.path.display();
@@ -368,7 +378,7 @@ mod tests {
         assert_eq!(Failure::Config(String::new()).exit_code(), 2);
         assert_eq!(Failure::SessionInvalid(String::new()).exit_code(), 3);
         assert_eq!(Failure::Database(String::new()).exit_code(), 4);
-        assert_eq!(Failure::Terminated.exit_code(), 5);
+        assert_eq!(Failure::Terminated(String::new()).exit_code(), 5);
         assert_eq!(Failure::SessionInUse(String::new()).exit_code(), 6);
     }
 }

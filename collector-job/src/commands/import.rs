@@ -13,12 +13,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use contract::audit::{
     AuditEvent, AuditWriter, ChannelError, CollectionEnd, CollectionProgress, CollectionStart,
-    ErrorReason,
+    EndReason, ErrorReason,
 };
 use tokio::sync::mpsc;
 
 use crate::app::clock::Clock;
 use crate::app::config::MAX_BATCH;
+use crate::app::shutdown::Shutdown;
 use crate::commands::collect::{RunEnd, RunError, RunTotals};
 use crate::export;
 use crate::export::mapping::{ChatHeader, LocalDates};
@@ -67,6 +68,10 @@ pub enum ImportError {
     Run(#[from] RunError),
     #[error("the export reader stopped unexpectedly")]
     Reader,
+    /// Stopped by a signal: the chats committed so far stay, the one being stored was rolled
+    /// back, and `collection_end` says the run was aborted.
+    #[error("stopped by a signal: {imported} of {channels} channels imported")]
+    Stopped { imported: u32, channels: u32 },
 }
 
 /// The first reading: every chat's header in file order, and the chats skipped.
@@ -209,6 +214,7 @@ pub async fn import<C: Clock>(
     store: &Store,
     audit: &AuditWriter,
     clock: &C,
+    mut shutdown: Shutdown,
 ) -> Result<ImportReport, ImportError> {
     let CheckedExport {
         survey,
@@ -262,7 +268,15 @@ pub async fn import<C: Clock>(
     // ahead. Dropping `events` (an unreachable database) stops the reader.
     let storing = async {
         let mut chat: Option<ChatRun> = None;
-        while let Some(event) = events.recv().await {
+        loop {
+            let event = tokio::select! {
+                // A stop is seen before the next page, however many are queued.
+                biased;
+                // The open chat's transaction is dropped with it: rolled back.
+                () = shutdown.requested() => return Ok(true),
+                event = events.recv() => event,
+            };
+            let Some(event) = event else { break };
             match event {
                 Event::Chat(header) => chat = Some(run.begin(header).await?),
                 Event::Page(page) => {
@@ -278,10 +292,27 @@ pub async fn import<C: Clock>(
             }
         }
         drop(events);
-        Ok::<(), ImportError>(())
+        Ok::<bool, ImportError>(false)
     };
     let (stored, read) = tokio::join!(storing, reader);
-    stored?;
+    if stored? {
+        audit
+            .record(&AuditEvent::End(CollectionEnd {
+                total_messages: run.summary.total_messages,
+                channels_synced: run.summary.channels_synced,
+                total_channels,
+                errors: run.summary.errors,
+                end_time: clock.now(),
+                aborted: true,
+                reason: Some(EndReason::Terminated),
+            }))
+            .await
+            .map_err(RunError::from)?;
+        return Err(ImportError::Stopped {
+            imported: run.summary.channels_synced,
+            channels: total_channels,
+        });
+    }
     match read? {
         Ok(_) => {}
         // The file changed between the two readings.
