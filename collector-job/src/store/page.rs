@@ -312,7 +312,10 @@ fn page_statement(then: &str) -> String {
     );
 
     // The stored counters a newer version changes: the values before it, as of when they
-    // were seen (the statement's snapshot still holds them).
+    // were seen (the statement's snapshot still holds them). Each input row looks its stored
+    // row up by the primary key: `OFFSET 0` keeps the planner from flattening the lookup into
+    // a join on `channel_id` alone, which a generic plan of an analyzed table turns into a
+    // read of the whole channel per page (docs/collector.md, "Cost per page").
     let merged_counters: Vec<String> = COUNTERS
         .iter()
         .map(|c| format!("COALESCE(i.{c}, m.{c})"))
@@ -322,7 +325,10 @@ fn page_statement(then: &str) -> String {
         "INSERT INTO message_stats (channel_id, message_id, observed_at, {counters})
          SELECT m.channel_id, m.message_id, COALESCE(m.observed_at, m.collected_at), {stored}
            FROM input i
-           JOIN messages m ON m.channel_id = {channel_id} AND m.message_id = i.message_id
+           CROSS JOIN LATERAL (
+               SELECT * FROM messages
+                WHERE channel_id = {channel_id} AND message_id = i.message_id
+               OFFSET 0) m
           WHERE {newer}
             AND ({merged}) IS DISTINCT FROM ({stored})
             AND ({stored}) IS DISTINCT FROM ({nulls})
@@ -427,6 +433,103 @@ mod tests {
                 digits.parse().ok()
             })
             .collect()
+    }
+
+    /// The SQL types the store binds, in parameter order: what PostgreSQL prepares.
+    fn parameter_types(count: usize) -> Vec<String> {
+        let mut types = vec!["bigint".to_owned()];
+        types.extend(COLUMNS.iter().map(|c| format!("{}[]", c.sql_type)));
+        types.extend(["text", "timestamptz", "bigint", "timestamptz"].map(String::from));
+        types.truncate(count);
+        types
+    }
+
+    /// Every scan of `messages` in a JSON plan (the upsert's own node aside).
+    fn messages_scans(node: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        if node["Relation Name"] == "messages" && node["Node Type"] != "ModifyTable" {
+            out.push(node.clone());
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            messages_scans(child, out);
+        }
+    }
+
+    /// A page's cost must not grow with its channel: whatever the plan (generic, as a
+    /// prepared statement gets after five runs, or custom), `messages` is only ever read one
+    /// row per input row, by primary key. Asserted on the plan, never on time.
+    #[sqlx::test(migrator = "contract::MIGRATOR")]
+    async fn a_page_reads_its_stored_rows_by_primary_key_whatever_the_channel_holds(
+        pool: sqlx::PgPool,
+    ) {
+        let mut conn = pool.acquire().await.unwrap();
+        // One big channel among many small ones, analyzed (autovacuum does so in production):
+        // a generic plan then expects a dozen rows per channel, and a join on `channel_id`
+        // alone looks cheaper than 100 lookups by key.
+        sqlx::raw_sql(
+            "INSERT INTO channels (id) SELECT generate_series(1, 5001);
+             INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+             SELECT 1, g, now(), g, 'collect', now() FROM generate_series(1, 50000) g;
+             INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+             SELECT c, g, now(), g, 'collect', now()
+               FROM generate_series(2, 5001) c, generate_series(1, 2) g;
+             ANALYZE messages;",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        // The channel's last page again: every row is stored already. EXECUTE takes no bound
+        // parameters, so literals: the ids (what a custom plan looks at) and empty arrays.
+        let ids: Vec<String> = (49_901..=50_000).map(|id: i64| id.to_string()).collect();
+        let mut values = vec!["1".to_owned(), format!("'{{{}}}'", ids.join(","))];
+        values.extend(COLUMNS[1..].iter().map(|_| "'{}'".to_owned()));
+        values.extend(["'collect'", "now()", "50000", "now()"].map(String::from));
+        let statements = [
+            (
+                "import_page",
+                IMPORT_PAGE.as_str(),
+                Param::ObservedAt.number(),
+            ),
+            ("collect_page", COLLECT_PAGE.as_str(), Param::Now.number()),
+        ];
+        for (name, statement, count) in statements {
+            let prepare = format!(
+                "PREPARE {name} ({}) AS {statement}",
+                parameter_types(count).join(", ")
+            );
+            sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            for mode in ["force_generic_plan", "force_custom_plan"] {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                let explain = format!(
+                    "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
+                    values[..count].join(", ")
+                );
+                let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                let mut scans = Vec::new();
+                messages_scans(&plan[0]["Plan"], &mut scans);
+                assert!(!scans.is_empty(), "{name}, {mode}: no read of messages?");
+                for scan in scans {
+                    let by_key = ["Index Scan", "Index Only Scan"]
+                        .contains(&scan["Node Type"].as_str().unwrap_or_default())
+                        && scan["Index Name"] == "messages_pkey"
+                        && scan["Index Cond"]
+                            .as_str()
+                            .is_some_and(|cond| cond.contains("message_id = "));
+                    assert!(
+                        by_key,
+                        "{name}, {mode}: a read of messages not bounded by message_id: {scan:#}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
