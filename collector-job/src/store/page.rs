@@ -462,17 +462,16 @@ mod tests {
         pool: sqlx::PgPool,
     ) {
         let mut conn = pool.acquire().await.unwrap();
-        // One big channel among many small ones, analyzed (autovacuum does so in production):
-        // a generic plan then expects a dozen rows per channel, and a join on `channel_id`
-        // alone looks cheaper than 100 lookups by key.
+        // One big channel among many small ones. Analyzed (autovacuum does so in production),
+        // a generic plan expects a dozen rows per channel, and a join on `channel_id` alone
+        // looks cheaper than 100 lookups by key.
         sqlx::raw_sql(
             "INSERT INTO channels (id) SELECT generate_series(1, 5001);
              INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
              SELECT 1, g, now(), g, 'collect', now() FROM generate_series(1, 50000) g;
              INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
              SELECT c, g, now(), g, 'collect', now()
-               FROM generate_series(2, 5001) c, generate_series(1, 2) g;
-             ANALYZE messages;",
+               FROM generate_series(2, 5001) c, generate_series(1, 2) g;",
         )
         .execute(&mut *conn)
         .await
@@ -491,42 +490,52 @@ mod tests {
             ),
             ("collect_page", COLLECT_PAGE.as_str(), Param::Now.number()),
         ];
-        for (name, statement, count) in statements {
-            let prepare = format!(
-                "PREPARE {name} ({}) AS {statement}",
-                parameter_types(count).join(", ")
-            );
-            sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            for mode in ["force_generic_plan", "force_custom_plan"] {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+        for stats in ["not analyzed", "analyzed"] {
+            if stats == "analyzed" {
+                sqlx::raw_sql("ANALYZE messages; DEALLOCATE import_page; DEALLOCATE collect_page;")
                     .execute(&mut *conn)
                     .await
                     .unwrap();
-                let explain = format!(
-                    "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
-                    values[..count].join(", ")
+            }
+            for (name, statement, count) in statements {
+                let prepare = format!(
+                    "PREPARE {name} ({}) AS {statement}",
+                    parameter_types(count).join(", ")
                 );
-                let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-                    .fetch_one(&mut *conn)
+                sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+                    .execute(&mut *conn)
                     .await
                     .unwrap();
-                let mut scans = Vec::new();
-                messages_scans(&plan[0]["Plan"], &mut scans);
-                assert!(!scans.is_empty(), "{name}, {mode}: no read of messages?");
-                for scan in scans {
-                    let by_key = ["Index Scan", "Index Only Scan"]
-                        .contains(&scan["Node Type"].as_str().unwrap_or_default())
-                        && scan["Index Name"] == "messages_pkey"
-                        && scan["Index Cond"]
-                            .as_str()
-                            .is_some_and(|cond| cond.contains("message_id = "));
-                    assert!(
-                        by_key,
-                        "{name}, {mode}: a read of messages not bounded by message_id: {scan:#}"
+                for mode in ["force_generic_plan", "force_custom_plan"] {
+                    let set = format!("SET plan_cache_mode = {mode}");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap();
+                    let explain = format!(
+                        "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
+                        values[..count].join(", ")
                     );
+                    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                        .fetch_one(&mut *conn)
+                        .await
+                        .unwrap();
+                    let context = format!("{name}, {stats}, {mode}");
+                    let mut scans = Vec::new();
+                    messages_scans(&plan[0]["Plan"], &mut scans);
+                    assert!(!scans.is_empty(), "{context}: no read of messages?");
+                    for scan in scans {
+                        let by_key = ["Index Scan", "Index Only Scan"]
+                            .contains(&scan["Node Type"].as_str().unwrap_or_default())
+                            && scan["Index Name"] == "messages_pkey"
+                            && scan["Index Cond"]
+                                .as_str()
+                                .is_some_and(|cond| cond.contains("message_id = "));
+                        assert!(
+                            by_key,
+                            "{context}: a read of messages not bounded by message_id: {scan:#}"
+                        );
+                    }
                 }
             }
         }
