@@ -313,9 +313,12 @@ fn page_statement(then: &str) -> String {
 
     // The stored counters a newer version changes: the values before it, as of when they
     // were seen (the statement's snapshot still holds them). Each input row looks its stored
-    // row up by the primary key: `OFFSET 0` keeps the planner from flattening the lookup into
-    // a join on `channel_id` alone, which a generic plan of an analyzed table turns into a
-    // read of the whole channel per page (docs/collector.md, "Cost per page").
+    // row up by the primary key, so a page costs the same in a channel of any size
+    // (docs/collector.md, "Cost per page"): `OFFSET 0` keeps the planner from flattening the
+    // lookup into a join on `channel_id` alone (a hash or merge join over the whole channel,
+    // which it picks when it expects few rows per channel), and `(SELECT $1)` hides the
+    // channel's value from a custom plan, which would otherwise estimate a channel ANALYZE
+    // has not met at one row and filter it through the (channel_id, date) index per row.
     let merged_counters: Vec<String> = COUNTERS
         .iter()
         .map(|c| format!("COALESCE(i.{c}, m.{c})"))
@@ -327,7 +330,7 @@ fn page_statement(then: &str) -> String {
            FROM input i
            CROSS JOIN LATERAL (
                SELECT * FROM messages
-                WHERE channel_id = {channel_id} AND message_id = i.message_id
+                WHERE channel_id = (SELECT {channel_id}::bigint) AND message_id = i.message_id
                OFFSET 0) m
           WHERE {newer}
             AND ({merged}) IS DISTINCT FROM ({stored})
@@ -466,7 +469,7 @@ mod tests {
         // a generic plan expects a dozen rows per channel, and a join on `channel_id` alone
         // looks cheaper than 100 lookups by key.
         sqlx::raw_sql(
-            "INSERT INTO channels (id) SELECT generate_series(1, 5001);
+            "INSERT INTO channels (id) SELECT generate_series(1, 5002);
              INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
              SELECT 1, g, now(), g, 'collect', now() FROM generate_series(1, 50000) g;
              INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
@@ -476,12 +479,6 @@ mod tests {
         .execute(&mut *conn)
         .await
         .unwrap();
-        // The channel's last page again: every row is stored already. EXECUTE takes no bound
-        // parameters, so literals: the ids (what a custom plan looks at) and empty arrays.
-        let ids: Vec<String> = (49_901..=50_000).map(|id: i64| id.to_string()).collect();
-        let mut values = vec!["1".to_owned(), format!("'{{{}}}'", ids.join(","))];
-        values.extend(COLUMNS[1..].iter().map(|_| "'{}'".to_owned()));
-        values.extend(["'collect'", "now()", "50000", "now()"].map(String::from));
         let statements = [
             (
                 "import_page",
@@ -490,13 +487,23 @@ mod tests {
             ),
             ("collect_page", COLLECT_PAGE.as_str(), Param::Now.number()),
         ];
-        for stats in ["not analyzed", "analyzed"] {
-            if stats == "analyzed" {
-                sqlx::raw_sql("ANALYZE messages; DEALLOCATE import_page; DEALLOCATE collect_page;")
-                    .execute(&mut *conn)
-                    .await
-                    .unwrap();
-            }
+        // Each state of the table, what brings it about, and the pages to plan: the big
+        // channel's last page again (every row is stored already), and one of a channel filled
+        // since ANALYZE, which a custom plan takes for empty.
+        let states = [
+            ("not analyzed", "", &[(1, 50_000)][..]),
+            ("analyzed", "ANALYZE messages;", &[(1, 50_000)][..]),
+            (
+                "a channel filled since ANALYZE",
+                "DELETE FROM messages WHERE channel_id <> 1;
+                 ANALYZE messages;
+                 INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+                 SELECT 5002, g, now(), g, 'collect', now() FROM generate_series(1, 20000) g;",
+                &[(1, 50_000), (5002, 20_000)][..],
+            ),
+        ];
+        for (stats, setup, pages) in states {
+            sqlx::raw_sql(setup).execute(&mut *conn).await.unwrap();
             for (name, statement, count) in statements {
                 let prepare = format!(
                     "PREPARE {name} ({}) AS {statement}",
@@ -512,32 +519,55 @@ mod tests {
                         .execute(&mut *conn)
                         .await
                         .unwrap();
-                    let explain = format!(
-                        "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
-                        values[..count].join(", ")
-                    );
-                    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-                        .fetch_one(&mut *conn)
-                        .await
-                        .unwrap();
-                    let context = format!("{name}, {stats}, {mode}");
-                    let mut scans = Vec::new();
-                    messages_scans(&plan[0]["Plan"], &mut scans);
-                    assert!(!scans.is_empty(), "{context}: no read of messages?");
-                    for scan in scans {
-                        let by_key = ["Index Scan", "Index Only Scan"]
-                            .contains(&scan["Node Type"].as_str().unwrap_or_default())
-                            && scan["Index Name"] == "messages_pkey"
-                            && scan["Index Cond"]
-                                .as_str()
-                                .is_some_and(|cond| cond.contains("message_id = "));
-                        assert!(
-                            by_key,
-                            "{context}: a read of messages not bounded by message_id: {scan:#}"
+                    for &(channel, last) in pages {
+                        let explain = format!(
+                            "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
+                            page_literals(channel, last)[..count].join(", ")
                         );
+                        let plan: serde_json::Value =
+                            sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                                .fetch_one(&mut *conn)
+                                .await
+                                .unwrap();
+                        let context = format!("{name}, {stats}, {mode}, channel {channel}");
+                        assert_reads_by_key(&plan, &context);
                     }
                 }
             }
+            sqlx::raw_sql("DEALLOCATE import_page; DEALLOCATE collect_page;")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// EXECUTE takes no bound parameters, so a page as literals: the channel and the ids of
+    /// the 100 messages up to `last` (what a custom plan looks at), empty arrays for the rest.
+    fn page_literals(channel: i64, last: i64) -> Vec<String> {
+        let ids: Vec<String> = (last - 99..=last).map(|id| id.to_string()).collect();
+        let mut values = vec![channel.to_string(), format!("'{{{}}}'", ids.join(","))];
+        values.extend(COLUMNS[1..].iter().map(|_| "'{}'".to_owned()));
+        values.extend(["'collect'".to_owned(), "now()".to_owned()]);
+        values.extend([last.to_string(), "now()".to_owned()]);
+        values
+    }
+
+    /// Every read of `messages` in `plan` is an index scan of its primary key by message id.
+    fn assert_reads_by_key(plan: &serde_json::Value, context: &str) {
+        let mut scans = Vec::new();
+        messages_scans(&plan[0]["Plan"], &mut scans);
+        assert!(!scans.is_empty(), "{context}: no read of messages?");
+        for scan in scans {
+            let by_key = ["Index Scan", "Index Only Scan"]
+                .contains(&scan["Node Type"].as_str().unwrap_or_default())
+                && scan["Index Name"] == "messages_pkey"
+                && scan["Index Cond"]
+                    .as_str()
+                    .is_some_and(|cond| cond.contains("message_id = "));
+            assert!(
+                by_key,
+                "{context}: a read of messages not bounded by message_id: {scan:#}"
+            );
         }
     }
 
