@@ -312,7 +312,13 @@ fn page_statement(then: &str) -> String {
     );
 
     // The stored counters a newer version changes: the values before it, as of when they
-    // were seen (the statement's snapshot still holds them).
+    // were seen (the statement's snapshot still holds them). Each input row looks its stored
+    // row up by the primary key, so a page costs the same in a channel of any size
+    // (docs/collector.md, "Cost per page"): `OFFSET 0` keeps the planner from flattening the
+    // lookup into a join on `channel_id` alone (a hash or merge join over the whole channel,
+    // which it picks when it expects few rows per channel), and `(SELECT $1)` hides the
+    // channel's value from a custom plan, which would otherwise estimate a channel ANALYZE
+    // has not met at one row and filter it through the (channel_id, date) index per row.
     let merged_counters: Vec<String> = COUNTERS
         .iter()
         .map(|c| format!("COALESCE(i.{c}, m.{c})"))
@@ -322,7 +328,10 @@ fn page_statement(then: &str) -> String {
         "INSERT INTO message_stats (channel_id, message_id, observed_at, {counters})
          SELECT m.channel_id, m.message_id, COALESCE(m.observed_at, m.collected_at), {stored}
            FROM input i
-           JOIN messages m ON m.channel_id = {channel_id} AND m.message_id = i.message_id
+           CROSS JOIN LATERAL (
+               SELECT * FROM messages
+                WHERE channel_id = (SELECT {channel_id}::bigint) AND message_id = i.message_id
+               OFFSET 0) m
           WHERE {newer}
             AND ({merged}) IS DISTINCT FROM ({stored})
             AND ({stored}) IS DISTINCT FROM ({nulls})
@@ -427,6 +436,139 @@ mod tests {
                 digits.parse().ok()
             })
             .collect()
+    }
+
+    /// The SQL types the store binds, in parameter order: what PostgreSQL prepares.
+    fn parameter_types(count: usize) -> Vec<String> {
+        let mut types = vec!["bigint".to_owned()];
+        types.extend(COLUMNS.iter().map(|c| format!("{}[]", c.sql_type)));
+        types.extend(["text", "timestamptz", "bigint", "timestamptz"].map(String::from));
+        types.truncate(count);
+        types
+    }
+
+    /// Every scan of `messages` in a JSON plan (the upsert's own node aside).
+    fn messages_scans(node: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+        if node["Relation Name"] == "messages" && node["Node Type"] != "ModifyTable" {
+            out.push(node.clone());
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            messages_scans(child, out);
+        }
+    }
+
+    /// A page's cost must not grow with its channel: whatever the plan (generic, as a
+    /// prepared statement gets after five runs, or custom), `messages` is only ever read one
+    /// row per input row, by primary key. Asserted on the plan, never on time.
+    #[sqlx::test(migrator = "contract::MIGRATOR")]
+    async fn a_page_reads_its_stored_rows_by_primary_key_whatever_the_channel_holds(
+        pool: sqlx::PgPool,
+    ) {
+        let mut conn = pool.acquire().await.unwrap();
+        // One big channel among many small ones. Analyzed (autovacuum does so in production),
+        // a generic plan expects a dozen rows per channel, and a join on `channel_id` alone
+        // looks cheaper than 100 lookups by key.
+        sqlx::raw_sql(
+            "INSERT INTO channels (id) SELECT generate_series(1, 5002);
+             INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+             SELECT 1, g, now(), g, 'collect', now() FROM generate_series(1, 50000) g;
+             INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+             SELECT c, g, now(), g, 'collect', now()
+               FROM generate_series(2, 5001) c, generate_series(1, 2) g;",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let statements = [
+            (
+                "import_page",
+                IMPORT_PAGE.as_str(),
+                Param::ObservedAt.number(),
+            ),
+            ("collect_page", COLLECT_PAGE.as_str(), Param::Now.number()),
+        ];
+        // Each state of the table, what brings it about, and the pages to plan: the big
+        // channel's last page again (every row is stored already), and one of a channel filled
+        // since ANALYZE, which a custom plan takes for empty.
+        let states = [
+            ("not analyzed", "", &[(1, 50_000)][..]),
+            ("analyzed", "ANALYZE messages;", &[(1, 50_000)][..]),
+            (
+                "a channel filled since ANALYZE",
+                "DELETE FROM messages WHERE channel_id <> 1;
+                 ANALYZE messages;
+                 INSERT INTO messages (channel_id, message_id, date, views, source, observed_at)
+                 SELECT 5002, g, now(), g, 'collect', now() FROM generate_series(1, 20000) g;",
+                &[(1, 50_000), (5002, 20_000)][..],
+            ),
+        ];
+        for (stats, setup, pages) in states {
+            sqlx::raw_sql(setup).execute(&mut *conn).await.unwrap();
+            for (name, statement, count) in statements {
+                let prepare = format!(
+                    "PREPARE {name} ({}) AS {statement}",
+                    parameter_types(count).join(", ")
+                );
+                sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                for mode in ["force_generic_plan", "force_custom_plan"] {
+                    let set = format!("SET plan_cache_mode = {mode}");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap();
+                    for &(channel, last) in pages {
+                        let explain = format!(
+                            "EXPLAIN (FORMAT JSON) EXECUTE {name} ({})",
+                            page_literals(channel, last)[..count].join(", ")
+                        );
+                        let plan: serde_json::Value =
+                            sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                                .fetch_one(&mut *conn)
+                                .await
+                                .unwrap();
+                        let context = format!("{name}, {stats}, {mode}, channel {channel}");
+                        assert_reads_by_key(&plan, &context);
+                    }
+                }
+            }
+            sqlx::raw_sql("DEALLOCATE import_page; DEALLOCATE collect_page;")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// EXECUTE takes no bound parameters, so a page as literals: the channel and the ids of
+    /// the 100 messages up to `last` (what a custom plan looks at), empty arrays for the rest.
+    fn page_literals(channel: i64, last: i64) -> Vec<String> {
+        let ids: Vec<String> = (last - 99..=last).map(|id| id.to_string()).collect();
+        let mut values = vec![channel.to_string(), format!("'{{{}}}'", ids.join(","))];
+        values.extend(COLUMNS[1..].iter().map(|_| "'{}'".to_owned()));
+        values.extend(["'collect'".to_owned(), "now()".to_owned()]);
+        values.extend([last.to_string(), "now()".to_owned()]);
+        values
+    }
+
+    /// Every read of `messages` in `plan` is an index scan of its primary key by message id.
+    fn assert_reads_by_key(plan: &serde_json::Value, context: &str) {
+        let mut scans = Vec::new();
+        messages_scans(&plan[0]["Plan"], &mut scans);
+        assert!(!scans.is_empty(), "{context}: no read of messages?");
+        for scan in scans {
+            let by_key = ["Index Scan", "Index Only Scan"]
+                .contains(&scan["Node Type"].as_str().unwrap_or_default())
+                && scan["Index Name"] == "messages_pkey"
+                && scan["Index Cond"]
+                    .as_str()
+                    .is_some_and(|cond| cond.contains("message_id = "));
+            assert!(
+                by_key,
+                "{context}: a read of messages not bounded by message_id: {scan:#}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,412 @@
+//! Cost per page against a big archive: builds a realistic `messages` table at bench time
+//! (generate_series: BENCH_ARCHIVE_ROWS over BENCH_ARCHIVE_CHANNELS channels plus one channel
+//! of BENCH_BIG_CHANNEL), VACUUM ANALYZEs it (autovacuum does in production), then stores
+//! through the real store API (`Store::store_batch`, pages of 100, storage only): a new channel
+//! of BENCH_NEW_CHANNEL messages, BENCH_SMALL_CHANNELS new channels of BENCH_SMALL_MESSAGES, and
+//! BENCH_ON_TOP new messages on top of the big channel. A plain archiver (one INSERT of five
+//! columns per page of 100, ON CONFLICT DO NOTHING: no merge, no history) writes the same
+//! shape on channels of its own, its pages alternating with the collector's. Prints msg/s, the
+//! median page time of the first and last 10% of pages and their ratio (the plain archiver's
+//! too: what the machine and the table's growth alone do), the ratio to the plain archiver,
+//! and whether each target is met.
+//!
+//!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
+//!         cargo bench -p collector-job --bench archive_scale
+//!
+//! Defaults: 10,000,000 archive rows over 1,000 channels, a big channel of 1,000,000, a new
+//! channel of 1,000,000, 100 x 10,000, 20,000 on top. A quick run, e.g.:
+//! BENCH_ARCHIVE_ROWS=2000000 BENCH_BIG_CHANNEL=200000 BENCH_NEW_CHANNEL=200000
+//! BENCH_SMALL_CHANNELS=20 BENCH_SMALL_MESSAGES=10000. Creates and drops a scratch database.
+//! Runs only under `cargo bench`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use collector_job::app::config::MAX_BATCH;
+use collector_job::store::Store;
+use collector_job::store::model::{Media, MessageRow, Reaction, ResolvedChannel};
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+mod common;
+use common::{ScratchDatabase, env_number, high_water_mark_kib};
+
+/// Last 10% of pages over first 10%: at most this, the cost of a page does not grow.
+const TARGET_GROWTH: f64 = 1.2;
+/// The collector against the plain archiver (stated for the full collector; printed as met or
+/// not, whatever it is).
+const TARGET_VS_PLAIN: f64 = 1.5;
+
+/// Text of every stored message, ~135 characters like the archive's.
+fn body(id: i64) -> String {
+    format!(
+        "Post {id}: {}",
+        "Lorem ipsum dolor sit amet, consectetur. ".repeat(3)
+    )
+}
+
+fn date(id: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_577_836_800 + id * 37, 0).expect("valid instant")
+}
+
+/// A page of channel-post-like rows, ids `first..first + count`: views, reactions of every
+/// kind, every fifth with media and every seventh forwarded.
+fn page(first: i64, count: usize) -> Vec<MessageRow> {
+    (first..first + count as i64)
+        .map(|id| {
+            let mut row = MessageRow::text(id, date(id), body(id));
+            row.views = Some(1_000 + (id % 5_000) as i32);
+            row.forwards = Some((id % 17) as i32);
+            row.replies = Some((id % 9) as i32);
+            row.post_author = Some("Editor".into());
+            row.reactions = vec![
+                Reaction::Emoji {
+                    emoji: "👍".into(),
+                    count: (id % 100) as i32,
+                    recent: Vec::new(),
+                },
+                Reaction::Paid { count: 12 },
+            ];
+            if id % 5 == 0 {
+                row.media = Some(Media {
+                    kind: "photo".into(),
+                    metadata: json!({"photo_id": (id * 1_000_003).to_string()}),
+                });
+            }
+            if id % 7 == 0 {
+                row.forward = Some(json!({"from_id": {"type": "channel", "id": 777}}));
+            }
+            row
+        })
+        .collect()
+}
+
+/// The plain archiver: five columns a page, no merge.
+async fn plain_page(pool: &PgPool, channel_id: i64, rows: &[MessageRow]) {
+    sqlx::query(
+        "INSERT INTO messages (channel_id, message_id, date, text, views)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::int[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(channel_id)
+    .bind(rows.iter().map(|m| m.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.date).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.text.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.views).collect::<Vec<_>>())
+    .execute(pool)
+    .await
+    .expect("plain page stored");
+}
+
+/// Each page's time, in order.
+struct Pages(Vec<Duration>);
+
+impl Pages {
+    fn messages_per_second(&self, messages: usize) -> f64 {
+        messages as f64 / self.0.iter().sum::<Duration>().as_secs_f64()
+    }
+
+    /// Median page time (ms) of the first and of the last 10% of pages.
+    fn first_and_last_ms(&self) -> (f64, f64) {
+        first_and_last(
+            &self
+                .0
+                .iter()
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The growth of each page's time over its plain archiver twin's (written right after
+    /// it): last 10% over first 10% of these ratios, which a machine's load cancels out of.
+    fn growth_over(&self, plain: &Pages) -> f64 {
+        let ratios: Vec<f64> = self
+            .0
+            .iter()
+            .zip(&plain.0)
+            .map(|(ours, theirs)| ours.as_secs_f64() / theirs.as_secs_f64())
+            .collect();
+        let (first, last) = first_and_last(&ratios);
+        last / first
+    }
+}
+
+/// Medians of the first and of the last 10% of `values`.
+fn first_and_last(values: &[f64]) -> (f64, f64) {
+    let tenth = (values.len() / 10).max(1);
+    let median = |part: &[f64]| {
+        let mut part = part.to_vec();
+        part.sort_by(f64::total_cmp);
+        part[part.len() / 2]
+    };
+    (
+        median(&values[..tenth]),
+        median(&values[values.len() - tenth..]),
+    )
+}
+
+/// Writes a shape: page after page, the collector's and the plain archiver's alternately (a
+/// machine busy with other work slows both alike), channel after channel. Returns each one's
+/// page times.
+async fn write(store: &Store, shape: &Shape) -> (Pages, Pages) {
+    let now = Utc::now();
+    let pages = shape.collector.len() * shape.each.div_ceil(MAX_BATCH);
+    let (mut collected, mut plain) = (Vec::with_capacity(pages), Vec::with_capacity(pages));
+    for (&channel, &plain_channel) in shape.collector.iter().zip(&shape.plain) {
+        let mut first = 1;
+        while first <= shape.each as i64 {
+            let count = MAX_BATCH.min(shape.each + 1 - first as usize);
+            let rows = page(shape.above + first, count);
+            let through = rows.last().map_or(0, |m| m.id);
+            let started = Instant::now();
+            store
+                .store_batch(channel, &rows, through, now)
+                .await
+                .expect("page stored");
+            collected.push(started.elapsed());
+            let rows = page(shape.plain_above + first, count);
+            let started = Instant::now();
+            plain_page(store.pool(), plain_channel, &rows).await;
+            plain.push(started.elapsed());
+            first += count as i64;
+        }
+    }
+    (Pages(collected), Pages(plain))
+}
+
+/// New messages written into channels, each above id `above` (`plain_above` for the plain
+/// archiver's channels).
+struct Shape {
+    name: String,
+    collector: Vec<i64>,
+    plain: Vec<i64>,
+    above: i64,
+    plain_above: i64,
+    each: usize,
+}
+
+async fn remember(store: &Store, id: i64) {
+    store
+        .remember_channel(
+            &ResolvedChannel {
+                id,
+                access_hash: Some(id),
+                username: Some(format!("scale{id}")),
+                title: Some("bench".into()),
+            },
+            1,
+        )
+        .await
+        .expect("channel row");
+}
+
+/// The archive: `rows` over channels `1..=channels`, then `big` rows in channel
+/// `channels + 1`, written by generate_series in one statement per 100 channels.
+async fn build_archive(url: &str, rows: i64, channels: i64, big: i64) {
+    let mut conn = PgConnection::connect(url).await.expect("connect");
+    // Skips the foreign key's trigger per row while building (superusers only): the build is
+    // set-up, not measured. Without it the build is slower, nothing else changes.
+    if let Err(error) = sqlx::raw_sql("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+    {
+        println!("  (building with the foreign key checked: {error})");
+    }
+    sqlx::query(
+        "INSERT INTO channels (id, username, title)
+         SELECT g, 'archive' || g, 'archive ' || g FROM generate_series(1, $1::bigint + 1) g",
+    )
+    .bind(channels)
+    .execute(&mut conn)
+    .await
+    .expect("archive channels");
+    let insert = "INSERT INTO messages (channel_id, message_id, date, text, views, forwards,
+                                        replies, post_author, reactions, media_kind, media,
+                                        source, observed_at)
+         SELECT c, g, timestamptz '2020-01-01' + g * interval '37 seconds',
+                'Post ' || g || ': ' || repeat('Lorem ipsum dolor sit amet, consectetur. ', 3),
+                1000 + g % 5000, g % 17, g % 9, 'Editor',
+                jsonb_build_array(jsonb_build_object('type', 'emoji', 'emoji', '👍',
+                                                     'count', g % 100)),
+                CASE WHEN g % 5 = 0 THEN 'photo' END,
+                CASE WHEN g % 5 = 0 THEN jsonb_build_object('photo_id', (g * 1000003)::text) END,
+                'collect', now()
+           FROM generate_series($1::bigint, $2::bigint) c, generate_series(1, $3::bigint) g";
+    let per_channel = rows / channels.max(1);
+    let mut from = 1;
+    while from <= channels {
+        let to = (from + 99).min(channels);
+        sqlx::query(insert)
+            .bind(from)
+            .bind(to)
+            .bind(per_channel)
+            .execute(&mut conn)
+            .await
+            .expect("archive rows");
+        from = to + 1;
+    }
+    sqlx::query(insert)
+        .bind(channels + 1)
+        .bind(channels + 1)
+        .bind(big)
+        .execute(&mut conn)
+        .await
+        .expect("the big channel");
+    let _ = conn.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; test runners must find no tests here rather than run it.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
+    let admin_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let archive_rows = env_number::<i64>("BENCH_ARCHIVE_ROWS", 10_000_000);
+    let archive_channels = env_number::<i64>("BENCH_ARCHIVE_CHANNELS", 1_000).max(1);
+    let big = env_number::<i64>("BENCH_BIG_CHANNEL", 1_000_000);
+    let new_channel = env_number::<usize>("BENCH_NEW_CHANNEL", 1_000_000);
+    let small_channels = env_number::<i64>("BENCH_SMALL_CHANNELS", 100);
+    let small_messages = env_number::<usize>("BENCH_SMALL_MESSAGES", 10_000);
+    let on_top = env_number::<usize>("BENCH_ON_TOP", 20_000);
+
+    let scratch = ScratchDatabase::create(&admin_url, "collector_archive_bench").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&scratch.url)
+        .await
+        .expect("connect to the bench database");
+    contract::MIGRATOR.run(&pool).await.expect("migrate");
+    let tls: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("read the connection's TLS state");
+    let transport = if tls { "TLS" } else { "plain TCP" };
+    println!(
+        "archive scale benchmark (PostgreSQL over {transport}, scratch database {})",
+        scratch.name
+    );
+
+    let started = Instant::now();
+    build_archive(&scratch.url, archive_rows, archive_channels, big).await;
+    let built = started.elapsed();
+    let started = Instant::now();
+    sqlx::raw_sql("VACUUM (ANALYZE) messages")
+        .execute(&pool)
+        .await
+        .expect("vacuum analyze");
+    let analyzed = started.elapsed();
+    let (stored_rows, size): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM messages),
+                pg_size_pretty(pg_total_relation_size('messages'))",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("archive size");
+    println!(
+        "  archive: {stored_rows} rows ({archive_channels} channels of {} and one of {big}), \
+         {size} with indexes; built in {:.0} s, VACUUM ANALYZE in {:.0} s",
+        archive_rows / archive_channels,
+        built.as_secs_f64(),
+        analyzed.as_secs_f64()
+    );
+
+    let store = Store::new(pool.clone());
+    let big_channel = archive_channels + 1;
+    // New channels: the collector's, then the plain archiver's, from here up.
+    let mut next = archive_channels + 2;
+    let mut fresh = |count: i64| {
+        let ids: Vec<i64> = (next..next + count).collect();
+        next += count;
+        ids
+    };
+    let shapes = [
+        Shape {
+            name: format!("new channel of {new_channel}"),
+            collector: fresh(1),
+            plain: fresh(1),
+            above: 0,
+            plain_above: 0,
+            each: new_channel,
+        },
+        Shape {
+            name: format!("{small_channels} new channels of {small_messages}"),
+            collector: fresh(small_channels),
+            plain: fresh(small_channels),
+            above: 0,
+            plain_above: 0,
+            each: small_messages,
+        },
+        // The plain archiver goes on above the collector's ids.
+        Shape {
+            name: format!("{on_top} on top of the channel of {big}"),
+            collector: vec![big_channel],
+            plain: vec![big_channel],
+            above: big,
+            plain_above: big + on_top as i64,
+            each: on_top,
+        },
+    ];
+    for id in archive_channels + 2..next {
+        remember(&store, id).await;
+    }
+
+    println!(
+        "  {:<36} {:>9} {:>10} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>10}",
+        "shape (pages of 100)",
+        "messages",
+        "msg/s",
+        "first ms",
+        "last ms",
+        "last/first",
+        "plain/s",
+        "plain l/f",
+        "l/f pairs",
+        "vs plain"
+    );
+    let mut growth_met = true;
+    let mut paired_met = true;
+    let mut plain_met = true;
+    for shape in &shapes {
+        let messages = shape.collector.len() * shape.each;
+        let (collected, plain) = write(&store, shape).await;
+        let rate = collected.messages_per_second(messages);
+        let plain_rate = plain.messages_per_second(messages);
+        let (first, last) = collected.first_and_last_ms();
+        let (plain_first, plain_last) = plain.first_and_last_ms();
+        growth_met &= last / first <= TARGET_GROWTH;
+        paired_met &= collected.growth_over(&plain) <= TARGET_GROWTH;
+        plain_met &= rate / plain_rate >= TARGET_VS_PLAIN;
+        println!(
+            "  {:<36} {messages:>9} {rate:>10.0} {first:>9.2} {last:>9.2} {:>10.2} \
+             {plain_rate:>10.0} {:>9.2} {:>9.2} {:>9.2}x",
+            shape.name,
+            last / first,
+            plain_last / plain_first,
+            collected.growth_over(&plain),
+            rate / plain_rate
+        );
+    }
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!(
+        "  target: last/first <= {TARGET_GROWTH} for every shape: {}",
+        verdict(growth_met)
+    );
+    println!(
+        "  the same over the plain archiver's page written next to each (l/f pairs): {}",
+        verdict(paired_met)
+    );
+    println!(
+        "  target: collector / plain archiver >= {TARGET_VS_PLAIN}x for every shape: {} \
+         (the plain archiver writes 5 columns without merge or history)",
+        verdict(plain_met)
+    );
+    if let Some(kib) = high_water_mark_kib(std::process::id()) {
+        println!("  bench process peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+
+    pool.close().await;
+    scratch.drop().await;
+}
