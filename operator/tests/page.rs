@@ -7,7 +7,9 @@
 //! documentation shows, docs/monitoring-page.png.
 
 use std::{
+    io::Write as _,
     net::SocketAddr,
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
@@ -37,11 +39,14 @@ fn on_path(program: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// Kills chromedriver (and with it the browser) however the test ends.
+/// Kills chromedriver and the browser it started however the test ends: chromedriver runs
+/// in a process group of its own, which its browser processes inherit.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -230,10 +235,10 @@ fn weekly() -> ChannelCollection {
     )
 }
 
-/// Runs `script` in the page until it returns `want` (a few seconds at most).
+/// Runs `script` in the page until it returns `want` (20 s at most).
 async fn wait_for(driver: SocketAddr, session: &str, script: &str, want: &Value) {
     let mut last = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..200 {
         last = call(
             driver,
             "POST",
@@ -270,7 +275,12 @@ fn digits(key: &str, selector: &str) -> String {
 async fn the_page_shows_collections_and_their_changes_live() {
     let (Some(chromium), Some(chromedriver)) = (on_path("chromium"), on_path("chromedriver"))
     else {
-        println!("skipped: chromium or chromedriver is not installed (scripts/test installs both)");
+        // Straight to stderr: the test harness swallows `println!` of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "page::the_page_shows_collections_and_their_changes_live skipped: chromium or \
+             chromedriver is not installed (scripts/test installs both)"
+        );
         return;
     };
 
@@ -303,6 +313,7 @@ async fn the_page_shows_collections_and_their_changes_live() {
     let _driver = Driver(
         Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
