@@ -246,6 +246,15 @@ def test_deployment_passes_settings_to_the_operator(chart) -> None:
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
+def test_monitoring_page_is_on_by_default_and_can_be_turned_off(chart) -> None:
+    assert "--monitoring-page=true" in container(render(chart, {}))["args"]
+    off = render(chart, {"monitoringPage": {"enabled": False}})
+    assert "--monitoring-page=false" in container(off)["args"]
+    # The page is on the metrics port: no Service, Ingress or port of its own.
+    assert {o["kind"] for o in off} == {o["kind"] for o in render(chart, {})}
+    assert "port-forward" in notes(chart, {}) and "port-forward" not in notes(chart, {"monitoringPage": {"enabled": False}})
+
+
 def test_namespace_scope_tells_the_operator_which_namespace(chart) -> None:
     assert "--namespace=telegram" in container(render(chart, VARIANTS["namespace-scoped"]))["args"]
     scoped = container(render(chart, VARIANTS["namespace-scoped-release-namespace"]))
@@ -352,6 +361,7 @@ BAD_VALUES = [
     ({"replica": 2}, "", "additional properties 'replica' not allowed"),
     ({"metrics": {"enable": True}}, "/metrics", "additional properties 'enable' not allowed"),
     ({"rbac": {"aggregateToDefaultRoles": "yes"}}, "/rbac/aggregateToDefaultRoles", "want boolean"),
+    ({"monitoringPage": {"enabled": "yes"}}, "/monitoringPage/enabled", "want boolean"),
     ({"extraEnv": [{"name": "DATABASE_URL", "value": "x"}]}, "/extraEnv/0/name", "not"),
     # The restricted Pod Security Standard cannot be switched off through values.
     ({"securityContext": {"allowPrivilegeEscalation": True}}, "/securityContext/allowPrivilegeEscalation", "value must be false"),

@@ -100,10 +100,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             leader: leader_state.clone(),
             caches: caches.readiness.clone(),
+            page: args.monitoring_page.then(|| http::page::Page {
+                collections: caches.feeds.collections.clone(),
+                stop: stop.clone(),
+                now: Arc::new(chrono::Utc::now),
+            }),
         },
         stopped(stop.clone()),
     ));
-    info!(addr = %args.metrics_addr, "serving /healthz, /readyz and /metrics");
+    if args.monitoring_page {
+        info!(addr = %args.metrics_addr, "serving the monitoring page, /healthz, /readyz and /metrics");
+    } else {
+        info!(addr = %args.metrics_addr, "serving /healthz, /readyz and /metrics");
+    }
     if let (Some(pool), Retention::Keep(max_age)) = (&database, args.audit_retention) {
         let worker = retention::Worker {
             pool: pool.clone(),

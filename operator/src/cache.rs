@@ -135,17 +135,51 @@ pub struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
 }
 
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Feed<K> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
 impl<K> Feed<K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     /// Every object now cached, then every change (an object per apply or delete). Subscribe
     /// after the caches synced: what happened before is in the first part.
-    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static + use<K> {
+        let changes = self.changes();
+        let now = self.store.state();
+        stream::iter(now).chain(changes)
+    }
+
+    /// A feed of the objects `store` holds, for whoever applies changes to the store and
+    /// then [`publish`](Self::publish)es them (the caches do; so do tests).
+    pub fn new(store: Store<K>) -> Self {
+        let (tx, _) = broadcast::channel(FEED_CAPACITY);
+        Self { tx, store }
+    }
+
+    /// Announces an object just applied to (or deleted from) the store.
+    pub fn publish(&self, object: Arc<K>) {
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.tx.send(object);
+    }
+
+    /// The store the feed announces changes of.
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    /// Only the changes from now on (everything again after lagging), without the objects
+    /// already cached.
+    pub fn changes(&self) -> impl Stream<Item = Arc<K>> + Send + 'static + use<K> {
         let rx = self.tx.subscribe();
         let store = self.store.clone();
-        let now = self.store.state();
-        let changes = stream::unfold((rx, store), |(mut rx, store)| async move {
+        stream::unfold((rx, store), |(mut rx, store)| async move {
             let batch = match rx.recv().await {
                 Ok(object) => vec![object],
                 // Fell behind: everything again, from the cache.
@@ -154,8 +188,7 @@ where
             };
             Some((stream::iter(batch), (rx, store)))
         })
-        .flatten();
-        stream::iter(now).chain(changes)
+        .flatten()
     }
 }
 
@@ -251,11 +284,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store::<K>();
-    let (tx, _) = broadcast::channel(FEED_CAPACITY);
-    let feed = Feed {
-        tx: tx.clone(),
-        store: store.clone(),
-    };
+    let feed = Feed::new(store.clone());
+    let tx = feed.tx.clone();
     let reader = store.clone();
     let run = async move {
         let mut seen_first_list = false;

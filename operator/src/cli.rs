@@ -41,9 +41,14 @@ pub struct RunArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Address of /healthz, /readyz and /metrics.
+    /// Address of /healthz, /readyz, /metrics and the monitoring page.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
+
+    /// Serve the read-only monitoring page (`/` and its live feed `/events`) on the metrics
+    /// address: every watched collection's status, from the operator's cache.
+    #[arg(long, env = "MONITORING_PAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub monitoring_page: bool,
 
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]

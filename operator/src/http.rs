@@ -1,4 +1,6 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! `/healthz`, `/readyz` and `/metrics`, and the monitoring page (`/` and `/events`).
+
+pub mod page;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -17,6 +19,8 @@ pub struct Health {
     pub leader: watch::Receiver<bool>,
     /// Whether the caches have their first complete lists.
     pub caches: Readiness,
+    /// The monitoring page, when it is on.
+    pub page: Option<page::Page>,
 }
 
 /// Why the server could not run.
@@ -33,11 +37,16 @@ pub enum Error {
 }
 
 pub fn router(health: Health) -> Router {
-    Router::new()
+    let page = health.page.clone();
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(health)
+        .with_state(health);
+    match page {
+        Some(page) => router.merge(page::router(page)),
+        None => router,
+    }
 }
 
 /// Ready when leading with synced caches, or when standing by for the lease.

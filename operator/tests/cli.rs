@@ -38,6 +38,8 @@ fn run_flags_parse() {
         "30s",
         "--leader-elect",
         "false",
+        "--monitoring-page",
+        "false",
     ])
     .unwrap();
     let Sub::Run(args) = cli.command() else {
@@ -53,6 +55,7 @@ fn run_flags_parse() {
     assert_eq!(args.default_database_secret_key, "DATABASE_URL");
     assert_eq!(args.status_refresh, Duration::from_secs(30));
     assert!(!args.leader_elect);
+    assert!(!args.monitoring_page);
 
     // No subcommand means `run`, with the defaults.
     let Sub::Run(args) = Cli::try_parse_from(["operator"]).unwrap().command() else {
@@ -60,6 +63,7 @@ fn run_flags_parse() {
     };
     assert_eq!(args.namespace, None, "all namespaces by default");
     assert!(args.leader_elect);
+    assert!(args.monitoring_page, "the monitoring page is on by default");
     assert!(matches!(
         Cli::try_parse_from(["operator", "crd"]).unwrap().command(),
         Sub::Crd

@@ -106,6 +106,7 @@ async fn health_readiness_and_metrics() {
             metrics: metrics.clone(),
             leader,
             caches: caches.readiness.clone(),
+            page: None,
         },
         async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -113,6 +114,11 @@ async fn health_readiness_and_metrics() {
     ));
 
     assert_eq!(get(addr, "/healthz").await.0, 200);
+    assert_eq!(
+        get(addr, "/").await.0,
+        404,
+        "no monitoring page when it is off"
+    );
     assert_eq!(
         get(addr, "/readyz").await,
         (200, "standby".to_string()),

@@ -354,6 +354,7 @@ async fn start(pool: PgPool) -> Running {
             metrics: metrics.clone(),
             leader,
             caches: caches.readiness.clone(),
+            page: None,
         },
         operator::app::stopped(stopping.clone()),
     ));
