@@ -59,22 +59,8 @@ pub fn age(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// A length of time as the operator writes `status.eta`: `45s`, `4m10s`, `2h5m`, `1d1h`.
-pub fn span(duration: TimeDelta) -> String {
-    let total = duration.num_seconds().max(0);
-    let (days, hours, minutes, seconds) = (
-        total / 86_400,
-        total / 3_600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
-    match (days, hours) {
-        (0, 0) if minutes == 0 => format!("{seconds}s"),
-        (0, 0) => format!("{minutes}m{seconds}s"),
-        (0, _) => format!("{hours}h{minutes}m"),
-        _ => format!("{days}d{hours}h"),
-    }
-}
+/// A length of time as the operator writes `status.eta`.
+pub use crds::time::span;
 
 /// Time until `then`: `in 4m10s`, or `now` once it has come.
 pub fn countdown(then: DateTime<Utc>, now: DateTime<Utc>) -> String {

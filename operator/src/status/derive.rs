@@ -363,7 +363,7 @@ fn from_audit(
         status.estimated_time_remaining = remaining.map(|d| eta::quantize(ceil_seconds(d)));
         status.eta = status
             .estimated_time_remaining
-            .map(|secs| eta::human(TimeDelta::seconds(secs)));
+            .map(|secs| crds::time::span(TimeDelta::seconds(secs)));
         if state == CollectionState::Waiting {
             status.waiting_until = shards
                 .iter()

@@ -172,24 +172,6 @@ pub fn quantize(secs: i64) -> i64 {
     }
 }
 
-/// A duration in words for `kubectl get`: `45s`, `4m10s`, `2h5m` (seconds dropped from an hour
-/// up, where they are noise), `3d4h`.
-pub fn human(duration: TimeDelta) -> String {
-    let total = duration.num_seconds().max(0);
-    let (days, hours, minutes, seconds) = (
-        total / 86_400,
-        total / 3_600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
-    match (days, hours) {
-        (0, 0) if minutes == 0 => format!("{seconds}s"),
-        (0, 0) => format!("{minutes}m{seconds}s"),
-        (0, _) => format!("{hours}h{minutes}m"),
-        _ => format!("{days}d{hours}h"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,22 +197,6 @@ mod tests {
             (-4, 0),
         ] {
             assert_eq!(quantize(secs), step, "{secs}s");
-        }
-    }
-
-    #[test]
-    fn human_durations() {
-        for (secs, text) in [
-            (0, "0s"),
-            (45, "45s"),
-            (60, "1m0s"),
-            (250, "4m10s"),
-            (3_600, "1h0m"),
-            (7_530, "2h5m"),
-            (90_000, "1d1h"),
-            (-5, "0s"),
-        ] {
-            assert_eq!(human(TimeDelta::seconds(secs)), text, "{secs}s");
         }
     }
 }
