@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
-use collector_job::store::model::{Media, MessageRow, Reaction, ResolvedChannel};
-use serde_json::json;
+use collector_job::store::model::MessageRow;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -38,48 +37,11 @@ const TARGET_GROWTH: f64 = 1.2;
 /// not, whatever it is).
 const TARGET_VS_PLAIN: f64 = 1.5;
 
-/// Text of every stored message, ~135 characters like the archive's.
-fn body(id: i64) -> String {
-    format!(
-        "Post {id}: {}",
-        "Lorem ipsum dolor sit amet, consectetur. ".repeat(3)
-    )
-}
-
-fn date(id: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_577_836_800 + id * 37, 0).expect("valid instant")
-}
-
-/// A page of channel-post-like rows, ids `first..first + count`: views, reactions of every
-/// kind, every fifth with media and every seventh forwarded.
+/// A page of channel-post-like rows, ids `first..first + count`, ~135 characters of text
+/// like the archive's.
 fn page(first: i64, count: usize) -> Vec<MessageRow> {
-    (first..first + count as i64)
-        .map(|id| {
-            let mut row = MessageRow::text(id, date(id), body(id));
-            row.views = Some(1_000 + (id % 5_000) as i32);
-            row.forwards = Some((id % 17) as i32);
-            row.replies = Some((id % 9) as i32);
-            row.post_author = Some("Editor".into());
-            row.reactions = vec![
-                Reaction::Emoji {
-                    emoji: "👍".into(),
-                    count: (id % 100) as i32,
-                    recent: Vec::new(),
-                },
-                Reaction::Paid { count: 12 },
-            ];
-            if id % 5 == 0 {
-                row.media = Some(Media {
-                    kind: "photo".into(),
-                    metadata: json!({"photo_id": (id * 1_000_003).to_string()}),
-                });
-            }
-            if id % 7 == 0 {
-                row.forward = Some(json!({"from_id": {"type": "channel", "id": 777}}));
-            }
-            row
-        })
-        .collect()
+    let start = DateTime::from_timestamp(1_577_836_800, 0).expect("valid instant");
+    common::posts(first, count, 3, start)
 }
 
 /// The plain archiver: five columns a page, no merge.
@@ -187,18 +149,7 @@ struct Shape {
 }
 
 async fn remember(store: &Store, id: i64) {
-    store
-        .remember_channel(
-            &ResolvedChannel {
-                id,
-                access_hash: Some(id),
-                username: Some(format!("scale{id}")),
-                title: Some("bench".into()),
-            },
-            1,
-        )
-        .await
-        .expect("channel row");
+    common::remember_channel(store, id, "scale").await;
 }
 
 /// The archive: `rows` over channels `1..=channels`, then `big` rows in channel

@@ -16,11 +16,10 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
-use collector_job::store::model::{Media, MessageRow, Reaction, ResolvedChannel};
-use serde_json::json;
+use collector_job::store::model::MessageRow;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -30,49 +29,8 @@ use common::{ScratchDatabase, env_number};
 /// Channel-post-like rows: ~300 characters of text, views, reactions of every kind, every
 /// fifth with media and every seventh forwarded.
 fn synthetic(count: usize, first_id: i64) -> Vec<MessageRow> {
-    let repeat = env_number::<usize>("BENCH_TEXT_REPEAT", 7);
     let start = DateTime::from_timestamp(1_762_673_674, 0).expect("valid instant");
-    (0..count as i64)
-        .map(|i| {
-            let id = first_id + i;
-            let mut row = MessageRow::text(
-                id,
-                start + Duration::seconds(id * 37),
-                format!(
-                    "Post {id}: {}",
-                    "Lorem ipsum dolor sit amet, consectetur. ".repeat(repeat)
-                ),
-            );
-            row.views = Some(1_000 + (id % 5_000) as i32);
-            row.forwards = Some((id % 17) as i32);
-            row.replies = Some((id % 9) as i32);
-            row.post_author = Some("Editor".into());
-            row.reactions = vec![
-                Reaction::Emoji {
-                    emoji: "👍".into(),
-                    count: (id % 100) as i32,
-                    recent: Vec::new(),
-                },
-                Reaction::CustomEmoji {
-                    document_id: "5368324170671202286".into(),
-                    count: 3,
-                    recent: Vec::new(),
-                },
-                Reaction::Paid { count: 12 },
-            ];
-            if id % 5 == 0 {
-                row.media = Some(Media {
-                    kind: "photo".into(),
-                    metadata: json!({"photo_id": (id * 1_000_003).to_string(), "spoiler": false}),
-                });
-            }
-            if id % 7 == 0 {
-                row.forward =
-                    Some(json!({"from_id": {"type": "channel", "id": 777}, "date": start}));
-            }
-            row
-        })
-        .collect()
+    common::posts(first_id, count, env_number("BENCH_TEXT_REPEAT", 7), start)
 }
 
 /// The baseline: what a naive collector does, one INSERT statement (and commit) per message.
@@ -113,18 +71,7 @@ fn median(rates: &mut [f64]) -> f64 {
 }
 
 async fn channel(store: &Store, id: i64) {
-    store
-        .remember_channel(
-            &ResolvedChannel {
-                id,
-                access_hash: Some(id),
-                username: Some(format!("bench{id}")),
-                title: Some("bench".into()),
-            },
-            1,
-        )
-        .await
-        .expect("channel row");
+    common::remember_channel(store, id, "bench").await;
 }
 
 async fn batched(store: &Store, channel_id: i64, rows: &[MessageRow], now: DateTime<Utc>) -> f64 {

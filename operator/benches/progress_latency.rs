@@ -17,7 +17,7 @@
 mod apiserver;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -183,7 +183,7 @@ async fn scenario(binary: &str, admin_url: &str, mode: &'static str) -> Outcome 
     if mode == "poll" {
         command.args(["--listen-audit-log", "false", "--status-refresh", "2s"]);
     }
-    let mut child: Child = command.spawn().expect("the operator binary starts");
+    let child = apiserver::Operator(command.spawn().expect("the operator binary starts"));
     let pid = child.id();
 
     // Settled: every collection's status written once (its first reconcile read its run).
@@ -243,8 +243,7 @@ async fn scenario(binary: &str, admin_url: &str, mode: &'static str) -> Outcome 
     let transactions_after = transactions(&mut admin, &database).await;
     let elapsed = window_start.elapsed().unwrap_or_default().as_secs_f64();
     let (_, _, cpu_after) = apiserver::usage(pid);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     serving.abort();
     pool.close().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -14,7 +14,7 @@
 mod apiserver;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -114,30 +114,32 @@ async fn scenario(binary: &str, n: usize, latency: Duration) -> Outcome {
         .local_addr()
         .unwrap()
         .port();
-    let mut child: Child = Command::new(binary)
-        .args([
-            "run",
-            "--leader-elect",
-            "false",
-            "--namespace",
-            NAMESPACE,
-            "--collector-image",
-            "collector:bench",
-            "--default-database-secret",
-            "db",
-            "--metrics-addr",
-        ])
-        .arg(format!("127.0.0.1:{metrics}"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_string()),
-        )
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("log")).unwrap())
-        .spawn()
-        .expect("the operator binary starts");
+    let child = apiserver::Operator(
+        Command::new(binary)
+            .args([
+                "run",
+                "--leader-elect",
+                "false",
+                "--namespace",
+                NAMESPACE,
+                "--collector-image",
+                "collector:bench",
+                "--default-database-secret",
+                "db",
+                "--metrics-addr",
+            ])
+            .arg(format!("127.0.0.1:{metrics}"))
+            .env("KUBECONFIG", &kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_string()),
+            )
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .expect("the operator binary starts"),
+    );
     let pid = child.id();
 
     // Idle: synced and settled, just before the due second.
@@ -172,8 +174,7 @@ async fn scenario(binary: &str, n: usize, latency: Duration) -> Outcome {
             - metrics_before.get(name).copied().unwrap_or(f64::NAN)
     };
     let reconciles = delta(RECONCILES);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     serving.abort();
     let c = server.cluster.lock().unwrap();
     if c.created.len() < n {

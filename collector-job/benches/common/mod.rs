@@ -7,6 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Duration as Span, Utc};
+use collector_job::store::Store;
+use collector_job::store::model::{Media, MessageRow, Reaction, ResolvedChannel};
+use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// The number in env var `name`, or `default` when it is unset or not a number.
@@ -86,4 +90,71 @@ impl ScratchDatabase {
         .expect("drop the bench database");
         let _ = admin.close().await;
     }
+}
+
+/// Channel-post-like rows with ids `first..first + count`, dated 37 s apart from `start`: a
+/// text of "Lorem ipsum" repeated `text_repeat` times, views, reactions of every kind, every
+/// fifth with media and every seventh forwarded.
+pub fn posts(
+    first: i64,
+    count: usize,
+    text_repeat: usize,
+    start: DateTime<Utc>,
+) -> Vec<MessageRow> {
+    (first..first + count as i64)
+        .map(|id| {
+            let mut row = MessageRow::text(
+                id,
+                start + Span::seconds(id * 37),
+                format!(
+                    "Post {id}: {}",
+                    "Lorem ipsum dolor sit amet, consectetur. ".repeat(text_repeat)
+                ),
+            );
+            row.views = Some(1_000 + (id % 5_000) as i32);
+            row.forwards = Some((id % 17) as i32);
+            row.replies = Some((id % 9) as i32);
+            row.post_author = Some("Editor".into());
+            row.reactions = vec![
+                Reaction::Emoji {
+                    emoji: "👍".into(),
+                    count: (id % 100) as i32,
+                    recent: Vec::new(),
+                },
+                Reaction::CustomEmoji {
+                    document_id: "5368324170671202286".into(),
+                    count: 3,
+                    recent: Vec::new(),
+                },
+                Reaction::Paid { count: 12 },
+            ];
+            if id % 5 == 0 {
+                row.media = Some(Media {
+                    kind: "photo".into(),
+                    metadata: json!({"photo_id": (id * 1_000_003).to_string(), "spoiler": false}),
+                });
+            }
+            if id % 7 == 0 {
+                row.forward =
+                    Some(json!({"from_id": {"type": "channel", "id": 777}, "date": start}));
+            }
+            row
+        })
+        .collect()
+}
+
+/// The `channels` row of channel `id` (username `<prefix><id>`), as a resolve stores it.
+pub async fn remember_channel(store: &Store, id: i64, prefix: &str) {
+    store
+        .remember_channel(
+            &ResolvedChannel {
+                id,
+                access_hash: Some(id),
+                username: Some(format!("{prefix}{id}")),
+                title: Some("bench".into()),
+            },
+            1,
+        )
+        .await
+        .expect("channel row");
 }

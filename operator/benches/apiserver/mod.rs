@@ -322,3 +322,20 @@ pub fn kubeconfig(port: u16, namespace: &str) -> String {
          contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: {namespace}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
     )
 }
+
+/// The operator process a bench runs; killed when dropped, so a bench that fails halfway
+/// leaves no operator behind.
+pub struct Operator(pub std::process::Child);
+
+impl Operator {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -27,8 +27,7 @@ pub(super) struct Applied {
     pub created: Option<RunId>,
     /// The new run's Job name belongs to something else.
     pub name_taken: Option<RunId>,
-    /// A just-created run's phase and (empty) history, which the status borrows.
-    fresh_phase: JobPhase,
+    /// A just-created run's (empty) history and its indexes, which the status borrows.
     fresh_history: ChannelDurations,
     fresh_shards: Vec<ShardPlan>,
 }
@@ -43,7 +42,7 @@ impl Applied {
         let id = self.created.as_ref()?;
         Some(Followed {
             id: id.clone(),
-            phase: self.fresh_phase.clone(),
+            phase: JobPhase::Active { ready: false },
             job_started: None,
             shards: &self.fresh_shards,
             audit: if database {
@@ -123,7 +122,6 @@ pub(super) async fn carry_out(
         runs,
         created,
         name_taken,
-        fresh_phase: JobPhase::Active { ready: false },
         fresh_history: ChannelDurations::default(),
         fresh_shards: plan
             .create
