@@ -132,6 +132,7 @@ async fn storage_only(pool: &PgPool, id: i64, messages: i32) -> f64 {
                 title: None,
             },
             USER,
+            chrono::Utc::now(),
         )
         .await
         .expect("channel row");

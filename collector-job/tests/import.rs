@@ -29,7 +29,7 @@ fn request(path: impl Into<std::path::PathBuf>) -> ImportRequest {
     ImportRequest {
         path: path.into(),
         zone: None,
-        exported_at: at(1_763_000_000),
+        exported_at: Some(at(1_763_000_000)),
     }
 }
 
@@ -98,6 +98,8 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
     assert_eq!(
         report.summary,
         RunTotals {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 6,
             channels_synced: 1,
             errors: 0,
@@ -205,6 +207,8 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
                 start_time: now
             }),
             AuditEvent::Progress(CollectionProgress {
+                edits_found: 0,
+                deletions_found: 0,
                 channel_name: "Alpha News".into(),
                 messages_collected: 6,
                 channels_processed: 1,
@@ -214,6 +218,8 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
                 error: None,
             }),
             AuditEvent::End(CollectionEnd {
+                edits_found: 0,
+                deletions_found: 0,
                 total_messages: 6,
                 channels_synced: 1,
                 total_channels: 1,
@@ -238,6 +244,7 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
                 title: Some("Alpha News".into()),
             },
             1,
+            at(1_762_400_000),
         )
         .await
         .unwrap();
@@ -252,6 +259,9 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
     assert_eq!(
         report.summary,
         RunTotals {
+            // Message 2's edit: its first version is kept.
+            edits_found: 1,
+            deletions_found: 0,
             total_messages: 4,
             channels_synced: 2,
             errors: 0,
@@ -441,6 +451,7 @@ async fn importing_over_collected_rows_keeps_counters_and_newer_edits(pool: PgPo
                 title: Some("Alpha News".into()),
             },
             1,
+            at(1_762_400_000),
         )
         .await
         .unwrap();
@@ -609,7 +620,13 @@ async fn an_old_format_export_gets_the_bare_channel_id_and_its_local_dates_are_e
         &pool,
         &path,
         "import-old-berlin",
-        &["--timezone", "Europe/Berlin"],
+        // A reading that corrects an earlier one says it is the newer one.
+        &[
+            "--timezone",
+            "Europe/Berlin",
+            "--exported-at",
+            "2026-12-01T00:00:00Z",
+        ],
     ));
     assert!(stdout.contains("Europe/Berlin"), "{stdout}");
     let date: DateTime<Utc> = column(&pool, 1_494_031_694, 7, "date").await;
@@ -681,4 +698,235 @@ async fn a_stopped_import_ends_its_run_as_aborted(pool: PgPool) {
     };
     assert!(end.aborted);
     assert_eq!(end.reason, Some(contract::audit::EndReason::Terminated));
+}
+
+/// A post with reactions and, when `voters` is given, a poll of that many voters.
+fn counted_post(id: i64, unix: i64, thumbs: i64, voters: Option<i64>) -> Value {
+    let mut message = post(id, unix, &format!("post {id}"));
+    message["reactions"] = json!([{"type": "emoji", "count": thumbs, "emoji": "👍"}]);
+    if let Some(voters) = voters {
+        message["poll"] = json!({
+            "question": "Which?", "closed": false, "total_voters": voters,
+            "answers": [{"text": "A", "voters": voters}]
+        });
+    }
+    message
+}
+
+/// Seen on real exports: an older export copied without its file time (`cp`, `git`, a
+/// download) looked newer than the one imported before it, and reverted its reactions
+/// (101 -> 1) and poll total (116 -> 109). An export's age now comes from what it holds, so
+/// the older one never replaces a newer value, and what it showed is kept, not dropped.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn an_older_export_imported_later_reverts_nothing_and_its_values_are_kept(pool: PgPool) {
+    let dir = temp_dir("older-export");
+    // The newer export has one more post: it was made later.
+    let newer = chat_export(
+        "Alpha",
+        "public_channel",
+        1001,
+        vec![
+            counted_post(1, 1_761_987_660, 101, Some(116)),
+            post(2, 1_762_000_000, "a later post"),
+        ],
+    );
+    let older = chat_export(
+        "Alpha",
+        "public_channel",
+        1001,
+        vec![counted_post(1, 1_761_987_660, 1, Some(109))],
+    );
+    let newer = write(&dir, "newer.json", newer);
+    succeeded(&common::import(&pool, &newer, "import-newer", &[]));
+    // Copied today: the older file is the newest on disk.
+    let older = write(&dir, "older.json", older);
+    succeeded(&common::import(&pool, &older, "import-older", &[]));
+
+    let reactions: Value = column(&pool, 1001, 1, "reactions").await;
+    assert_eq!(reactions[0]["count"], 101);
+    let media: Value = column(&pool, 1001, 1, "media").await;
+    assert_eq!(media["total_voters"], 116);
+    // The older export's values are history, at the older export's time.
+    let kept: Vec<Value> = sqlx::query_scalar(
+        "SELECT reactions FROM message_stats WHERE channel_id = 1001 AND message_id = 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0][0]["count"], 1);
+    let older_poll: Vec<Value> = sqlx::query_scalar(
+        "SELECT media FROM message_versions WHERE channel_id = 1001 AND message_id = 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(older_poll.len(), 1);
+    assert_eq!(older_poll[0]["total_voters"], 109);
+
+    // Said explicitly, an export's time wins over what its messages suggest.
+    let flagged = write(
+        &dir,
+        "flagged.json",
+        chat_export(
+            "Alpha",
+            "public_channel",
+            1001,
+            vec![counted_post(1, 1_761_987_660, 150, Some(120))],
+        ),
+    );
+    succeeded(&common::import(
+        &pool,
+        &flagged,
+        "import-flagged",
+        &["--exported-at", "2026-01-01T00:00:00Z"],
+    ));
+    let reactions: Value = column(&pool, 1001, 1, "reactions").await;
+    assert_eq!(reactions[0]["count"], 150);
+}
+
+/// Seen on real exports: an older export reverted the channel's title, and a chat without a
+/// name replaced the title with its id.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn an_older_or_nameless_export_keeps_the_newer_title(pool: PgPool) {
+    let dir = temp_dir("titles");
+    let newer = chat_export(
+        "Alpha, renamed",
+        "public_channel",
+        1001,
+        vec![post(1, 1_761_987_660, "one"), post(2, 1_762_000_000, "two")],
+    );
+    succeeded(&common::import(
+        &pool,
+        &write(&dir, "newer.json", newer),
+        "i-1",
+        &[],
+    ));
+    let older = chat_export(
+        "Alpha",
+        "public_channel",
+        1001,
+        vec![post(1, 1_761_987_660, "one")],
+    );
+    succeeded(&common::import(
+        &pool,
+        &write(&dir, "older.json", older),
+        "i-2",
+        &[],
+    ));
+    let nameless = json!({"type": "public_channel", "id": 1001,
+                          "messages": [post(3, 1_762_100_000, "three")]});
+    succeeded(&common::import(
+        &pool,
+        &write(&dir, "nameless.json", nameless.to_string()),
+        "i-3",
+        &[],
+    ));
+
+    let title: Option<String> = sqlx::query_scalar("SELECT title FROM channels WHERE id = 1001")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(title.as_deref(), Some("Alpha, renamed"));
+}
+
+/// Seen on real exports: importing the same file again rewrote every row (`collected_at` of
+/// all 924 rows). Now nothing is written, and the summary says so.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn importing_an_identical_export_again_writes_nothing(pool: PgPool) {
+    let dir = temp_dir("identical");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, posts(120)),
+    );
+    let first = succeeded(&common::import(&pool, &path, "import-1", &[]));
+    assert!(first.contains("120 rows written"), "{first}");
+    let written_at: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT collected_at FROM messages WHERE channel_id = 1001 ORDER BY message_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+
+    let again = succeeded(&common::import(&pool, &path, "import-2", &[]));
+
+    assert!(again.contains("0 rows written"), "{again}");
+    let after: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT collected_at FROM messages WHERE channel_id = 1001 ORDER BY message_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(after, written_at);
+    assert_eq!(count(&pool, "message_versions").await, 0);
+    assert_eq!(count(&pool, "message_stats").await, 0);
+}
+
+/// Seen on real exports: an older version filled the newer row's NULL `post_author` and
+/// merged its photo's keys into the newer row's different photo (one row describing two
+/// photos). An older version fills nothing of a newer edit, and is kept as a version.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn an_older_version_fills_nothing_of_a_newer_edit(pool: PgPool) {
+    let store = Store::new(pool.clone());
+    let channel = ResolvedChannel {
+        id: 1001,
+        access_hash: Some(77),
+        username: Some("alpha".into()),
+        title: Some("Alpha".into()),
+    };
+    store
+        .remember_channel(&channel, 1, at(1_762_400_000))
+        .await
+        .unwrap();
+    // Live: the post was edited to a new photo, unsigned.
+    let mut edited = MessageRow::text(5, at(1_761_987_660), "new caption");
+    edited.edit_date = Some(at(1_762_300_000));
+    edited.media = Some(Media {
+        kind: "photo".into(),
+        metadata: json!({"id": "900", "sizes": ["x"]}),
+    });
+    store
+        .store_batch(1001, &[edited], 5, at(1_762_400_000))
+        .await
+        .unwrap();
+
+    // An export made before the edit: the first photo, signed.
+    let mut first = counted_post(5, 1_761_987_660, 3, None);
+    first["text"] = json!("old caption");
+    first["text_entities"] = json!([{"type": "plain", "text": "old caption"}]);
+    first["author"] = json!("Editor");
+    first["photo"] = json!("photos/photo_5.jpg");
+    first["width"] = json!(1280);
+    first["height"] = json!(720);
+    let dir = temp_dir("older-version");
+    let path = write(
+        &dir,
+        "result.json",
+        chat_export("Alpha", "public_channel", 1001, vec![first]),
+    );
+    succeeded(&common::import(
+        &pool,
+        &path,
+        "import-old",
+        &["--exported-at", "2025-11-05T00:00:00Z"],
+    ));
+
+    let author: Option<String> = column(&pool, 1001, 5, "post_author").await;
+    assert_eq!(author, None);
+    let media: Value = column(&pool, 1001, 5, "media").await;
+    assert_eq!(media, json!({"id": "900", "sizes": ["x"]}));
+    let text: String = column(&pool, 1001, 5, "text").await;
+    assert_eq!(text, "new caption");
+    let older: Vec<(String, Option<String>, Value)> = sqlx::query_as(
+        "SELECT text, post_author, media FROM message_versions
+          WHERE channel_id = 1001 AND message_id = 5",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].0, "old caption");
+    assert_eq!(older[0].1.as_deref(), Some("Editor"));
+    assert_eq!(older[0].2["photo"], "photos/photo_5.jpg");
 }

@@ -880,3 +880,126 @@ async fn sigterm_mid_channel_writes_an_aborted_end_and_exits_5(pool: PgPool) {
     assert_eq!(assert_prefix_stored(&pool, &wire.dc, ALPHA).await, 200);
     assert_eq!(checkpoint(&pool, ALPHA).await, Some(202));
 }
+
+/// Telegram edits one message and deletes two between runs. The refresh window's re-read
+/// finds both: the row holds the new text and the earlier version is kept beside it; the
+/// deleted messages are marked, not removed; the run's audit rows count both; a third run
+/// that finds nothing new counts nothing and writes nothing.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_refresh_finds_edits_and_deletions_and_the_archive_keeps_everything(pool: PgPool) {
+    let now = chrono::Utc::now().timestamp();
+    let mut alpha = Channel::new(ALPHA, "alpha", 250);
+    alpha.first_date = now - 250 * 60;
+    let wire = Wire::start(Scenario::new().account(Account::new(USER)).channel(alpha)).await;
+    let refresh = r#"{"refreshWindow": "1d"}"#;
+    let collect_run =
+        |run_id: &str| collect(&pool, &wire, run_id, &["@alpha"]).arg("--limits", refresh);
+
+    run(&collect_run("run-1")).await.unwrap();
+    let original: String = text_of(&pool, 240).await;
+    assert!(original.starts_with("Post 240 of @alpha."), "{original}");
+
+    assert!(wire.dc.edit(ALPHA, 240, "Post 240, corrected", now));
+    assert!(wire.dc.delete(ALPHA, &[245, 246]));
+    run(&collect_run("run-2")).await.unwrap();
+
+    assert_eq!(text_of(&pool, 240).await, "Post 240, corrected");
+    let versions: Vec<(
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT text, edit_date, source FROM message_versions
+              WHERE channel_id = $1 AND message_id = 240",
+    )
+    .bind(ALPHA)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(versions, vec![(original, None, Some("collect".to_owned()))]);
+    assert_eq!(deleted(&pool).await, vec![245, 246]);
+    assert_eq!(stored(&pool, ALPHA).await.len(), 250, "nothing is removed");
+    let run2 = events(&pool, "run-2").await;
+    let end = summary(&run2).unwrap();
+    assert_eq!((end.edits_found, end.deletions_found), (1, 2), "{end:?}");
+    let progress = progress(&run2);
+    assert_eq!(
+        (progress[0].edits_found, progress[0].deletions_found),
+        (1, 2)
+    );
+
+    run(&collect_run("run-3")).await.unwrap();
+    let end = summary(&events(&pool, "run-3").await).cloned().unwrap();
+    assert_eq!((end.edits_found, end.deletions_found), (0, 0));
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM message_versions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "seeing a message again unchanged keeps no version");
+    assert_eq!(deleted(&pool).await, vec![245, 246]);
+
+    // The queries docs/collector.md gives users answer on this archive.
+    let [versions_of, as_of, deletions] = documented_queries();
+    let texts: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(versions_of))
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get(row, "text"))
+        .collect();
+    assert_eq!(texts.len(), 2);
+    assert_eq!(texts[1], "Post 240, corrected");
+    sqlx::query(sqlx::AssertSqlSafe(as_of))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let gone: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(deletions))
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get(row, "message_id"))
+        .collect();
+    assert_eq!(gone, vec![245, 246]);
+}
+
+/// The statements of the SQL example in docs/collector.md's "Versions and deletions".
+fn documented_queries() -> [String; 3] {
+    let docs = include_str!("../../docs/collector.md");
+    let section = docs
+        .split_once("## Versions and deletions")
+        .expect("the section")
+        .1;
+    let sql = section
+        .split_once("```sql")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("an SQL example")
+        .0;
+    let statements: Vec<String> = sql
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    statements.try_into().expect("three statements")
+}
+
+async fn text_of(pool: &PgPool, id: i64) -> String {
+    sqlx::query_scalar("SELECT text FROM messages WHERE channel_id = $1 AND message_id = $2")
+        .bind(ALPHA)
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn deleted(pool: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT message_id FROM messages
+          WHERE channel_id = $1 AND deleted_at IS NOT NULL ORDER BY message_id",
+    )
+    .bind(ALPHA)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}

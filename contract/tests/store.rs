@@ -32,6 +32,8 @@ async fn write_run(writer: &AuditWriter) {
             start_time: at(0),
         }),
         AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 0,
             channels_synced: 1,
             total_channels: 1,

@@ -278,6 +278,12 @@ pub struct RunSummary {
     /// Channels that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<i32>,
+    /// Edited versions the run found (each kept beside the newest), from the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edits: Option<i64>,
+    /// Messages the run found deleted (marked in the archive, never removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<i64>,
 }
 
 /// One channel's failure in a run.

@@ -179,10 +179,32 @@ impl Dc {
 
     /// Appends `count` messages to a channel; false when there is no such channel.
     pub fn post(&mut self, channel_id: i64, count: i32) -> bool {
+        self.change(channel_id, |spec| spec.messages += count)
+    }
+
+    /// Edits message `id` of a channel: its text is now `text`, since `edit_date`; false when
+    /// there is no such channel.
+    pub fn edit(&mut self, channel_id: i64, id: i32, text: &str, edit_date: i64) -> bool {
+        self.change(channel_id, |spec| {
+            spec.edits.push(crate::scenario::Edit {
+                id,
+                text: text.to_owned(),
+                edit_date,
+            })
+        })
+    }
+
+    /// Deletes messages of a channel (their ids stay used); false when there is no such
+    /// channel.
+    pub fn delete(&mut self, channel_id: i64, ids: &[i32]) -> bool {
+        self.change(channel_id, |spec| spec.deleted_ids.extend_from_slice(ids))
+    }
+
+    fn change(&mut self, channel_id: i64, change: impl FnOnce(&mut Channel)) -> bool {
         let Some(channel) = self.channels.iter_mut().find(|c| c.spec.id == channel_id) else {
             return false;
         };
-        channel.spec.messages += count;
+        change(&mut channel.spec);
         channel.timeline = Timeline::new(&channel.spec);
         true
     }

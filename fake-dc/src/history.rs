@@ -12,7 +12,7 @@
 //! replies, edits, post authors, albums, replies to other posts, forwards from another channel,
 //! media and reactions of each kind, by the rules in [`Timeline::post`].
 
-use crate::scenario::Channel;
+use crate::scenario::{Channel, Edit};
 
 /// Telegram's largest page.
 pub const MAX_LIMIT: i32 = 100;
@@ -136,6 +136,8 @@ pub struct Timeline {
     /// Sorted, deduplicated, each in 1..=last.
     deleted: Vec<i32>,
     service: Vec<i32>,
+    /// The latest edit of each edited message.
+    edits: std::collections::BTreeMap<i32, Edit>,
     first_date: i64,
     interval: i64,
 }
@@ -164,6 +166,18 @@ impl Timeline {
             last: channel.messages,
             deleted: clean(&channel.deleted_ids),
             service: clean(&channel.service_ids),
+            edits: channel.edits.iter().fold(
+                std::collections::BTreeMap::new(),
+                |mut edits, edit| {
+                    let newer = edits
+                        .get(&edit.id)
+                        .is_none_or(|known: &Edit| known.edit_date <= edit.edit_date);
+                    if newer {
+                        edits.insert(edit.id, edit.clone());
+                    }
+                    edits
+                },
+            ),
             first_date: channel.first_date,
             interval: channel.interval_seconds,
         }
@@ -334,6 +348,12 @@ impl Timeline {
         if id % 4 == 0 {
             reactions.push((Reaction::Paid, id % 50 + 1));
         }
+        let mut edit_date = (id % 11 == 0).then_some(date + 600);
+        if let Some(edit) = self.edits.get(&id) {
+            text = edit.text.clone();
+            entities.clear();
+            edit_date = Some(edit.edit_date);
+        }
         Post {
             id,
             date,
@@ -343,7 +363,7 @@ impl Timeline {
                 views: 1_000 + (id.wrapping_mul(37)).rem_euclid(5_000),
                 forwards: id % 17,
                 replies: id % 9,
-                edit_date: (id % 11 == 0).then_some(date + 600),
+                edit_date,
                 post_author: (id % 2 == 0).then(|| "Editor".to_owned()),
                 grouped_id: album.then_some(self.id * 1_000_000 + i64::from(id / 20)),
                 reply_to: (id % 5 == 4).then_some(id - 1),

@@ -34,5 +34,5 @@ pub mod session;
 pub use dc::{Outcome, Served};
 pub use history::{HistoryQuery, Post, Timeline};
 pub use rpc::SERVED;
-pub use scenario::{Account, Channel, Fault, FaultRule, FloodLimit, Scenario, ScenarioError};
+pub use scenario::{Account, Channel, Edit, Fault, FaultRule, FloodLimit, Scenario, ScenarioError};
 pub use server::{FakeDc, StartError};

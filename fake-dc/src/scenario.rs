@@ -96,6 +96,9 @@ pub struct Channel {
     /// Ids that were deleted: gaps in the history.
     #[serde(default)]
     pub deleted_ids: Vec<i32>,
+    /// Messages edited after they were sent: their text now, and when it changed.
+    #[serde(default)]
+    pub edits: Vec<Edit>,
     /// Resolves, but its history answers CHANNEL_PRIVATE (the account was banned).
     #[serde(default)]
     pub private: bool,
@@ -113,6 +116,16 @@ fn default_first_date() -> i64 {
 
 fn default_interval() -> i64 {
     60
+}
+
+/// A message's edit: the whole text replaced (its formatting goes with it) at `edit_date`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edit {
+    pub id: i32,
+    pub text: String,
+    /// Unix time of the edit.
+    pub edit_date: i64,
 }
 
 /// A fault at the `nth` request (1-based, counted over the DC's lifetime) that matches
@@ -356,6 +369,7 @@ impl Channel {
             messages,
             service_ids: Vec::new(),
             deleted_ids: Vec::new(),
+            edits: Vec::new(),
             private: false,
             first_date: DEFAULT_FIRST_DATE,
             interval_seconds: 60,
@@ -374,6 +388,16 @@ impl Channel {
 
     pub fn deleted(mut self, ids: impl IntoIterator<Item = i32>) -> Self {
         self.deleted_ids.extend(ids);
+        self
+    }
+
+    /// Message `id`'s text is now `text`, since `edit_date` (a later edit of it wins).
+    pub fn edited(mut self, id: i32, text: &str, edit_date: i64) -> Self {
+        self.edits.push(Edit {
+            id,
+            text: text.to_owned(),
+            edit_date,
+        });
         self
     }
 

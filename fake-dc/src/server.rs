@@ -134,6 +134,17 @@ impl FakeDc {
         self.shared.dc().post(channel_id, count)
     }
 
+    /// Edits message `id` of channel `channel_id` (text now `text`, since `edit_date`);
+    /// false when there is no such channel.
+    pub fn edit(&self, channel_id: i64, id: i32, text: &str, edit_date: i64) -> bool {
+        self.shared.dc().edit(channel_id, id, text, edit_date)
+    }
+
+    /// Deletes messages of channel `channel_id`; false when there is no such channel.
+    pub fn delete(&self, channel_id: i64, ids: &[i32]) -> bool {
+        self.shared.dc().delete(channel_id, ids)
+    }
+
     /// A channel's history as it is now: what a collector should have stored.
     pub fn timeline(&self, channel_id: i64) -> Option<Timeline> {
         self.shared.dc().timeline(channel_id)

@@ -70,6 +70,8 @@ fn summary(job: &str, result: RunResult) -> RunSummary {
         channels_synced: Some(3),
         channels_total: Some(3),
         errors: Some(0),
+        edits: None,
+        deletions: None,
     }
 }
 

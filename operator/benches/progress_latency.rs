@@ -218,6 +218,8 @@ async fn scenario(binary: &str, admin_url: &str, mode: &'static str) -> Outcome 
                     break;
                 }
                 let row = AuditEvent::Progress(CollectionProgress {
+                    edits_found: 0,
+                    deletions_found: 0,
                     channel_name: format!("@channel{processed}"),
                     messages_collected: 10,
                     channels_processed: processed,

@@ -644,6 +644,7 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
     );
     a.done(&mut log, "charlie", 5, 20);
     a.done(&mut log, "delta", 7, 30);
+    (a.edits, a.deletions) = (3, 2);
     a.end(&mut log, 31, None);
     let rows = log.rows(RUN);
     let history = ChannelDurations::default();
@@ -670,6 +671,8 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
             channels_synced: Some(3),
             channels_total: Some(4),
             errors: Some(1),
+            edits: Some(3),
+            deletions: Some(2),
         })
     );
     assert_eq!(derived.collection_start_time, Some(to_k8s(at(0))));

@@ -128,6 +128,8 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
             start_time: at(12, 0, 5),
         }),
         AuditEvent::Progress(CollectionProgress {
+            edits_found: 0,
+            deletions_found: 0,
             channel_name: "@durov".into(),
             messages_collected: 42,
             channels_processed: 1,
@@ -137,6 +139,8 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
             error: None,
         }),
         AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 42,
             channels_synced: 1,
             total_channels: 1,

@@ -858,6 +858,8 @@ fn start(total: u32, at: DateTime<Utc>) -> AuditEvent {
 
 fn channel_done(name: &str, messages: u64, processed: u32, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent::Progress(CollectionProgress {
+        edits_found: 0,
+        deletions_found: 0,
         channel_name: name.to_string(),
         messages_collected: messages,
         channels_processed: processed,
@@ -990,6 +992,8 @@ async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPo
         &[
             start(3, at(12, 0, 10)),
             AuditEvent::End(CollectionEnd {
+                edits_found: 0,
+                deletions_found: 0,
                 total_messages: 0,
                 channels_synced: 0,
                 total_channels: 3,

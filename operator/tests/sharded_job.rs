@@ -77,6 +77,8 @@ fn history(channels: &[String], took: &[i64]) -> ChannelDurations {
             pod_name: Some("news-1-0-x".into()),
             shard: None,
             event: Ok(AuditEvent::Progress(CollectionProgress {
+                edits_found: 0,
+                deletions_found: 0,
                 channel_name: channel.clone(),
                 messages_collected: 10,
                 channels_processed: i as u32 + 1,

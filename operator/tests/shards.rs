@@ -154,6 +154,8 @@ fn waiting_only_while_every_collecting_index_waits() {
         processed: 0,
         errors: 0,
         messages: 0,
+        edits: 0,
+        deletions: 0,
     };
     a.flood(&mut log, "@a1", 40, 20);
     let job = job_active(RUN, 0);

@@ -54,6 +54,8 @@ fn revoked() -> Vec<AuditRow> {
     rows.push(row(
         2,
         AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 0,
             channels_synced: 0,
             total_channels: 3,
@@ -452,6 +454,8 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
             shard as u32,
             secs,
             AuditEvent::Progress(contract::audit::CollectionProgress {
+                edits_found: 0,
+                deletions_found: 0,
                 channel_name: assigned[shard][done as usize - 1].clone(),
                 messages_collected: 10,
                 channels_processed: done,
@@ -529,6 +533,8 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
         2,
         26,
         AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 0,
             channels_synced: 0,
             total_channels: total(2),
@@ -587,6 +593,8 @@ fn revoked_at(start: chrono::DateTime<chrono::Utc>) -> Vec<AuditRow> {
         at_start(
             2,
             AuditEvent::End(CollectionEnd {
+                edits_found: 0,
+                deletions_found: 0,
                 total_messages: 0,
                 channels_synced: 0,
                 total_channels: 3,
@@ -734,6 +742,8 @@ fn a_retry_that_collects_clears_the_stall() {
     rows.push(row(
         2,
         AuditEvent::Progress(contract::audit::CollectionProgress {
+            edits_found: 0,
+            deletions_found: 0,
             channel_name: "@durov".into(),
             messages_collected: 5,
             channels_processed: 1,
@@ -777,6 +787,8 @@ fn a_finished_run_enters_recent_runs_once_and_the_list_stays_bounded() {
     rows.push(row(
         2,
         AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 42,
             channels_synced: 3,
             total_channels: 3,

@@ -154,6 +154,7 @@ pub async fn remember_channel(store: &Store, id: i64, prefix: &str) {
                 title: Some("bench".into()),
             },
             1,
+            chrono::Utc::now(),
         )
         .await
         .expect("channel row");

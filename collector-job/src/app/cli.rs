@@ -153,6 +153,11 @@ pub struct ImportArgs {
     /// made before 2021 give only the exporter's local time. UTC when unset.
     #[arg(long)]
     pub timezone: Option<String>,
+    /// When the export was made (RFC 3339, e.g. 2026-03-05T18:00:00Z): how its versions rank
+    /// against what is stored. Unset, its latest message date or edit date is taken (an
+    /// export records no time of its own; its file's time changes with every copy).
+    #[arg(long)]
+    pub exported_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Collection the imported channels belong to, for the audit log.
     #[arg(long, env = contract::job::env::NAMESPACE, default_value = "default")]
     pub namespace: String,

@@ -224,7 +224,7 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     };
     let now = SystemClock.now();
     let request = ImportRequest {
-        exported_at: exported_at(&args.path, now),
+        exported_at: args.exported_at,
         path: args.path,
         zone,
     };
@@ -275,15 +275,6 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// When the export was written, as its file says: the freshness of what it holds (a copy
-/// that kept its time keeps it; one that did not looks newer, never older than the truth).
-fn exported_at(path: &std::path::Path, now: DateTime<Utc>) -> DateTime<Utc> {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map(DateTime::<Utc>::from)
-        .map_or(now, |modified| modified.min(now))
-}
-
 /// `import-<unix seconds>-<8 random hex digits>`: unique across imports started in the
 /// same second (the seconds keep them sortable).
 fn default_run_id(now: DateTime<Utc>) -> String {
@@ -305,6 +296,20 @@ fn summary_line(report: &ImportReport, run_id: &str, zone: Option<chrono_tz::Tz>
             "channels"
         ),
     );
+    line.push_str(&format!(
+        "; {} written",
+        plural(report.changed, "row", "rows")
+    ));
+    if report.summary.edits_found > 0 {
+        line.push_str(&format!(
+            ", {} kept beside the stored ones",
+            plural(
+                report.summary.edits_found,
+                "other version",
+                "other versions"
+            )
+        ));
+    }
     if !report.skipped.is_empty() {
         line.push_str(&format!(
             "; skipped {} that {} not a channel",

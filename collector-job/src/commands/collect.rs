@@ -50,7 +50,20 @@ pub struct RunTotals {
     pub total_messages: u64,
     pub channels_synced: u32,
     pub errors: u32,
+    /// Edited versions found (kept beside the newest).
+    pub edits_found: u64,
+    /// Messages found deleted (marked, never removed).
+    pub deletions_found: u64,
     pub end: RunEnd,
+}
+
+/// What collecting one channel found, counted also when it stops early.
+#[derive(Clone, Copy, Debug, Default)]
+struct Found {
+    /// Messages stored (new, or seen again and changed).
+    messages: u64,
+    edits: u64,
+    deletions: u64,
 }
 
 /// A run that could not finish its audit trail.
@@ -129,6 +142,8 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             total_messages: 0,
             channels_synced: 0,
             errors: 0,
+            edits_found: 0,
+            deletions_found: 0,
             end: RunEnd::Finished,
         };
 
@@ -154,7 +169,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                     .end_early(Stop::Terminated, summary, total_channels)
                     .await;
             }
-            let mut collected = 0;
+            let mut found = Found::default();
             let known = match account {
                 Some(account) => Ok(account),
                 None => self.guarded(name, |source| source.check_session()).await,
@@ -162,12 +177,14 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             let outcome = match known {
                 Ok(known) => {
                     account = Some(known);
-                    self.channel(name, reference, known, settings, &mut collected)
+                    self.channel(name, reference, known, settings, &mut found)
                         .await
                 }
                 Err(stop) => Err(stop),
             };
-            summary.total_messages += collected;
+            summary.total_messages += found.messages;
+            summary.edits_found += found.edits;
+            summary.deletions_found += found.deletions;
             let error = match outcome {
                 Ok(()) => {
                     summary.channels_synced += 1;
@@ -182,8 +199,10 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             };
             self.audit
                 .record(&AuditEvent::Progress(CollectionProgress {
+                    edits_found: found.edits,
+                    deletions_found: found.deletions,
                     channel_name: name.clone(),
-                    messages_collected: collected,
+                    messages_collected: found.messages,
                     channels_processed: index as u32 + 1,
                     total_channels,
                     errors: summary.errors,
@@ -233,6 +252,8 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
     ) -> Result<RunTotals, RunError> {
         self.audit
             .record(&AuditEvent::End(CollectionEnd {
+                edits_found: summary.edits_found,
+                deletions_found: summary.deletions_found,
                 total_messages: summary.total_messages,
                 channels_synced: summary.channels_synced,
                 total_channels,
@@ -245,8 +266,8 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         Ok(summary)
     }
 
-    /// Collects one channel as account `account`; `collected` counts what was stored, also
-    /// when it stops early.
+    /// Collects one channel as account `account`; `found` counts what it found, also when it
+    /// stops early.
     #[tracing::instrument(skip_all, fields(channel = name))]
     async fn channel(
         &mut self,
@@ -254,18 +275,18 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         reference: &ChannelRef,
         account: i64,
         settings: &RunSettings,
-        collected: &mut u64,
+        found: &mut Found,
     ) -> Result<(), Stop> {
         let channel = match self.store.channel(reference, account).await? {
             Some(known) if known.access_hash.is_some() => known,
             // Resolve once, then reuse the cached id and access hash on every later run.
             _ => {
                 return self
-                    .resolve_and_collect(name, reference, account, settings, collected)
+                    .resolve_and_collect(name, reference, account, settings, found)
                     .await;
             }
         };
-        let result = self.pages(name, &channel, settings, collected).await;
+        let result = self.pages(name, &channel, settings, found).await;
         let refused = matches!(
             &result,
             Err(Stop::Failed {
@@ -284,11 +305,11 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 self.store.forget_access_hash(account, channel.id).await?;
             }
             return self
-                .resolve_and_collect(name, reference, account, settings, collected)
+                .resolve_and_collect(name, reference, account, settings, found)
                 .await;
         }
         if let (true, Some(hash)) = (channel.legacy_hash, channel.access_hash)
-            && (result.is_ok() || *collected > 0)
+            && (result.is_ok() || found.messages > 0)
         {
             // Telegram took the hash from this account: it is this account's.
             self.store
@@ -306,13 +327,16 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         reference: &ChannelRef,
         account: i64,
         settings: &RunSettings,
-        collected: &mut u64,
+        found: &mut Found,
     ) -> Result<(), Stop> {
         let resolved = self
             .guarded(name, |source| source.resolve(reference))
             .await?;
-        let channel = self.store.remember_channel(&resolved, account).await?;
-        self.pages(name, &channel, settings, collected).await
+        let channel = self
+            .store
+            .remember_channel(&resolved, account, self.clock.now())
+            .await?;
+        self.pages(name, &channel, settings, found).await
     }
 
     /// Fetches and stores the pages of one channel after its checkpoint.
@@ -321,7 +345,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         name: &str,
         channel: &StoredChannel,
         settings: &RunSettings,
-        collected: &mut u64,
+        found: &mut Found,
     ) -> Result<(), Stop> {
         let started = self.clock.now();
         // `since` bounds only a first run; later runs continue from the checkpoint.
@@ -337,7 +361,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         if let Some(window) = settings.limits.refresh_window
             && channel.checkpoint > 0
         {
-            self.refresh(name, channel, window).await?;
+            self.refresh(name, channel, window, found).await?;
         }
         let mut cursor = match cutoff {
             Some(cutoff) => Cursor::Since(cutoff),
@@ -346,7 +370,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         let mut last_report = started;
         loop {
             let limit = match settings.limits.max_messages_per_channel {
-                Some(max) => max.saturating_sub(*collected).min(MAX_BATCH as u64) as usize,
+                Some(max) => max.saturating_sub(found.messages).min(MAX_BATCH as u64) as usize,
                 None => MAX_BATCH,
             };
             if limit == 0 {
@@ -371,12 +395,13 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .into_iter()
                 .filter(|m| cutoff.is_none_or(|cutoff| m.date >= cutoff))
                 .collect();
-            let checkpoint = self
+            let page = self
                 .store
                 .store_batch(channel.id, &rows, last_id, self.clock.now())
                 .await?;
-            *collected += rows.len() as u64;
-            cursor = Cursor::After(checkpoint);
+            found.messages += rows.len() as u64;
+            found.edits += page.counts.versions;
+            cursor = Cursor::After(page.checkpoint);
 
             let now = self.clock.now();
             if elapsed(last_report, now) >= settings.progress_interval {
@@ -384,7 +409,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 self.audit
                     .record(&AuditEvent::ChannelProgress(ChannelProgress {
                         channel_name: name.to_owned(),
-                        messages_collected: *collected,
+                        messages_collected: found.messages,
                         remaining_estimate: batch.remaining,
                         progress_time: now,
                     }))
@@ -396,13 +421,15 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
 
     /// Re-reads the stored messages sent within `window` (views, reactions and edits change
     /// after we first stored them) and merges them in: ceil(n / 100) extra requests for the n
-    /// messages of the window. The checkpoint stays where it is; newer messages are left to
-    /// the fetch that follows.
+    /// messages of the window. A page holds every message between its first and last id, so
+    /// a stored message in that span it does not hold was deleted: it is marked so. The
+    /// checkpoint stays where it is; newer messages are left to the fetch that follows.
     async fn refresh(
         &mut self,
         name: &str,
         channel: &StoredChannel,
         window: Duration,
+        found: &mut Found,
     ) -> Result<(), Stop> {
         let now = self.clock.now();
         let cutoff = chrono::Duration::from_std(window)
@@ -426,11 +453,18 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .into_iter()
                 .filter(|m| m.id <= channel.checkpoint)
                 .collect();
+            let returned: Vec<i64> = rows.iter().map(|m| m.id).collect();
+            let now = self.clock.now();
             if !rows.is_empty() {
-                self.store
-                    .store_batch(channel.id, &rows, 0, self.clock.now())
-                    .await?;
+                let page = self.store.store_batch(channel.id, &rows, 0, now).await?;
                 refreshed += rows.len();
+                found.edits += page.counts.versions;
+            }
+            if let Some(covered) = covered_ids(cursor, &returned, last_id, channel.checkpoint) {
+                found.deletions += self
+                    .store
+                    .mark_missing(channel.id, covered, &returned, now)
+                    .await?;
             }
             let moved_on = match cursor {
                 Cursor::After(previous) => last_id > previous,
@@ -502,6 +536,23 @@ async fn record_flood<C: Clock>(
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }))
         .await
+}
+
+/// The ids a refresh page read in full: after the cursor's message (or from the page's first
+/// one, for a page found by date) through its last id, never above the checkpoint (newer ids
+/// were never stored). `None` when the page covered nothing stored.
+fn covered_ids(
+    cursor: Cursor,
+    returned: &[i64],
+    last_id: i64,
+    checkpoint: i64,
+) -> Option<std::ops::RangeInclusive<i64>> {
+    let first = match cursor {
+        Cursor::After(previous) => previous + 1,
+        Cursor::Since(_) => *returned.first()?,
+    };
+    let last = last_id.min(checkpoint);
+    (first <= last).then_some(first..=last)
 }
 
 fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {

@@ -26,7 +26,7 @@ use crate::export::mapping::{ChatHeader, LocalDates};
 use crate::export::reader::{ExportError, ExportSink, Halted, ReadStopped};
 use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting};
 use crate::store::storable;
-use crate::store::{ChatImport, Store, StoreError};
+use crate::store::{ChatImport, PageCounts, Store, StoreError};
 use telemetry::one_line;
 
 /// Pages read ahead of the one being stored: what bounds the import's memory.
@@ -38,8 +38,10 @@ pub struct ImportRequest {
     pub path: PathBuf,
     /// The zone of dates written without `date_unixtime`; UTC when unset.
     pub zone: Option<Tz>,
-    /// When the export was made: the freshness of its versions (see [`Sighting`]).
-    pub exported_at: DateTime<Utc>,
+    /// When the export was made (`--exported-at`): the freshness of its versions (see
+    /// [`Sighting`]). Unset, the export's own latest date or edit date is taken: an export
+    /// holds no time of its own, and its file's time changes with every copy.
+    pub exported_at: Option<DateTime<Utc>>,
 }
 
 /// How an import went.
@@ -52,6 +54,9 @@ pub struct ImportReport {
     pub failed: Vec<(String, String)>,
     /// Dates without `date_unixtime`, read in the request's zone (or UTC).
     pub local_dates: u64,
+    /// Rows inserted or changed (a message already stored as the export has it is not
+    /// written again), over the chats imported.
+    pub changed: u64,
 }
 
 /// Why an import could not run at all.
@@ -80,6 +85,8 @@ struct Survey {
     chats: Vec<ChatHeader>,
     channels: usize,
     skipped: Vec<String>,
+    /// The latest date or edit date of the export's messages: it was made no earlier.
+    latest: Option<DateTime<Utc>>,
 }
 
 impl ExportSink for Survey {
@@ -96,6 +103,13 @@ impl ExportSink for Survey {
 
     fn message(&mut self, _: MessageRow) -> Result<(), Halted> {
         Ok(())
+    }
+
+    fn checked(&mut self, message: &MessageRow) {
+        let seen = message
+            .edit_date
+            .map_or(message.date, |edit| edit.max(message.date));
+        self.latest = self.latest.max(Some(seen));
     }
 
     fn chat_end(&mut self) -> Result<(), Halted> {
@@ -247,7 +261,11 @@ pub async fn import<C: Clock>(
     });
     let observed = Sighting {
         origin: Origin::Import,
-        at: request.exported_at,
+        // An export without messages stores no version; its title then ranks as the oldest.
+        at: request
+            .exported_at
+            .or(survey.latest)
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
     };
     let mut run = Progress {
         store,
@@ -259,10 +277,13 @@ pub async fn import<C: Clock>(
             total_messages: 0,
             channels_synced: 0,
             errors: 0,
+            edits_found: 0,
+            deletions_found: 0,
             end: RunEnd::Finished,
         },
         failed: Vec::new(),
         processed: 0,
+        changed: 0,
     };
     // Storing and reading run side by side; the queue's bound keeps the reader a few pages
     // ahead. Dropping `events` (an unreachable database) stops the reader.
@@ -298,6 +319,8 @@ pub async fn import<C: Clock>(
     if stored? {
         audit
             .record(&AuditEvent::End(CollectionEnd {
+                edits_found: run.summary.edits_found,
+                deletions_found: 0,
                 total_messages: run.summary.total_messages,
                 channels_synced: run.summary.channels_synced,
                 total_channels,
@@ -326,6 +349,8 @@ pub async fn import<C: Clock>(
     }
     audit
         .record(&AuditEvent::End(CollectionEnd {
+            edits_found: run.summary.edits_found,
+            deletions_found: 0,
             total_messages: run.summary.total_messages,
             channels_synced: run.summary.channels_synced,
             total_channels,
@@ -341,6 +366,7 @@ pub async fn import<C: Clock>(
         skipped: survey.skipped,
         failed: run.failed,
         local_dates,
+        changed: run.changed,
     })
 }
 
@@ -354,6 +380,8 @@ struct Progress<'a, C> {
     summary: RunTotals,
     failed: Vec<(String, String)>,
     processed: u32,
+    /// Rows written by the chats imported.
+    changed: u64,
 }
 
 /// One chat being stored: its open transaction, or why it failed (its remaining pages are
@@ -364,6 +392,7 @@ struct ChatRun {
     /// Distinct messages stored: an id listed twice in the export is one message.
     stored: u64,
     seen: SeenIds,
+    counts: PageCounts,
 }
 
 /// The message ids of one chat met so far, a bit each (a channel's ids count up from 1), so a
@@ -395,7 +424,7 @@ impl<C: Clock> Progress<'_, C> {
             id: header.channel_id(),
             access_hash: None,
             username: None,
-            title: Some(header.name.clone()),
+            title: header.title.clone(),
         };
         let import = self.store.begin_import(&channel, self.observed).await;
         let import = fatal_if_unreachable(import)?;
@@ -404,6 +433,7 @@ impl<C: Clock> Progress<'_, C> {
             import,
             stored: 0,
             seen: SeenIds::default(),
+            counts: PageCounts::default(),
         })
     }
 
@@ -413,7 +443,8 @@ impl<C: Clock> Progress<'_, C> {
         };
         let stored = fatal_if_unreachable(import.store(&page).await)?;
         match stored {
-            Ok(()) => {
+            Ok(counts) => {
+                chat.counts += counts;
                 let new = page.iter().filter(|row| chat.seen.insert(row.id)).count();
                 chat.stored += new as u64;
             }
@@ -432,6 +463,8 @@ impl<C: Clock> Progress<'_, C> {
             Ok(()) => {
                 self.summary.channels_synced += 1;
                 self.summary.total_messages += chat.stored;
+                self.summary.edits_found += chat.counts.versions;
+                self.changed += chat.counts.written;
                 None
             }
             Err(error) => {
@@ -445,9 +478,14 @@ impl<C: Clock> Progress<'_, C> {
                 })
             }
         };
-        let messages_collected = if error.is_none() { chat.stored } else { 0 };
+        let (messages_collected, edits_found) = match error {
+            None => (chat.stored, chat.counts.versions),
+            Some(_) => (0, 0),
+        };
         self.audit
             .record(&AuditEvent::Progress(CollectionProgress {
+                edits_found,
+                deletions_found: 0,
                 channel_name: chat.name,
                 messages_collected,
                 channels_processed: self.processed,

@@ -30,7 +30,10 @@ const OLD_ID_SPAN: i64 = 0x8000_0000;
 /// A chat of the export as its header (`name`, `type`, `id`) says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatHeader {
+    /// What the chat is called in logs and the audit log: its name, else its id.
     pub name: String,
+    /// The chat's name, when the export gives one: the channel's title.
+    pub title: Option<String>,
     pub kind: String,
     /// The id as written (Bot API `-100…` and old-format ids included).
     pub raw_id: i64,

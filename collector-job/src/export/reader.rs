@@ -19,6 +19,9 @@ pub trait ExportSink {
     /// A chat begins; `Ok(false)` skips its messages unread (chats that are not channels).
     fn chat_start(&mut self, chat: &ChatHeader) -> Result<bool, Halted>;
     fn message(&mut self, message: MessageRow) -> Result<(), Halted>;
+    /// Every message read and found valid, delivered or not (a file whose keys were
+    /// reordered has its messages checked before their chat's header is known).
+    fn checked(&mut self, _message: &MessageRow) {}
     /// The chat whose start returned `Ok(true)` has no more messages.
     fn chat_end(&mut self) -> Result<(), Halted>;
 }
@@ -316,6 +319,7 @@ impl ChatFields {
         let raw_id = self.id?;
         Some(ChatHeader {
             name: self.name.clone().unwrap_or_else(|| raw_id.to_string()),
+            title: self.name.clone(),
             kind: self.kind.clone()?,
             raw_id,
         })
@@ -469,8 +473,12 @@ impl<'de, S: ExportSink> Visitor<'de> for Messages<'_, '_, S> {
             };
             let id = message.id();
             match mapping::message_row(message, &self.context, state.dates) {
-                Ok(row) if self.deliver => state.sink.message(row).map_err(|_| state.halt())?,
-                Ok(_) => {}
+                Ok(row) => {
+                    state.sink.checked(&row);
+                    if self.deliver {
+                        state.sink.message(row).map_err(|_| state.halt())?;
+                    }
+                }
                 Err(problem) => {
                     state.place = Some(Place {
                         message: Some(id),
@@ -658,6 +666,7 @@ mod tests {
         );
         let known = [ChatHeader {
             name: "News".into(),
+            title: Some("News".into()),
             kind: "public_channel".into(),
             raw_id: 9,
         }];

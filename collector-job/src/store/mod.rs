@@ -34,6 +34,12 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot mark the deleted messages of channel {channel_id}")]
+    MarkDeleted {
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("cannot commit the import of channel {channel_id}")]
     Commit {
         channel_id: i64,
@@ -49,6 +55,7 @@ impl StoreError {
             Self::LookupChannel { source, .. }
             | Self::RememberChannel { source, .. }
             | Self::StoreBatch { source, .. }
+            | Self::MarkDeleted { source, .. }
             | Self::Commit { source, .. } => source,
         };
         is_unreachable(source)
@@ -78,6 +85,31 @@ pub fn is_unreachable(error: &sqlx::Error) -> bool {
 /// too many connections (53300).
 fn unreachable_sqlstate(code: &str) -> bool {
     matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+}
+
+/// What storing a page changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Rows inserted or changed: a message seen again unchanged is not written.
+    pub written: u64,
+    /// Versions kept in `message_versions`: edits found (a stored version superseded), or
+    /// an older version that differs from the stored one.
+    pub versions: u64,
+}
+
+impl std::ops::AddAssign for PageCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.written += other.written;
+        self.versions += other.versions;
+    }
+}
+
+/// A stored page of a collected channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectedPage {
+    /// The channel's checkpoint after the page.
+    pub checkpoint: i64,
+    pub counts: PageCounts,
 }
 
 /// `id, username, title, checkpoint` of a `channels` row.
@@ -167,20 +199,21 @@ impl Store {
             })
     }
 
-    /// Records what resolving told account `account_id` about a channel: its row (keeping
-    /// what we knew and it did not say) and, when it has one, the account's access hash.
-    /// Returns the stored row with that hash.
+    /// Records what resolving told account `account_id` about a channel at `now`: its row
+    /// (keeping what we knew and it did not say) and, when it has one, the account's access
+    /// hash. Returns the stored row with that hash.
     pub async fn remember_channel(
         &self,
         channel: &ResolvedChannel,
         account_id: i64,
+        now: DateTime<Utc>,
     ) -> Result<StoredChannel, StoreError> {
         let error = |source| StoreError::RememberChannel {
             channel_id: channel.id,
             source,
         };
         let mut tx = self.pool.begin().await.map_err(error)?;
-        let row = remember_channel_on(&mut tx, channel).await?;
+        let row = remember_channel_on(&mut tx, channel, now).await?;
         if let Some(hash) = channel.access_hash {
             sqlx::query(
                 "INSERT INTO channel_access_hashes (account_id, channel_id, access_hash)
@@ -250,14 +283,13 @@ impl Store {
     /// runs atomically: a run killed at any point leaves either the whole page and its
     /// checkpoint or neither, so a rerun has no gap and no duplicate. One round trip per page,
     /// no BEGIN/COMMIT. The checkpoint never moves back (refreshed pages lie below it).
-    /// Returns the checkpoint.
     pub async fn store_batch(
         &self,
         channel_id: i64,
         messages: &[MessageRow],
         through_id: i64,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<CollectedPage, StoreError> {
         let observed = Sighting {
             origin: Origin::Collect,
             at: now,
@@ -265,11 +297,44 @@ impl Store {
         let page = Page::new(channel_id, messages, observed);
         let error = page.error();
         let args = page.collect_arguments(through_id, now).map_err(error)?;
-        let (checkpoint,): (i64,) = sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(error)?;
-        Ok(checkpoint)
+        let (checkpoint, written, versions): (i64, i64, i64) =
+            sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(error)?;
+        Ok(CollectedPage {
+            checkpoint,
+            counts: counts(written, versions),
+        })
+    }
+
+    /// Marks as deleted, at `now`, the stored messages of `channel_id` with an id in
+    /// `covered` that a read returned all of but not these: Telegram no longer has them.
+    /// Only the first time is kept (`deleted_at` is when they were first seen missing); rows
+    /// are never removed. A message seen again is unmarked by the page that stores it.
+    /// Returns how many were newly marked.
+    pub async fn mark_missing(
+        &self,
+        channel_id: i64,
+        covered: std::ops::RangeInclusive<i64>,
+        returned: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // A range scan of the primary key: the cost of the range read, not of the channel.
+        let marked = sqlx::query(
+            "UPDATE messages SET deleted_at = $5
+              WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3
+                AND deleted_at IS NULL AND message_id <> ALL($4)",
+        )
+        .bind(channel_id)
+        .bind(covered.start())
+        .bind(covered.end())
+        .bind(returned)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::MarkDeleted { channel_id, source })?;
+        Ok(marked.rows_affected())
     }
 
     /// Starts importing one chat: everything it writes (the channel row, every page, the
@@ -287,7 +352,7 @@ impl Store {
                 channel_id: channel.id,
                 source,
             })?;
-        remember_channel_on(&mut tx, channel).await?;
+        remember_channel_on(&mut tx, channel, observed.at).await?;
         Ok(ChatImport {
             tx,
             channel_id: channel.id,
@@ -309,17 +374,17 @@ pub struct ChatImport {
 
 impl ChatImport {
     /// Upserts one page of the export.
-    pub async fn store(&mut self, messages: &[MessageRow]) -> Result<(), StoreError> {
+    pub async fn store(&mut self, messages: &[MessageRow]) -> Result<PageCounts, StoreError> {
         let page = Page::new(self.channel_id, messages, self.observed);
         let error = page.error();
         let args = page.arguments().map_err(error)?;
-        sqlx::query_with(IMPORT_PAGE.as_str(), args)
-            .execute(&mut *self.tx)
+        let (written, versions): (i64, i64) = sqlx::query_as_with(IMPORT_PAGE.as_str(), args)
+            .fetch_one(&mut *self.tx)
             .await
             .map_err(error)?;
         let highest = messages.iter().map(|m| m.id).max().unwrap_or(0);
         self.through_id = self.through_id.max(highest);
-        Ok(())
+        Ok(counts(written, versions))
     }
 
     /// Moves the checkpoint past the export's last message and commits the whole chat.
@@ -342,9 +407,20 @@ impl ChatImport {
     }
 }
 
+fn counts(written: i64, versions: i64) -> PageCounts {
+    PageCounts {
+        written: written.try_into().unwrap_or_default(),
+        versions: versions.try_into().unwrap_or_default(),
+    }
+}
+
+/// Stores what a source said of a channel, as seen at `observed`: the title only when it is
+/// no older than the stored one's (an older export does not revert it; rows from before
+/// titles had a time count as seen when last collected).
 async fn remember_channel_on(
     conn: &mut PgConnection,
     channel: &ResolvedChannel,
+    observed: DateTime<Utc>,
 ) -> Result<StoredChannel, StoreError> {
     let error = |source| StoreError::RememberChannel {
         channel_id: channel.id,
@@ -363,16 +439,22 @@ async fn remember_channel_on(
     // Access hashes are per account (`channel_access_hashes`); `channels.access_hash` is no
     // longer written.
     let row: ChannelRecord = sqlx::query_as(
-        "INSERT INTO channels (id, username, title)
-         VALUES ($1, $2, $3)
+        "INSERT INTO channels (id, username, title, title_observed_at)
+         VALUES ($1, $2, $3, CASE WHEN $3 IS NOT NULL THEN $4::timestamptz END)
          ON CONFLICT (id) DO UPDATE SET
              username = COALESCE(EXCLUDED.username, channels.username),
-             title = COALESCE(EXCLUDED.title, channels.title)
+             (title, title_observed_at) = (
+                 SELECT CASE WHEN newer THEN EXCLUDED.title ELSE channels.title END,
+                        CASE WHEN newer THEN $4 ELSE channels.title_observed_at END
+                   FROM (SELECT EXCLUDED.title IS NOT NULL AND $4 >= COALESCE(
+                                    channels.title_observed_at, channels.last_collected_at,
+                                    '-infinity') AS newer) t)
          RETURNING id, username, title, checkpoint",
     )
     .bind(channel.id)
     .bind(&channel.username)
     .bind(title.as_deref())
+    .bind(observed)
     .fetch_one(&mut *conn)
     .await
     .map_err(error)?;

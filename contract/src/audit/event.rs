@@ -33,6 +33,16 @@ pub struct CollectionProgress {
     /// Set when this channel failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ChannelError>,
+    /// Edited versions found in this channel in this run (each kept beside the newest).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edits_found: u64,
+    /// Messages found deleted in this channel in this run (marked, never removed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deletions_found: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// `collection_channel_progress`: movement inside a long channel.
@@ -67,6 +77,12 @@ pub struct CollectionEnd {
     pub aborted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<EndReason>,
+    /// Edited versions found in this run, over all channels.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edits_found: u64,
+    /// Messages found deleted in this run, over all channels.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deletions_found: u64,
 }
 
 /// Why a channel failed.
@@ -218,6 +234,8 @@ mod tests {
             serde_json::json!({"total_channels": 1, "start_time": "2025-11-09T07:34:34.849Z"})
         );
         let progress = AuditEvent::Progress(CollectionProgress {
+            edits_found: 0,
+            deletions_found: 0,
             channel_name: "ABC LEGACY NEWS".into(),
             messages_collected: 50,
             channels_processed: 1,
@@ -235,6 +253,8 @@ mod tests {
             })
         );
         let end = AuditEvent::End(CollectionEnd {
+            edits_found: 0,
+            deletions_found: 0,
             total_messages: 50,
             channels_synced: 1,
             total_channels: 1,
@@ -260,6 +280,8 @@ mod tests {
                 start_time: at(0),
             }),
             AuditEvent::Progress(CollectionProgress {
+                edits_found: 0,
+                deletions_found: 0,
                 channel_name: "durov".into(),
                 messages_collected: 0,
                 channels_processed: 1,
@@ -283,6 +305,8 @@ mod tests {
                 until: at(32),
             }),
             AuditEvent::End(CollectionEnd {
+                edits_found: 0,
+                deletions_found: 0,
                 total_messages: 1200,
                 channels_synced: 1,
                 total_channels: 3,

@@ -253,6 +253,8 @@ mod tests {
             channels_synced: Some(0),
             channels_total: Some(10),
             errors: Some(0),
+            edits: None,
+            deletions: None,
         };
         let deleted = RunSummary {
             job: "news-29931150".into(),

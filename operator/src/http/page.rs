@@ -300,6 +300,7 @@ mod tests {
                 channels_synced: Some(2),
                 channels_total: Some(3),
                 errors: Some(1),
+                ..RunSummary::default()
             }),
             recent_errors: vec![RecentError {
                 channel: "@private".into(),

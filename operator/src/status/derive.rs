@@ -392,6 +392,8 @@ fn from_audit(
         channels_synced: any_rows.then(|| to_i32(synced as usize)),
         channels_total: any_rows.then_some(status.channels_total),
         errors: any_rows.then_some(status.errors_current_run),
+        edits: (!ends.is_empty()).then(|| count(ends.iter().map(|e| e.edits_found).sum())),
+        deletions: (!ends.is_empty()).then(|| count(ends.iter().map(|e| e.deletions_found).sum())),
     };
     status.state = resting_state(collection.spec.suspend, Some(&summary));
     status.finished = Some(summary);
@@ -513,6 +515,11 @@ fn truncate(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
+}
+
+/// A count from the audit log as a status integer.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn to_i32(n: usize) -> i32 {

@@ -154,6 +154,9 @@ pub struct Attempt {
     pub processed: u32,
     pub errors: u32,
     pub messages: u64,
+    /// Edited versions and deletions the attempt reports at its end.
+    pub edits: u64,
+    pub deletions: u64,
 }
 
 impl Attempt {
@@ -189,6 +192,8 @@ impl Attempt {
             processed: 0,
             errors: 0,
             messages: 0,
+            edits: 0,
+            deletions: 0,
         }
     }
 
@@ -225,6 +230,8 @@ impl Attempt {
         self.errors += u32::from(error.is_some());
         self.messages += messages;
         let event = AuditEvent::Progress(CollectionProgress {
+            edits_found: 0,
+            deletions_found: 0,
             channel_name: channel.into(),
             messages_collected: messages,
             channels_processed: self.processed,
@@ -267,6 +274,8 @@ impl Attempt {
     /// `collection_end` at `secs`.
     pub fn end(&self, log: &mut Log, secs: i64, reason: Option<EndReason>) {
         let event = AuditEvent::End(CollectionEnd {
+            edits_found: self.edits,
+            deletions_found: self.deletions,
             total_messages: self.messages,
             channels_synced: self.processed - self.errors,
             total_channels: self.total,
