@@ -8,6 +8,9 @@ use crate::scenario::{Account, Channel};
 
 /// How long a `help.getConfig` answer is valid.
 const CONFIG_TTL: i32 = 3_600;
+/// The account's update counters (`updates.getState`): the same on every call.
+pub const UPDATE_PTS: i32 = 1;
+pub const UPDATE_SEQ: i32 = 1;
 
 /// The channel as account `user_id` sees it (with that account's access hash).
 pub fn channel(channel: &Channel, user_id: i64, last_date: i32) -> tl::enums::Chat {
@@ -284,13 +287,23 @@ pub fn config(dc_id: i32, now: i32) -> tl::enums::Config {
     })
 }
 
-pub fn state(pts: i32, now: i32) -> tl::enums::updates::State {
+/// The account's update state: nothing has happened to it, so the counters stay at
+/// [`UPDATE_PTS`], 0 and [`UPDATE_SEQ`], and only the date moves.
+pub fn state(now: i32) -> tl::enums::updates::State {
     tl::enums::updates::State::State(tl::types::updates::State {
-        pts,
+        pts: UPDATE_PTS,
         qts: 0,
         date: now,
-        seq: 0,
+        seq: UPDATE_SEQ,
         unread_count: 0,
+    })
+}
+
+/// `updates.getDifference`: nothing new since any state (the fake never pushes updates).
+pub fn difference_empty(now: i32) -> tl::enums::updates::Difference {
+    tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
+        date: now,
+        seq: UPDATE_SEQ,
     })
 }
 

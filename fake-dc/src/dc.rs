@@ -354,7 +354,8 @@ impl Dc {
         };
         Ok(match call {
             Call::GetConfig => answer::config(self.dc_id, now.unix).to_bytes(),
-            Call::GetState => answer::state(1, now.unix).to_bytes(),
+            Call::GetState => answer::state(now.unix).to_bytes(),
+            Call::GetDifference => answer::difference_empty(now.unix).to_bytes(),
             Call::GetUsers(users) => users
                 .iter()
                 .map(|u| match u {

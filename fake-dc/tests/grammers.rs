@@ -372,3 +372,40 @@ fn a_session_names_the_home_dc_with_its_key() {
     assert_eq!(home.auth_key, Some(dc.scenario().accounts[0].key()));
     assert!(dc.session(42).is_none());
 }
+
+#[tokio::test]
+async fn the_update_state_and_an_empty_difference_are_served_as_telethon_asks_on_connect() {
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let tl::enums::updates::State::State(state) =
+        invoke(&connected.client, &tl::functions::updates::GetState {})
+            .await
+            .unwrap();
+    assert!(
+        state.pts > 0 && state.seq > 0 && state.date > 0,
+        "{state:?}"
+    );
+    let difference = invoke(
+        &connected.client,
+        &tl::functions::updates::GetDifference {
+            pts: state.pts,
+            pts_limit: None,
+            pts_total_limit: None,
+            date: state.date,
+            qts: state.qts,
+            qts_limit: None,
+        },
+    )
+    .await
+    .unwrap();
+    let tl::enums::updates::Difference::Empty(empty) = difference else {
+        panic!("an empty difference: {difference:?}");
+    };
+    assert_eq!(empty.seq, state.seq);
+    assert!(
+        dc.served()
+            .iter()
+            .any(|s| s.method == "updates.getDifference"
+                && s.outcome == Outcome::Answered { messages: 0 })
+    );
+}
