@@ -24,6 +24,7 @@ pub mod answer;
 pub mod crypto;
 pub mod dc;
 pub mod flood;
+pub mod framing;
 pub mod history;
 pub mod mtp;
 pub mod rpc;

@@ -409,3 +409,77 @@ async fn the_update_state_and_an_empty_difference_are_served_as_telethon_asks_on
                 && s.outcome == Outcome::Answered { messages: 0 })
     );
 }
+
+/// grammers' own sender on transport `T` (the pool always speaks the full transport).
+async fn config_over<T: grammers_mtproto::transport::Transport>(
+    transport: T,
+    dc: &FakeDc,
+) -> tl::enums::Config {
+    let key = dc.scenario().accounts[0].key();
+    let addr = grammers_mtsender::ServerAddr::Tcp { address: dc.addr() };
+    let mut sender = grammers_mtsender::connect_with_auth(transport, addr, key)
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, sender.invoke(&tl::functions::help::GetConfig {}))
+        .await
+        .expect("the fake DC answers")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_abridged_and_intermediate_transports_are_detected_and_served() {
+    use grammers_mtproto::transport::{Abridged, Full, Intermediate};
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let configs = [
+        config_over(Abridged::new(), &dc).await,
+        config_over(Intermediate::new(), &dc).await,
+        config_over(Full::new(), &dc).await,
+    ];
+    for config in configs {
+        let tl::enums::Config::Config(config) = config;
+        assert_eq!(config.this_dc, fake_dc::scenario::DEFAULT_DC_ID);
+    }
+    assert_eq!(dc.served().len(), 3);
+}
+
+#[tokio::test]
+async fn the_padded_intermediate_transport_is_served_to_a_raw_client() {
+    use grammers_crypto::DequeBuffer;
+    use grammers_mtproto::mtp::{Deserialization, Encrypted, Mtp};
+    use tl::{Deserializable, Serializable};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let mut mtp = Encrypted::build().finish(dc.scenario().accounts[0].key());
+    let mut packet = DequeBuffer::with_capacity(256, 64);
+    mtp.push(&mut packet, &tl::functions::help::GetConfig {}.to_bytes())
+        .unwrap();
+    mtp.finalize(&mut packet).unwrap();
+    let padding = [7u8; 5];
+    let mut stream = vec![0xdd; 4];
+    stream.extend(((packet.len() + padding.len()) as u32).to_le_bytes());
+    stream.extend_from_slice(&packet[..]);
+    stream.extend_from_slice(&padding);
+
+    let mut tcp = tokio::net::TcpStream::connect(dc.addr()).await.unwrap();
+    tcp.write_all(&stream).await.unwrap();
+    let config = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let mut len = [0; 4];
+            tcp.read_exact(&mut len).await.unwrap();
+            let mut frame = vec![0; u32::from_le_bytes(len) as usize];
+            tcp.read_exact(&mut frame).await.unwrap();
+            // Whole AES blocks after the key id; the rest is the transport's padding.
+            frame.truncate(frame.len() - (frame.len() - 8) % 16);
+            for read in mtp.deserialize(&mut frame).unwrap() {
+                if let Deserialization::RpcResult(result) = read {
+                    return tl::enums::Config::from_bytes(&result.body).unwrap();
+                }
+            }
+        }
+    })
+    .await
+    .expect("the fake DC answers");
+    let tl::enums::Config::Config(config) = config;
+    assert_eq!(config.this_dc, fake_dc::scenario::DEFAULT_DC_ID);
+}
