@@ -4,7 +4,9 @@
 use grammers_tl_types as tl;
 
 use crate::history::{Content, Entity, Forward, Media, Post, Reaction};
+use crate::login::PasswordInfo;
 use crate::scenario::{Account, Channel};
+use crate::srp;
 
 /// How long a `help.getConfig` answer is valid.
 const CONFIG_TTL: i32 = 3_600;
@@ -621,5 +623,71 @@ fn reactions(reactions: &[(Reaction, i32)]) -> tl::enums::MessageReactions {
             .collect(),
         recent_reactions: None,
         top_reactors: None,
+    })
+}
+
+/// `auth.sendCode`: the code went to the account's other apps.
+pub fn sent_code(phone_code_hash: String, length: i32) -> tl::enums::auth::SentCode {
+    tl::enums::auth::SentCode::Code(tl::types::auth::SentCode {
+        r#type: tl::enums::auth::SentCodeType::App(tl::types::auth::SentCodeTypeApp { length }),
+        phone_code_hash,
+        next_type: None,
+        timeout: None,
+    })
+}
+
+/// `auth.signIn` / `auth.checkPassword` once the account is signed in.
+pub fn authorization(account: &Account) -> tl::enums::auth::Authorization {
+    tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
+        setup_password_required: false,
+        otherwise_relogin_days: None,
+        tmp_sessions: None,
+        future_auth_token: None,
+        user: user(account),
+    })
+}
+
+fn srp_algo(salt1: Vec<u8>, salt2: Vec<u8>) -> tl::enums::PasswordKdfAlgo {
+    tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(
+        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
+            salt1,
+            salt2,
+            g: srp::G,
+            p: srp::prime(),
+        },
+    )
+}
+
+/// `account.getPassword`: the 2FA parameters and an SRP challenge, or no password.
+pub fn password(
+    info: Option<PasswordInfo<'_>>,
+    secure_random: Vec<u8>,
+) -> tl::enums::account::Password {
+    // What a client would use to set a new password; the same salts serve.
+    let new_algo = match &info {
+        Some(info) => srp_algo(info.verifier.salt1.clone(), info.verifier.salt2.clone()),
+        None => srp_algo(secure_random[..8].to_vec(), secure_random[8..24].to_vec()),
+    };
+    let new_secure_algo = tl::enums::SecurePasswordKdfAlgo::Pbkdf2Hmacsha512iter100000(
+        tl::types::SecurePasswordKdfAlgoPbkdf2Hmacsha512iter100000 {
+            salt: secure_random[24..32].to_vec(),
+        },
+    );
+    tl::enums::account::Password::Password(tl::types::account::Password {
+        has_recovery: false,
+        has_secure_values: false,
+        has_password: info.is_some(),
+        current_algo: info
+            .as_ref()
+            .map(|i| srp_algo(i.verifier.salt1.clone(), i.verifier.salt2.clone())),
+        srp_b: info.as_ref().map(|i| i.challenge.g_b.to_vec()),
+        srp_id: info.as_ref().map(|i| i.challenge.srp_id),
+        hint: info.as_ref().and_then(|i| i.hint.map(str::to_owned)),
+        email_unconfirmed_pattern: None,
+        new_algo,
+        new_secure_algo,
+        secure_random,
+        pending_reset_date: None,
+        login_email_pattern: None,
     })
 }

@@ -26,14 +26,18 @@ pub mod dc;
 pub mod flood;
 pub mod framing;
 pub mod history;
+pub mod login;
 pub mod mtp;
 pub mod rpc;
 pub mod scenario;
 pub mod server;
 pub mod session;
+pub mod srp;
 
 pub use dc::{Outcome, Served};
 pub use history::{HistoryQuery, Post, Timeline};
 pub use rpc::SERVED;
-pub use scenario::{Account, Channel, Fault, FaultRule, FloodLimit, Scenario, ScenarioError};
+pub use scenario::{
+    Account, Channel, Fault, FaultRule, FloodLimit, Login, Scenario, ScenarioError,
+};
 pub use server::{FakeDc, StartError};
