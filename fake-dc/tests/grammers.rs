@@ -354,6 +354,10 @@ async fn the_example_scenario_is_valid() {
     let scenario = Scenario::from_json(text).unwrap();
     scenario.check().unwrap();
     assert!(!scenario.channels.is_empty());
+    let login = Scenario::from_json(include_str!("../scenario.login.example.json")).unwrap();
+    login.check().unwrap();
+    let account = &login.accounts[0];
+    assert!(account.unregistered && account.login.as_ref().is_some_and(|l| l.password.is_some()));
 }
 
 #[test]
