@@ -4,10 +4,15 @@
 use grammers_tl_types as tl;
 
 use crate::history::{Content, Entity, Forward, Media, Post, Reaction};
+use crate::login::PasswordInfo;
 use crate::scenario::{Account, Channel};
+use crate::srp;
 
 /// How long a `help.getConfig` answer is valid.
 const CONFIG_TTL: i32 = 3_600;
+/// The account's update counters (`updates.getState`): the same on every call.
+pub const UPDATE_PTS: i32 = 1;
+pub const UPDATE_SEQ: i32 = 1;
 
 /// The channel as account `user_id` sees it (with that account's access hash).
 pub fn channel(channel: &Channel, user_id: i64, last_date: i32) -> tl::enums::Chat {
@@ -284,13 +289,23 @@ pub fn config(dc_id: i32, now: i32) -> tl::enums::Config {
     })
 }
 
-pub fn state(pts: i32, now: i32) -> tl::enums::updates::State {
+/// The account's update state: nothing has happened to it, so the counters stay at
+/// [`UPDATE_PTS`], 0 and [`UPDATE_SEQ`], and only the date moves.
+pub fn state(now: i32) -> tl::enums::updates::State {
     tl::enums::updates::State::State(tl::types::updates::State {
-        pts,
+        pts: UPDATE_PTS,
         qts: 0,
         date: now,
-        seq: 0,
+        seq: UPDATE_SEQ,
         unread_count: 0,
+    })
+}
+
+/// `updates.getDifference`: nothing new since any state (the fake never pushes updates).
+pub fn difference_empty(now: i32) -> tl::enums::updates::Difference {
+    tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
+        date: now,
+        seq: UPDATE_SEQ,
     })
 }
 
@@ -608,5 +623,71 @@ fn reactions(reactions: &[(Reaction, i32)]) -> tl::enums::MessageReactions {
             .collect(),
         recent_reactions: None,
         top_reactors: None,
+    })
+}
+
+/// `auth.sendCode`: the code went to the account's other apps.
+pub fn sent_code(phone_code_hash: String, length: i32) -> tl::enums::auth::SentCode {
+    tl::enums::auth::SentCode::Code(tl::types::auth::SentCode {
+        r#type: tl::enums::auth::SentCodeType::App(tl::types::auth::SentCodeTypeApp { length }),
+        phone_code_hash,
+        next_type: None,
+        timeout: None,
+    })
+}
+
+/// `auth.signIn` / `auth.checkPassword` once the account is signed in.
+pub fn authorization(account: &Account) -> tl::enums::auth::Authorization {
+    tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
+        setup_password_required: false,
+        otherwise_relogin_days: None,
+        tmp_sessions: None,
+        future_auth_token: None,
+        user: user(account),
+    })
+}
+
+fn srp_algo(salt1: Vec<u8>, salt2: Vec<u8>) -> tl::enums::PasswordKdfAlgo {
+    tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(
+        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
+            salt1,
+            salt2,
+            g: srp::G,
+            p: srp::prime(),
+        },
+    )
+}
+
+/// `account.getPassword`: the 2FA parameters and an SRP challenge, or no password.
+pub fn password(
+    info: Option<PasswordInfo<'_>>,
+    secure_random: Vec<u8>,
+) -> tl::enums::account::Password {
+    // What a client would use to set a new password; the same salts serve.
+    let new_algo = match &info {
+        Some(info) => srp_algo(info.verifier.salt1.clone(), info.verifier.salt2.clone()),
+        None => srp_algo(secure_random[..8].to_vec(), secure_random[8..24].to_vec()),
+    };
+    let new_secure_algo = tl::enums::SecurePasswordKdfAlgo::Pbkdf2Hmacsha512iter100000(
+        tl::types::SecurePasswordKdfAlgoPbkdf2Hmacsha512iter100000 {
+            salt: secure_random[24..32].to_vec(),
+        },
+    );
+    tl::enums::account::Password::Password(tl::types::account::Password {
+        has_recovery: false,
+        has_secure_values: false,
+        has_password: info.is_some(),
+        current_algo: info
+            .as_ref()
+            .map(|i| srp_algo(i.verifier.salt1.clone(), i.verifier.salt2.clone())),
+        srp_b: info.as_ref().map(|i| i.challenge.g_b.to_vec()),
+        srp_id: info.as_ref().map(|i| i.challenge.srp_id),
+        hint: info.as_ref().and_then(|i| i.hint.map(str::to_owned)),
+        email_unconfirmed_pattern: None,
+        new_algo,
+        new_secure_algo,
+        secure_random,
+        pending_reset_date: None,
+        login_email_pattern: None,
     })
 }

@@ -10,6 +10,7 @@ use crate::answer;
 use crate::crypto::AuthKey;
 use crate::flood::TokenBucket;
 use crate::history::{HistoryQuery, Timeline};
+use crate::login::{self, LoginFlow, Refused};
 use crate::rpc::{Call, Request};
 use crate::scenario::{Account, Channel, Fault, FaultRule, Scenario};
 
@@ -89,6 +90,8 @@ struct AccountState {
     /// The DC no longer knows the key (transport error -404).
     forgotten: bool,
     bucket: Option<TokenBucket>,
+    /// How it signs in, when the scenario says.
+    login: Option<LoginFlow>,
 }
 
 struct ChannelState {
@@ -142,6 +145,10 @@ impl Dc {
                     revoked: spec.unregistered,
                     forgotten: false,
                     bucket: spec.flood.map(|limit| TokenBucket::new(limit, now)),
+                    login: spec
+                        .login
+                        .clone()
+                        .map(|login| LoginFlow::new(spec.user_id, login)),
                     spec: spec.clone(),
                 })
                 .collect(),
@@ -334,6 +341,13 @@ impl Dc {
             Some(Fault::DropConnection) => delivery = Delivery::DropMidway,
             None => {}
         }
+        if let Some(result) = self.login_step(account, &request.call, now) {
+            let reply = match result {
+                Ok(bytes) => Reply::Result(bytes),
+                Err(refused) => error(refused.code, refused.message),
+            };
+            return Answer { reply, delivery };
+        }
         // help.getConfig works before login, as on Telegram.
         if self.accounts[account].revoked && request.call != Call::GetConfig {
             return Answer {
@@ -360,6 +374,68 @@ impl Dc {
         Answer { reply, delivery }
     }
 
+    /// The login calls, served before the account is signed in (they are how it signs in);
+    /// `None` for any other call. A successful sign-in registers the account's key.
+    fn login_step(
+        &mut self,
+        account: usize,
+        call: &Call,
+        now: Now,
+    ) -> Option<Result<Vec<u8>, Refused>> {
+        let state = &mut self.accounts[account];
+        let user_id = state.spec.user_id;
+        let no_login = || {
+            tracing::warn!(
+                account = user_id,
+                "a login call for an account the scenario gives no login"
+            );
+        };
+        let signed_in = match call {
+            Call::SendCode { phone } => {
+                let Some(flow) = &mut state.login else {
+                    no_login();
+                    return Some(Err(login::PHONE_NUMBER_INVALID));
+                };
+                let sent = flow.send_code(phone, now.instant).map(|hash| {
+                    answer::sent_code(hash, login::code_length(flow.spec())).to_bytes()
+                });
+                return Some(sent);
+            }
+            Call::GetPassword => {
+                let answered = state.login.as_ref().map_or(0, LoginFlow::challenges);
+                let secure_random = login::secure_random(user_id, answered);
+                let info = state.login.as_mut().and_then(LoginFlow::password);
+                return Some(Ok(answer::password(info, secure_random).to_bytes()));
+            }
+            Call::SignIn {
+                phone,
+                phone_code_hash,
+                code,
+            } => match &mut state.login {
+                None => {
+                    no_login();
+                    Err(login::PHONE_NUMBER_INVALID)
+                }
+                Some(flow) => flow.sign_in(
+                    phone,
+                    phone_code_hash,
+                    code.as_ref().map(|code| code.0.as_str()),
+                    now.instant,
+                ),
+            },
+            Call::CheckPassword { srp_id, g_a, m1 } => match &mut state.login {
+                None => Err(login::SRP_ID_INVALID),
+                Some(flow) => flow.check_password(*srp_id, g_a, m1),
+            },
+            _ => return None,
+        };
+        Some(signed_in.map(|()| {
+            tracing::info!(account = user_id, "signed in");
+            state.revoked = false;
+            answer::authorization(&state.spec).to_bytes()
+        }))
+    }
+
     /// The normal answer, serialized, or the error Telegram gives for this request.
     fn result(
         &self,
@@ -376,7 +452,8 @@ impl Dc {
         };
         Ok(match call {
             Call::GetConfig => answer::config(self.dc_id, now.unix).to_bytes(),
-            Call::GetState => answer::state(1, now.unix).to_bytes(),
+            Call::GetState => answer::state(now.unix).to_bytes(),
+            Call::GetDifference => answer::difference_empty(now.unix).to_bytes(),
             Call::GetUsers(users) => users
                 .iter()
                 .map(|u| match u {
@@ -418,6 +495,10 @@ impl Dc {
                 }
                 tl::enums::messages::Chats::Chats(tl::types::messages::Chats { chats }).to_bytes()
             }
+            Call::SendCode { .. }
+            | Call::SignIn { .. }
+            | Call::GetPassword
+            | Call::CheckPassword { .. } => unreachable!("login calls are served by login_step"),
             Call::Unsupported { constructor } => {
                 tracing::warn!(
                     method = tl::name_for_id(*constructor),

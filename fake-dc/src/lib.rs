@@ -17,22 +17,30 @@
 //! ```
 //!
 //! No key exchange: grammers compiles Telegram's RSA keys in, so only a session made for this
-//! DC (with [`FakeDc::session`] or `fake-dc serve`) can connect. Which requests are served is
-//! listed in [`SERVED`]; any other gets an `rpc_error` (and a warning in the log), never silence.
+//! DC (with [`FakeDc::session`] or `fake-dc serve`) can connect. An account with a [`Login`]
+//! starts with such a key not signed in, and signs in with its phone, code and 2FA password
+//! (real SRP) as on Telegram. Connections speak any of MTProto's abridged, intermediate,
+//! padded intermediate and full transports ([`framing`]). Which requests are served is listed
+//! in [`SERVED`]; any other gets an `rpc_error` (and a warning in the log), never silence.
 
 pub mod answer;
 pub mod crypto;
 pub mod dc;
 pub mod flood;
+pub mod framing;
 pub mod history;
+pub mod login;
 pub mod mtp;
 pub mod rpc;
 pub mod scenario;
 pub mod server;
 pub mod session;
+pub mod srp;
 
 pub use dc::{Outcome, Served};
 pub use history::{HistoryQuery, Post, Timeline};
 pub use rpc::SERVED;
-pub use scenario::{Account, Channel, Edit, Fault, FaultRule, FloodLimit, Scenario, ScenarioError};
+pub use scenario::{
+    Account, Channel, Edit, Fault, FaultRule, FloodLimit, Login, Scenario, ScenarioError,
+};
 pub use server::{FakeDc, StartError};

@@ -35,13 +35,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The collector's log setup: colours only on a terminal, so piped logs carry no escapes.
+    telemetry::init(telemetry::LogFormat::Plain);
     let Command::Serve {
         scenario,
         listen,

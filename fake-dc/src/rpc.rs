@@ -4,15 +4,20 @@
 use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable};
 
 /// The API requests the fake DC answers, by TL name (fault rules name them).
-pub const SERVED: [&str; 8] = [
+pub const SERVED: [&str; 13] = [
     "help.getConfig",
     "updates.getState",
+    "updates.getDifference",
     "users.getUsers",
     "users.getFullUser",
     "contacts.resolveUsername",
     "messages.getDialogs",
     "messages.getHistory",
     "channels.getChannels",
+    "auth.sendCode",
+    "auth.signIn",
+    "account.getPassword",
+    "auth.checkPassword",
 ];
 
 /// `invokeWithoutUpdates#bf9459b7 {X:Type} query:!X = X;`
@@ -44,12 +49,28 @@ pub struct Request {
 pub enum Call {
     GetConfig,
     GetState,
+    GetDifference,
     GetUsers(Vec<tl::enums::InputUser>),
     GetFullUser(tl::enums::InputUser),
     ResolveUsername(String),
     GetDialogs(tl::functions::messages::GetDialogs),
     GetHistory(tl::functions::messages::GetHistory),
     GetChannels(Vec<tl::enums::InputChannel>),
+    SendCode {
+        phone: String,
+    },
+    SignIn {
+        phone: String,
+        phone_code_hash: String,
+        code: Option<Secret>,
+    },
+    GetPassword,
+    /// `auth.checkPassword`'s SRP proof (`inputCheckPasswordEmpty` is srp_id 0, no proof).
+    CheckPassword {
+        srp_id: i64,
+        g_a: Vec<u8>,
+        m1: Vec<u8>,
+    },
     /// A request the fake does not serve (answered with an rpc_error, never silence).
     Unsupported {
         constructor: u32,
@@ -66,16 +87,31 @@ impl Call {
         match self {
             Self::GetConfig => "help.getConfig",
             Self::GetState => "updates.getState",
+            Self::GetDifference => "updates.getDifference",
             Self::GetUsers(_) => "users.getUsers",
             Self::GetFullUser(_) => "users.getFullUser",
             Self::ResolveUsername(_) => "contacts.resolveUsername",
             Self::GetDialogs(_) => "messages.getDialogs",
             Self::GetHistory(_) => "messages.getHistory",
             Self::GetChannels(_) => "channels.getChannels",
+            Self::SendCode { .. } => "auth.sendCode",
+            Self::SignIn { .. } => "auth.signIn",
+            Self::GetPassword => "account.getPassword",
+            Self::CheckPassword { .. } => "auth.checkPassword",
             Self::Unsupported { constructor } | Self::Malformed { constructor } => {
                 tl::name_for_id(*constructor)
             }
         }
+    }
+}
+
+/// A login code as a request carries it: compared, never shown (its Debug is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -139,10 +175,14 @@ pub fn decode(body: &[u8]) -> Option<ClientMessage> {
 }
 
 fn call(id: u32, body: &[u8]) -> Call {
-    use tl::functions::{channels, contacts, help, messages, updates, users};
+    use tl::functions::{account, auth, channels, contacts, help, messages, updates, users};
     let parsed = match id {
         help::GetConfig::CONSTRUCTOR_ID => Some(Call::GetConfig),
         updates::GetState::CONSTRUCTOR_ID => Some(Call::GetState),
+        // Nothing ever happens between two calls: every difference is empty, whatever it asks.
+        updates::GetDifference::CONSTRUCTOR_ID => updates::GetDifference::from_bytes(body)
+            .ok()
+            .map(|_| Call::GetDifference),
         users::GetUsers::CONSTRUCTOR_ID => users::GetUsers::from_bytes(body)
             .ok()
             .map(|r| Call::GetUsers(r.id)),
@@ -161,6 +201,38 @@ fn call(id: u32, body: &[u8]) -> Call {
         channels::GetChannels::CONSTRUCTOR_ID => channels::GetChannels::from_bytes(body)
             .ok()
             .map(|r| Call::GetChannels(r.id)),
+        // The api hash is not kept: nothing checks it, and it is a secret.
+        auth::SendCode::CONSTRUCTOR_ID => {
+            auth::SendCode::from_bytes(body)
+                .ok()
+                .map(|r| Call::SendCode {
+                    phone: r.phone_number,
+                })
+        }
+        auth::SignIn::CONSTRUCTOR_ID => auth::SignIn::from_bytes(body).ok().map(|r| Call::SignIn {
+            phone: r.phone_number,
+            phone_code_hash: r.phone_code_hash,
+            code: r.phone_code.map(Secret),
+        }),
+        account::GetPassword::CONSTRUCTOR_ID => Some(Call::GetPassword),
+        auth::CheckPassword::CONSTRUCTOR_ID => {
+            auth::CheckPassword::from_bytes(body)
+                .ok()
+                .map(|r| match r.password {
+                    tl::enums::InputCheckPasswordSrp::Srp(srp) => Call::CheckPassword {
+                        srp_id: srp.srp_id,
+                        g_a: srp.a,
+                        m1: srp.m1,
+                    },
+                    tl::enums::InputCheckPasswordSrp::InputCheckPasswordEmpty => {
+                        Call::CheckPassword {
+                            srp_id: 0,
+                            g_a: Vec::new(),
+                            m1: Vec::new(),
+                        }
+                    }
+                })
+        }
         _ => return Call::Unsupported { constructor: id },
     };
     parsed.unwrap_or(Call::Malformed { constructor: id })
@@ -176,12 +248,17 @@ mod tests {
         let ids = [
             tl::functions::help::GetConfig::CONSTRUCTOR_ID,
             tl::functions::updates::GetState::CONSTRUCTOR_ID,
+            tl::functions::updates::GetDifference::CONSTRUCTOR_ID,
             tl::functions::users::GetUsers::CONSTRUCTOR_ID,
             tl::functions::users::GetFullUser::CONSTRUCTOR_ID,
             tl::functions::contacts::ResolveUsername::CONSTRUCTOR_ID,
             tl::functions::messages::GetDialogs::CONSTRUCTOR_ID,
             tl::functions::messages::GetHistory::CONSTRUCTOR_ID,
             tl::functions::channels::GetChannels::CONSTRUCTOR_ID,
+            tl::functions::auth::SendCode::CONSTRUCTOR_ID,
+            tl::functions::auth::SignIn::CONSTRUCTOR_ID,
+            tl::functions::account::GetPassword::CONSTRUCTOR_ID,
+            tl::functions::auth::CheckPassword::CONSTRUCTOR_ID,
         ];
         let names: Vec<_> = ids.into_iter().map(tl::name_for_id).collect();
         assert_eq!(names, SERVED);

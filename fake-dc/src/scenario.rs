@@ -17,6 +17,8 @@ pub const DEFAULT_DC_ID: i32 = 2;
 pub const DEFAULT_GZIP_FROM: usize = 1024;
 /// When message 1 of a channel was sent, unless the scenario says otherwise (2025-11-09).
 pub const DEFAULT_FIRST_DATE: i64 = 1_762_673_674;
+/// How long a login code is accepted, unless the scenario says otherwise (Telegram: minutes).
+pub const DEFAULT_CODE_TTL_SECONDS: u64 = 300;
 
 /// The whole fake world.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,69 @@ pub struct Account {
     /// 401 AUTH_KEY_UNREGISTERED.
     #[serde(default)]
     pub unregistered: bool,
+    /// How the account logs in (`auth.sendCode`, `auth.signIn`, 2FA): with `unregistered`,
+    /// the session `fake-dc serve` writes is the one `collector-job login` starts from (its key
+    /// pre-shared: the fake cannot do the key exchange), signed in once the login succeeds.
+    #[serde(default)]
+    pub login: Option<Login>,
+}
+
+/// What a person logging in types: the phone, the code "sent" to it, the 2FA password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// Compared by its digits only (`+49 123` is `49123`).
+    pub phone: String,
+    /// The login code `auth.signIn` accepts.
+    pub code: String,
+    /// The 2FA password `auth.checkPassword` accepts (real SRP); no 2FA when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// How long a sent code is accepted; later, PHONE_CODE_EXPIRED.
+    #[serde(default = "default_code_ttl")]
+    pub code_ttl_seconds: u64,
+}
+
+fn default_code_ttl() -> u64 {
+    DEFAULT_CODE_TTL_SECONDS
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The code and password are secrets even in a fake: never in a log or a panic.
+        f.debug_struct("Login")
+            .field("phone", &self.phone)
+            .field("two_factor", &self.password.is_some())
+            .field("code_ttl_seconds", &self.code_ttl_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// A login by `phone` with `code`, without 2FA.
+    pub fn new(phone: &str, code: &str) -> Self {
+        Self {
+            phone: phone.to_owned(),
+            code: code.to_owned(),
+            password: None,
+            hint: None,
+            code_ttl_seconds: DEFAULT_CODE_TTL_SECONDS,
+        }
+    }
+
+    /// With 2FA: `password` is asked after the code.
+    pub fn password(mut self, password: &str, hint: Option<&str>) -> Self {
+        self.password = Some(password.to_owned());
+        self.hint = hint.map(str::to_owned);
+        self
+    }
+
+    pub fn code_ttl_seconds(mut self, seconds: u64) -> Self {
+        self.code_ttl_seconds = seconds;
+        self
+    }
 }
 
 /// A token bucket of messages: `burst` may be read at once, refilled at `messages_per_second`.
@@ -183,6 +248,8 @@ pub enum ScenarioError {
     Channel { id: i64, problem: &'static str },
     #[error("account {0}: messages_per_second and burst must be positive")]
     Flood(i64),
+    #[error("account {0}: a login needs a phone with digits and a code")]
+    Login(i64),
     #[error("fault on {method:?}: {problem}")]
     Fault {
         method: String,
@@ -235,6 +302,11 @@ impl Scenario {
                 if !(flood.messages_per_second > 0.0 && burst > 0.0) {
                     return Err(ScenarioError::Flood(account.user_id));
                 }
+            }
+            if let Some(login) = &account.login
+                && (!login.phone.chars().any(|c| c.is_ascii_digit()) || login.code.is_empty())
+            {
+                return Err(ScenarioError::Login(account.user_id));
             }
         }
         for (i, a) in self.accounts.iter().enumerate() {
@@ -313,7 +385,15 @@ impl Account {
             auth_key: None,
             flood: None,
             unregistered: false,
+            login: None,
         }
+    }
+
+    /// Not signed in yet; logs in with `login`.
+    pub fn logging_in(mut self, login: Login) -> Self {
+        self.unregistered = true;
+        self.login = Some(login);
+        self
     }
 
     pub fn flood(mut self, messages_per_second: f64) -> Self {
@@ -537,6 +617,32 @@ mod tests {
             base().account(Account::new(2).flood(0.0)).check(),
             Err(ScenarioError::Flood(2))
         );
+    }
+
+    #[test]
+    fn a_login_reads_from_json_and_never_shows_its_code_or_password() {
+        let scenario = Scenario::from_json(
+            r#"{"accounts": [{"user_id": 7, "unregistered": true,
+                "login": {"phone": "+49 151 0000001", "code": "24680",
+                          "password": "correct horse", "hint": "horse"}}]}"#,
+        )
+        .unwrap();
+        scenario.check().unwrap();
+        let login = scenario.accounts[0].login.clone().unwrap();
+        assert_eq!(login.code_ttl_seconds, DEFAULT_CODE_TTL_SECONDS);
+        assert_eq!(
+            Account::new(7).logging_in(
+                Login::new("+49 151 0000001", "24680").password("correct horse", Some("horse"))
+            ),
+            scenario.accounts[0]
+        );
+        let shown = format!("{scenario:?}");
+        assert!(
+            !shown.contains("24680") && !shown.contains("correct horse"),
+            "{shown}"
+        );
+        let no_code = Scenario::new().account(Account::new(7).logging_in(Login::new("+1", "")));
+        assert_eq!(no_code.check(), Err(ScenarioError::Login(7)));
     }
 
     #[test]

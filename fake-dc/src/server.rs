@@ -1,13 +1,11 @@
-//! The I/O shell: a TCP listener, one task per connection speaking MTProto's Full transport
-//! (grammers' own `transport::Full`, which is symmetric), the server side of encryption, and
-//! the DC's answers written back when their delivery says.
+//! The I/O shell: a TCP listener, one task per connection speaking the MTProto transport its
+//! first bytes name ([`crate::framing`]), the server side of encryption, and the DC's answers
+//! written back when their delivery says.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use grammers_crypto::DequeBuffer;
-use grammers_mtproto::transport::{self, Full, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::crypto::{AuthKey, packet_key_id};
 use crate::dc::{Dc, Delivery, Now, Reply, Served};
+use crate::framing::{self, Detected, Framing};
 use crate::history::Timeline;
 use crate::mtp::{self, Outbox};
 use crate::rpc::{self, ClientMessage};
@@ -193,8 +192,8 @@ struct Connection {
     /// The account and key, known after the first packet.
     account: Option<(usize, AuthKey)>,
     session_id: Option<i64>,
-    inbound: Full,
-    outbound: Full,
+    /// Known from the connection's first bytes.
+    framing: Option<Framing>,
     outbox: Outbox,
     late: mpsc::UnboundedSender<Late>,
     delayed: JoinSet<()>,
@@ -216,8 +215,7 @@ impl Connection {
             writer,
             account: None,
             session_id: None,
-            inbound: Full::new(),
-            outbound: Full::new(),
+            framing: None,
             outbox: Outbox::default(),
             late,
             delayed: JoinSet::new(),
@@ -246,29 +244,57 @@ impl Connection {
         }
     }
 
-    /// Handles every complete transport frame in `buffer` and removes them from it.
+    /// Handles every complete transport frame in `buffer` and removes them from it; the
+    /// first bytes of a connection name its transport.
     async fn frames(&mut self, buffer: &mut Vec<u8>) -> Result<(), Closed> {
-        let mut consumed = 0;
-        let result = loop {
-            match self.inbound.unpack(&mut buffer[consumed..]) {
-                Ok(offset) => {
-                    let range =
-                        consumed + offset.data_range.start..consumed + offset.data_range.end;
-                    let mut frame = buffer[range].to_vec();
-                    consumed += offset.next_offset;
-                    if let Err(closed) = self.frame(&mut frame).await {
-                        break Err(closed);
-                    }
+        let framing = match &mut self.framing {
+            Some(framing) => framing,
+            None => match framing::detect(buffer) {
+                Detected::NeedMore => return Ok(()),
+                Detected::Obfuscated => {
+                    tracing::warn!(
+                        "closing a connection in the obfuscated transport, which the fake DC \
+                         does not speak (abridged, intermediate, padded intermediate and full \
+                         are served)"
+                    );
+                    return Err(Closed);
                 }
-                Err(transport::Error::MissingBytes) => break Ok(()),
+                Detected::Transport { framing, tag_len } => {
+                    tracing::debug!(transport = framing.name(), "transport detected");
+                    buffer.drain(..tag_len);
+                    self.framing.insert(framing)
+                }
+            },
+        };
+        let mut consumed = 0;
+        let mut frames = Vec::new();
+        let result = loop {
+            match framing.unpack(&mut buffer[consumed..]) {
+                Ok(Some(frame)) => {
+                    let range = consumed + frame.payload.start..consumed + frame.payload.end;
+                    frames.push(buffer[range].to_vec());
+                    consumed += frame.len;
+                }
+                Ok(None) => break Ok(()),
                 Err(error) => {
-                    tracing::warn!(%error, "closing a connection that broke the Full transport");
+                    tracing::warn!(transport = framing.name(), %error, "closing a connection that broke its transport");
                     break Err(Closed);
                 }
             }
         };
         buffer.drain(..consumed);
+        for mut frame in frames {
+            self.frame(&mut frame).await?;
+        }
         result
+    }
+
+    /// Writes a transport error (the negative status) and closes the connection.
+    async fn status(&mut self, code: i32) -> Closed {
+        if let Some(framing) = &self.framing {
+            let _ = self.writer.write_all(&framing.status(code)).await;
+        }
+        Closed
     }
 
     async fn frame(&mut self, packet: &mut [u8]) -> Result<(), Closed> {
@@ -290,8 +316,7 @@ impl Connection {
                 let found = self.shared.dc().account_for_key(key_id);
                 let Some((index, key)) = found else {
                     tracing::info!(key_id, "unknown auth key: transport error 404");
-                    let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
-                    return Err(Closed);
+                    return Err(self.status(UNKNOWN_KEY).await);
                 };
                 self.account = Some((index, key.clone()));
                 key
@@ -370,8 +395,7 @@ impl Connection {
             }
             Delivery::UnknownKey => {
                 tracing::info!("forgetting the auth key (scenario fault): error 404");
-                let _ = self.writer.write_all(&UNKNOWN_KEY.to_le_bytes()).await;
-                Err(Closed)
+                Err(self.status(UNKNOWN_KEY).await)
             }
             Delivery::Never => Ok(()),
         }
@@ -379,15 +403,11 @@ impl Connection {
 
     /// Seals, encrypts and frames one message.
     fn packet(&mut self, session_id: i64, body: &[u8], answer: bool) -> Result<Vec<u8>, Closed> {
-        let Some((_, key)) = &self.account else {
+        let (Some((_, key)), Some(framing)) = (&self.account, &mut self.framing) else {
             return Err(Closed);
         };
         let plaintext = self.outbox.seal(session_id, body, answer, since_epoch());
-        let encrypted = key.encrypt_for_client(plaintext);
-        let mut buffer = DequeBuffer::with_capacity(encrypted.len() + 4, 8);
-        buffer.extend(encrypted);
-        self.outbound.pack(&mut buffer);
-        Ok(buffer[..].to_vec())
+        Ok(framing.pack(&key.encrypt_for_client(plaintext)))
     }
 
     async fn send(&mut self, session_id: i64, body: &[u8], answer: bool) -> Result<(), Closed> {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_dc::{Account, Channel, FakeDc, Fault, FaultRule, Outcome, Scenario};
-use grammers_client::Client;
+use fake_dc::{Account, Channel, FakeDc, Fault, FaultRule, Login, Outcome, Scenario};
+use grammers_client::{Client, SignInError};
 use grammers_mtsender::{ConnectionParams, InvocationError, SenderPool};
 use grammers_session::storages::MemorySession;
 use grammers_session::types::DcOption;
@@ -354,6 +354,10 @@ async fn the_example_scenario_is_valid() {
     let scenario = Scenario::from_json(text).unwrap();
     scenario.check().unwrap();
     assert!(!scenario.channels.is_empty());
+    let login = Scenario::from_json(include_str!("../scenario.login.example.json")).unwrap();
+    login.check().unwrap();
+    let account = &login.accounts[0];
+    assert!(account.unregistered && account.login.as_ref().is_some_and(|l| l.password.is_some()));
 }
 
 #[test]
@@ -371,4 +375,231 @@ fn a_session_names_the_home_dc_with_its_key() {
     assert_eq!(std::net::SocketAddr::from(home.ipv4), dc.addr());
     assert_eq!(home.auth_key, Some(dc.scenario().accounts[0].key()));
     assert!(dc.session(42).is_none());
+}
+
+#[tokio::test]
+async fn the_update_state_and_an_empty_difference_are_served_as_telethon_asks_on_connect() {
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let tl::enums::updates::State::State(state) =
+        invoke(&connected.client, &tl::functions::updates::GetState {})
+            .await
+            .unwrap();
+    assert!(
+        state.pts > 0 && state.seq > 0 && state.date > 0,
+        "{state:?}"
+    );
+    let difference = invoke(
+        &connected.client,
+        &tl::functions::updates::GetDifference {
+            pts: state.pts,
+            pts_limit: None,
+            pts_total_limit: None,
+            date: state.date,
+            qts: state.qts,
+            qts_limit: None,
+        },
+    )
+    .await
+    .unwrap();
+    let tl::enums::updates::Difference::Empty(empty) = difference else {
+        panic!("an empty difference: {difference:?}");
+    };
+    assert_eq!(empty.seq, state.seq);
+    assert!(
+        dc.served()
+            .iter()
+            .any(|s| s.method == "updates.getDifference"
+                && s.outcome == Outcome::Answered { messages: 0 })
+    );
+}
+
+/// grammers' own sender on transport `T` (the pool always speaks the full transport).
+async fn config_over<T: grammers_mtproto::transport::Transport>(
+    transport: T,
+    dc: &FakeDc,
+) -> tl::enums::Config {
+    let key = dc.scenario().accounts[0].key();
+    let addr = grammers_mtsender::ServerAddr::Tcp { address: dc.addr() };
+    let mut sender = grammers_mtsender::connect_with_auth(transport, addr, key)
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, sender.invoke(&tl::functions::help::GetConfig {}))
+        .await
+        .expect("the fake DC answers")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_abridged_and_intermediate_transports_are_detected_and_served() {
+    use grammers_mtproto::transport::{Abridged, Full, Intermediate};
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let configs = [
+        config_over(Abridged::new(), &dc).await,
+        config_over(Intermediate::new(), &dc).await,
+        config_over(Full::new(), &dc).await,
+    ];
+    for config in configs {
+        let tl::enums::Config::Config(config) = config;
+        assert_eq!(config.this_dc, fake_dc::scenario::DEFAULT_DC_ID);
+    }
+    assert_eq!(dc.served().len(), 3);
+}
+
+#[tokio::test]
+async fn the_padded_intermediate_transport_is_served_to_a_raw_client() {
+    use grammers_crypto::DequeBuffer;
+    use grammers_mtproto::mtp::{Deserialization, Encrypted, Mtp};
+    use tl::{Deserializable, Serializable};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dc = FakeDc::start(scenario()).await.unwrap();
+    let mut mtp = Encrypted::build().finish(dc.scenario().accounts[0].key());
+    let mut packet = DequeBuffer::with_capacity(256, 64);
+    mtp.push(&mut packet, &tl::functions::help::GetConfig {}.to_bytes())
+        .unwrap();
+    mtp.finalize(&mut packet).unwrap();
+    let padding = [7u8; 5];
+    let mut stream = vec![0xdd; 4];
+    stream.extend(((packet.len() + padding.len()) as u32).to_le_bytes());
+    stream.extend_from_slice(&packet[..]);
+    stream.extend_from_slice(&padding);
+
+    let mut tcp = tokio::net::TcpStream::connect(dc.addr()).await.unwrap();
+    tcp.write_all(&stream).await.unwrap();
+    let config = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let mut len = [0; 4];
+            tcp.read_exact(&mut len).await.unwrap();
+            let mut frame = vec![0; u32::from_le_bytes(len) as usize];
+            tcp.read_exact(&mut frame).await.unwrap();
+            // Whole AES blocks after the key id; the rest is the transport's padding.
+            frame.truncate(frame.len() - (frame.len() - 8) % 16);
+            for read in mtp.deserialize(&mut frame).unwrap() {
+                if let Deserialization::RpcResult(result) = read {
+                    return tl::enums::Config::from_bytes(&result.body).unwrap();
+                }
+            }
+        }
+    })
+    .await
+    .expect("the fake DC answers");
+    let tl::enums::Config::Config(config) = config;
+    assert_eq!(config.this_dc, fake_dc::scenario::DEFAULT_DC_ID);
+}
+
+const PHONE: &str = "+49 151 0000001";
+
+fn logging_in(login: Login) -> Scenario {
+    Scenario::new()
+        .account(Account::new(ME).logging_in(login))
+        .channel(Channel::new(ALPHA, "alpha", 10))
+}
+
+async fn within<F: std::future::IntoFuture>(call: F) -> F::Output {
+    tokio::time::timeout(PATIENCE, call)
+        .await
+        .expect("the fake DC answers")
+}
+
+#[tokio::test]
+async fn an_account_signs_in_with_its_code_then_its_2fa_password_checked_by_srp() {
+    let login = Login::new(PHONE, "24680").password("correct horse", Some("horse"));
+    let dc = FakeDc::start(logging_in(login)).await.unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let client = &connected.client;
+    assert!(!within(client.is_authorized()).await.unwrap());
+
+    let token = within(client.request_login_code("+491510000001", "0123456789abcdef"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        within(client.sign_in(&token, "13579")).await,
+        Err(SignInError::InvalidCode)
+    ));
+    let password = match within(client.sign_in(&token, "24680")).await {
+        Err(SignInError::PasswordRequired(password)) => password,
+        Err(other) => panic!("the password is asked: {other}"),
+        Ok(_) => panic!("the password is asked"),
+    };
+    assert_eq!(password.hint(), Some("horse"));
+    let password = match within(client.check_password(password, "battery staple")).await {
+        Err(SignInError::InvalidPassword(password)) => password,
+        Err(other) => panic!("a wrong password is refused: {other}"),
+        Ok(_) => panic!("a wrong password is refused"),
+    };
+    let me = within(client.check_password(password, "correct horse"))
+        .await
+        .unwrap();
+    assert_eq!(me.id().bare_id_unchecked(), ME);
+    assert!(within(client.is_authorized()).await.unwrap());
+
+    let errors: Vec<(&str, String)> = dc
+        .served()
+        .into_iter()
+        .filter_map(|s| match s.outcome {
+            Outcome::Error { message, .. } => Some((s.method, message)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            ("updates.getState", "AUTH_KEY_UNREGISTERED".into()),
+            ("auth.signIn", "PHONE_CODE_INVALID".into()),
+            ("auth.signIn", "SESSION_PASSWORD_NEEDED".into()),
+            ("auth.checkPassword", "PASSWORD_HASH_INVALID".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_login_meets_flood_waits_and_expired_codes_as_telegram_sends_them() {
+    let scenario = logging_in(Login::new(PHONE, "24680").code_ttl_seconds(0))
+        .fault(FaultRule::new("auth.sendCode", 1, Fault::FloodWait(600)));
+    let dc = FakeDc::start(scenario).await.unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let client = &connected.client;
+
+    let Err(flood) = within(client.request_login_code(PHONE, "hash")).await else {
+        panic!("a flood wait");
+    };
+    assert_eq!(rpc_name(&flood), (420, "FLOOD_WAIT".into(), Some(600)));
+    let wrong = within(client.request_login_code("+1 555", "hash")).await;
+    assert_eq!(
+        rpc_name(&wrong.err().expect("another number is refused")).1,
+        "PHONE_NUMBER_INVALID"
+    );
+    let token = within(client.request_login_code(PHONE, "hash"))
+        .await
+        .unwrap();
+    // A code valid for 0 seconds has expired by the time it is typed.
+    assert!(matches!(
+        within(client.sign_in(&token, "24680")).await,
+        Err(SignInError::InvalidCode)
+    ));
+    assert!(dc.served().iter().any(|s| s.outcome
+        == Outcome::Error {
+            code: 400,
+            message: "PHONE_CODE_EXPIRED".into()
+        }));
+    assert!(!within(client.is_authorized()).await.unwrap());
+}
+
+#[tokio::test]
+async fn without_2fa_the_code_signs_in_and_the_account_then_reads_its_channels() {
+    let dc = FakeDc::start(logging_in(Login::new(PHONE, "24680")))
+        .await
+        .unwrap();
+    let connected = connect(&dc.session(ME).unwrap());
+    let client = &connected.client;
+    let token = within(client.request_login_code(PHONE, "hash"))
+        .await
+        .unwrap();
+    within(client.sign_in(&token, "24680")).await.unwrap();
+    let hash = dc.scenario().access_hash(ALPHA, ME).unwrap();
+    assert_eq!(
+        page_ids(&invoke(client, &history(hash, 1)).await.unwrap()).len(),
+        10
+    );
 }

@@ -113,3 +113,33 @@ fn a_broken_scenario_is_refused_with_its_name() {
     assert!(stderr.contains("no accounts"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn logs_on_a_pipe_carry_no_colour_codes() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenario.example.json");
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario)
+        // Colour would be on without the terminal check: NO_COLOR must not be what saves it.
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("fake-dc starts");
+    let mut logged = Vec::new();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    loop {
+        let mut line = Vec::new();
+        let read = stderr.read_until(b'\n', &mut line).unwrap();
+        logged.extend_from_slice(&line);
+        if read == 0 || String::from_utf8_lossy(&line).contains("serving until Ctrl-C") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let shown = String::from_utf8_lossy(&logged);
+    assert!(shown.contains("fake DC listening"), "{shown}");
+    assert!(!logged.contains(&0x1b), "ANSI escape on a pipe: {shown:?}");
+}

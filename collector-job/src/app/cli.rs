@@ -138,6 +138,11 @@ pub struct LoginArgs {
     /// Namespace of the Secret; omitted from the manifest when unset.
     #[arg(long)]
     pub namespace: Option<String>,
+    /// Start from this session blob instead of a key exchange with Telegram: a key the
+    /// datacenter knows but has not signed in (for tests against the fake DC, whose `serve
+    /// --session-out` writes one; the fake cannot do the key exchange).
+    #[arg(long, hide = true)]
+    pub initial_session: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

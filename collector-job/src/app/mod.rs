@@ -349,7 +349,13 @@ async fn login(args: LoginArgs) -> Result<(), Failure> {
         namespace: args.namespace,
         key: args.secret_key,
     };
-    let manifest = login::login(api_id, api_hash.expose(), &target)
+    let initial = args
+        .initial_session
+        .as_deref()
+        .map(SessionBlob::read)
+        .transpose()
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    let manifest = login::login(api_id, api_hash.expose(), &target, initial)
         .await
         .map_err(|e| Failure::Other(one_line(&e)))?;
     print!("{manifest}");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use grammers_client::client::{LoginToken, PasswordToken};
 use grammers_client::{Client, SignInError};
-use grammers_mtsender::SenderPool;
+use grammers_mtsender::{InvocationError, SenderPool};
 use grammers_session::SessionData;
 use grammers_session::storages::MemorySession;
 use serde::Serialize;
@@ -43,6 +43,18 @@ pub enum LoginError {
     SignUpRequired,
     #[error("signing in failed: {0}")]
     SignIn(String),
+    #[error("Telegram asks to wait {seconds} s before the next login attempt (FLOOD_WAIT)")]
+    FloodWait { seconds: u32 },
+}
+
+/// A flood wait as its own error (the retry policy sleeps only through short ones).
+fn flood_wait(error: &InvocationError) -> Option<LoginError> {
+    match error {
+        InvocationError::Rpc(rpc) if rpc.code == 420 => Some(LoginError::FloodWait {
+            seconds: rpc.value.unwrap_or_default(),
+        }),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -183,7 +195,7 @@ impl Auth for Client {
     async fn request_code(&self, phone: &str, api_hash: &str) -> Result<LoginToken, LoginError> {
         self.request_login_code(phone, api_hash)
             .await
-            .map_err(|e| LoginError::RequestCode(e.to_string()))
+            .map_err(|e| flood_wait(&e).unwrap_or_else(|| LoginError::RequestCode(e.to_string())))
     }
 
     async fn sign_in(
@@ -199,6 +211,9 @@ impl Auth for Client {
             }),
             Err(SignInError::InvalidCode) => Err(LoginError::InvalidCode),
             Err(SignInError::SignUpRequired) => Err(LoginError::SignUpRequired),
+            Err(SignInError::Other(e)) => {
+                Err(flood_wait(&e).unwrap_or_else(|| LoginError::SignIn(e.to_string())))
+            }
             Err(other) => Err(LoginError::SignIn(other.to_string())),
         }
     }
@@ -209,18 +224,27 @@ impl Auth for Client {
             .map(|_| ())
             .map_err(|e| match e {
                 SignInError::InvalidPassword(_) => LoginError::InvalidPassword,
+                SignInError::Other(e) => {
+                    flood_wait(&e).unwrap_or_else(|| LoginError::SignIn(e.to_string()))
+                }
                 other => LoginError::SignIn(other.to_string()),
             })
     }
 }
 
-/// Runs the interactive login against Telegram and returns the Secret manifest.
+/// Runs the interactive login against Telegram and returns the Secret manifest. `initial` is
+/// a session whose key the datacenter already knows (not signed in); without it grammers
+/// makes a new key with Telegram.
 pub async fn login(
     api_id: i32,
     api_hash: &str,
     target: &SecretTarget,
+    initial: Option<SessionBlob>,
 ) -> Result<String, LoginError> {
-    let session = Arc::new(MemorySession::from(SessionData::default()));
+    let session = Arc::new(initial.map_or_else(
+        || MemorySession::from(SessionData::default()),
+        SessionBlob::into_session,
+    ));
     let pool = SenderPool::new(Arc::clone(&session), api_id);
     let client = Client::new(pool.handle);
     let runner = tokio::spawn(pool.runner.run());
