@@ -7,12 +7,15 @@
 //!   a channel share.
 //! - [`limits`]: `spec.limits`, as the CRD declares it and as the collector reads it.
 //! - [`audit`]: the audit log the collector writes and the operator derives `.status` from.
-//! - [`MIGRATOR`]: the one schema both binaries use.
+//! - [`MIGRATOR`]: the one schema both binaries use; [`migrations::apply`] applies it.
+//! - [`database`]: what a PostgreSQL error means (unreachable, a missing privilege, ...).
 
 pub mod audit;
 pub mod channel;
+pub mod database;
 pub mod job;
 pub mod limits;
+pub mod migrations;
 
 /// The one schema both binaries use (`migrations/` at the workspace root).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -5,4 +5,4 @@ mod error_line;
 mod logging;
 
 pub use error_line::{ErrorChain, database_reason, one_line};
-pub use logging::{LogFormat, init, subscriber};
+pub use logging::{LogFormat, init, init_with, subscriber};

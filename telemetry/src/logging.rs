@@ -18,8 +18,15 @@ pub enum LogFormat {
 /// on a terminal (and without `NO_COLOR`): a pipe or a log collector would keep the escape
 /// codes as text.
 pub fn init(format: LogFormat) {
+    init_with(format, "info");
+}
+
+/// [`init`] with `default_filter` (an `EnvFilter` directive list) when `RUST_LOG` is unset.
+pub fn init_with(format: LogFormat, default_filter: &str) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let subscriber = subscriber(format, std::io::stderr, colour);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let subscriber = filtered(format, std::io::stderr, colour, filter);
     // Only fails when a subscriber is already installed, which main never does.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
@@ -34,6 +41,18 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    filtered(format, writer, colour, filter)
+}
+
+fn filtered<W>(
+    format: LogFormat,
+    writer: W,
+    colour: bool,
+    filter: EnvFilter,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(writer)

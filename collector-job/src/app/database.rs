@@ -4,6 +4,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use contract::database::{Fault, fault};
+use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
@@ -104,14 +106,53 @@ pub(super) async fn connect(database_url: &str) -> Result<PgPool, Failure> {
         .connect_with(options)
         .await
         .map_err(|e| describe(&e))?;
-    if let Err(e) = contract::MIGRATOR.run(&pool).await {
+    if let Err(e) = contract::migrations::apply(&contract::MIGRATOR, &pool).await {
         pool.close().await;
-        return Err(Failure::Database(redact(
-            format!("cannot apply migrations: {}", one_line(&e)),
-            database_url,
-        )));
+        return Err(migrate_failure(&e, database_url));
     }
     Ok(pool)
+}
+
+/// Migrations that could not be applied: the database's own reason when it gave one (the
+/// migrator's wrapping quotes the server's source line, which matches no migration).
+fn migrate_failure(error: &MigrateError, database_url: &str) -> Failure {
+    match error {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
+            refused("cannot apply the migrations", e, database_url)
+        }
+        other => Failure::Database(redact(
+            format!("cannot apply the migrations: {}", one_line(other)),
+            database_url,
+        )),
+    }
+}
+
+/// What `doing` failed with, as the run's one line: the database unreachable (exit 4), a
+/// role or database that does not allow it (configuration, exit 2), or the migrations'
+/// failure (exit 4) or a run's (exit 1) otherwise.
+pub(super) fn refused(doing: &str, error: &sqlx::Error, database_url: &str) -> Failure {
+    let reason = match error {
+        sqlx::Error::Database(db) => database_reason(db.as_ref()),
+        other => one_line(other),
+    };
+    let line = |what: String| redact(what, database_url);
+    // The cause first: it is what the user has to mend; what was being done follows.
+    match fault(error) {
+        Fault::Unreachable => Failure::Database(line(format!(
+            "the database could not be reached: {reason} ({doing})"
+        ))),
+        Fault::Privilege => Failure::Config(line(format!(
+            "the database role lacks a privilege: {reason} ({doing})"
+        ))),
+        Fault::ReadOnly => Failure::Config(line(format!(
+            "the database is read-only (default_transaction_read_only, or a standby): \
+             {reason} ({doing})"
+        ))),
+        Fault::Refused if doing.contains("migrations") => {
+            Failure::Database(line(format!("{doing}: {reason}")))
+        }
+        Fault::Refused => Failure::Other(line(format!("{doing}: {reason}"))),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Utc};
-use contract::audit::{AuditWriter, RunIdentity};
+use contract::audit::{AuditLogError, AuditWriter, RunIdentity};
 use sqlx::PgPool;
 
 use crate::app::cli::{Cli, Command, ImportArgs, LoginArgs};
@@ -21,7 +21,7 @@ use crate::commands::{import, login};
 use crate::store::{Store, is_unreachable};
 use crate::telegram::client::Telegram;
 use crate::telegram::session::SessionBlob;
-use database::{connect, redact};
+use database::{connect, redact, refused};
 use telemetry::one_line;
 
 pub mod cli;
@@ -198,19 +198,13 @@ async fn collect_on(
 }
 
 fn run_failure(error: RunError, database_url: &str) -> Failure {
-    let unreachable = match &error {
-        RunError::Database(_) => true,
-        RunError::Audit(contract::audit::AuditLogError::Write { source, .. })
-        | RunError::Audit(contract::audit::AuditLogError::Read { source, .. }) => {
-            is_unreachable(source)
-        }
+    let (doing, source) = match &error {
+        RunError::Database(e) => (e.to_string(), e.database_error()),
+        RunError::Audit(
+            e @ (AuditLogError::Write { source, .. } | AuditLogError::Read { source, .. }),
+        ) => (e.to_string(), source),
     };
-    let line = redact(one_line(&error), database_url);
-    if unreachable {
-        Failure::Database(line)
-    } else {
-        Failure::Other(line)
-    }
+    refused(&doing, source, database_url)
 }
 
 async fn import(args: ImportArgs) -> Result<(), Failure> {

@@ -71,7 +71,8 @@ struct Found {
 pub enum RunError {
     #[error("cannot write the audit log")]
     Audit(#[from] contract::audit::AuditLogError),
-    #[error("the database became unreachable")]
+    /// The database is gone, or does not allow the write ([`StoreError::ends_run`]).
+    #[error("the database failed the run")]
     Database(#[source] StoreError),
 }
 
@@ -112,7 +113,7 @@ impl From<SourceError> for Stop {
 
 impl From<StoreError> for Stop {
     fn from(error: StoreError) -> Self {
-        if error.is_unreachable() {
+        if error.ends_run() {
             Stop::Database(error)
         } else {
             // A statement the database refused: this channel fails, with PostgreSQL's reason.

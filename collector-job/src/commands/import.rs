@@ -500,12 +500,13 @@ impl<C: Clock> Progress<'_, C> {
     }
 }
 
-/// A store result, unless the database is gone (which ends the import).
+/// A store result, unless the database is gone or does not allow the write (which ends the
+/// import).
 fn fatal_if_unreachable<T>(
     result: Result<T, StoreError>,
 ) -> Result<Result<T, StoreError>, ImportError> {
     match result {
-        Err(error) if error.is_unreachable() => Err(RunError::Database(error).into()),
+        Err(error) if error.ends_run() => Err(RunError::Database(error).into()),
         other => Ok(other),
     }
 }

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::export::message_json::{MessageJson, ReactionJson};
 use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ServiceAction,
     forward_header,
@@ -99,87 +99,6 @@ impl LocalDates {
 pub struct ChatContext {
     /// Bare id of the chat: replies that name it are replies here.
     pub channel_id: i64,
-}
-
-/// A message object of the export. Keys the mapping does not name stay in `rest` (media
-/// fields, a service message's details).
-#[derive(Deserialize, Debug)]
-pub struct MessageJson {
-    id: i64,
-    #[serde(rename = "type", default = "message_kind")]
-    kind: String,
-    #[serde(default)]
-    date: Option<String>,
-    #[serde(default)]
-    date_unixtime: Option<Value>,
-    #[serde(default)]
-    edited: Option<String>,
-    #[serde(default)]
-    edited_unixtime: Option<Value>,
-    #[serde(default)]
-    text: Value,
-    #[serde(default)]
-    text_entities: Option<Vec<Value>>,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    from_id: Option<Value>,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    actor_id: Option<Value>,
-    #[serde(default)]
-    action: Option<String>,
-    #[serde(default)]
-    author: Option<String>,
-    #[serde(default)]
-    forwarded_from: Option<String>,
-    #[serde(default)]
-    forwarded_from_id: Option<Value>,
-    #[serde(default)]
-    reply_to_message_id: Option<i64>,
-    #[serde(default)]
-    reply_to_peer_id: Option<Value>,
-    #[serde(default)]
-    reactions: Vec<ReactionJson>,
-    #[serde(flatten)]
-    rest: Map<String, Value>,
-}
-
-fn message_kind() -> String {
-    "message".to_owned()
-}
-
-impl MessageJson {
-    pub fn id(&self) -> i64 {
-        self.id
-    }
-}
-
-#[derive(Deserialize, Debug)]
-struct ReactionJson {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    count: i32,
-    #[serde(default)]
-    emoji: Option<String>,
-    #[serde(default)]
-    document_id: Option<Value>,
-    #[serde(default)]
-    recent: Vec<RecentJson>,
-}
-
-#[derive(Deserialize, Debug)]
-struct RecentJson {
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    from_id: Option<Value>,
-    #[serde(default)]
-    date: Option<String>,
-    #[serde(default)]
-    date_unixtime: Option<Value>,
 }
 
 /// The row of one export message; the error says what is wrong with it.
@@ -399,7 +318,8 @@ fn reaction(r: ReactionJson, dates: &mut LocalDates) -> Result<Reaction, String>
     })
 }
 
-/// The export's media fields, as kind + metadata like the MTProto mapping.
+/// The export's media fields, as kind + metadata like the MTProto mapping. Only the keys
+/// in `message_json::MEDIA_KEYS` reach it: add a key there before reading it here.
 fn media(rest: &Map<String, Value>) -> Option<Media> {
     let pick = |keys: &[&str]| {
         let mut out = Map::new();

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::export::mapping::{self, ChatContext, ChatHeader, LocalDates, MessageJson};
+use crate::export::mapping::{self, ChatContext, ChatHeader, LocalDates};
+use crate::export::message_json::MessageJson;
 use crate::store::model::MessageRow;
 
 /// Receives an export's chats and messages in file order.
@@ -650,6 +651,35 @@ mod tests {
                 problem: "it has no type or id".into()
             }
         );
+    }
+
+    /// `depth` nested arrays, and as many nested objects, around one number.
+    fn nested(depth: usize) -> (String, String) {
+        let arrays = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let objects = format!("{}1{}", r#"{"a": "#.repeat(depth), "}".repeat(depth));
+        (arrays, objects)
+    }
+
+    #[test]
+    fn valid_json_nested_deeply_in_fields_the_reader_ignores_is_read() {
+        for depth in [200, 10_000] {
+            let (arrays, objects) = nested(depth);
+            let full = format!(
+                r#"{{"about": {arrays}, "chats": {{"about": {objects}, "list": [
+                    {{"name": "News", "type": "public_channel", "id": 9, "extra": {objects},
+                      "messages": [
+                        {{"id": 1, "type": "message", "date_unixtime": "1", "text": "",
+                          "extra": {arrays}, "more": {objects}}},
+                        {{"extra": {objects}, "id": 2, "date_unixtime": "1", "type": "message"}},
+                        {{"id": 3, "type": "service", "action": "pin_message",
+                          "date_unixtime": "1", "extra": {arrays}, "message_id": 1}}
+                    ]}}
+                ]}}}}"#
+            );
+            let (result, sink) = read_str(&full);
+            assert_eq!(result, Ok(()), "nested {depth} levels deep");
+            assert_eq!(sink.messages, [1, 2, 3], "nested {depth} levels deep");
+        }
     }
 
     #[test]

@@ -51,41 +51,33 @@ pub enum StoreError {
 impl StoreError {
     /// True when the database itself is gone (not one bad statement): the run cannot go on.
     pub fn is_unreachable(&self) -> bool {
-        let source = match self {
+        is_unreachable(self.database_error())
+    }
+
+    /// Whether the run cannot go on: the database is gone, or the role or database does not
+    /// allow the write (a missing privilege, a read-only database), which every channel
+    /// would meet.
+    pub fn ends_run(&self) -> bool {
+        let fault = contract::database::fault(self.database_error());
+        fault == contract::database::Fault::Unreachable || fault.is_configuration()
+    }
+
+    /// PostgreSQL's error.
+    pub fn database_error(&self) -> &sqlx::Error {
+        match self {
             Self::LookupChannel { source, .. }
             | Self::RememberChannel { source, .. }
             | Self::StoreBatch { source, .. }
             | Self::MarkDeleted { source, .. }
             | Self::Commit { source, .. } => source,
-        };
-        is_unreachable(source)
+        }
     }
 }
 
-/// Whether `error` means the database cannot be reached, not yet or no longer, as opposed to
-/// a statement or a connection it refuses for good. The one answer for connecting at start
-/// (retried until the timeout, then exit 4; anything else is configuration, exit 2: no such
-/// database or role, a wrong password) and for a run (exit 4; anything else fails that
-/// channel, or the run with exit 1).
-pub fn is_unreachable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| unreachable_sqlstate(&code)),
-        // sqlx reports a broken TLS handshake as I/O; its TLS errors are certificates or keys
-        // it cannot load or use, which waiting does not mend.
-        _ => false,
-    }
-}
-
-/// SQLSTATEs of a server that cannot serve us now: connection exceptions (class 08), shut
-/// down by an administrator or a crash (57P01, 57P02), starting up or shutting down (57P03),
-/// too many connections (53300).
-fn unreachable_sqlstate(code: &str) -> bool {
-    matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
-}
+/// Whether `error` means the database cannot be reached, not yet or no longer (see
+/// `contract::database`): retried at start until the timeout, then exit 4; anything else at
+/// start is configuration (exit 2: no such database or role, a wrong password).
+pub use contract::database::is_unreachable;
 
 /// What storing a page changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

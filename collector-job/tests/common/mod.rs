@@ -4,6 +4,8 @@
 //! afterwards.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
