@@ -52,3 +52,43 @@ pub fn is_unreachable(error: &sqlx::Error) -> bool {
 fn unreachable_sqlstate(code: &str) -> bool {
     matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
 }
+
+/// How long a run keeps retrying a statement while the database cannot be reached (a restart,
+/// a failover): exponential backoff from 100 ms to 5 s between attempts, given up once the
+/// waits would exceed the budget. Only [`Fault::Unreachable`] is retried: anything else fails
+/// at once, as before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub budget: std::time::Duration,
+}
+
+impl Retry {
+    /// Never retries: each statement gets one attempt.
+    pub const NEVER: Self = Self {
+        budget: std::time::Duration::ZERO,
+    };
+
+    /// Runs `attempt` until it succeeds, fails with anything but an unreachable server, or the
+    /// budget is spent. Each attempt must be safe to repeat (the callers' statements are
+    /// idempotent: a page merges, a deletion mark keeps the first time).
+    pub async fn run<T, Attempt, Fut>(&self, attempt: Attempt) -> Result<T, sqlx::Error>
+    where
+        Attempt: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        use backon::Retryable;
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(100))
+            .with_max_delay(std::time::Duration::from_secs(5))
+            .without_max_times()
+            .with_total_delay(Some(self.budget));
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|error: &sqlx::Error| !self.budget.is_zero() && is_unreachable(error))
+            .notify(|error, wait| {
+                tracing::warn!(%error, retry_in = ?wait, "the database cannot be reached; retrying");
+            })
+            .await
+    }
+}

@@ -136,6 +136,7 @@ pub const FLOOD_WAIT_THRESHOLD: &str = "COLLECTOR_FLOOD_WAIT_THRESHOLD";
 pub const PROGRESS_INTERVAL: &str = "COLLECTOR_PROGRESS_INTERVAL";
 pub const SESSION_LOCK_TIMEOUT: &str = "COLLECTOR_SESSION_LOCK_TIMEOUT";
 pub const DATABASE_CONNECT_TIMEOUT: &str = "COLLECTOR_DATABASE_CONNECT_TIMEOUT";
+pub const DATABASE_RETRY_BUDGET: &str = "COLLECTOR_DATABASE_RETRY_BUDGET";
 
 fn required(value: Option<String>, var: &'static str) -> Result<String, ConfigError> {
     value

@@ -42,6 +42,21 @@ fn connect_timeout() -> Result<Duration, Failure> {
     }
 }
 
+/// How long a run keeps retrying a statement while the database cannot be reached mid-run (a
+/// restart, a failover) before it ends with exit 4.
+pub(super) fn retry_budget() -> Result<contract::database::Retry, Failure> {
+    let budget = match std::env::var(config::DATABASE_RETRY_BUDGET) {
+        Err(_) => Duration::from_secs(60),
+        Ok(value) => config::parse_duration(&value).ok_or_else(|| {
+            Failure::Config(format!(
+                "{} {value:?} is not a duration like 60s",
+                config::DATABASE_RETRY_BUDGET
+            ))
+        })?,
+    };
+    Ok(contract::database::Retry { budget })
+}
+
 /// The connection settings of `database_url`; only `postgres://` and `postgresql://` URLs
 /// (anything else would be tried, and retried, as PostgreSQL).
 fn connect_options(database_url: &str) -> Result<PgConnectOptions, Failure> {

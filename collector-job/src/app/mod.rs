@@ -164,8 +164,9 @@ async fn collect_on(
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger)
         .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
-    let store = Store::new(pool.clone());
-    let audit = AuditWriter::new(pool.clone(), config.run.clone());
+    let retry = database::retry_budget()?;
+    let store = Store::new(pool.clone()).with_retry(retry);
+    let audit = AuditWriter::new(pool.clone(), config.run.clone()).with_retry(retry);
     let settings = RunSettings {
         channels: config.channels,
         limits: config.limits,
@@ -241,7 +242,7 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     };
     let pool = connect(url).await?;
     let store = Store::new(pool.clone());
-    let audit = AuditWriter::new(pool.clone(), run);
+    let audit = AuditWriter::new(pool.clone(), run).with_retry(database::retry_budget()?);
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger)
         .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;

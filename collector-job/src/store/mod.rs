@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting, StoredChannel};
 use contract::channel::ChannelRef;
+use contract::database::Retry;
 use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
 
 pub mod model;
@@ -147,11 +148,23 @@ type AccountChannelRecord = (
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    retry: Retry,
 }
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            retry: Retry::NEVER,
+        }
+    }
+
+    /// Retries a collected page, a deletion mark and a channel lookup while the database
+    /// cannot be reached (a restart, a failover), within `retry`'s budget: each is one
+    /// statement that is safe to repeat. An import's chat is one transaction, which a lost
+    /// connection ends: it is not retried.
+    pub fn with_retry(self, retry: Retry) -> Self {
+        Self { retry, ..self }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -170,11 +183,14 @@ impl Store {
             ChannelRef::Username(name) => (Some(name.as_str()), None),
             ChannelRef::Id(id) => (None, Some(*id)),
         };
-        sqlx::query_as::<_, AccountChannelRecord>(CHANNEL_FOR_ACCOUNT)
-            .bind(username)
-            .bind(id)
-            .bind(account_id)
-            .fetch_optional(&self.pool)
+        self.retry
+            .run(|| {
+                sqlx::query_as::<_, AccountChannelRecord>(CHANNEL_FOR_ACCOUNT)
+                    .bind(username)
+                    .bind(id)
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+            })
             .await
             .map(|row| {
                 row.map(
@@ -288,12 +304,16 @@ impl Store {
         };
         let page = Page::new(channel_id, messages, observed);
         let error = page.error();
-        let args = page.collect_arguments(through_id, now).map_err(error)?;
-        let (checkpoint, written, versions): (i64, i64, i64) =
-            sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(error)?;
+        let (checkpoint, written, versions): (i64, i64, i64) = self
+            .retry
+            .run(|| async {
+                let args = page.collect_arguments(through_id, now)?;
+                sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await
+            .map_err(error)?;
         Ok(CollectedPage {
             checkpoint,
             counts: counts(written, versions),
@@ -313,19 +333,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         // A range scan of the primary key: the cost of the range read, not of the channel.
-        let marked = sqlx::query(
-            "UPDATE messages SET deleted_at = $5
-              WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3
-                AND deleted_at IS NULL AND message_id <> ALL($4)",
-        )
-        .bind(channel_id)
-        .bind(covered.start())
-        .bind(covered.end())
-        .bind(returned)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|source| StoreError::MarkDeleted { channel_id, source })?;
+        let marked = self
+            .retry
+            .run(|| {
+                sqlx::query(
+                    "UPDATE messages SET deleted_at = $5
+                      WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3
+                        AND deleted_at IS NULL AND message_id <> ALL($4)",
+                )
+                .bind(channel_id)
+                .bind(covered.start())
+                .bind(covered.end())
+                .bind(returned)
+                .bind(now)
+                .execute(&self.pool)
+            })
+            .await
+            .map_err(|source| StoreError::MarkDeleted { channel_id, source })?;
         Ok(marked.rows_affected())
     }
 

@@ -96,6 +96,11 @@ impl Cluster {
         self.pg_ctl(&["stop", "-m", "fast"]);
     }
 
+    /// Starts the server again after [`Self::stop`].
+    pub fn start_again(&self) {
+        self.pg_ctl(&["start"]);
+    }
+
     pub fn restart(&self) {
         self.pg_ctl(&["restart", "-m", "fast"]);
     }

@@ -1,3 +1,4 @@
+use crate::database::Retry;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -42,11 +43,23 @@ pub enum AuditLogError {
 pub struct AuditWriter {
     pool: PgPool,
     run: RunIdentity,
+    retry: Retry,
 }
 
 impl AuditWriter {
     pub fn new(pool: PgPool, run: RunIdentity) -> Self {
-        Self { pool, run }
+        Self {
+            pool,
+            run,
+            retry: Retry::NEVER,
+        }
+    }
+
+    /// Retries a write while the database cannot be reached, within `retry`'s budget. (A
+    /// write whose commit went through but whose answer was lost is written twice: readers
+    /// take a run's rows in order, and a repeated row repeats a state.)
+    pub fn with_retry(self, retry: Retry) -> Self {
+        Self { retry, ..self }
     }
 
     pub fn run(&self) -> &RunIdentity {
@@ -55,26 +68,30 @@ impl AuditWriter {
 
     /// Appends one event; its row is stamped with the database's clock.
     pub async fn record(&self, event: &AuditEvent) -> Result<(), AuditLogError> {
-        sqlx::query(
-            "INSERT INTO mtproto_audit_log
-                 (action, metadata, run_id, collection_namespace, collection_name, pod_name,
-                  shard_index)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(event.action())
-        .bind(event.metadata())
-        .bind(&self.run.run_id)
-        .bind(&self.run.namespace)
-        .bind(&self.run.name)
-        .bind(&self.run.pod_name)
-        .bind(self.run.shard.map(|i| i as i32))
-        .execute(&self.pool)
-        .await
-        .map_err(|source| AuditLogError::Write {
-            action: event.action(),
-            run_id: self.run.run_id.clone(),
-            source,
-        })?;
+        let metadata = event.metadata();
+        self.retry
+            .run(|| {
+                sqlx::query(
+                    "INSERT INTO mtproto_audit_log
+                         (action, metadata, run_id, collection_namespace, collection_name,
+                          pod_name, shard_index)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(event.action())
+                .bind(&metadata)
+                .bind(&self.run.run_id)
+                .bind(&self.run.namespace)
+                .bind(&self.run.name)
+                .bind(&self.run.pod_name)
+                .bind(self.run.shard.map(|i| i as i32))
+                .execute(&self.pool)
+            })
+            .await
+            .map_err(|source| AuditLogError::Write {
+                action: event.action(),
+                run_id: self.run.run_id.clone(),
+                source,
+            })?;
         Ok(())
     }
 }
