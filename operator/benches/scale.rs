@@ -40,8 +40,12 @@ use serde_json::{Value, json};
 
 const NAMESPACE: &str = "bench";
 
-/// How long before the first due second the operator starts (it must sync and settle first).
-const LEAD: Duration = Duration::from_secs(25);
+/// How long before the first due second the operator starts: it must sync and settle first,
+/// and settling includes a first status write per collection (3 ms of the modelled server
+/// each), so the lead grows with the collections: 30 s at 1,000, 75 s at 10,000.
+fn lead(n: usize) -> Duration {
+    Duration::from_secs(25) + Duration::from_millis(5) * n as u32
+}
 /// How long after its due second each wave's Jobs are waited for.
 const PATIENCE: Duration = Duration::from_secs(120);
 /// Requests a bare client keeps in flight (the real baseline's threads).
@@ -115,7 +119,7 @@ impl Case {
     }
 }
 
-/// The first due second: `LEAD` from now, on a whole second.
+/// The first due second: `lead` from now, on a whole second.
 fn first_due(lead: Duration) -> SystemTime {
     let secs = (SystemTime::now() + lead)
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -284,7 +288,7 @@ impl Outcome {
 }
 
 async fn scenario(binary: &str, case: Case, latency: Duration, costs: Costs) -> Outcome {
-    let first = first_due(LEAD);
+    let first = first_due(lead(case.n));
     let server = Arc::new(Server::modelled(cluster(case, first), latency, costs));
     let (port, serving) = apiserver::serve(server.clone()).await;
 
