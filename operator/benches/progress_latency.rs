@@ -152,10 +152,7 @@ async fn scenario(binary: &str, admin_url: &str, mode: &'static str) -> Outcome 
             .expect("start row");
         writers.push((name, writer));
     }
-    let server = Arc::new(Server {
-        cluster: Mutex::new(cluster),
-        latency,
-    });
+    let server = Arc::new(Server::new(cluster, latency));
     let (port, serving) = apiserver::serve(server.clone()).await;
 
     let dir = std::env::temp_dir().join(format!("progress-latency-{}-{mode}", std::process::id()));

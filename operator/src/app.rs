@@ -37,6 +37,7 @@ use crate::{
     reconcile::{Context, FIELD_MANAGER},
     retention::{self, Retention},
     throttle::{Rate, ThrottleLayer},
+    write_order::WriteOrder,
 };
 
 /// Runs the operator until SIGTERM/SIGINT.
@@ -124,6 +125,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokio::spawn(worker.run(leader_state.clone(), stop.clone()));
     }
 
+    let writes = WriteOrder::new(args.kube_api_in_flight.into());
     let ctx = Arc::new(Context {
         client: client.clone(),
         stores: caches.stores.clone(),
@@ -137,6 +139,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ),
             leader_state.clone(),
             metrics.events_dropped.clone(),
+            writes.clone(),
         ),
         defaults: JobDefaults {
             image: args.collector_image.clone(),
@@ -157,6 +160,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         failures: Mutex::new(Default::default()),
         expected: Default::default(),
         written: Default::default(),
+        writes,
     });
     let settings = controller::Settings {
         concurrency: args.max_concurrent_reconciles,

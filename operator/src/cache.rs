@@ -12,7 +12,12 @@
 //! several waiters (the controller's own runner waits on the same store) only the last one to
 //! poll is ever woken; the others wait forever.
 
-use std::{fmt::Debug, future::Future, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Debug,
+    future::Future,
+    sync::Arc,
+};
 
 use crds::ChannelCollection;
 use futures::{Stream, StreamExt, stream};
@@ -54,17 +59,36 @@ pub struct Stores {
     pub jobs: Store<Job>,
     /// Pods of those Jobs: metadata and status only.
     pub pods: Store<Pod>,
+    /// The Jobs' keys by their controller's uid.
+    job_owners: Owners,
+    /// The pods' keys by their controller's uid.
+    pod_owners: Owners,
 }
 
 impl Stores {
+    /// Read handles of these stores, with indexes of what they hold now (kept current
+    /// afterwards only by the caches [`start`] builds).
+    pub fn new(collections: Store<ChannelCollection>, jobs: Store<Job>, pods: Store<Pod>) -> Self {
+        let (job_owners, pod_owners) = (Owners::default(), Owners::default());
+        job_owners.rebuild(&jobs.state());
+        pod_owners.rebuild(&pods.state());
+        Self {
+            collections,
+            jobs,
+            pods,
+            job_owners,
+            pod_owners,
+        }
+    }
+
     /// Jobs in `namespace` whose controller is the object with `uid`.
     pub fn jobs_of(&self, namespace: &str, uid: &str) -> Vec<Arc<Job>> {
-        controlled_by(&self.jobs, namespace, uid)
+        controlled_by(&self.jobs, &self.job_owners, namespace, uid)
     }
 
     /// Pods in `namespace` whose controller is the Job with `uid`.
     pub fn pods_of(&self, namespace: &str, uid: &str) -> Vec<Arc<Pod>> {
-        controlled_by(&self.pods, namespace, uid)
+        controlled_by(&self.pods, &self.pod_owners, namespace, uid)
     }
 
     /// The collection a pod belongs to, through its Job (pod -> Job -> collection).
@@ -77,20 +101,129 @@ impl Stores {
     }
 }
 
-fn controlled_by<K>(store: &Store<K>, namespace: &str, uid: &str) -> Vec<Arc<K>>
+/// The objects of `store` in `namespace` whose controller has `uid`: looked up in `owners`
+/// (a reconcile reads a collection's few Jobs, not every cached one), checked in the store.
+fn controlled_by<K>(store: &Store<K>, owners: &Owners, namespace: &str, uid: &str) -> Vec<Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .state()
+    owners
+        .of(uid)
         .into_iter()
-        .filter(|o| {
-            o.meta().namespace.as_deref() == Some(namespace)
-                && o.owner_references()
-                    .iter()
-                    .any(|r| r.controller == Some(true) && r.uid == uid)
-        })
+        .filter(|key| key.namespace.as_deref() == Some(namespace))
+        .filter_map(|key| store.get(&key))
+        .filter(|o| controller_uid(o.as_ref()) == Some(uid))
         .collect()
+}
+
+/// The uid of `object`'s controller.
+fn controller_uid<K: Resource>(object: &K) -> Option<&str> {
+    object
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+/// Cached objects' keys by the uid of their controller, kept by the reflector next to its
+/// store: without it each reconcile scanned every cached Job, a cost that grew with the number
+/// of collections times itself.
+#[derive(Clone, Default)]
+struct Owners(Arc<std::sync::RwLock<OwnersInner>>);
+
+#[derive(Default)]
+struct OwnersInner {
+    by_owner: HashMap<String, HashSet<Key>>,
+    owner_of: HashMap<Key, String>,
+}
+
+/// An object's namespace and name.
+type Key = (Option<String>, String);
+
+impl Owners {
+    fn key<K: Resource>(object: &K) -> Key {
+        let meta = object.meta();
+        (
+            meta.namespace.clone(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, OwnersInner> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `object` was applied to the store.
+    fn apply<K: Resource>(&self, object: &K) {
+        let key = Self::key(object);
+        let owner = controller_uid(object).map(str::to_string);
+        let mut inner = self.write();
+        inner.remove(&key);
+        if let Some(owner) = owner {
+            inner
+                .by_owner
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.clone());
+            inner.owner_of.insert(key, owner);
+        }
+    }
+
+    /// `object` was deleted from the store.
+    fn delete<K: Resource>(&self, object: &K) {
+        self.write().remove(&Self::key(object));
+    }
+
+    /// The store holds `objects` and nothing else (after a list).
+    fn rebuild<K: Resource>(&self, objects: &[Arc<K>]) {
+        let mut inner = self.write();
+        *inner = OwnersInner::default();
+        for object in objects {
+            if let Some(owner) = controller_uid(object.as_ref()) {
+                let key = Self::key(object.as_ref());
+                inner
+                    .by_owner
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(key.clone());
+                inner.owner_of.insert(key, owner.to_string());
+            }
+        }
+    }
+
+    /// The keys of the objects controlled by `uid`.
+    fn of<K>(&self, uid: &str) -> Vec<ObjectRef<K>>
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let inner = self.0.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .by_owner
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .map(|(namespace, name)| {
+                let key = ObjectRef::new(name);
+                match namespace {
+                    Some(namespace) => key.within(namespace),
+                    None => key,
+                }
+            })
+            .collect()
+    }
+}
+
+impl OwnersInner {
+    fn remove(&mut self, key: &Key) {
+        if let Some(owner) = self.owner_of.remove(key)
+            && let Some(keys) = self.by_owner.get_mut(&owner)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_owner.remove(&owner);
+            }
+        }
+    }
 }
 
 /// Name of `object`'s controller of kind `kind`.
@@ -232,12 +365,14 @@ pub fn start(
             label::MANAGED_BY_OPERATOR
         ))
         .any_semantic();
+    let (job_owners, pod_owners) = (Owners::default(), Owners::default());
     let (collections, collections_feed, collections_run) = reflect(
         "collections",
         api::<ChannelCollection>(&client, namespace),
         watcher::Config::default().any_semantic(),
         trim_collection,
         synced_tx.clone(),
+        Owners::default(),
     );
     let (jobs, jobs_feed, jobs_run) = reflect(
         "jobs",
@@ -245,6 +380,7 @@ pub fn start(
         ours.clone(),
         trim_job,
         synced_tx.clone(),
+        job_owners.clone(),
     );
     let (pods, pods_feed, pods_run) = reflect(
         "pods",
@@ -252,12 +388,15 @@ pub fn start(
         ours,
         trim_pod,
         synced_tx,
+        pod_owners.clone(),
     );
     let caches = Caches {
         stores: Stores {
             collections,
             jobs,
             pods,
+            job_owners,
+            pod_owners,
         },
         feeds: Feeds {
             collections: collections_feed,
@@ -279,6 +418,7 @@ fn reflect<K>(
     config: watcher::Config,
     trim: fn(&mut K),
     synced: Arc<watch::Sender<usize>>,
+    owners: Owners,
 ) -> (Store<K>, Feed<K>, impl Future<Output = ()> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -297,15 +437,20 @@ where
         while let Some(event) = events.next().await {
             match event {
                 Ok(watcher::Event::Apply(object)) => {
+                    // Indexed before announced: a reconcile it wakes finds it.
+                    owners.apply(&object);
                     // The store's own copy, so a buffered change costs no second object.
                     if let Some(cached) = reader.get(&ObjectRef::from_obj(&object)) {
                         let _ = tx.send(cached);
                     }
                 }
                 Ok(watcher::Event::Delete(object)) => {
+                    owners.delete(&object);
                     let _ = tx.send(Arc::new(object));
                 }
                 Ok(watcher::Event::InitDone) => {
+                    // The store now holds exactly the list.
+                    owners.rebuild(&reader.state());
                     if !seen_first_list {
                         seen_first_list = true;
                         synced.send_modify(|n| *n += 1);
@@ -421,6 +566,50 @@ mod tests {
             resync.push(changes.next().await.unwrap());
         }
         assert_eq!(names(&resync), ["a", "b", "c", "d", "e"]);
+    }
+
+    fn owned(name: &str, namespace: &str, owner: &str) -> Job {
+        let mut job = job(name);
+        job.metadata.namespace = Some(namespace.into());
+        job.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                uid: owner.into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]);
+        job
+    }
+
+    #[test]
+    fn a_collections_jobs_are_found_through_the_owner_index() {
+        let (store, mut writer) = reflector::store::<Job>();
+        let owners = Owners::default();
+        let apply = |writer: &mut reflector::store::Writer<Job>, job: Job| {
+            writer.apply_watcher_event(&watcher::Event::Apply(job.clone()));
+            owners.apply(&job);
+        };
+        apply(&mut writer, owned("a-1", "tg", "uid-a"));
+        apply(&mut writer, owned("a-2", "tg", "uid-a"));
+        apply(&mut writer, owned("b-1", "tg", "uid-b"));
+        apply(&mut writer, owned("a-1", "other", "uid-a"));
+        let of = |uid| names(&controlled_by(&store, &owners, "tg", uid));
+        assert_eq!(of("uid-a"), ["a-1", "a-2"], "its own namespace only");
+        assert_eq!(of("uid-b"), ["b-1"]);
+
+        // Adopted by another owner, then deleted.
+        apply(&mut writer, owned("a-2", "tg", "uid-b"));
+        assert_eq!(of("uid-a"), ["a-1"]);
+        assert_eq!(of("uid-b"), ["a-2", "b-1"]);
+        let gone = owned("b-1", "tg", "uid-b");
+        writer.apply_watcher_event(&watcher::Event::Delete(gone.clone()));
+        owners.delete(&gone);
+        assert_eq!(of("uid-b"), ["a-2"]);
+
+        // A re-list: the index is what the store holds.
+        owners.rebuild(&[Arc::new(owned("c-1", "tg", "uid-a"))]);
+        assert_eq!(of("uid-b"), Vec::<String>::new());
+        assert_eq!(of("uid-a"), Vec::<String>::new(), "c-1 is not in the store");
     }
 
     #[test]

@@ -89,7 +89,10 @@ pub struct RunArgs {
     pub listen_audit_log: bool,
 
     /// Most reconciles at once (a collection is never reconciled twice at the same time).
-    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    /// At least the collections due in one minute: a reconcile waiting for its status write
+    /// (behind the minute's Jobs) keeps its place, and a due collection without one would
+    /// have to wait for it.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 10_000, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
 
     /// Client-side limit of API requests per second (a token bucket, as client-go's).
@@ -101,6 +104,12 @@ pub struct RunArgs {
     /// while more than half the burst is left.
     #[arg(long, env = "KUBE_API_BURST", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub kube_api_burst: u32,
+
+    /// Most API requests in flight at once (watches and the leader Lease aside). A due
+    /// minute's Jobs take them first; status writes and Events wait until no Job is left to
+    /// create. About what saturates the API server: more only adds connections it must serve.
+    #[arg(long, env = "KUBE_API_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub kube_api_in_flight: u16,
 
     /// PostgreSQL URL of the audit log, for live progress (optional: without it, or while it
     /// is unreachable, only Job-level status is reported). Never printed.

@@ -12,7 +12,10 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
-use crate::status::Notice;
+use crate::{
+    status::Notice,
+    write_order::{Lane, WriteOrder},
+};
 
 /// Events queued and not yet written, at most: a due minute of a thousand collections queues
 /// one or two each. Beyond it an Event is dropped (and counted), never a reconcile delayed.
@@ -36,19 +39,22 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher, and the task that writes its Events through `recorder` while `leader` is
-    /// true. The task ends once every clone of the publisher is gone and the queue is empty.
+    /// true, each in an Event slot of `order` (after every due Job and status write). The task
+    /// ends once every clone of the publisher is gone and the queue is empty.
     pub fn new(
         recorder: Recorder,
         leader: watch::Receiver<bool>,
         dropped: Counter,
+        order: WriteOrder,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (queue, queued) = mpsc::channel(QUEUE_CAPACITY);
         let writing = futures::stream::unfold(queued, |mut queued| async move {
             queued.recv().await.map(|q| (q, queued))
         })
         .for_each_concurrent(WRITERS, move |queued: Queued| {
-            let (recorder, leader) = (recorder.clone(), leader.clone());
+            let (recorder, leader, order) = (recorder.clone(), leader.clone(), order.clone());
             async move {
+                let _slot = order.slot(Lane::Event).await;
                 // The lease may have gone since the Event was queued.
                 if !*leader.borrow() {
                     return;
@@ -62,8 +68,13 @@ impl Publisher {
     }
 
     /// [`Publisher::new`] with its writer task spawned.
-    pub fn spawn(recorder: Recorder, leader: watch::Receiver<bool>, dropped: Counter) -> Self {
-        let (publisher, writing) = Self::new(recorder, leader, dropped);
+    pub fn spawn(
+        recorder: Recorder,
+        leader: watch::Receiver<bool>,
+        dropped: Counter,
+        order: WriteOrder,
+    ) -> Self {
+        let (publisher, writing) = Self::new(recorder, leader, dropped, order);
         tokio::spawn(writing);
         publisher
     }
@@ -113,8 +124,12 @@ mod tests {
         let (_gate, leader) = watch::channel(true);
         let dropped = Counter::default();
         // The writer is never run: nothing leaves the queue.
-        let (publisher, _writer) =
-            Publisher::new(Recorder::new(client, reporter()), leader, dropped.clone());
+        let (publisher, _writer) = Publisher::new(
+            Recorder::new(client, reporter()),
+            leader,
+            dropped.clone(),
+            WriteOrder::default(),
+        );
         let notice = Notice::normal("JobCreated", "Created Job news-1".into());
         for _ in 0..QUEUE_CAPACITY + 3 {
             publisher.publish(ObjectReference::default(), &notice);

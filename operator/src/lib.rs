@@ -5,7 +5,7 @@
 //! from its audit rows, the conditions, `.status`).
 //! Shell: `cache` (the reflectors every read comes from), `listen` (the audit log's
 //! notifications), `reconcile` (read -> decide -> apply -> status), `events` (Events written in the background), `controller`, `leader`,
-//! `http`, `throttle`, `retention` (audit-log retention), `app` (the binary's edge).
+//! `http`, `throttle`, `write_order` (Jobs before status writes and Events), `retention` (audit-log retention), `app` (the binary's edge).
 
 pub mod app;
 pub mod cache;
@@ -27,3 +27,4 @@ pub mod status;
 pub mod throttle;
 pub use crds::time;
 pub mod validate;
+pub mod write_order;

@@ -109,7 +109,7 @@ fn the_database_url_is_optional_and_never_shown() {
             args.kube_api_qps,
             args.kube_api_burst
         ),
-        (100, 500.0, 2000),
+        (10_000, 500.0, 2000),
         "bounded by default"
     );
     for slow in ["31s", "0s", "2m"] {

@@ -298,6 +298,7 @@ async fn start(
             ),
             gate.clone(),
             Default::default(),
+            Default::default(),
         ),
         client: client.clone(),
         defaults: defaults(),
@@ -312,6 +313,7 @@ async fn start(
         failures: Default::default(),
         expected: Default::default(),
         written: Default::default(),
+        writes: Default::default(),
     });
     let config = LeaseConfig {
         name: "operator-lease".into(),

@@ -336,6 +336,7 @@ async fn start(pool: PgPool) -> Running {
             ),
             leader.clone(),
             Default::default(),
+            Default::default(),
         ),
         client,
         defaults: defaults(),
@@ -348,6 +349,7 @@ async fn start(pool: PgPool) -> Running {
         failures: Default::default(),
         expected: Default::default(),
         written: Default::default(),
+        writes: Default::default(),
     });
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();

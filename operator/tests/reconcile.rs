@@ -111,6 +111,7 @@ fn context_with(
             ),
             leader.clone(),
             Default::default(),
+            Default::default(),
         ),
         client,
         defaults: defaults(),
@@ -123,6 +124,7 @@ fn context_with(
         failures: Default::default(),
         expected: Default::default(),
         written: Default::default(),
+        writes: Default::default(),
     })
 }
 

@@ -17,6 +17,7 @@ use crate::{
     job,
     runs::{RunView, view},
     status::{Followed, Notice},
+    write_order::Lane,
 };
 
 /// What carrying out the plan changed.
@@ -70,6 +71,7 @@ pub(super) async fn carry_out(
         ctx.ensure_leader()?;
         // Foreground: the Job stays (and blocks the next run) until its pods are gone, so the
         // old and new collector never share the session.
+        let _slot = ctx.writes.slot(Lane::Run).await;
         delete(&jobs, doomed, PropagationPolicy::Foreground).await?;
         info!(job = %doomed, "deleting the active Job to replace it");
     }
@@ -79,7 +81,10 @@ pub(super) async fn carry_out(
     if let Some(new) = &plan.create {
         ctx.ensure_leader()?;
         let name = new.job.name_any();
-        match jobs.create(&PostParams::default(), &new.job).await {
+        let slot = ctx.writes.slot(Lane::Run).await;
+        let creating = jobs.create(&PostParams::default(), &new.job).await;
+        drop(slot);
+        match creating {
             Ok(_) => {
                 ctx.metrics.jobs_created.inc();
                 info!(job = %name, "created Job");
@@ -91,6 +96,7 @@ pub(super) async fn carry_out(
             {
                 // Created before (a status write got lost, or the cache lags): the name is
                 // deterministic for the run, so it is this run's Job if it is ours.
+                let _slot = ctx.writes.slot(Lane::Run).await;
                 let existing = jobs.get(&name).await.map_err(|source| Error::GetJob {
                     job: name.clone(),
                     source,
@@ -115,6 +121,7 @@ pub(super) async fn carry_out(
 
     for doomed in &plan.cleanup {
         ctx.ensure_leader()?;
+        let _slot = ctx.writes.slot(Lane::Run).await;
         delete(&jobs, doomed, PropagationPolicy::Background).await?;
         debug!(job = %doomed, "deleted Job beyond the history limit");
     }
@@ -143,6 +150,7 @@ pub(super) async fn write_status(
     if cc.status.as_ref() == Some(status) {
         return Ok(());
     }
+    let _slot = ctx.writes.slot(Lane::Status).await;
     ctx.ensure_leader()?;
     let name = cc.name_any();
     let patch = serde_json::json!({

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::Error;
 use crate::{
     cache::Stores, events::Publisher, job::JobDefaults, metrics::Metrics, runs::RunView,
-    status::Notice,
+    status::Notice, write_order::WriteOrder,
 };
 
 /// Field manager of every write the operator makes (status SSA in particular).
@@ -63,6 +63,9 @@ pub struct Context {
     /// collection's watch event neither writes the same status again nor announces a run's
     /// end twice.
     pub written: StatusWrites,
+    /// The slots every write takes: a due minute's Jobs go before its status writes (and
+    /// the Publisher's Events, which share it).
+    pub writes: WriteOrder,
 }
 
 /// How long a created Job is expected before its absence from the cache counts: longer than

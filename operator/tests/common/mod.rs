@@ -119,11 +119,7 @@ pub fn stores(collections: &[ChannelCollection], jobs: &[Job], pods: &[Pod]) -> 
         writer.apply_watcher_event(&watcher::Event::InitDone);
         store
     }
-    Stores {
-        collections: store(collections),
-        jobs: store(jobs),
-        pods: store(pods),
-    }
+    Stores::new(store(collections), store(jobs), store(pods))
 }
 
 /// One reconcile without I/O: decide, count a Job it creates as created, and compute the
