@@ -242,24 +242,18 @@ const CONTENT: [&str; 6] = [
 /// an export of one version each know things the other does not): the same edit date, text
 /// and entities, and `a`'s author and media, where it has them, found in `b`.
 fn same_version(a: impl Fn(&str) -> String, b: impl Fn(&str) -> String) -> String {
+    let equal = |column: &str| format!("{} IS NOT DISTINCT FROM {}", a(column), b(column));
+    let known_in_b = |column: &str| format!("({} IS NULL OR {})", a(column), equal(column));
     format!(
-        "({a_edit} IS NOT DISTINCT FROM {b_edit} AND {a_text} = {b_text} \
-          AND ({a_entities} IS NULL OR {a_entities} = {b_entities}) \
-          AND ({a_author} IS NULL OR {a_author} = {b_author}) \
-          AND ({a_kind} IS NULL OR ({a_kind} = {b_kind} \
-               AND ({a_media} IS NULL OR {b_media} @> {a_media}))))",
-        a_edit = a("edit_date"),
-        b_edit = b("edit_date"),
-        a_text = a("text"),
-        b_text = b("text"),
-        a_entities = a("entities"),
-        b_entities = b("entities"),
-        a_author = a("post_author"),
-        b_author = b("post_author"),
-        a_kind = a("media_kind"),
-        b_kind = b("media_kind"),
-        a_media = a("media"),
-        b_media = b("media"),
+        "({} AND {} AND {} AND {} AND ({kind} IS NULL OR ({} AND ({media} IS NULL OR {} @> {media}))))",
+        equal("edit_date"),
+        equal("text"),
+        known_in_b("entities"),
+        known_in_b("post_author"),
+        equal("media_kind"),
+        b("media"),
+        kind = a("media_kind"),
+        media = a("media"),
     )
 }
 
