@@ -318,17 +318,7 @@ pub async fn import<C: Clock>(
     let (stored, read) = tokio::join!(storing, reader);
     if stored? {
         audit
-            .record(&AuditEvent::End(CollectionEnd {
-                edits_found: run.summary.edits_found,
-                deletions_found: 0,
-                total_messages: run.summary.total_messages,
-                channels_synced: run.summary.channels_synced,
-                total_channels,
-                errors: run.summary.errors,
-                end_time: clock.now(),
-                aborted: true,
-                reason: Some(EndReason::Terminated),
-            }))
+            .record(&run.end(Some(EndReason::Terminated)))
             .await
             .map_err(RunError::from)?;
         return Err(ImportError::Stopped {
@@ -347,20 +337,7 @@ pub async fn import<C: Clock>(
         }
         Err(ReadStopped::Halted) => return Err(ImportError::Reader),
     }
-    audit
-        .record(&AuditEvent::End(CollectionEnd {
-            edits_found: run.summary.edits_found,
-            deletions_found: 0,
-            total_messages: run.summary.total_messages,
-            channels_synced: run.summary.channels_synced,
-            total_channels,
-            errors: run.summary.errors,
-            end_time: clock.now(),
-            aborted: false,
-            reason: None,
-        }))
-        .await
-        .map_err(RunError::from)?;
+    audit.record(&run.end(None)).await.map_err(RunError::from)?;
     Ok(ImportReport {
         summary: run.summary,
         skipped: survey.skipped,
@@ -418,6 +395,21 @@ impl SeenIds {
 }
 
 impl<C: Clock> Progress<'_, C> {
+    /// The run's `collection_end`: aborted for `reason`, else finished.
+    fn end(&self, reason: Option<EndReason>) -> AuditEvent {
+        AuditEvent::End(CollectionEnd {
+            edits_found: self.summary.edits_found,
+            deletions_found: 0,
+            total_messages: self.summary.total_messages,
+            channels_synced: self.summary.channels_synced,
+            total_channels: self.total_channels,
+            errors: self.summary.errors,
+            end_time: self.clock.now(),
+            aborted: reason.is_some(),
+            reason,
+        })
+    }
+
     async fn begin(&mut self, header: ChatHeader) -> Result<ChatRun, ImportError> {
         // An export knows no access hash or username: whatever a collection stored stays.
         let channel = ResolvedChannel {
