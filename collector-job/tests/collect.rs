@@ -148,6 +148,7 @@ fn progress(channel: &str, messages: u64, processed: u32, errors: u32, at: i64) 
     AuditEvent::Progress(CollectionProgress {
         edits_found: 0,
         deletions_found: 0,
+        media: Default::default(),
         channel_name: channel.into(),
         messages_collected: messages,
         channels_processed: processed,
@@ -165,6 +166,7 @@ fn failed(event: AuditEvent, reason: ErrorReason, message: &str) -> AuditEvent {
     AuditEvent::Progress(CollectionProgress {
         edits_found: 0,
         deletions_found: 0,
+        media: Default::default(),
         error: Some(ChannelError {
             reason,
             message: message.into(),
@@ -177,6 +179,7 @@ fn end(messages: u64, synced: u32, errors: u32, at: i64, reason: Option<EndReaso
     AuditEvent::End(CollectionEnd {
         edits_found: 0,
         deletions_found: 0,
+        media: Default::default(),
         total_messages: messages,
         channels_synced: synced,
         total_channels: 2,
@@ -204,6 +207,7 @@ async fn a_full_run_stores_every_message_and_writes_exactly_the_expected_audit_t
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 280,
             channels_synced: 2,
             errors: 0,
@@ -387,6 +391,7 @@ async fn a_flood_wait_under_the_threshold_is_slept_through_and_recorded(pool: Pg
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 280,
             channels_synced: 2,
             errors: 0,
@@ -426,6 +431,7 @@ async fn a_flood_wait_over_the_threshold_fails_only_that_channel(pool: PgPool) {
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 130,
             channels_synced: 1,
             errors: 1,
@@ -467,6 +473,7 @@ async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(poo
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 30,
             channels_synced: 1,
             errors: 2,
@@ -477,6 +484,7 @@ async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(poo
         AuditEvent::Progress(p) => AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_channels: 3,
             ..p
         }),
@@ -487,6 +495,7 @@ async fn private_and_unknown_channels_are_channel_errors_and_the_run_goes_on(poo
         AuditEvent::End(e) => AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_channels: 3,
             ..e
         }),
@@ -534,6 +543,7 @@ async fn a_revoked_session_ends_the_run_at_once(pool: PgPool) {
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 100,
             channels_synced: 0,
             errors: 0,
@@ -610,6 +620,7 @@ async fn sigterm_finishes_the_current_batch_then_ends_the_run_aborted(pool: PgPo
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 200,
             channels_synced: 0,
             errors: 0,
@@ -805,6 +816,7 @@ async fn numeric_ids_use_the_cached_access_hash_and_unknown_ids_fail_clearly(poo
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 1,
             channels_synced: 1,
             errors: 1,
@@ -863,6 +875,7 @@ async fn a_refused_cached_access_hash_is_dropped_and_resolved_again_at_once(pool
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 5,
             channels_synced: 1,
             errors: 0,

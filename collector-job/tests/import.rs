@@ -100,6 +100,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
         RunTotals {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 6,
             channels_synced: 1,
             errors: 0,
@@ -209,6 +210,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
             AuditEvent::Progress(CollectionProgress {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 channel_name: "Alpha News".into(),
                 messages_collected: 6,
                 channels_processed: 1,
@@ -220,6 +222,7 @@ async fn a_single_chat_export_is_stored_with_every_field_and_audited(pool: PgPoo
             AuditEvent::End(CollectionEnd {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 total_messages: 6,
                 channels_synced: 1,
                 total_channels: 1,
@@ -262,6 +265,7 @@ async fn a_full_export_imports_channels_and_supergroups_and_updates_edits_in_pla
             // Message 2's edit: its first version is kept.
             edits_found: 1,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 4,
             channels_synced: 2,
             errors: 0,

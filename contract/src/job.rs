@@ -16,6 +16,9 @@ pub mod env {
     pub const CHANNELS: &str = "COLLECTOR_CHANNELS";
     /// `spec.limits` as JSON (`crds::Limits`).
     pub const LIMITS: &str = "COLLECTOR_LIMITS";
+    /// `spec.media` resolved for the collector, as JSON (`contract::media::MediaSettings`);
+    /// unset: no files are downloaded.
+    pub const MEDIA: &str = "COLLECTOR_MEDIA";
     /// The collector's PostgreSQL URL (from a Secret).
     pub const DATABASE_URL: &str = "DATABASE_URL";
     /// The Telegram API id (from the API credentials Secret).
@@ -35,8 +38,9 @@ pub mod env {
     pub const ASSIGNMENT: &str = "COLLECTOR_ASSIGNMENT";
 
     /// Names the operator sets; a spec's extra env may not override them.
-    pub const RESERVED: [&str; 14] = [
+    pub const RESERVED: [&str; 15] = [
         RUN_ID,
+        MEDIA,
         NAMESPACE,
         NAME,
         CHANNELS,

@@ -34,6 +34,7 @@ async fn write_run(writer: &AuditWriter) {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 0,
             channels_synced: 1,
             total_channels: 1,

@@ -217,6 +217,7 @@ async fn scenario(binary: &str, admin_url: &str, mode: &'static str) -> Outcome 
                 let row = AuditEvent::Progress(CollectionProgress {
                     edits_found: 0,
                     deletions_found: 0,
+                    media: Default::default(),
                     channel_name: format!("@channel{processed}"),
                     messages_collected: 10,
                     channels_processed: processed,

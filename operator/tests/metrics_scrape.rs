@@ -130,6 +130,7 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
         AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             channel_name: "@durov".into(),
             messages_collected: 42,
             channels_processed: 1,
@@ -141,6 +142,7 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 42,
             channels_synced: 1,
             total_channels: 1,

@@ -862,6 +862,7 @@ fn channel_done(name: &str, messages: u64, processed: u32, at: DateTime<Utc>) ->
     AuditEvent::Progress(CollectionProgress {
         edits_found: 0,
         deletions_found: 0,
+        media: Default::default(),
         channel_name: name.to_string(),
         messages_collected: messages,
         channels_processed: processed,
@@ -996,6 +997,7 @@ async fn a_run_ended_by_a_revoked_session_stalls_with_session_invalid(pool: PgPo
             AuditEvent::End(CollectionEnd {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 total_messages: 0,
                 channels_synced: 0,
                 total_channels: 3,

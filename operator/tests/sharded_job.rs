@@ -79,6 +79,7 @@ fn history(channels: &[String], took: &[i64]) -> ChannelDurations {
             event: Ok(AuditEvent::Progress(CollectionProgress {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 channel_name: channel.clone(),
                 messages_collected: 10,
                 channels_processed: i as u32 + 1,

@@ -56,6 +56,7 @@ fn revoked() -> Vec<AuditRow> {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 0,
             channels_synced: 0,
             total_channels: 3,
@@ -456,6 +457,7 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
             AuditEvent::Progress(contract::audit::CollectionProgress {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 channel_name: assigned[shard][done as usize - 1].clone(),
                 messages_collected: 10,
                 channels_processed: done,
@@ -535,6 +537,7 @@ fn a_four_shard_run_from_its_job_and_audit_rows() {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 0,
             channels_synced: 0,
             total_channels: total(2),
@@ -595,6 +598,7 @@ fn revoked_at(start: chrono::DateTime<chrono::Utc>) -> Vec<AuditRow> {
             AuditEvent::End(CollectionEnd {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 total_messages: 0,
                 channels_synced: 0,
                 total_channels: 3,
@@ -744,6 +748,7 @@ fn a_retry_that_collects_clears_the_stall() {
         AuditEvent::Progress(contract::audit::CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             channel_name: "@durov".into(),
             messages_collected: 5,
             channels_processed: 1,
@@ -789,6 +794,7 @@ fn a_finished_run_enters_recent_runs_once_and_the_list_stays_bounded() {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 42,
             channels_synced: 3,
             total_channels: 3,

@@ -54,6 +54,8 @@ pub struct RunTotals {
     pub edits_found: u64,
     /// Messages found deleted (marked, never removed).
     pub deletions_found: u64,
+    /// Files downloaded, skipped and failed (`spec.media`).
+    pub media: contract::media::MediaCounts,
     pub end: RunEnd,
 }
 
@@ -145,6 +147,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             errors: 0,
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             end: RunEnd::Finished,
         };
 
@@ -202,6 +205,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .record(&AuditEvent::Progress(CollectionProgress {
                     edits_found: found.edits,
                     deletions_found: found.deletions,
+                    media: Default::default(),
                     channel_name: name.clone(),
                     messages_collected: found.messages,
                     channels_processed: index as u32 + 1,
@@ -255,6 +259,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             .record(&AuditEvent::End(CollectionEnd {
                 edits_found: summary.edits_found,
                 deletions_found: summary.deletions_found,
+                media: Default::default(),
                 total_messages: summary.total_messages,
                 channels_synced: summary.channels_synced,
                 total_channels,

@@ -279,6 +279,7 @@ pub async fn import<C: Clock>(
             errors: 0,
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             end: RunEnd::Finished,
         },
         failed: Vec::new(),
@@ -400,6 +401,7 @@ impl<C: Clock> Progress<'_, C> {
         AuditEvent::End(CollectionEnd {
             edits_found: self.summary.edits_found,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: self.summary.total_messages,
             channels_synced: self.summary.channels_synced,
             total_channels: self.total_channels,
@@ -478,6 +480,7 @@ impl<C: Clock> Progress<'_, C> {
             .record(&AuditEvent::Progress(CollectionProgress {
                 edits_found,
                 deletions_found: 0,
+                media: Default::default(),
                 channel_name: chat.name,
                 messages_collected,
                 channels_processed: self.processed,

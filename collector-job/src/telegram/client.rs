@@ -8,6 +8,7 @@ use grammers_client::Client;
 use grammers_client::peer::Peer;
 use grammers_mtsender::{ConnectionParams, InvocationError, SenderPool};
 use grammers_tl_types as tl;
+use grammers_tl_types::Deserializable;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -17,7 +18,7 @@ use crate::telegram::flood::{FloodNotice, FloodPolicy};
 use crate::telegram::mapping::{self, ChatProblem};
 use crate::telegram::rpc_error::classify;
 use crate::telegram::session::SessionBlob;
-use crate::telegram::source::{Batch, Cursor, Source, SourceError};
+use crate::telegram::source::{Batch, Cursor, DownloadError, RemoteFile, Source, SourceError};
 use contract::channel::ChannelRef;
 
 /// A connected grammers client (connections are made on the first call).
@@ -59,6 +60,80 @@ impl Telegram {
 
     fn classify(&self, error: &InvocationError) -> SourceError {
         classify(error, self.threshold)
+    }
+
+    /// One part of a file from the data centre holding it. Telegram answers FILE_MIGRATE_<dc>
+    /// when the file lives elsewhere; that data centre accepts our authorization once it is
+    /// exported from home and imported there.
+    async fn download_part_in_dc(
+        &mut self,
+        file: &RemoteFile,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let location =
+            tl::enums::InputFileLocation::from_bytes(&file.location.input).map_err(|e| {
+                SourceError::channel(
+                    ErrorReason::Rpc,
+                    format!(
+                        "the stored location of {} is unreadable: {e}",
+                        file.telegram_key
+                    ),
+                )
+            })?;
+        let request = tl::functions::upload::GetFile {
+            precise: false,
+            cdn_supported: false,
+            location,
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            limit: i32::try_from(limit).unwrap_or(i32::MAX),
+        };
+        let mut dc = file.location.dc_id;
+        let mut exported_to = None;
+        loop {
+            match self.client.invoke_in_dc(dc, &request).await {
+                Ok(tl::enums::upload::File::File(part)) => return Ok(part.bytes),
+                Ok(tl::enums::upload::File::CdnRedirect(_)) => {
+                    return Err(SourceError::channel(
+                        ErrorReason::Rpc,
+                        "Telegram redirected a download to a CDN, which we never ask for",
+                    )
+                    .into());
+                }
+                Err(InvocationError::Rpc(e)) if e.name.starts_with("FILE_REFERENCE_") => {
+                    return Err(DownloadError::ReferenceExpired);
+                }
+                Err(InvocationError::Rpc(e)) if e.code == 303 && e.value.is_some() => {
+                    dc = e.value.and_then(|v| i32::try_from(v).ok()).unwrap_or(dc);
+                }
+                Err(InvocationError::Rpc(e))
+                    if e.name == "AUTH_KEY_UNREGISTERED" && exported_to != Some(dc) =>
+                {
+                    self.copy_authorization_to(dc).await?;
+                    exported_to = Some(dc);
+                }
+                Err(e) => return Err(self.classify(&e).into()),
+            }
+        }
+    }
+
+    async fn copy_authorization_to(&self, dc: i32) -> Result<(), SourceError> {
+        let tl::enums::auth::ExportedAuthorization::Authorization(exported) = self
+            .client
+            .invoke(&tl::functions::auth::ExportAuthorization { dc_id: dc })
+            .await
+            .map_err(|e| self.classify(&e))?;
+        self.client
+            .invoke_in_dc(
+                dc,
+                &tl::functions::auth::ImportAuthorization {
+                    id: exported.id,
+                    bytes: exported.bytes,
+                },
+            )
+            .await
+            .map_err(|e| self.classify(&e))?;
+        Ok(())
     }
 
     /// Looks a channel up among the account's dialogs: the only way to get an access hash for
@@ -171,6 +246,44 @@ impl Source for Telegram {
             .map_err(|e| self.classify(&e))?;
         Ok(batch(answer))
     }
+
+    async fn fetch_by_id(
+        &mut self,
+        channel: &StoredChannel,
+        ids: &[i64],
+    ) -> Result<Batch, SourceError> {
+        let answer = self
+            .client
+            .invoke(&by_id_request(channel, ids))
+            .await
+            .map_err(|e| self.classify(&e))?;
+        Ok(batch(answer))
+    }
+
+    async fn download_part(
+        &mut self,
+        file: &RemoteFile,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<u8>, DownloadError> {
+        self.download_part_in_dc(file, offset, limit).await
+    }
+}
+
+/// The `channels.getMessages` call for these ids (at most 100).
+pub fn by_id_request(channel: &StoredChannel, ids: &[i64]) -> tl::functions::channels::GetMessages {
+    tl::functions::channels::GetMessages {
+        channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+            channel_id: channel.id,
+            access_hash: channel.access_hash.unwrap_or(0),
+        }),
+        id: ids
+            .iter()
+            .take(MAX_BATCH)
+            .filter_map(|&id| i32::try_from(id).ok())
+            .map(|id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
+            .collect(),
+    }
 }
 
 /// The `messages.getHistory` call for the (at most 100) messages right after `cursor`.
@@ -235,6 +348,7 @@ pub fn batch(answer: tl::enums::messages::Messages) -> Batch {
         last_id: messages.iter().map(mapping::message_id).max(),
         messages: rows,
         remaining: newer.and_then(|n| u64::try_from(n).ok()),
+        files: Vec::new(),
     }
 }
 

@@ -16,8 +16,11 @@ use crate::app::shutdown::ShutdownTrigger;
 use crate::store::model::{MessageRow, ResolvedChannel, ServiceAction, StoredChannel};
 use crate::telegram::flood::{Decision, FloodPolicy};
 use crate::telegram::rpc_error::classify;
-use crate::telegram::source::{Batch, Cursor, Source, SourceError};
+use crate::telegram::source::{
+    Batch, Cursor, DownloadError, FileLocation, RemoteFile, Source, SourceError,
+};
 use contract::channel::ChannelRef;
+use contract::media::MediaKind;
 
 /// One channel on the fake server.
 #[derive(Clone, Debug)]
@@ -33,6 +36,35 @@ pub struct FakeChannel {
     pub service_ids: Vec<i64>,
     /// Resolves, but its history answers CHANNEL_PRIVATE.
     pub private: bool,
+    /// Files carried by some of `messages`.
+    pub files: Vec<FakeFile>,
+}
+
+/// A file a fake message carries, with its bytes.
+#[derive(Clone, Debug)]
+pub struct FakeFile {
+    pub message_id: i64,
+    pub kind: MediaKind,
+    /// The same key in two messages is the same file.
+    pub telegram_key: String,
+    pub mime_type: Option<String>,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl FakeFile {
+    fn remote(&self) -> RemoteFile {
+        RemoteFile {
+            message_id: self.message_id,
+            kind: self.kind,
+            telegram_key: self.telegram_key.clone(),
+            size: self.bytes.len() as u64,
+            mime_type: self.mime_type.clone(),
+            location: FileLocation {
+                dc_id: 2,
+                input: self.telegram_key.as_bytes().to_vec(),
+            },
+        }
+    }
 }
 
 /// When the first message of a generated channel was sent.
@@ -51,6 +83,7 @@ impl FakeChannel {
             messages: Vec::new(),
             service_ids: Vec::new(),
             private: false,
+            files: Vec::new(),
         };
         channel.post(count);
         channel
@@ -314,8 +347,63 @@ impl Source for FakeTelegram {
         rows.truncate(limit);
         Ok(Batch {
             last_id: rows.last().map(|m| m.id),
+            files: files_of(fake, &rows),
             messages: rows,
             remaining: Some(remaining),
         })
     }
+
+    async fn fetch_by_id(
+        &mut self,
+        channel: &StoredChannel,
+        ids: &[i64],
+    ) -> Result<Batch, SourceError> {
+        let threshold = self.policy.threshold();
+        let Some(fake) = self.channels.iter().find(|c| c.id == channel.id) else {
+            return Err(classify(&rpc(400, "CHANNEL_INVALID".into()), threshold));
+        };
+        let rows: Vec<MessageRow> = fake
+            .messages
+            .iter()
+            .filter(|m| ids.contains(&m.id))
+            .cloned()
+            .collect();
+        Ok(Batch {
+            last_id: rows.last().map(|m| m.id),
+            files: files_of(fake, &rows),
+            messages: rows,
+            remaining: None,
+        })
+    }
+
+    async fn download_part(
+        &mut self,
+        file: &RemoteFile,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let found = self
+            .channels
+            .iter()
+            .flat_map(|c| &c.files)
+            .find(|f| f.telegram_key.as_bytes() == file.location.input.as_slice());
+        let Some(found) = found else {
+            let error = rpc(400, "FILE_ID_INVALID".into());
+            return Err(classify(&error, self.policy.threshold()).into());
+        };
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(found.bytes.len());
+        let end = start.saturating_add(limit as usize).min(found.bytes.len());
+        Ok(found.bytes[start..end].to_vec())
+    }
+}
+
+/// The files `rows` carry.
+fn files_of(fake: &FakeChannel, rows: &[MessageRow]) -> Vec<RemoteFile> {
+    fake.files
+        .iter()
+        .filter(|f| rows.iter().any(|m| m.id == f.message_id))
+        .map(FakeFile::remote)
+        .collect()
 }

@@ -8,6 +8,7 @@ use contract::audit::ErrorReason;
 
 use crate::store::model::{MessageRow, ResolvedChannel, StoredChannel};
 use contract::channel::ChannelRef;
+use contract::media::MediaKind;
 
 /// Where the next page of a channel's history starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,42 @@ pub struct Batch {
     pub last_id: Option<i64>,
     /// Messages still to fetch after this page, when the source knows.
     pub remaining: Option<u64>,
+    /// The downloadable files the page's messages carry (at most one per message).
+    pub files: Vec<RemoteFile>,
+}
+
+/// A file a message carries, as the source can download it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub message_id: i64,
+    pub kind: MediaKind,
+    /// Telegram's id of the file's content (`photo:<id>` or `document:<id>`): the same in
+    /// every message and channel that carries the file, so a file is fetched once.
+    pub telegram_key: String,
+    /// Size in bytes, as Telegram states it.
+    pub size: u64,
+    pub mime_type: Option<String>,
+    /// Where the source fetches it from; meaningful to the source alone.
+    pub location: FileLocation,
+}
+
+/// The source's own address of a file: for Telegram, the data centre holding it and the
+/// serialized `InputFileLocation` (whose file reference expires).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLocation {
+    pub dc_id: i32,
+    pub input: Vec<u8>,
+}
+
+/// Why a part of a file could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    /// The file reference expired: re-read the message ([`Source::fetch_by_id`]) for a fresh
+    /// location and continue from the same offset.
+    #[error("the file reference expired")]
+    ReferenceExpired,
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 /// Why a source call failed.
@@ -72,4 +109,22 @@ pub trait Source {
         cursor: Cursor,
         limit: usize,
     ) -> impl Future<Output = Result<Batch, SourceError>>;
+
+    /// The messages with these ids (at most 100) as they are now, with their files; an id
+    /// Telegram no longer has is absent from the answer.
+    fn fetch_by_id(
+        &mut self,
+        channel: &StoredChannel,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<Batch, SourceError>>;
+
+    /// `limit` bytes of `file` from `offset`, as Telegram's file API requires them (offset a
+    /// multiple of `limit`, `limit` a multiple of 4 KiB up to 512 KiB dividing 1 MiB); fewer
+    /// bytes than `limit` only at the file's end.
+    fn download_part(
+        &mut self,
+        file: &RemoteFile,
+        offset: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<u8>, DownloadError>>;
 }

@@ -1,3 +1,4 @@
+use crate::media::MediaCounts;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,9 @@ pub struct CollectionProgress {
     /// Messages found deleted in this channel in this run (marked, never removed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deletions_found: u64,
+    /// Files of this channel downloaded, skipped and failed in this run (`spec.media`).
+    #[serde(default, skip_serializing_if = "MediaCounts::is_empty")]
+    pub media: MediaCounts,
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -83,6 +87,9 @@ pub struct CollectionEnd {
     /// Messages found deleted in this run, over all channels.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deletions_found: u64,
+    /// Files downloaded, skipped and failed in this run, over all channels (`spec.media`).
+    #[serde(default, skip_serializing_if = "MediaCounts::is_empty")]
+    pub media: MediaCounts,
 }
 
 /// Why a channel failed.
@@ -236,6 +243,7 @@ mod tests {
         let progress = AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             channel_name: "ABC LEGACY NEWS".into(),
             messages_collected: 50,
             channels_processed: 1,
@@ -255,6 +263,7 @@ mod tests {
         let end = AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             total_messages: 50,
             channels_synced: 1,
             total_channels: 1,
@@ -282,6 +291,7 @@ mod tests {
             AuditEvent::Progress(CollectionProgress {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 channel_name: "durov".into(),
                 messages_collected: 0,
                 channels_processed: 1,
@@ -307,6 +317,7 @@ mod tests {
             AuditEvent::End(CollectionEnd {
                 edits_found: 0,
                 deletions_found: 0,
+                media: Default::default(),
                 total_messages: 1200,
                 channels_synced: 1,
                 total_channels: 3,

@@ -232,6 +232,7 @@ impl Attempt {
         let event = AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
+            media: Default::default(),
             channel_name: channel.into(),
             messages_collected: messages,
             channels_processed: self.processed,
@@ -276,6 +277,7 @@ impl Attempt {
         let event = AuditEvent::End(CollectionEnd {
             edits_found: self.edits,
             deletions_found: self.deletions,
+            media: Default::default(),
             total_messages: self.messages,
             channels_synced: self.processed - self.errors,
             total_channels: self.total,
