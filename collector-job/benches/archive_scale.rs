@@ -28,20 +28,34 @@ use collector_job::store::model::MessageRow;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
+#[path = "common/collector_run.rs"]
+mod collector_run;
+#[path = "../tests/common/mod.rs"]
 mod common;
-use common::{ScratchDatabase, env_number, high_water_mark_kib};
+#[path = "common/mod.rs"]
+mod scratch;
+
+use collector_job::store::model::StoredChannel;
+use collector_job::telegram::client::Telegram;
+use collector_job::telegram::session::SessionBlob;
+use collector_job::telegram::source::{Cursor, Source};
+use common::{API_ID, USER, Wire};
+use fake_dc::{Account, Channel, Scenario};
+use scratch::{ScratchDatabase, env_number, high_water_mark_kib};
 
 /// Last 10% of pages over first 10%: at most this, the cost of a page does not grow.
 const TARGET_GROWTH: f64 = 1.2;
 /// The collector against the plain archiver (stated for the full collector; printed as met or
 /// not, whatever it is).
 const TARGET_VS_PLAIN: f64 = 1.5;
+/// The collector through the fake DC against storage alone: what fetching and mapping add.
+const TARGET_VS_STORAGE: f64 = 0.8;
 
 /// A page of channel-post-like rows, ids `first..first + count`, ~135 characters of text
 /// like the archive's.
 fn page(first: i64, count: usize) -> Vec<MessageRow> {
     let start = DateTime::from_timestamp(1_577_836_800, 0).expect("valid instant");
-    common::posts(first, count, 3, start)
+    scratch::posts(first, count, 3, start)
 }
 
 /// The plain archiver: five columns a page, no merge.
@@ -149,7 +163,7 @@ struct Shape {
 }
 
 async fn remember(store: &Store, id: i64) {
-    common::remember_channel(store, id, "scale").await;
+    scratch::remember_channel(store, id, "scale").await;
 }
 
 /// The archive: `rows` over channels `1..=channels`, then `big` rows in channel
@@ -205,6 +219,54 @@ async fn build_archive(url: &str, rows: i64, channels: i64, big: i64) {
         .await
         .expect("the big channel");
     let _ = conn.close().await;
+}
+
+/// A shape collected through the fake DC: the collector's channels and the plain archiver's
+/// twins (same sizes, their own ids), each read after `after` for `each` messages.
+struct WireShape {
+    name: String,
+    collector: Vec<Channel>,
+    plain: Vec<Channel>,
+    after: i64,
+    each: usize,
+    /// The storage-only rate of the same shape, measured above.
+    storage_rate: f64,
+}
+
+/// The plain archiver through the fake DC: each page fetched with the collector's own
+/// Telegram client (the same MTProto path), then its five columns INSERTed, one after the
+/// other, as simple archivers do. Returns the messages written per second.
+async fn plain_through_dc(pool: &PgPool, scenario: Scenario, shape: &WireShape) -> f64 {
+    let wire = Wire::start(scenario).await;
+    let session = SessionBlob::read(&wire.session(USER)).expect("the session file");
+    let api_id = API_ID.parse().expect("a numeric api id");
+    let (mut telegram, _floods) = Telegram::start(session, api_id, Duration::from_secs(300));
+    let started = Instant::now();
+    let mut written = 0;
+    for channel in &shape.plain {
+        let stored = StoredChannel {
+            id: channel.id,
+            access_hash: Some(channel.access_hash_for(USER)),
+            legacy_hash: false,
+            username: None,
+            title: None,
+            checkpoint: shape.after,
+        };
+        let mut cursor = shape.after;
+        let mut left = shape.each;
+        while left > 0 {
+            let batch = telegram
+                .fetch(&stored, Cursor::After(cursor), MAX_BATCH.min(left))
+                .await
+                .expect("a page of the plain archiver's channel");
+            let Some(last) = batch.last_id else { break };
+            plain_page(pool, channel.id, &batch.messages).await;
+            written += batch.messages.len();
+            left = left.saturating_sub(batch.messages.len());
+            cursor = last;
+        }
+    }
+    written as f64 / started.elapsed().as_secs_f64()
 }
 
 #[tokio::main]
@@ -320,11 +382,13 @@ async fn main() {
     let mut growth_met = true;
     let mut paired_met = true;
     let mut plain_met = true;
+    let mut storage_rates = Vec::with_capacity(shapes.len());
     for shape in &shapes {
         let messages = shape.collector.len() * shape.each;
         let (collected, plain) = write(&store, shape).await;
         let rate = collected.messages_per_second(messages);
         let plain_rate = plain.messages_per_second(messages);
+        storage_rates.push(rate);
         let (first, last) = collected.first_and_last_ms();
         let (plain_first, plain_last) = plain.first_and_last_ms();
         growth_met &= last / first <= TARGET_GROWTH;
@@ -357,6 +421,117 @@ async fn main() {
     if let Some(kib) = high_water_mark_kib(std::process::id()) {
         println!("  bench process peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }
+
+    // The same shapes collected for real: `collector-job collect` against the fake DC, and
+    // the plain archiver reading the same DC.
+    let storage_rates: Vec<f64> = storage_rates;
+    let wire_channel =
+        |id: i64, messages: usize| Channel::new(id, &format!("wire{id}"), messages as i32);
+    let mut wire_next = next + 1_000;
+    let mut wire_fresh = |count: i64, messages: usize| {
+        let channels: Vec<Channel> = (wire_next..wire_next + count)
+            .map(|id| wire_channel(id, messages))
+            .collect();
+        wire_next += count;
+        channels
+    };
+    // The big channel's own name, so the collector finds its stored row and checkpoint; the
+    // fake DC holds the archive's ids, the collector's new ones and the plain archiver's above.
+    let big_on_the_dc = Channel::new(
+        big_channel,
+        &format!("archive{big_channel}"),
+        (big + 2 * on_top as i64) as i32,
+    );
+    sqlx::query("UPDATE channels SET checkpoint = $2 WHERE id = $1")
+        .bind(big_channel)
+        .bind(big)
+        .execute(&pool)
+        .await
+        .expect("the big channel's checkpoint");
+    let wire_shapes = [
+        WireShape {
+            name: shapes[0].name.clone(),
+            collector: wire_fresh(1, new_channel),
+            plain: wire_fresh(1, new_channel),
+            after: 0,
+            each: new_channel,
+            storage_rate: storage_rates[0],
+        },
+        WireShape {
+            name: shapes[1].name.clone(),
+            collector: wire_fresh(small_channels, small_messages),
+            plain: wire_fresh(small_channels, small_messages),
+            after: 0,
+            each: small_messages,
+            storage_rate: storage_rates[1],
+        },
+        WireShape {
+            name: shapes[2].name.clone(),
+            collector: vec![big_on_the_dc.clone()],
+            plain: vec![big_on_the_dc],
+            after: big,
+            each: on_top,
+            storage_rate: storage_rates[2],
+        },
+    ];
+    for channel in wire_shapes.iter().flat_map(|shape| &shape.plain) {
+        if channel.id != big_channel {
+            remember(&store, channel.id).await;
+        }
+    }
+    println!(
+        "  through the fake DC: `collector-job collect` (child process, MTProto over loopback) \
+         and the plain archiver (fetch a page, INSERT it, next)"
+    );
+    println!(
+        "  {:<36} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "shape", "messages", "msg/s", "vs storage", "plain/s", "vs plain", "peak RSS MiB"
+    );
+    let (mut storage_met, mut wire_plain_met) = (true, true);
+    for (index, shape) in wire_shapes.iter().enumerate() {
+        let mut scenario = Scenario::new().account(Account::new(USER));
+        let mut ids = std::collections::BTreeSet::new();
+        // The last shape's collector and plain archiver read one channel, at different ids.
+        for channel in shape.collector.iter().chain(&shape.plain) {
+            if ids.insert(channel.id) {
+                scenario = scenario.channel(channel.clone());
+            }
+        }
+        let names: Vec<String> = shape
+            .collector
+            .iter()
+            .map(|c| format!("@{}", c.username.clone().unwrap_or_default()))
+            .collect();
+        let limits = format!("{{\"maxMessagesPerChannel\":{}}}", shape.each);
+        let measured = collector_run::collect(
+            &scratch.url,
+            scenario.clone(),
+            &names,
+            &format!("archive-wire-{index}"),
+            &[("COLLECTOR_LIMITS", limits.as_str())],
+        )
+        .await;
+        let rate = measured.rate();
+        let plain_rate = plain_through_dc(&pool, scenario, shape).await;
+        storage_met &= rate / shape.storage_rate >= TARGET_VS_STORAGE;
+        wire_plain_met &= rate / plain_rate >= TARGET_VS_PLAIN;
+        println!(
+            "  {:<36} {:>9} {rate:>10.0} {:>9.2}x {plain_rate:>10.0} {:>9.2}x {:>12.1}",
+            shape.name,
+            measured.messages,
+            rate / shape.storage_rate,
+            rate / plain_rate,
+            measured.peak_rss_kib as f64 / 1024.0,
+        );
+    }
+    println!(
+        "  target: collector through the DC >= {TARGET_VS_STORAGE}x storage only for every shape: {}",
+        verdict(storage_met)
+    );
+    println!(
+        "  target: collector / plain archiver, both through the DC, >= {TARGET_VS_PLAIN}x for every shape: {}",
+        verdict(wire_plain_met)
+    );
 
     pool.close().await;
     scratch.drop().await;

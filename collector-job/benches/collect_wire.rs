@@ -13,24 +13,23 @@
 //! set the sizes, BENCH_ROUNDS (3) the alternating rounds (medians are printed). Creates and
 //! drops a scratch database. Runs only under `cargo bench`.
 
+#[path = "common/collector_run.rs"]
+mod collector_run;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "common/mod.rs"]
 mod scratch;
 
-use std::process::Output;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
 use collector_job::store::model::ResolvedChannel;
 use collector_job::telegram::mapping;
-use common::{Collect, USER, Wire};
-use contract::audit::AuditEvent;
+use collector_run::{Measured, collect};
+use common::USER;
 use fake_dc::{Account, Channel, Scenario};
-use scratch::{ScratchDatabase, env_number, watch_peak_rss};
+use scratch::{ScratchDatabase, env_number};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -38,79 +37,6 @@ use sqlx::postgres::PgPoolOptions;
 const TELEGRAM_PER_ACCOUNT: f64 = 100.0;
 const TARGET_RATE: f64 = 5_000.0;
 const TARGET_RSS_MIB: f64 = 50.0;
-
-/// One collector run, as measured.
-struct Measured {
-    messages: u64,
-    /// From `collection_start` to `collection_end` (the audit log's own clock).
-    collecting: Duration,
-    /// From spawning the process to its exit (start-up, migrations, connecting included).
-    wall: Duration,
-    /// The collector's VmHWM, polled every 10 ms while it ran.
-    peak_rss_kib: u64,
-}
-
-impl Measured {
-    fn rate(&self) -> f64 {
-        self.messages as f64 / self.collecting.as_secs_f64()
-    }
-}
-
-async fn collect(url: &str, scenario: Scenario, channels: &[String], run_id: &str) -> Measured {
-    let wire = Wire::start(scenario).await;
-    let session = wire.session(USER);
-    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-    let started = Instant::now();
-    let child = Collect::new(url, &session, run_id, &names)
-        .arg("--flood-wait-threshold", "5m")
-        .spawn();
-    let pid = child.id();
-    let running = Arc::new(AtomicBool::new(true));
-    let poller = watch_peak_rss(pid, Arc::clone(&running));
-    let output: Output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("joined")
-        .expect("the collector runs");
-    let wall = started.elapsed();
-    running.store(false, Ordering::Relaxed);
-    let peak_rss_kib = poller.join().expect("the poller ends");
-    assert!(
-        output.status.success(),
-        "the collector failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .expect("connect");
-    let rows = contract::audit::read_run(&pool, run_id)
-        .await
-        .expect("audit rows");
-    let (mut start, mut end, mut messages) = (None, None, 0);
-    for row in rows {
-        match row.event {
-            Ok(AuditEvent::Start(s)) => start = Some(s.start_time),
-            Ok(AuditEvent::End(e)) => {
-                end = Some(e.end_time);
-                messages = e.total_messages;
-                assert_eq!(e.errors, 0, "no channel failed");
-            }
-            _ => {}
-        }
-    }
-    pool.close().await;
-    let collecting = (end.expect("collection_end") - start.expect("collection_start"))
-        .to_std()
-        .expect("end after start");
-    Measured {
-        messages,
-        collecting,
-        wall,
-        peak_rss_kib,
-    }
-}
 
 /// Storage only, for the same posts: the fake DC's TL messages mapped by the collector's
 /// mapping and stored in pages of 100 into a new channel `id`, no network.
@@ -208,7 +134,7 @@ async fn main() {
             .account(Account::new(USER))
             .channel(Channel::new(base_id + 1, &username, one));
         let run_id = format!("bench-one-{round}");
-        single.push(collect(&url, scenario, &[format!("@{username}")], &run_id).await);
+        single.push(collect(&url, scenario, &[format!("@{username}")], &run_id, &[]).await);
 
         let mut scenario = Scenario::new().account(Account::new(USER));
         let mut names = Vec::new();
@@ -218,7 +144,7 @@ async fn main() {
             scenario = scenario.channel(Channel::new(base_id + 1_000 + i, &username, each));
         }
         let run_id = format!("bench-many-{round}");
-        spread.push(collect(&url, scenario, &names, &run_id).await);
+        spread.push(collect(&url, scenario, &names, &run_id, &[]).await);
     }
     let storage = median(&mut storage);
 

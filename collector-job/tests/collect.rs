@@ -1307,3 +1307,105 @@ async fn a_refresh_window_rereads_recent_messages_and_merges_their_counters_and_
         "{history:?}"
     );
 }
+
+/// `(message_id, deleted_at is set)` of a channel, in id order.
+async fn deletion_marks(pool: &PgPool, channel: i64) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE channel_id = $1 AND deleted_at IS NOT NULL
+          ORDER BY message_id",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+fn sweeps(world: &World) -> Vec<Vec<i64>> {
+    world
+        .telegram
+        .calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::FetchById { ids, .. } => Some(ids.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_deletion_sweep_marks_what_telegram_no_longer_has_once_per_interval(pool: PgPool) {
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 250)]);
+    let mut settings = settings(&["@alpha"]);
+    settings.limits.deletion_sweep = Some(Duration::from_secs(7 * 86_400));
+    run(&pool, &mut world, &settings, "run-1", Shutdown::never()).await;
+    assert!(
+        sweeps(&world).is_empty(),
+        "a first run has nothing stored to sweep"
+    );
+
+    // Deleted long ago, far outside any refresh window.
+    world
+        .telegram
+        .channel_mut(ALPHA)
+        .messages
+        .retain(|m| ![10, 20, 150].contains(&m.id));
+    let summary = run(&pool, &mut world, &settings, "run-2", Shutdown::never()).await;
+    assert_eq!(summary.deletions_found, 3);
+    assert_eq!(deletion_marks(&pool, ALPHA).await, [10, 20, 150]);
+    let swept = sweeps(&world);
+    assert_eq!(swept.len(), 3, "250 stored ids, 100 a request");
+    assert_eq!(swept.concat(), (1..=250).collect::<Vec<_>>());
+    let progress = events(&pool, "run-2").await;
+    assert!(progress.iter().any(|e| matches!(
+        e,
+        AuditEvent::Progress(p) if p.deletions_found == 3
+    )));
+    assert_eq!(stored(&pool, ALPHA).await.len(), 250, "nothing is removed");
+
+    // Within the interval: no new pass.
+    world.clock.advance(chrono::Duration::days(1));
+    run(&pool, &mut world, &settings, "run-3", Shutdown::never()).await;
+    assert_eq!(sweeps(&world).len(), 3);
+
+    // A week on, message 20 is back: the next pass unmarks it.
+    world.clock.advance(chrono::Duration::days(7));
+    let back = MessageRow::text(
+        20,
+        epoch() + chrono::Duration::minutes(20),
+        "post 20 of alpha",
+    );
+    let messages = &mut world.telegram.channel_mut(ALPHA).messages;
+    messages.push(back);
+    messages.sort_by_key(|m| m.id);
+    let summary = run(&pool, &mut world, &settings, "run-4", Shutdown::never()).await;
+    assert_eq!(sweeps(&world).len(), 6);
+    assert_eq!(summary.deletions_found, 0);
+    assert_eq!(deletion_marks(&pool, ALPHA).await, [10, 150]);
+}
+
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_sweep_pass_of_a_long_channel_goes_on_where_the_last_run_stopped(pool: PgPool) {
+    let mut world = world_with(vec![FakeChannel::new(ALPHA, "alpha", 10_250)]);
+    let mut settings = settings(&["@alpha"]);
+    settings.limits.deletion_sweep = Some(Duration::from_secs(86_400));
+    run(&pool, &mut world, &settings, "run-1", Shutdown::never()).await;
+    world
+        .telegram
+        .channel_mut(ALPHA)
+        .messages
+        .retain(|m| m.id != 10_200);
+
+    run(&pool, &mut world, &settings, "run-2", Shutdown::never()).await;
+    assert_eq!(sweeps(&world).len(), 100, "at most 10,000 stored ids a run");
+    assert!(deletion_marks(&pool, ALPHA).await.is_empty());
+
+    run(&pool, &mut world, &settings, "run-3", Shutdown::never()).await;
+    let swept = sweeps(&world);
+    assert_eq!(swept.len(), 103);
+    assert_eq!(
+        swept[100].first(),
+        Some(&10_001),
+        "the pass goes on after 10,000"
+    );
+    assert_eq!(deletion_marks(&pool, ALPHA).await, [10_200]);
+}

@@ -25,4 +25,11 @@ pub struct CollectionLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
     pub refresh_window: Option<String>,
+    /// Every this often (e.g. `7d`), re-read each channel's stored messages, 100 ids a request,
+    /// and mark the ones Telegram no longer returns as deleted (a deletion older than
+    /// `refreshWindow` is found no other way). A pass spans runs: each run re-reads up to
+    /// 10,000 stored ids per channel and the next one goes on. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32), regex(pattern = LOOKBACK_PATTERN))]
+    pub deletion_sweep: Option<String>,
 }

@@ -136,6 +136,7 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
         for (field, value) in [
             ("since", &limits.since),
             ("refreshWindow", &limits.refresh_window),
+            ("deletionSweep", &limits.deletion_sweep),
         ] {
             if let Some(value) = value
                 && (value.len() > 32 || !LOOKBACK_RE.is_match(value))

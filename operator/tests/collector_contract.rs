@@ -101,6 +101,7 @@ fn collection() -> ChannelCollection {
         max_messages_per_channel: Some(5000),
         since: Some("30d".to_string()),
         refresh_window: Some("48h".to_string()),
+        deletion_sweep: Some("7d".to_string()),
     });
     cc
 }
@@ -164,6 +165,10 @@ fn the_collector_accepts_the_job_the_operator_builds() {
     assert_eq!(
         checked.limits.refresh_window,
         Some(std::time::Duration::from_secs(48 * 3_600))
+    );
+    assert_eq!(
+        checked.limits.deletion_sweep,
+        Some(std::time::Duration::from_secs(7 * 86_400))
     );
     assert_eq!(checked.api_id, 12345);
     assert!(

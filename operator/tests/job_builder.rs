@@ -353,6 +353,7 @@ fn secret_wiring_follows_the_contract() {
         max_messages_per_channel: Some(500),
         since: Some("30d".to_string()),
         refresh_window: None,
+        deletion_sweep: None,
     });
     let job = built(&cc);
     let vars = env(&job);

@@ -175,8 +175,9 @@ fn schema_rules_are_rechecked_too() {
         max_messages_per_channel: Some(0),
         since: Some("1 week".to_string()),
         refresh_window: Some("2 days".to_string()),
+        deletion_sweep: Some("weekly".to_string()),
     });
-    assert_eq!(problems(cc).len(), 3);
+    assert_eq!(problems(cc).len(), 4);
     let mut cc = ChannelCollection::test();
     cc.spec.collector = Some(CollectorTemplate {
         image_pull_policy: Some("Sometimes".to_string()),

@@ -29,6 +29,8 @@ pub struct Limits {
     /// Each run also re-reads the messages sent within this window (their counters and edits
     /// change after we first stored them); off when unset or zero.
     pub refresh_window: Option<Duration>,
+    /// How often each channel's stored ids are re-read for deletions; off when unset or zero.
+    pub deletion_sweep: Option<Duration>,
 }
 
 /// The raw values, as clap read them from flags or the environment.
@@ -368,6 +370,8 @@ pub fn parse_limits(json: &str) -> Result<Limits, ConfigError> {
         since: duration("since", spec.since)?,
         refresh_window: duration("refreshWindow", spec.refresh_window)?
             .filter(|window| !window.is_zero()),
+        deletion_sweep: duration("deletionSweep", spec.deletion_sweep)?
+            .filter(|interval| !interval.is_zero()),
     })
 }
 
@@ -411,7 +415,9 @@ mod tests {
             pod_name: Some("news-29384756-abcde".into()),
             channels: Some(r#"["@durov", "https://t.me/Durov", "-1001006503122"]"#.into()),
             limits: Some(
-                r#"{"maxMessagesPerChannel": 500, "since": "30d", "refreshWindow": "48h"}"#.into(),
+                r#"{"maxMessagesPerChannel": 500, "since": "30d", "refreshWindow": "48h",
+                    "deletionSweep": "7d"}"#
+                    .into(),
             ),
             database_url: Some("postgres://u:secret@db/x".into()),
             api_id: Some("12345".into()),
@@ -463,6 +469,7 @@ mod tests {
                 max_messages_per_channel: Some(500),
                 since: Some(Duration::from_secs(30 * 86_400)),
                 refresh_window: Some(Duration::from_secs(48 * 3_600)),
+                deletion_sweep: Some(Duration::from_secs(7 * 86_400)),
             }
         );
         assert_eq!(config.api_id, 12345);

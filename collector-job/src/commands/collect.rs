@@ -17,7 +17,7 @@ use crate::app::clock::Clock;
 use crate::app::config::{Limits, MAX_BATCH};
 use crate::app::shutdown::Shutdown;
 use crate::store::model::{MessageRow, StoredChannel};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SweepState};
 use crate::telegram::flood::FloodNotice;
 use crate::telegram::source::{Cursor, Source, SourceError};
 use contract::channel::ChannelRef;
@@ -369,6 +369,26 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         {
             self.refresh(name, channel, window, found).await?;
         }
+        self.history(name, channel, settings, cutoff, found).await?;
+        if let Some(interval) = settings.limits.deletion_sweep
+            && channel.checkpoint > 0
+        {
+            self.sweep(name, channel, interval, found).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches and stores the pages after the checkpoint (or from `cutoff`, on a first run
+    /// with `limits.since`) until the channel is caught up or its run's limit is reached.
+    async fn history(
+        &mut self,
+        name: &str,
+        channel: &StoredChannel,
+        settings: &RunSettings,
+        cutoff: Option<DateTime<Utc>>,
+        found: &mut Found,
+    ) -> Result<(), Stop> {
+        let started = self.clock.now();
         let mut cursor = match cutoff {
             Some(cutoff) => Cursor::Since(cutoff),
             None => Cursor::After(channel.checkpoint),
@@ -457,6 +477,86 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         }
     }
 
+    /// Re-reads the channel's stored messages, 100 ids a request, and marks the ones Telegram
+    /// no longer returns as deleted (what it returns is merged in, as a refresh does): a pass
+    /// every `interval`, spread over runs, [`SWEEP_PAGES_PER_RUN`] requests a run.
+    async fn sweep(
+        &mut self,
+        name: &str,
+        channel: &StoredChannel,
+        interval: Duration,
+        found: &mut Found,
+    ) -> Result<(), Stop> {
+        let state = self.store.sweep_state(channel.id).await?;
+        let mut after = match state.after {
+            Some(after) => after,
+            None if sweep_due(state.swept_at, interval, self.clock.now()) => 0,
+            None => return Ok(()),
+        };
+        for _ in 0..SWEEP_PAGES_PER_RUN {
+            if self.shutdown.is_requested() {
+                return Err(Stop::Terminated);
+            }
+            let ids = self
+                .store
+                .stored_ids_after(channel.id, after, MAX_BATCH)
+                .await?;
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+                break;
+            };
+            let batch = self
+                .guarded(name, |source| source.fetch_by_id(channel, &ids))
+                .await?;
+            let rows: Vec<_> = batch
+                .messages
+                .into_iter()
+                .filter(|m| ids.binary_search(&m.id).is_ok())
+                .collect();
+            let returned: Vec<i64> = rows.iter().map(|m| m.id).collect();
+            let now = self.clock.now();
+            if !rows.is_empty() {
+                let page = self.store.store_batch(channel.id, &rows, 0, now).await?;
+                found.edits += page.counts.versions;
+            }
+            found.deletions += self
+                .store
+                .mark_missing(channel.id, first..=last, &returned, now)
+                .await?;
+            after = last;
+            if ids.len() < MAX_BATCH {
+                break;
+            }
+            let going_on = SweepState {
+                after: Some(after),
+                swept_at: state.swept_at,
+            };
+            self.store.record_sweep(channel.id, going_on).await?;
+        }
+        let pass_done = self
+            .store
+            .stored_ids_after(channel.id, after, 1)
+            .await?
+            .is_empty();
+        let state = if pass_done {
+            SweepState {
+                after: None,
+                swept_at: Some(self.clock.now()),
+            }
+        } else {
+            SweepState {
+                after: Some(after),
+                swept_at: state.swept_at,
+            }
+        };
+        self.store.record_sweep(channel.id, state).await?;
+        tracing::info!(
+            channel = name,
+            swept_through = after,
+            "swept stored ids for deletions"
+        );
+        Ok(())
+    }
+
     /// Re-reads the stored messages sent within `window` (views, reactions and edits change
     /// after we first stored them) and merges them in: ceil(n / 100) extra requests for the n
     /// messages of the window. A page holds every message between its first and last id, so
@@ -534,6 +634,14 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         } = self;
         watched(call(source), channel, audit, *clock, floods, shutdown).await
     }
+}
+
+/// Requests one run spends per channel on the deletion sweep (10,000 stored ids).
+const SWEEP_PAGES_PER_RUN: usize = 100;
+
+/// Whether a new sweep pass is due: never swept, or the last pass ended `interval` ago.
+fn sweep_due(swept_at: Option<DateTime<Utc>>, interval: Duration, now: DateTime<Utc>) -> bool {
+    swept_at.is_none_or(|swept_at| elapsed(swept_at, now) >= interval)
 }
 
 /// A page fetched and not yet stored.

@@ -12,6 +12,9 @@ use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
 pub mod model;
 mod page;
 pub mod storable;
+mod sweep;
+
+pub use sweep::SweepState;
 
 /// A failed read or write of collected data.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,12 @@ pub enum StoreError {
     },
     #[error("cannot mark the deleted messages of channel {channel_id}")]
     MarkDeleted {
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read or record the deletion sweep of channel {channel_id}")]
+    Sweep {
         channel_id: i64,
         #[source]
         source: sqlx::Error,
@@ -70,6 +79,7 @@ impl StoreError {
             | Self::RememberChannel { source, .. }
             | Self::StoreBatch { source, .. }
             | Self::MarkDeleted { source, .. }
+            | Self::Sweep { source, .. }
             | Self::Commit { source, .. } => source,
         }
     }

@@ -141,6 +141,10 @@ pub enum Call {
         cursor: Cursor,
         limit: usize,
     },
+    FetchById {
+        channel_id: i64,
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -358,6 +362,11 @@ impl Source for FakeTelegram {
         channel: &StoredChannel,
         ids: &[i64],
     ) -> Result<Batch, SourceError> {
+        self.calls.push(Call::FetchById {
+            channel_id: channel.id,
+            ids: ids.to_vec(),
+        });
+        self.clock.advance(self.fetch_takes);
         let threshold = self.policy.threshold();
         let Some(fake) = self.channels.iter().find(|c| c.id == channel.id) else {
             return Err(classify(&rpc(400, "CHANNEL_INVALID".into()), threshold));
