@@ -4,6 +4,12 @@ use operator::{
     cli::{Cli, Command},
 };
 
+/// jemalloc returns the memory a burst freed; glibc's allocator kept most of it (see the
+/// dependency's comment in Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command() {
