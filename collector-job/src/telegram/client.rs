@@ -344,11 +344,13 @@ pub fn batch(answer: tl::enums::messages::Messages) -> Batch {
     };
     let mut rows: Vec<_> = messages.iter().filter_map(mapping::message_row).collect();
     rows.sort_by_key(|row| row.id);
+    let mut files: Vec<_> = messages.iter().filter_map(mapping::remote_file).collect();
+    files.sort_by_key(|file| file.message_id);
     Batch {
         last_id: messages.iter().map(mapping::message_id).max(),
         messages: rows,
         remaining: newer.and_then(|n| u64::try_from(n).ok()),
-        files: Vec::new(),
+        files,
     }
 }
 
