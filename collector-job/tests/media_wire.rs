@@ -345,6 +345,54 @@ async fn a_file_on_another_dc_is_fetched_there_with_the_authorization_copied_onc
     );
 }
 
+#[tokio::test]
+async fn the_other_dcs_address_is_learned_from_help_get_config() {
+    let file = File::new(4, 1_003, FileKind::Audio, 5_000).on_dc(4);
+    let dc = FakeDc::start(scenario(std::slice::from_ref(&file)))
+        .await
+        .unwrap();
+    // A session that knows DC 4's key but an address where nothing listens (port 9, discard),
+    // as one written before that DC moved: the config the home DC sends on connect corrects it.
+    let port = dc.addresses()[1].1.port();
+    let text = dc
+        .session(USER)
+        .unwrap()
+        .replace(&format!("127.0.0.1:{port}\""), "127.0.0.1:9\"")
+        .replace(
+            &format!("[::ffff:127.0.0.1]:{port}\""),
+            "[::ffff:127.0.0.1]:9\"",
+        );
+    assert!(
+        !text.contains(&format!(":{port}\"")),
+        "DC 4's address replaced"
+    );
+    let blob = SessionBlob::decode(&text, "stale.session").unwrap();
+    let (mut telegram, _notices) = Telegram::start(blob, 12345, Duration::from_secs(60));
+    let resolved = telegram
+        .resolve(&ChannelRef::Username("alpha".into()))
+        .await
+        .unwrap();
+    let mut session = Session {
+        telegram,
+        channel: StoredChannel {
+            id: resolved.id,
+            access_hash: resolved.access_hash,
+            legacy_hash: false,
+            username: None,
+            title: None,
+            checkpoint: 0,
+        },
+    };
+    let remote = session.file_of(4).await.unwrap();
+    let (downloaded, _) = session.download(&remote, 1_003, MAX_PART).await;
+    assert_eq!(downloaded, 5_000);
+    assert!(
+        parts(&dc)
+            .iter()
+            .any(|p| p.0 == 4 && matches!(p.3, Outcome::Answered { .. }))
+    );
+}
+
 /// The process's resident set now and at its peak, in bytes (Linux).
 fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -1151,4 +1151,103 @@ mod tests {
         let malformed = dc.handle(0, &request(Call::Malformed { constructor: 1 }), now());
         assert_eq!(error_of(&malformed), Some((400, "INPUT_FETCH_ERROR")));
     }
+
+    fn reply_bytes(answer: Answer) -> Vec<u8> {
+        match answer.reply {
+            Reply::Result(bytes) => bytes,
+            Reply::Error { code, message } => panic!("{code} {message}"),
+        }
+    }
+
+    #[test]
+    fn messages_by_id_are_as_they_are_now_and_empty_once_deleted() {
+        let scenario = scenario();
+        let mut dc = Dc::new(&scenario, Instant::now());
+        dc.delete(ALPHA, &[5]);
+        let call = Call::GetMessages(tl::functions::channels::GetMessages {
+            channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                channel_id: ALPHA,
+                access_hash: scenario.access_hash(ALPHA, 1).unwrap(),
+            }),
+            id: [4, 5, 900]
+                .map(|id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
+                .to_vec(),
+        });
+        let bytes = reply_bytes(dc.handle(0, &request(call), now()));
+        let tl::enums::messages::Messages::ChannelMessages(page) =
+            tl::enums::messages::Messages::from_bytes(&bytes).unwrap()
+        else {
+            panic!("channel messages");
+        };
+        let kinds: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.id(), matches!(m, tl::enums::Message::Empty(_))))
+            .collect();
+        assert_eq!(kinds, vec![(4, false), (5, true), (900, true)]);
+        assert_eq!(dc.served()[0].ids, vec![4]);
+    }
+
+    #[test]
+    fn an_authorization_exported_at_home_is_imported_once_elsewhere() {
+        let scenario = scenario().channel(
+            Channel::new(1003, "files", 3)
+                .file(File::new(1, 77, crate::FileKind::Voice, 10).on_dc(4)),
+        );
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        dc.set_addresses(vec![(2, addr(1000)), (4, addr(1001))]);
+        let other_key = AuthKey::new(scenario.accounts[0].key_in(4, 2));
+        assert_eq!(
+            dc.account_for_key_in(4, other_key.id()).map(|(i, _)| i),
+            Some(0)
+        );
+        assert!(
+            dc.account_for_key(other_key.id()).is_none(),
+            "not a key of DC 2"
+        );
+
+        let state_on_4 = dc.handle_in(4, 0, &request(Call::GetState), now());
+        assert_eq!(error_of(&state_on_4), Some((401, "AUTH_KEY_UNREGISTERED")));
+        let export = |dc: &mut Dc, to| {
+            dc.handle(0, &request(Call::ExportAuthorization { dc_id: to }), now())
+        };
+        assert_eq!(error_of(&export(&mut dc, 2)), Some((400, "DC_ID_INVALID")));
+        assert_eq!(error_of(&export(&mut dc, 3)), Some((400, "DC_ID_INVALID")));
+        let tl::enums::auth::ExportedAuthorization::Authorization(exported) =
+            tl::enums::auth::ExportedAuthorization::from_bytes(&reply_bytes(export(&mut dc, 4)))
+                .unwrap();
+        let import = |bytes: Vec<u8>| {
+            request(Call::ImportAuthorization {
+                user_id: exported.id,
+                bytes: crate::rpc::Secret(bytes),
+            })
+        };
+        let forged = dc.handle_in(4, 0, &import(vec![1, 2, 3]), now());
+        assert_eq!(error_of(&forged), Some((400, "AUTH_BYTES_INVALID")));
+        // Another account cannot use it.
+        let theirs = dc.handle_in(4, 1, &import(exported.bytes.clone()), now());
+        assert_eq!(error_of(&theirs), Some((400, "AUTH_BYTES_INVALID")));
+        assert_eq!(
+            error_of(&dc.handle_in(4, 0, &import(exported.bytes.clone()), now())),
+            None
+        );
+        assert_eq!(
+            error_of(&dc.handle_in(4, 0, &request(Call::GetState), now())),
+            None
+        );
+
+        let Reply::Result(bytes) = dc.handle_in(4, 0, &request(Call::GetConfig), now()).reply
+        else {
+            panic!("config");
+        };
+        let tl::enums::Config::Config(config) = tl::enums::Config::from_bytes(&bytes).unwrap();
+        assert_eq!(config.this_dc, 4);
+        let listed: Vec<_> = config
+            .dc_options
+            .iter()
+            .map(|tl::enums::DcOption::Option(o)| (o.id, o.port, o.r#static))
+            .collect();
+        assert_eq!(listed, vec![(2, 1000, true), (4, 1001, true)]);
+    }
 }
