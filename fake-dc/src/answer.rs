@@ -1,11 +1,14 @@
 //! The scenario's accounts, channels and posts as the TL objects Telegram sends (layer
 //! [`grammers_tl_types::LAYER`]): only construction, no decisions.
 
+use std::net::SocketAddr;
+
 use grammers_tl_types as tl;
 
+use crate::files;
 use crate::history::{Content, Entity, Forward, Media, Post, Reaction};
 use crate::login::PasswordInfo;
-use crate::scenario::{Account, Channel};
+use crate::scenario::{Account, Channel, DEFAULT_DC_ID, File, FileKind};
 use crate::srp;
 
 /// How long a `help.getConfig` answer is valid.
@@ -237,7 +240,26 @@ fn notify_settings() -> tl::enums::PeerNotifySettings {
 
 /// `help.getConfig`. `dc_options` is empty so the client keeps the loopback address its
 /// session names (grammers would otherwise store the listed addresses for each DC).
-pub fn config(dc_id: i32, now: i32) -> tl::enums::Config {
+/// The config the DC `dc_id` sends, listing every DC of the scenario at its address: grammers'
+/// sender pool learns where to connect from it (only options flagged `static`).
+pub fn config(dc_id: i32, addresses: &[(i32, SocketAddr)], now: i32) -> tl::enums::Config {
+    let dc_options = addresses
+        .iter()
+        .map(|(id, addr)| {
+            tl::enums::DcOption::Option(tl::types::DcOption {
+                ipv6: addr.is_ipv6(),
+                media_only: false,
+                tcpo_only: false,
+                cdn: false,
+                r#static: true,
+                this_port_only: false,
+                id: *id,
+                ip_address: addr.ip().to_string(),
+                port: i32::from(addr.port()),
+                secret: None,
+            })
+        })
+        .collect();
     tl::enums::Config::Config(tl::types::Config {
         default_p2p_contacts: false,
         preload_featured_stickers: false,
@@ -248,7 +270,7 @@ pub fn config(dc_id: i32, now: i32) -> tl::enums::Config {
         expires: now + CONFIG_TTL,
         test_mode: false,
         this_dc: dc_id,
-        dc_options: Vec::new(),
+        dc_options,
         dc_txt_domain_name: "localhost".into(),
         chat_size_max: 200,
         megagroup_size_max: 200_000,
@@ -336,6 +358,14 @@ fn peer(channel_id: i64) -> tl::enums::Peer {
 }
 
 /// A post of channel `channel_id` as Telegram sends it.
+/// What Telegram answers for a message id that does not exist (any more).
+pub fn empty_message(channel_id: i64, id: i32) -> tl::enums::Message {
+    tl::enums::Message::Empty(tl::types::MessageEmpty {
+        id,
+        peer_id: Some(peer(channel_id)),
+    })
+}
+
 pub fn message(channel_id: i64, post: &Post) -> tl::enums::Message {
     let date = i32::try_from(post.date).unwrap_or(i32::MAX);
     let Some(content) = &post.content else {
@@ -499,68 +529,29 @@ fn entity(entity: &Entity) -> tl::enums::MessageEntity {
 
 fn media(media: &Media, date: i32) -> tl::enums::MessageMedia {
     match media {
-        Media::Photo { id } => tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
-            spoiler: false,
-            live_photo: false,
-            photo: Some(tl::enums::Photo::Photo(tl::types::Photo {
-                has_stickers: false,
-                id: *id,
-                access_hash: id ^ 0x5a5a,
-                file_reference: vec![1, 2, 3, 4],
-                date,
-                sizes: vec![tl::enums::PhotoSize::Size(tl::types::PhotoSize {
-                    r#type: "x".into(),
-                    w: 1280,
-                    h: 720,
-                    size: 98_304,
-                })],
-                video_sizes: None,
-                dc_id: 2,
-            })),
-            ttl_seconds: None,
-            video: None,
-        }),
-        Media::Video {
-            document_id,
-            duration,
-        } => tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
-            nopremium: false,
-            spoiler: false,
-            video: true,
-            round: false,
-            voice: false,
-            document: Some(tl::enums::Document::Document(tl::types::Document {
-                id: *document_id,
-                access_hash: document_id ^ 0x5a5a,
-                file_reference: vec![1, 2, 3, 4],
-                date,
-                mime_type: "video/mp4".into(),
-                size: 1_048_576,
-                thumbs: None,
-                video_thumbs: None,
-                dc_id: 2,
-                attributes: vec![
-                    tl::enums::DocumentAttribute::Filename(tl::types::DocumentAttributeFilename {
-                        file_name: format!("clip-{document_id}.mp4"),
-                    }),
-                    tl::enums::DocumentAttribute::Video(tl::types::DocumentAttributeVideo {
-                        round_message: false,
-                        supports_streaming: true,
-                        nosound: false,
-                        duration: *duration,
-                        w: 1280,
-                        h: 720,
-                        preload_prefix_size: None,
-                        video_start_ts: None,
-                        video_codec: None,
-                    }),
-                ],
-            })),
-            alt_documents: None,
-            video_cover: None,
-            video_timestamp: None,
-            ttl_seconds: None,
-        }),
+        Media::File { file, reference } if file.kind == FileKind::Photo => {
+            tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+                spoiler: false,
+                live_photo: false,
+                photo: Some(photo(file, reference.clone(), date)),
+                ttl_seconds: None,
+                video: None,
+            })
+        }
+        Media::File { file, reference } => {
+            tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
+                nopremium: false,
+                spoiler: false,
+                video: matches!(file.kind, FileKind::Video | FileKind::Round),
+                round: file.kind == FileKind::Round,
+                voice: file.kind == FileKind::Voice,
+                document: Some(document(file, reference.clone(), date)),
+                alt_documents: None,
+                video_cover: None,
+                video_timestamp: None,
+                ttl_seconds: None,
+            })
+        }
         Media::WebPage { url, title } => {
             tl::enums::MessageMedia::WebPage(tl::types::MessageMediaWebPage {
                 force_large_media: false,
@@ -592,6 +583,104 @@ fn media(media: &Media, date: i32) -> tl::enums::MessageMedia {
             })
         }
     }
+}
+
+/// The type of a photo's largest size, the one `upload.getFile` serves.
+pub const PHOTO_SIZE_TYPE: &str = "y";
+
+/// A photo with Telegram's usual sizes: an inline stripped preview, a small `m` and the
+/// progressive `y` whose last size is the file's.
+fn photo(file: &File, file_reference: Vec<u8>, date: i32) -> tl::enums::Photo {
+    let size = i32::try_from(file.size).unwrap_or(i32::MAX);
+    tl::enums::Photo::Photo(tl::types::Photo {
+        has_stickers: false,
+        id: file.id,
+        access_hash: files::access_hash(file.id),
+        file_reference,
+        date,
+        sizes: vec![
+            tl::enums::PhotoSize::PhotoStrippedSize(tl::types::PhotoStrippedSize {
+                r#type: "i".into(),
+                bytes: vec![1, 40, 22],
+            }),
+            tl::enums::PhotoSize::Size(tl::types::PhotoSize {
+                r#type: "m".into(),
+                w: 320,
+                h: 180,
+                size: (size / 8).max(1),
+            }),
+            tl::enums::PhotoSize::Progressive(tl::types::PhotoSizeProgressive {
+                r#type: PHOTO_SIZE_TYPE.into(),
+                w: 1280,
+                h: 720,
+                sizes: vec![(size / 4).max(1), (size / 2).max(1), size],
+            }),
+        ],
+        video_sizes: None,
+        dc_id: file.dc_id.unwrap_or(DEFAULT_DC_ID),
+    })
+}
+
+fn document(file: &File, file_reference: Vec<u8>, date: i32) -> tl::enums::Document {
+    use tl::enums::DocumentAttribute as A;
+    let duration = f64::from(file.message % 120) + 0.5;
+    let mut attributes = Vec::new();
+    if let Some(name) = &file.file_name {
+        attributes.push(A::Filename(tl::types::DocumentAttributeFilename {
+            file_name: name.clone(),
+        }));
+    }
+    let video = |round_message| {
+        A::Video(tl::types::DocumentAttributeVideo {
+            round_message,
+            supports_streaming: true,
+            nosound: false,
+            duration,
+            w: 1280,
+            h: 720,
+            preload_prefix_size: None,
+            video_start_ts: None,
+            video_codec: None,
+        })
+    };
+    let audio = |voice| {
+        A::Audio(tl::types::DocumentAttributeAudio {
+            voice,
+            duration: duration as i32,
+            title: (!voice).then(|| format!("Track {}", file.id)),
+            performer: None,
+            waveform: None,
+        })
+    };
+    match file.kind {
+        FileKind::Video => attributes.push(video(false)),
+        FileKind::Round => attributes.push(video(true)),
+        FileKind::Animation => {
+            attributes.push(video(false));
+            attributes.push(A::Animated);
+        }
+        FileKind::Voice => attributes.push(audio(true)),
+        FileKind::Audio => attributes.push(audio(false)),
+        FileKind::Sticker => attributes.push(A::Sticker(tl::types::DocumentAttributeSticker {
+            mask: false,
+            alt: "\u{1f600}".into(),
+            stickerset: tl::enums::InputStickerSet::Empty,
+            mask_coords: None,
+        })),
+        FileKind::Photo | FileKind::Document => {}
+    }
+    tl::enums::Document::Document(tl::types::Document {
+        id: file.id,
+        access_hash: files::access_hash(file.id),
+        file_reference,
+        date,
+        mime_type: file.mime_type().to_owned(),
+        size: i64::try_from(file.size).unwrap_or(i64::MAX),
+        thumbs: None,
+        video_thumbs: None,
+        dc_id: file.dc_id.unwrap_or(DEFAULT_DC_ID),
+        attributes,
+    })
 }
 
 fn reactions(reactions: &[(Reaction, i32)]) -> tl::enums::MessageReactions {

@@ -2,17 +2,21 @@
 //! answers, which fault or flood wait replaces the answer, and the log of everything served.
 //! Time is a parameter.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use grammers_tl_types::{self as tl, Serializable};
 
 use crate::answer;
 use crate::crypto::AuthKey;
+use crate::files;
 use crate::flood::TokenBucket;
+use crate::history::{Content, Media, Post};
 use crate::history::{HistoryQuery, Timeline};
 use crate::login::{self, LoginFlow, Refused};
 use crate::rpc::{Call, Request};
-use crate::scenario::{Account, Channel, Fault, FaultRule, Scenario};
+use crate::scenario::{Account, Channel, Fault, FaultRule, File, Scenario};
 
 /// Now, as the DC needs it.
 #[derive(Clone, Copy, Debug)]
@@ -52,9 +56,22 @@ pub struct Served {
     pub channel: Option<i64>,
     /// `messages.getHistory`'s paging parameters.
     pub history: Option<HistoryQuery>,
-    /// The ids a `messages.getHistory` answer held, newest first.
+    /// The ids a `messages.getHistory` answer held, newest first; for
+    /// `channels.getMessages`, the ids that exist.
     pub ids: Vec<i32>,
     pub outcome: Outcome,
+    /// The DC that served it.
+    pub dc_id: i32,
+    /// What an `upload.getFile` asked for.
+    pub part: Option<Part>,
+}
+
+/// The part of a file an `upload.getFile` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub file_id: i64,
+    pub offset: i64,
+    pub limit: i32,
 }
 
 /// What to send back: the TL answer or an error.
@@ -86,6 +103,10 @@ pub struct Answer {
 struct AccountState {
     spec: Account,
     key: AuthKey,
+    /// Its keys on the scenario's other DCs.
+    other_keys: Vec<(i32, AuthKey)>,
+    /// The other DCs it imported its authorization into.
+    imported: Vec<i32>,
     revoked: bool,
     /// The DC no longer knows the key (transport error -404).
     forgotten: bool,
@@ -107,10 +128,25 @@ struct RuleState {
 /// The fake datacenter's state.
 pub struct Dc {
     dc_id: i32,
+    /// Every DC served, with its address once listening (for `help.getConfig`).
+    addresses: Vec<(i32, SocketAddr)>,
+    /// How often each file's reference was expired (absent: never).
+    expiries: HashMap<i64, u32>,
     accounts: Vec<AccountState>,
     channels: Vec<ChannelState>,
     rules: Vec<RuleState>,
     served: Vec<Served>,
+}
+
+/// What `auth.exportAuthorization` hands out for `user_id` to import on DC `dc_id`.
+fn exported(user_id: i64, dc_id: i32) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(b"fake-dc exported authorization")
+        .chain_update(user_id.to_le_bytes())
+        .chain_update(dc_id.to_le_bytes())
+        .finalize()
+        .to_vec()
 }
 
 /// `messages.getHistory`'s paging parameters.
@@ -135,13 +171,21 @@ fn error(code: i32, message: impl Into<String>) -> Reply {
 impl Dc {
     /// `scenario` must have passed [`Scenario::check`].
     pub fn new(scenario: &Scenario, now: Instant) -> Self {
+        let other_dcs: Vec<i32> = scenario.dc_ids().into_iter().skip(1).collect();
         Self {
             dc_id: scenario.dc_id,
+            addresses: Vec::new(),
+            expiries: HashMap::new(),
             accounts: scenario
                 .accounts
                 .iter()
                 .map(|spec| AccountState {
                     key: AuthKey::new(spec.key()),
+                    other_keys: other_dcs
+                        .iter()
+                        .map(|&dc| (dc, AuthKey::new(spec.key_in(dc, scenario.dc_id))))
+                        .collect(),
+                    imported: Vec::new(),
                     revoked: spec.unregistered,
                     forgotten: false,
                     bucket: spec.flood.map(|limit| TokenBucket::new(limit, now)),
@@ -172,12 +216,74 @@ impl Dc {
         }
     }
 
-    /// The account whose auth key has this id.
+    /// The account whose auth key (on the scenario's own DC) has this id.
     pub fn account_for_key(&self, key_id: i64) -> Option<(usize, AuthKey)> {
-        self.accounts
-            .iter()
-            .position(|a| a.key.id() == key_id && !a.forgotten)
-            .map(|i| (i, self.accounts[i].key.clone()))
+        self.account_for_key_in(self.dc_id, key_id)
+    }
+
+    /// The account whose auth key on DC `dc_id` has this id.
+    pub fn account_for_key_in(&self, dc_id: i32, key_id: i64) -> Option<(usize, AuthKey)> {
+        self.accounts.iter().enumerate().find_map(|(i, a)| {
+            let key = if dc_id == self.dc_id {
+                Some(&a.key)
+            } else {
+                a.other_keys
+                    .iter()
+                    .find(|(dc, _)| *dc == dc_id)
+                    .map(|(_, key)| key)
+            }?;
+            (key.id() == key_id && !a.forgotten).then(|| (i, key.clone()))
+        })
+    }
+
+    /// Where each DC listens, for `help.getConfig`.
+    pub fn set_addresses(&mut self, addresses: Vec<(i32, SocketAddr)>) {
+        self.addresses = addresses;
+    }
+
+    /// A fault rule armed now: its `nth` counts from here.
+    pub fn arm(&mut self, rule: FaultRule) {
+        self.rules.push(RuleState { rule, seen: 0 });
+    }
+
+    /// Rotates the file reference of file `file_id`: messages carry a new one from now on
+    /// and `upload.getFile` refuses the old one with FILE_REFERENCE_EXPIRED.
+    pub fn expire_reference(&mut self, file_id: i64) {
+        *self.expiries.entry(file_id).or_default() += 1;
+    }
+
+    /// The reference messages carry for file `file_id` now.
+    pub fn reference(&self, file_id: i64) -> Vec<u8> {
+        files::reference(file_id, self.expiries.get(&file_id).copied().unwrap_or(0))
+    }
+
+    /// The file with this photo or document id, while a message carries it (scenario files
+    /// and the generated photos and videos alike).
+    pub fn file(&self, file_id: i64) -> Option<File> {
+        for channel in &self.channels {
+            if let Some(file) = channel.spec.files.iter().find(|f| f.id == file_id) {
+                return channel.timeline.exists(file.message).then(|| file.clone());
+            }
+        }
+        // Generated media: channel id * 1,000,000 + message id.
+        let channel = self.channel(file_id / 1_000_000)?;
+        let message = i32::try_from(file_id % 1_000_000).ok()?;
+        channel.timeline.file(message).filter(|f| f.id == file_id)
+    }
+
+    /// Message `id` of `channel` as it is served now: its file with the current reference and
+    /// the DC it lives on.
+    fn served_post(&self, channel: &ChannelState, id: i32) -> Post {
+        let mut post = channel.timeline.post(id);
+        if let Some(Content {
+            media: Some(Media::File { file, reference }),
+            ..
+        }) = &mut post.content
+        {
+            *reference = self.reference(file.id);
+            file.dc_id.get_or_insert(self.dc_id);
+        }
+        post
     }
 
     pub fn served(&self) -> &[Served] {
@@ -225,14 +331,28 @@ impl Dc {
         self.channels.iter().find(|c| c.spec.id == id)
     }
 
-    /// Answers `request` from account number `account` (from [`Self::account_for_key`]).
+    /// Answers `request` from account number `account` (from [`Self::account_for_key`]) on
+    /// the scenario's own DC.
     pub fn handle(&mut self, account: usize, request: &Request, now: Now) -> Answer {
+        self.handle_in(self.dc_id, account, request, now)
+    }
+
+    /// Answers `request` from account number `account` on DC `dc_id`.
+    pub fn handle_in(&mut self, dc_id: i32, account: usize, request: &Request, now: Now) -> Answer {
         let channel = self.subject(&request.call);
+        let part = match &request.call {
+            Call::GetFile(get) => files::location_id(&get.location).map(|file_id| Part {
+                file_id,
+                offset: get.offset,
+                limit: get.limit,
+            }),
+            _ => None,
+        };
         let user_id = self.accounts[account].spec.user_id;
         let method = request.call.method();
-        let fault = self.fault(user_id, method, channel);
+        let fault = self.fault(user_id, method, channel, part.map(|p| p.file_id));
         let mut ids = Vec::new();
-        let answer = self.answer(account, request, fault, now, &mut ids);
+        let answer = self.answer(dc_id, account, request, fault, now, &mut ids);
         let outcome = match (&answer.reply, answer.delivery) {
             (_, Delivery::Never) => Outcome::Held,
             (_, Delivery::DropMidway) => Outcome::Dropped,
@@ -258,6 +378,8 @@ impl Dc {
             },
             ids,
             outcome,
+            dc_id,
+            part,
         });
         answer
     }
@@ -274,6 +396,10 @@ impl Dc {
                 tl::enums::InputChannel::Channel(c) => Some(c.channel_id),
                 _ => None,
             }),
+            Call::GetMessages(m) => match &m.channel {
+                tl::enums::InputChannel::Channel(c) => Some(c.channel_id),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -288,13 +414,20 @@ impl Dc {
     }
 
     /// Counts the request against every matching rule; the first rule at its `nth` fires.
-    fn fault(&mut self, user_id: i64, method: &str, channel: Option<i64>) -> Option<Fault> {
+    fn fault(
+        &mut self,
+        user_id: i64,
+        method: &str,
+        channel: Option<i64>,
+        file: Option<i64>,
+    ) -> Option<Fault> {
         let mut fired = None;
         for state in &mut self.rules {
             let rule = &state.rule;
             let matches = rule.method == method
                 && rule.channel.is_none_or(|c| Some(c) == channel)
-                && rule.account.is_none_or(|a| a == user_id);
+                && rule.account.is_none_or(|a| a == user_id)
+                && rule.file.is_none_or(|f| Some(f) == file);
             if matches {
                 state.seen += 1;
                 if state.seen == rule.nth && fired.is_none() {
@@ -307,6 +440,7 @@ impl Dc {
 
     fn answer(
         &mut self,
+        dc_id: i32,
         account: usize,
         request: &Request,
         fault: Option<Fault>,
@@ -339,23 +473,39 @@ impl Dc {
             }
             Some(Fault::Delay(millis)) => delivery = Delivery::After(Duration::from_millis(millis)),
             Some(Fault::DropConnection) => delivery = Delivery::DropMidway,
+            Some(Fault::ExpireReference) => {
+                if let Call::GetFile(get) = &request.call
+                    && let Some(file_id) = files::location_id(&get.location)
+                {
+                    self.expire_reference(file_id);
+                }
+            }
             None => {}
         }
-        if let Some(result) = self.login_step(account, &request.call, now) {
+        if dc_id == self.dc_id
+            && let Some(result) = self.login_step(account, &request.call, now)
+        {
             let reply = match result {
                 Ok(bytes) => Reply::Result(bytes),
                 Err(refused) => error(refused.code, refused.message),
             };
             return Answer { reply, delivery };
         }
-        // help.getConfig works before login, as on Telegram.
-        if self.accounts[account].revoked && request.call != Call::GetConfig {
+        // help.getConfig works before login, as on Telegram; on another DC, so does importing
+        // the authorization exported at home.
+        let state = &self.accounts[account];
+        let signed_in = !state.revoked && (dc_id == self.dc_id || state.imported.contains(&dc_id));
+        let allowed = matches!(
+            request.call,
+            Call::GetConfig | Call::ImportAuthorization { .. }
+        );
+        if !signed_in && !allowed {
             return Answer {
                 reply: error(401, "AUTH_KEY_UNREGISTERED"),
                 delivery,
             };
         }
-        let reply = match self.result(account, &request.call, now, ids) {
+        let reply = match self.result(dc_id, account, &request.call, now, ids) {
             Ok(bytes) => {
                 let cost = ids.len().max(1) as f64;
                 match &mut self.accounts[account].bucket {
@@ -438,12 +588,49 @@ impl Dc {
 
     /// The normal answer, serialized, or the error Telegram gives for this request.
     fn result(
-        &self,
+        &mut self,
+        dc_id: i32,
         account: usize,
         call: &Call,
         now: Now,
         ids: &mut Vec<i32>,
     ) -> Result<Vec<u8>, Reply> {
+        match call {
+            Call::ExportAuthorization { dc_id: to } => {
+                if *to == dc_id || !self.addresses.iter().any(|(dc, _)| dc == to) {
+                    return Err(error(400, "DC_ID_INVALID"));
+                }
+                let user_id = self.accounts[account].spec.user_id;
+                return Ok(tl::enums::auth::ExportedAuthorization::Authorization(
+                    tl::types::auth::ExportedAuthorization {
+                        id: user_id,
+                        bytes: exported(user_id, *to),
+                    },
+                )
+                .to_bytes());
+            }
+            Call::ImportAuthorization { user_id, bytes } => {
+                let state = &mut self.accounts[account];
+                if *user_id != state.spec.user_id || bytes.0 != exported(*user_id, dc_id) {
+                    return Err(error(400, "AUTH_BYTES_INVALID"));
+                }
+                if !state.imported.contains(&dc_id) {
+                    state.imported.push(dc_id);
+                }
+                return Ok(answer::authorization(&state.spec).to_bytes());
+            }
+            Call::GetFile(get) => {
+                let file = files::location_id(&get.location).and_then(|id| self.file(id));
+                let Some(file) = file else {
+                    return Err(error(400, "LOCATION_INVALID"));
+                };
+                let reference = self.reference(file.id);
+                return files::part(get, &file, &reference, dc_id, self.dc_id, now.unix)
+                    .map(|part| part.to_bytes())
+                    .map_err(|(code, message)| error(code, message));
+            }
+            _ => {}
+        }
         let me = &self.accounts[account].spec;
         let is_me = |user: &tl::enums::InputUser| match user {
             tl::enums::InputUser::UserSelf => true,
@@ -451,7 +638,7 @@ impl Dc {
             _ => false,
         };
         Ok(match call {
-            Call::GetConfig => answer::config(self.dc_id, now.unix).to_bytes(),
+            Call::GetConfig => answer::config(dc_id, &self.addresses, now.unix).to_bytes(),
             Call::GetState => answer::state(now.unix).to_bytes(),
             Call::GetDifference => answer::difference_empty(now.unix).to_bytes(),
             Call::GetUsers(users) => users
@@ -495,6 +682,10 @@ impl Dc {
                 }
                 tl::enums::messages::Chats::Chats(tl::types::messages::Chats { chats }).to_bytes()
             }
+            Call::GetMessages(request) => self.by_id(me.user_id, request, ids)?.to_bytes(),
+            Call::ExportAuthorization { .. }
+            | Call::ImportAuthorization { .. }
+            | Call::GetFile(_) => unreachable!("answered above"),
             Call::SendCode { .. }
             | Call::SignIn { .. }
             | Call::GetPassword
@@ -562,7 +753,7 @@ impl Dc {
         let messages = page
             .ids
             .iter()
-            .map(|id| answer::message(channel.spec.id, &channel.timeline.post(*id)))
+            .map(|id| answer::message(channel.spec.id, &self.served_post(channel, *id)))
             .collect();
         ids.clone_from(&page.ids);
         Ok(tl::enums::messages::Messages::ChannelMessages(
@@ -571,6 +762,51 @@ impl Dc {
                 pts: channel.timeline.last_id(),
                 count: page.count,
                 offset_id_offset: page.offset_id_offset,
+                messages,
+                topics: Vec::new(),
+                chats: vec![self.chat(channel, user_id)],
+                users: Vec::new(),
+            },
+        ))
+    }
+
+    /// `channels.getMessages`: the messages as they are now, `messageEmpty` for an id that
+    /// does not exist (deleted or never sent), as Telegram answers.
+    fn by_id(
+        &self,
+        user_id: i64,
+        request: &tl::functions::channels::GetMessages,
+        ids: &mut Vec<i32>,
+    ) -> Result<tl::enums::messages::Messages, Reply> {
+        let tl::enums::InputChannel::Channel(input) = &request.channel else {
+            return Err(error(400, "CHANNEL_INVALID"));
+        };
+        let channel = self.checked(input.channel_id, input.access_hash, user_id)?;
+        if channel.spec.private {
+            return Err(error(400, "CHANNEL_PRIVATE"));
+        }
+        let mut messages = Vec::with_capacity(request.id.len());
+        for input in &request.id {
+            let tl::enums::InputMessage::Id(input) = input else {
+                // Replies, pins and callback queries are not how the collector asks.
+                return Err(error(400, "INPUT_CONSTRUCTOR_INVALID"));
+            };
+            if channel.timeline.exists(input.id) {
+                ids.push(input.id);
+                messages.push(answer::message(
+                    channel.spec.id,
+                    &self.served_post(channel, input.id),
+                ));
+            } else {
+                messages.push(answer::empty_message(channel.spec.id, input.id));
+            }
+        }
+        Ok(tl::enums::messages::Messages::ChannelMessages(
+            tl::types::messages::ChannelMessages {
+                inexact: false,
+                pts: channel.timeline.last_id(),
+                count: messages.len() as i32,
+                offset_id_offset: None,
                 messages,
                 topics: Vec::new(),
                 chats: vec![self.chat(channel, user_id)],
@@ -615,7 +851,7 @@ impl Dc {
         let messages = page
             .iter()
             .filter(|c| top(c) > 0)
-            .map(|c| answer::message(c.spec.id, &c.timeline.post(top(c))))
+            .map(|c| answer::message(c.spec.id, &self.served_post(c, top(c))))
             .collect();
         let chats = page.iter().map(|c| self.chat(c, me.user_id)).collect();
         let users = vec![answer::user(me)];
@@ -914,5 +1150,104 @@ mod tests {
         assert_eq!(error_of(&unknown), Some((400, "INPUT_METHOD_INVALID")));
         let malformed = dc.handle(0, &request(Call::Malformed { constructor: 1 }), now());
         assert_eq!(error_of(&malformed), Some((400, "INPUT_FETCH_ERROR")));
+    }
+
+    fn reply_bytes(answer: Answer) -> Vec<u8> {
+        match answer.reply {
+            Reply::Result(bytes) => bytes,
+            Reply::Error { code, message } => panic!("{code} {message}"),
+        }
+    }
+
+    #[test]
+    fn messages_by_id_are_as_they_are_now_and_empty_once_deleted() {
+        let scenario = scenario();
+        let mut dc = Dc::new(&scenario, Instant::now());
+        dc.delete(ALPHA, &[5]);
+        let call = Call::GetMessages(tl::functions::channels::GetMessages {
+            channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                channel_id: ALPHA,
+                access_hash: scenario.access_hash(ALPHA, 1).unwrap(),
+            }),
+            id: [4, 5, 900]
+                .map(|id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
+                .to_vec(),
+        });
+        let bytes = reply_bytes(dc.handle(0, &request(call), now()));
+        let tl::enums::messages::Messages::ChannelMessages(page) =
+            tl::enums::messages::Messages::from_bytes(&bytes).unwrap()
+        else {
+            panic!("channel messages");
+        };
+        let kinds: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.id(), matches!(m, tl::enums::Message::Empty(_))))
+            .collect();
+        assert_eq!(kinds, vec![(4, false), (5, true), (900, true)]);
+        assert_eq!(dc.served()[0].ids, vec![4]);
+    }
+
+    #[test]
+    fn an_authorization_exported_at_home_is_imported_once_elsewhere() {
+        let scenario = scenario().channel(
+            Channel::new(1003, "files", 3)
+                .file(File::new(1, 77, crate::FileKind::Voice, 10).on_dc(4)),
+        );
+        let mut dc = Dc::new(&scenario, Instant::now());
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        dc.set_addresses(vec![(2, addr(1000)), (4, addr(1001))]);
+        let other_key = AuthKey::new(scenario.accounts[0].key_in(4, 2));
+        assert_eq!(
+            dc.account_for_key_in(4, other_key.id()).map(|(i, _)| i),
+            Some(0)
+        );
+        assert!(
+            dc.account_for_key(other_key.id()).is_none(),
+            "not a key of DC 2"
+        );
+
+        let state_on_4 = dc.handle_in(4, 0, &request(Call::GetState), now());
+        assert_eq!(error_of(&state_on_4), Some((401, "AUTH_KEY_UNREGISTERED")));
+        let export = |dc: &mut Dc, to| {
+            dc.handle(0, &request(Call::ExportAuthorization { dc_id: to }), now())
+        };
+        assert_eq!(error_of(&export(&mut dc, 2)), Some((400, "DC_ID_INVALID")));
+        assert_eq!(error_of(&export(&mut dc, 3)), Some((400, "DC_ID_INVALID")));
+        let tl::enums::auth::ExportedAuthorization::Authorization(exported) =
+            tl::enums::auth::ExportedAuthorization::from_bytes(&reply_bytes(export(&mut dc, 4)))
+                .unwrap();
+        let import = |bytes: Vec<u8>| {
+            request(Call::ImportAuthorization {
+                user_id: exported.id,
+                bytes: crate::rpc::Secret(bytes),
+            })
+        };
+        let forged = dc.handle_in(4, 0, &import(vec![1, 2, 3]), now());
+        assert_eq!(error_of(&forged), Some((400, "AUTH_BYTES_INVALID")));
+        // Another account cannot use it.
+        let theirs = dc.handle_in(4, 1, &import(exported.bytes.clone()), now());
+        assert_eq!(error_of(&theirs), Some((400, "AUTH_BYTES_INVALID")));
+        assert_eq!(
+            error_of(&dc.handle_in(4, 0, &import(exported.bytes.clone()), now())),
+            None
+        );
+        assert_eq!(
+            error_of(&dc.handle_in(4, 0, &request(Call::GetState), now())),
+            None
+        );
+
+        let Reply::Result(bytes) = dc.handle_in(4, 0, &request(Call::GetConfig), now()).reply
+        else {
+            panic!("config");
+        };
+        let tl::enums::Config::Config(config) = tl::enums::Config::from_bytes(&bytes).unwrap();
+        assert_eq!(config.this_dc, 4);
+        let listed: Vec<_> = config
+            .dc_options
+            .iter()
+            .map(|tl::enums::DcOption::Option(o)| (o.id, o.port, o.r#static))
+            .collect();
+        assert_eq!(listed, vec![(2, 1000, true), (4, 1001, true)]);
     }
 }

@@ -12,7 +12,7 @@
 //! replies, edits, post authors, albums, replies to other posts, forwards from another channel,
 //! media and reactions of each kind, by the rules in [`Timeline::post`].
 
-use crate::scenario::{Channel, Edit};
+use crate::scenario::{Channel, Edit, File, FileKind};
 
 /// Telegram's largest page.
 pub const MAX_LIMIT: i32 = 100;
@@ -82,21 +82,40 @@ pub struct Forward {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Media {
-    Photo { id: i64 },
-    Video { document_id: i64, duration: f64 },
-    WebPage { url: String, title: String },
+    /// A photo or a document, downloadable, with the file reference the message carries.
+    File {
+        file: File,
+        reference: Vec<u8>,
+    },
+    WebPage {
+        url: String,
+        title: String,
+    },
 }
 
 impl Media {
     /// The collector's `media_kind` for this media.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Photo { .. } => "photo",
-            Self::Video { .. } => "document",
+            Self::File { file, .. } if file.kind == FileKind::Photo => "photo",
+            Self::File { .. } => "document",
             Self::WebPage { .. } => "webpage",
         }
     }
+
+    /// A file as a fresh message carries it (its reference not yet expired).
+    pub fn file(file: File) -> Self {
+        Self::File {
+            reference: crate::files::reference(file.id, 0),
+            file,
+        }
+    }
 }
+
+/// Generated photos are this large.
+pub const PHOTO_SIZE: u64 = 98_304;
+/// Generated videos are this large.
+pub const VIDEO_SIZE: u64 = 1_048_576;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reaction {
@@ -140,6 +159,8 @@ pub struct Timeline {
     edits: std::collections::BTreeMap<i32, Edit>,
     first_date: i64,
     interval: i64,
+    /// The scenario's files, by the message carrying them.
+    files: std::collections::BTreeMap<i32, File>,
 }
 
 const LOREM: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ";
@@ -180,6 +201,11 @@ impl Timeline {
             ),
             first_date: channel.first_date,
             interval: channel.interval_seconds,
+            files: channel
+                .files
+                .iter()
+                .map(|file| (file.message, file.clone()))
+                .collect(),
         }
     }
 
@@ -324,15 +350,21 @@ impl Timeline {
             });
         }
         let album = matches!(id % 20, 1..=3);
-        let media = if album || id % 5 == 0 {
-            Some(Media::Photo {
-                id: self.id * 1_000_000 + i64::from(id),
-            })
+        let generated_id = self.id * 1_000_000 + i64::from(id);
+        let media = if let Some(file) = self.files.get(&id) {
+            Some(Media::file(file.clone()))
+        } else if album || id % 5 == 0 {
+            Some(Media::file(File::new(
+                id,
+                generated_id,
+                FileKind::Photo,
+                PHOTO_SIZE,
+            )))
         } else if id % 13 == 0 {
-            Some(Media::Video {
-                document_id: self.id * 1_000_000 + i64::from(id),
-                duration: f64::from(id % 120) + 0.5,
-            })
+            Some(Media::file(File {
+                file_name: Some(format!("clip-{generated_id}.mp4")),
+                ..File::new(id, generated_id, FileKind::Video, VIDEO_SIZE)
+            }))
         } else if id % 29 == 0 {
             Some(Media::WebPage {
                 url: format!("https://example.org/{name}/{id}"),
@@ -375,6 +407,17 @@ impl Timeline {
                 media,
                 reactions,
             }),
+        }
+    }
+
+    /// The file of message `id`, if it exists and carries one.
+    pub fn file(&self, id: i32) -> Option<File> {
+        if !self.exists(id) {
+            return None;
+        }
+        match self.post(id).content?.media? {
+            Media::File { file, .. } => Some(file),
+            Media::WebPage { .. } => None,
         }
     }
 

@@ -4,7 +4,7 @@
 use grammers_tl_types::{self as tl, Cursor, Deserializable, Identifiable};
 
 /// The API requests the fake DC answers, by TL name (fault rules name them).
-pub const SERVED: [&str; 13] = [
+pub const SERVED: [&str; 17] = [
     "help.getConfig",
     "updates.getState",
     "updates.getDifference",
@@ -14,6 +14,10 @@ pub const SERVED: [&str; 13] = [
     "messages.getDialogs",
     "messages.getHistory",
     "channels.getChannels",
+    "channels.getMessages",
+    "upload.getFile",
+    "auth.exportAuthorization",
+    "auth.importAuthorization",
     "auth.sendCode",
     "auth.signIn",
     "account.getPassword",
@@ -56,13 +60,23 @@ pub enum Call {
     GetDialogs(tl::functions::messages::GetDialogs),
     GetHistory(tl::functions::messages::GetHistory),
     GetChannels(Vec<tl::enums::InputChannel>),
+    GetMessages(tl::functions::channels::GetMessages),
+    GetFile(tl::functions::upload::GetFile),
+    ExportAuthorization {
+        dc_id: i32,
+    },
+    /// `auth.importAuthorization`: the bytes are compared, never shown.
+    ImportAuthorization {
+        user_id: i64,
+        bytes: Secret<Vec<u8>>,
+    },
     SendCode {
         phone: String,
     },
     SignIn {
         phone: String,
         phone_code_hash: String,
-        code: Option<Secret>,
+        code: Option<Secret<String>>,
     },
     GetPassword,
     /// `auth.checkPassword`'s SRP proof (`inputCheckPasswordEmpty` is srp_id 0, no proof).
@@ -94,6 +108,10 @@ impl Call {
             Self::GetDialogs(_) => "messages.getDialogs",
             Self::GetHistory(_) => "messages.getHistory",
             Self::GetChannels(_) => "channels.getChannels",
+            Self::GetMessages(_) => "channels.getMessages",
+            Self::GetFile(_) => "upload.getFile",
+            Self::ExportAuthorization { .. } => "auth.exportAuthorization",
+            Self::ImportAuthorization { .. } => "auth.importAuthorization",
             Self::SendCode { .. } => "auth.sendCode",
             Self::SignIn { .. } => "auth.signIn",
             Self::GetPassword => "account.getPassword",
@@ -105,11 +123,12 @@ impl Call {
     }
 }
 
-/// A login code as a request carries it: compared, never shown (its Debug is redacted).
+/// A login code or an exported authorization as a request carries it: compared, never shown
+/// (its Debug is redacted).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+pub struct Secret<T>(pub T);
 
-impl std::fmt::Debug for Secret {
+impl<T> std::fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
     }
@@ -175,7 +194,9 @@ pub fn decode(body: &[u8]) -> Option<ClientMessage> {
 }
 
 fn call(id: u32, body: &[u8]) -> Call {
-    use tl::functions::{account, auth, channels, contacts, help, messages, updates, users};
+    use tl::functions::{
+        account, auth, channels, contacts, help, messages, updates, upload, users,
+    };
     let parsed = match id {
         help::GetConfig::CONSTRUCTOR_ID => Some(Call::GetConfig),
         updates::GetState::CONSTRUCTOR_ID => Some(Call::GetState),
@@ -201,6 +222,21 @@ fn call(id: u32, body: &[u8]) -> Call {
         channels::GetChannels::CONSTRUCTOR_ID => channels::GetChannels::from_bytes(body)
             .ok()
             .map(|r| Call::GetChannels(r.id)),
+        channels::GetMessages::CONSTRUCTOR_ID => channels::GetMessages::from_bytes(body)
+            .ok()
+            .map(Call::GetMessages),
+        upload::GetFile::CONSTRUCTOR_ID => {
+            upload::GetFile::from_bytes(body).ok().map(Call::GetFile)
+        }
+        auth::ExportAuthorization::CONSTRUCTOR_ID => auth::ExportAuthorization::from_bytes(body)
+            .ok()
+            .map(|r| Call::ExportAuthorization { dc_id: r.dc_id }),
+        auth::ImportAuthorization::CONSTRUCTOR_ID => auth::ImportAuthorization::from_bytes(body)
+            .ok()
+            .map(|r| Call::ImportAuthorization {
+                user_id: r.id,
+                bytes: Secret(r.bytes),
+            }),
         // The api hash is not kept: nothing checks it, and it is a secret.
         auth::SendCode::CONSTRUCTOR_ID => {
             auth::SendCode::from_bytes(body)
@@ -255,6 +291,10 @@ mod tests {
             tl::functions::messages::GetDialogs::CONSTRUCTOR_ID,
             tl::functions::messages::GetHistory::CONSTRUCTOR_ID,
             tl::functions::channels::GetChannels::CONSTRUCTOR_ID,
+            tl::functions::channels::GetMessages::CONSTRUCTOR_ID,
+            tl::functions::upload::GetFile::CONSTRUCTOR_ID,
+            tl::functions::auth::ExportAuthorization::CONSTRUCTOR_ID,
+            tl::functions::auth::ImportAuthorization::CONSTRUCTOR_ID,
             tl::functions::auth::SendCode::CONSTRUCTOR_ID,
             tl::functions::auth::SignIn::CONSTRUCTOR_ID,
             tl::functions::account::GetPassword::CONSTRUCTOR_ID,

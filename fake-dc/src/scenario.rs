@@ -173,6 +173,75 @@ pub struct Channel {
     /// Message n is sent `(n - 1) * interval_seconds` after message 1.
     #[serde(default = "default_interval")]
     pub interval_seconds: i64,
+    /// Files that messages carry instead of their generated media; their content is
+    /// [`crate::files::content`].
+    #[serde(default)]
+    pub files: Vec<File>,
+}
+
+/// A photo or document a message carries, downloadable with `upload.getFile`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// The id of the message carrying it.
+    pub message: i32,
+    /// The photo's or document's id, unique in the scenario; it seeds the content.
+    pub id: i64,
+    pub kind: FileKind,
+    /// Bytes; a photo's largest size.
+    pub size: u64,
+    /// [`crate::files::default_mime_type`] of the kind when absent.
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// The DC holding it (the scenario's own when absent). Another DC is served on a port of
+    /// its own; the client learns it from `help.getConfig` and signs in there with
+    /// `auth.exportAuthorization` / `auth.importAuthorization`.
+    #[serde(default)]
+    pub dc_id: Option<i32>,
+}
+
+/// What a file is, as Telegram's media and document attributes say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Photo,
+    Video,
+    /// A round video message.
+    Round,
+    /// A GIF, sent as a silent MP4.
+    Animation,
+    Voice,
+    Audio,
+    Sticker,
+    Document,
+}
+
+impl File {
+    pub fn new(message: i32, id: i64, kind: FileKind, size: u64) -> Self {
+        Self {
+            message,
+            id,
+            kind,
+            size,
+            mime_type: None,
+            file_name: None,
+            dc_id: None,
+        }
+    }
+
+    /// Lives on DC `dc_id`.
+    pub fn on_dc(mut self, dc_id: i32) -> Self {
+        self.dc_id = Some(dc_id);
+        self
+    }
+
+    pub fn mime_type(&self) -> &str {
+        self.mime_type
+            .as_deref()
+            .unwrap_or_else(|| crate::files::default_mime_type(self.kind))
+    }
 }
 
 fn default_first_date() -> i64 {
@@ -206,6 +275,9 @@ pub struct FaultRule {
     /// Only requests of this account (user id) count.
     #[serde(default)]
     pub account: Option<i64>,
+    /// Only `upload.getFile` requests for this file id count (a fault "at part N").
+    #[serde(default)]
+    pub file: Option<i64>,
     pub nth: u32,
     pub fault: Fault,
 }
@@ -229,6 +301,9 @@ pub enum Fault {
     Delay(u64),
     /// The request is never answered (a test kills or stops the client meanwhile).
     Hold,
+    /// For `upload.getFile`: the file's reference rotates, this request and any later one
+    /// with the old reference get 400 FILE_REFERENCE_EXPIRED; messages carry the new one.
+    ExpireReference,
 }
 
 /// A scenario that cannot be served.
@@ -250,6 +325,8 @@ pub enum ScenarioError {
     Flood(i64),
     #[error("account {0}: a login needs a phone with digits and a code")]
     Login(i64),
+    #[error("file {id}: {problem}")]
+    File { id: i64, problem: &'static str },
     #[error("fault on {method:?}: {problem}")]
     Fault {
         method: String,
@@ -318,6 +395,7 @@ impl Scenario {
         }
         let mut ids = HashSet::new();
         let mut usernames = HashSet::new();
+        let mut files = HashSet::new();
         for channel in &self.channels {
             let problem = |problem| ScenarioError::Channel {
                 id: channel.id,
@@ -340,6 +418,7 @@ impl Scenario {
             {
                 return Err(ScenarioError::DuplicateUsername(username.clone()));
             }
+            self.check_files(channel, &mut files)?;
         }
         for rule in &self.faults {
             let problem = |problem| ScenarioError::Fault {
@@ -354,6 +433,47 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    fn check_files(&self, channel: &Channel, ids: &mut HashSet<i64>) -> Result<(), ScenarioError> {
+        let mut messages = HashSet::new();
+        for file in &channel.files {
+            let problem = |problem| ScenarioError::File {
+                id: file.id,
+                problem,
+            };
+            if !ids.insert(file.id) {
+                return Err(problem("the id is used twice"));
+            }
+            if !(1..=channel.messages).contains(&file.message)
+                || channel.service_ids.contains(&file.message)
+            {
+                return Err(problem("its message is not a post of the channel"));
+            }
+            if !messages.insert(file.message) {
+                return Err(problem("a message carries at most one file"));
+            }
+            if file.kind == FileKind::Photo && file.size == 0 {
+                return Err(problem("a photo has at least one byte"));
+            }
+            if file.dc_id.is_some_and(|dc| !(1..=5).contains(&dc)) {
+                return Err(problem("dc_id is one of Telegram's DCs 1 to 5"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every DC the scenario serves: its own first, then the other DCs its files live on.
+    pub fn dc_ids(&self) -> Vec<i32> {
+        let mut ids = vec![self.dc_id];
+        for file in self.channels.iter().flat_map(|c| &c.files) {
+            if let Some(dc) = file.dc_id
+                && !ids.contains(&dc)
+            {
+                ids.push(dc);
+            }
+        }
+        ids
     }
 
     /// The access hash `user_id` sees for channel `channel_id`.
@@ -426,6 +546,28 @@ impl Account {
         })
     }
 
+    /// The account's auth key on DC `dc_id` of a scenario whose own DC is `home_dc`: the key
+    /// on its own DC, one derived from it elsewhere (a fake cannot do the key exchange that
+    /// makes it, so it is pre-shared like the first).
+    pub fn key_in(&self, dc_id: i32, home_dc: i32) -> [u8; 256] {
+        let home = self.key();
+        if dc_id == home_dc {
+            return home;
+        }
+        let mut key = [0; 256];
+        for (block, chunk) in key.chunks_mut(32).enumerate() {
+            let digest: [u8; 32] = Sha256::new()
+                .chain_update(b"fake-dc auth key in another dc")
+                .chain_update(home)
+                .chain_update(dc_id.to_le_bytes())
+                .chain_update([block as u8])
+                .finalize()
+                .into();
+            chunk.copy_from_slice(&digest);
+        }
+        key
+    }
+
     pub fn name(&self) -> String {
         self.first_name
             .clone()
@@ -453,7 +595,14 @@ impl Channel {
             private: false,
             first_date: DEFAULT_FIRST_DATE,
             interval_seconds: 60,
+            files: Vec::new(),
         }
+    }
+
+    /// Message `file.message` carries `file`.
+    pub fn file(mut self, file: File) -> Self {
+        self.files.push(file);
+        self
     }
 
     pub fn private(mut self) -> Self {
@@ -501,6 +650,7 @@ impl FaultRule {
             method: method.to_owned(),
             channel: None,
             account: None,
+            file: None,
             nth,
             fault,
         }
@@ -513,6 +663,11 @@ impl FaultRule {
 
     pub fn account(mut self, user_id: i64) -> Self {
         self.account = Some(user_id);
+        self
+    }
+
+    pub fn file(mut self, file_id: i64) -> Self {
+        self.file = Some(file_id);
         self
     }
 }

@@ -18,7 +18,7 @@ use crate::framing::{self, Detected, Framing};
 use crate::history::Timeline;
 use crate::mtp::{self, Outbox};
 use crate::rpc::{self, ClientMessage};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{FaultRule, File, Scenario, ScenarioError};
 use crate::session;
 
 /// The transport status Telegram sends for an auth key it does not know.
@@ -57,9 +57,11 @@ impl Shared {
 /// A running fake datacenter; stops (closing every connection) when dropped.
 pub struct FakeDc {
     addr: SocketAddr,
+    /// Every DC served (the scenario's own first) and where it listens.
+    addresses: Vec<(i32, SocketAddr)>,
     scenario: Scenario,
     shared: Arc<Shared>,
-    listener: JoinHandle<()>,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl FakeDc {
@@ -68,31 +70,68 @@ impl FakeDc {
         Self::bind(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
+    /// Serves the scenario's own DC on `addr`, and each other DC its files live on on a free
+    /// port of the same IP address.
     pub async fn bind(scenario: Scenario, addr: SocketAddr) -> Result<Self, StartError> {
         scenario.check()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen { addr, source })?;
+        let mut bound = Vec::new();
+        for (i, dc_id) in scenario.dc_ids().into_iter().enumerate() {
+            let wanted = if i == 0 {
+                addr
+            } else {
+                SocketAddr::new(addr.ip(), 0)
+            };
+            let listener =
+                TcpListener::bind(wanted)
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: wanted,
+                        source,
+                    })?;
+            let local = listener.local_addr().map_err(|source| StartError::Listen {
+                addr: wanted,
+                source,
+            })?;
+            bound.push((dc_id, local, listener));
+        }
+        let addresses: Vec<(i32, SocketAddr)> =
+            bound.iter().map(|(dc, addr, _)| (*dc, *addr)).collect();
+        let mut dc = Dc::new(&scenario, Instant::now());
+        dc.set_addresses(addresses.clone());
         let shared = Arc::new(Shared {
-            dc: Mutex::new(Dc::new(&scenario, Instant::now())),
+            dc: Mutex::new(dc),
             progress: watch::Sender::new(0),
             gzip_from: scenario.gzip_from,
         });
-        let listener = tokio::spawn(accept(listener, Arc::clone(&shared)));
-        tracing::info!(%addr, accounts = scenario.accounts.len(), channels = scenario.channels.len(), "fake DC listening");
+        let listeners = bound
+            .into_iter()
+            .map(|(dc_id, addr, listener)| {
+                tracing::info!(dc_id, %addr, "fake DC listening");
+                tokio::spawn(accept(listener, dc_id, Arc::clone(&shared)))
+            })
+            .collect();
+        tracing::info!(
+            accounts = scenario.accounts.len(),
+            channels = scenario.channels.len(),
+            "fake DC serving"
+        );
         Ok(Self {
-            addr,
+            addr: addresses[0].1,
+            addresses,
             scenario,
             shared,
-            listener,
+            listeners,
         })
     }
 
+    /// Where the scenario's own DC listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every DC served (the scenario's own first) and where it listens.
+    pub fn addresses(&self) -> &[(i32, SocketAddr)] {
+        &self.addresses
     }
 
     /// The scenario as it was started (see [`Self::timeline`] for posts added since).
@@ -100,14 +139,37 @@ impl FakeDc {
         &self.scenario
     }
 
-    /// The session blob for account `user_id`, pointing at this DC.
+    /// The session blob for account `user_id`, pointing at this DC, with the account's key on
+    /// every DC served (a fake cannot do the key exchange that would make the others).
     pub fn session(&self, user_id: i64) -> Option<String> {
         let account = self
             .scenario
             .accounts
             .iter()
             .find(|a| a.user_id == user_id)?;
-        Some(session::blob(self.scenario.dc_id, self.addr, account.key()))
+        let dcs: Vec<_> = self
+            .addresses
+            .iter()
+            .map(|&(dc, addr)| (dc, addr, account.key_in(dc, self.scenario.dc_id)))
+            .collect();
+        Some(session::blob(self.scenario.dc_id, &dcs))
+    }
+
+    /// Arms a fault rule now; its `nth` counts the matching requests from here on.
+    pub fn arm(&self, rule: FaultRule) {
+        self.shared.dc().arm(rule);
+    }
+
+    /// Rotates file `file_id`'s reference: messages carry a new one and `upload.getFile`
+    /// refuses the old one with FILE_REFERENCE_EXPIRED.
+    pub fn expire_reference(&self, file_id: i64) {
+        self.shared.dc().expire_reference(file_id);
+    }
+
+    /// The file with this photo or document id while a message carries it: its size and
+    /// content ([`crate::files::content`], [`crate::files::sha256`]).
+    pub fn file(&self, file_id: i64) -> Option<File> {
+        self.shared.dc().file(file_id)
     }
 
     /// Everything served so far, in order.
@@ -152,19 +214,21 @@ impl FakeDc {
 
 impl Drop for FakeDc {
     fn drop(&mut self) {
-        // The connections live in the listener task's JoinSet and are aborted with it.
-        self.listener.abort();
+        // The connections live in the listener tasks' JoinSets and are aborted with them.
+        for listener in &self.listeners {
+            listener.abort();
+        }
     }
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept(listener: TcpListener, dc_id: i32, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "connection");
-                    connections.spawn(Connection::serve(Arc::clone(&shared), stream));
+                    connections.spawn(Connection::serve(Arc::clone(&shared), dc_id, stream));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
@@ -188,6 +252,8 @@ struct Closed;
 
 struct Connection {
     shared: Arc<Shared>,
+    /// The DC whose port it came in on.
+    dc_id: i32,
     writer: OwnedWriteHalf,
     /// The account and key, known after the first packet.
     account: Option<(usize, AuthKey)>,
@@ -206,12 +272,13 @@ fn since_epoch() -> Duration {
 }
 
 impl Connection {
-    async fn serve(shared: Arc<Shared>, stream: TcpStream) {
+    async fn serve(shared: Arc<Shared>, dc_id: i32, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let (mut reader, writer) = stream.into_split();
         let (late, mut late_rx) = mpsc::unbounded_channel();
         let mut connection = Self {
             shared,
+            dc_id,
             writer,
             account: None,
             session_id: None,
@@ -313,7 +380,7 @@ impl Connection {
             // One connection, one key.
             Some(_) => return Err(Closed),
             None => {
-                let found = self.shared.dc().account_for_key(key_id);
+                let found = self.shared.dc().account_for_key_in(self.dc_id, key_id);
                 let Some((index, key)) = found else {
                     tracing::info!(key_id, "unknown auth key: transport error 404");
                     return Err(self.status(UNKNOWN_KEY).await);
@@ -365,10 +432,18 @@ impl Connection {
             instant: Instant::now(),
             unix: since_epoch().as_secs() as i32,
         };
-        let answer = self.shared.dc().handle(account, request, now);
+        let answer = self
+            .shared
+            .dc()
+            .handle_in(self.dc_id, account, request, now);
         self.shared.progress.send_modify(|served| *served += 1);
+        // Telegram never packs file parts: their content is compressed already, if at all.
+        let gzip_from = match request.call {
+            rpc::Call::GetFile(_) => None,
+            _ => self.shared.gzip_from,
+        };
         let result = match &answer.reply {
-            Reply::Result(bytes) => mtp::rpc_result(msg_id, bytes, self.shared.gzip_from),
+            Reply::Result(bytes) => mtp::rpc_result(msg_id, bytes, gzip_from),
             Reply::Error { code, message } => {
                 mtp::rpc_result(msg_id, &mtp::rpc_error(*code, message), None)
             }

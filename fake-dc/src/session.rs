@@ -11,16 +11,29 @@ use serde::Serialize;
 const VERSION: u32 = 1;
 
 #[derive(Serialize)]
-struct Blob<'a> {
+struct Blob {
     version: u32,
     home_dc: i32,
-    dc_options: [&'a DcOption; 1],
+    dc_options: Vec<DcOption>,
 }
 
-/// A session for the account with `auth_key`, whose home DC `dc_id` is at `addr`. An IPv6
-/// `addr` is written as the IPv6 address; the IPv4 one (which grammers uses by default) is
-/// then 127.0.0.1 on the same port.
-pub fn blob(dc_id: i32, addr: SocketAddr, auth_key: [u8; 256]) -> String {
+/// A session whose home DC is `home_dc`, with each DC's address and the account's auth key
+/// there.
+pub fn blob(home_dc: i32, dcs: &[(i32, SocketAddr, [u8; 256])]) -> String {
+    serde_json::to_string(&Blob {
+        version: VERSION,
+        home_dc,
+        dc_options: dcs
+            .iter()
+            .map(|&(id, addr, key)| option(id, addr, key))
+            .collect(),
+    })
+    .expect("a session blob is plain data")
+}
+
+/// DC `dc_id` at `addr` with `auth_key`. An IPv6 `addr` is written as the IPv6 address; the
+/// IPv4 one (which grammers uses by default) is then 127.0.0.1 on the same port.
+fn option(dc_id: i32, addr: SocketAddr, auth_key: [u8; 256]) -> DcOption {
     let (ipv4, ipv6) = match addr {
         SocketAddr::V4(v4) => (
             v4,
@@ -31,18 +44,12 @@ pub fn blob(dc_id: i32, addr: SocketAddr, auth_key: [u8; 256]) -> String {
             v6,
         ),
     };
-    let option = DcOption {
+    DcOption {
         id: dc_id,
         ipv4,
         ipv6,
         auth_key: Some(auth_key),
-    };
-    serde_json::to_string(&Blob {
-        version: VERSION,
-        home_dc: dc_id,
-        dc_options: [&option],
-    })
-    .expect("a session blob is plain data")
+    }
 }
 
 #[cfg(test)]
@@ -51,7 +58,13 @@ mod tests {
 
     #[test]
     fn the_blob_names_the_address_and_the_key() {
-        let text = blob(2, "127.0.0.1:4430".parse().unwrap(), [7; 256]);
+        let text = blob(
+            2,
+            &[
+                (2, "127.0.0.1:4430".parse().unwrap(), [7; 256]),
+                (4, "127.0.0.1:4431".parse().unwrap(), [8; 256]),
+            ],
+        );
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["version"], 1);
         assert_eq!(value["home_dc"], 2);
@@ -60,5 +73,11 @@ mod tests {
         assert_eq!(option["ipv4"], "127.0.0.1:4430");
         assert_eq!(option["ipv6"], "[::ffff:127.0.0.1]:4430");
         assert_eq!(option["auth_key"], "07".repeat(256));
+        let other = &value["dc_options"][1];
+        assert_eq!(
+            (&other["id"], &other["ipv4"]),
+            (&4.into(), &"127.0.0.1:4431".into())
+        );
+        assert_eq!(other["auth_key"], "08".repeat(256));
     }
 }

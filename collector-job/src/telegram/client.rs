@@ -16,16 +16,31 @@ use crate::app::config::MAX_BATCH;
 use crate::store::model::{ResolvedChannel, StoredChannel};
 use crate::telegram::flood::{FloodNotice, FloodPolicy};
 use crate::telegram::mapping::{self, ChatProblem};
-use crate::telegram::rpc_error::classify;
+use crate::telegram::rpc_error::{FileFault, classify, file_fault};
 use crate::telegram::session::SessionBlob;
 use crate::telegram::source::{Batch, Cursor, DownloadError, RemoteFile, Source, SourceError};
 use contract::channel::ChannelRef;
+
+/// The largest part grammers 0.11 can receive: Telegram allows 1 MiB, but the answer to a
+/// 1 MiB part is one MTProto message above grammers' limit for a message (about 1,044,000
+/// bytes), and the sender pool panics on it (taking every connection down). grammers' own
+/// downloads use 512 KiB.
+pub const MAX_PART: u32 = 512 * 1024;
+
+/// A file is looked for on at most this many DCs in a row (FILE_MIGRATE_X answers).
+const MAX_MIGRATIONS: u32 = 3;
 
 /// A connected grammers client (connections are made on the first call).
 pub struct Telegram {
     client: Client,
     runner: JoinHandle<()>,
     threshold: Duration,
+    home_dc: i32,
+    /// The other DCs our authorization was imported into (once each).
+    authorized_dcs: Vec<i32>,
+    /// Where the last file that answered FILE_MIGRATE lives (its key and DC), so its later
+    /// parts go there directly: a download asks for one file's parts in a row.
+    migrated: Option<(String, i32)>,
 }
 
 impl Telegram {
@@ -36,6 +51,7 @@ impl Telegram {
         api_id: i32,
         threshold: Duration,
     ) -> (Self, mpsc::UnboundedReceiver<FloodNotice>) {
+        let home_dc = session.home_dc();
         let (policy, notices) = FloodPolicy::new(threshold);
         let params = ConnectionParams {
             retry_policy: Box::new(policy),
@@ -49,6 +65,9 @@ impl Telegram {
                 client,
                 runner,
                 threshold,
+                home_dc,
+                authorized_dcs: Vec::new(),
+                migrated: None,
             },
             notices,
         )
@@ -63,14 +82,26 @@ impl Telegram {
     }
 
     /// One part of a file from the data centre holding it. Telegram answers FILE_MIGRATE_<dc>
-    /// when the file lives elsewhere; that data centre accepts our authorization once it is
-    /// exported from home and imported there.
+    /// when the file lives elsewhere; that data centre answers AUTH_KEY_UNREGISTERED until our
+    /// authorization is exported from home and imported there (once per DC). Flood waits and
+    /// dropped connections are retried inside `invoke_in_dc` by the same [`FloodPolicy`] as
+    /// history requests.
     async fn download_part_in_dc(
         &mut self,
         file: &RemoteFile,
         offset: u64,
         limit: u32,
     ) -> Result<Vec<u8>, DownloadError> {
+        if limit > MAX_PART {
+            return Err(SourceError::channel(
+                ErrorReason::Rpc,
+                format!(
+                    "a part of {limit} bytes was asked for {}: grammers receives at most {MAX_PART}",
+                    file.telegram_key
+                ),
+            )
+            .into());
+        }
         let location =
             tl::enums::InputFileLocation::from_bytes(&file.location.input).map_err(|e| {
                 SourceError::channel(
@@ -88,10 +119,13 @@ impl Telegram {
             offset: i64::try_from(offset).unwrap_or(i64::MAX),
             limit: i32::try_from(limit).unwrap_or(i32::MAX),
         };
-        let mut dc = file.location.dc_id;
-        let mut exported_to = None;
+        let mut dc = match &self.migrated {
+            Some((key, dc)) if *key == file.telegram_key => *dc,
+            _ => file.location.dc_id,
+        };
+        let mut migrations = 0;
         loop {
-            match self.client.invoke_in_dc(dc, &request).await {
+            let error = match self.client.invoke_in_dc(dc, &request).await {
                 Ok(tl::enums::upload::File::File(part)) => return Ok(part.bytes),
                 Ok(tl::enums::upload::File::CdnRedirect(_)) => {
                     return Err(SourceError::channel(
@@ -100,19 +134,32 @@ impl Telegram {
                     )
                     .into());
                 }
-                Err(InvocationError::Rpc(e)) if e.name.starts_with("FILE_REFERENCE_") => {
-                    return Err(DownloadError::ReferenceExpired);
+                Err(error) => error,
+            };
+            match file_fault(&error) {
+                FileFault::ReferenceExpired => return Err(DownloadError::ReferenceExpired),
+                FileFault::Migrate(to) if migrations < MAX_MIGRATIONS => {
+                    migrations += 1;
+                    dc = to;
+                    self.migrated = Some((file.telegram_key.clone(), to));
                 }
-                Err(InvocationError::Rpc(e)) if e.code == 303 && e.value.is_some() => {
-                    dc = e.value.and_then(|v| i32::try_from(v).ok()).unwrap_or(dc);
-                }
-                Err(InvocationError::Rpc(e))
-                    if e.name == "AUTH_KEY_UNREGISTERED" && exported_to != Some(dc) =>
-                {
+                FileFault::Unauthorized if dc != self.home_dc => {
+                    if self.authorized_dcs.contains(&dc) {
+                        // Not the session's fault: home still accepts it.
+                        return Err(SourceError::channel(
+                            ErrorReason::Rpc,
+                            format!(
+                                "DC {dc} no longer accepts the authorization imported from home \
+                                 (downloading {})",
+                                file.telegram_key
+                            ),
+                        )
+                        .into());
+                    }
                     self.copy_authorization_to(dc).await?;
-                    exported_to = Some(dc);
+                    self.authorized_dcs.push(dc);
                 }
-                Err(e) => return Err(self.classify(&e).into()),
+                _ => return Err(self.classify(&error).into()),
             }
         }
     }
@@ -133,6 +180,7 @@ impl Telegram {
             )
             .await
             .map_err(|e| self.classify(&e))?;
+        tracing::info!(dc, "authorization imported into another DC for downloads");
         Ok(())
     }
 
@@ -344,11 +392,13 @@ pub fn batch(answer: tl::enums::messages::Messages) -> Batch {
     };
     let mut rows: Vec<_> = messages.iter().filter_map(mapping::message_row).collect();
     rows.sort_by_key(|row| row.id);
+    let mut files: Vec<_> = messages.iter().filter_map(mapping::remote_file).collect();
+    files.sort_by_key(|file| file.message_id);
     Batch {
         last_id: messages.iter().map(mapping::message_id).max(),
         messages: rows,
         remaining: newer.and_then(|n| u64::try_from(n).ok()),
-        files: Vec::new(),
+        files,
     }
 }
 

@@ -4,13 +4,15 @@
 //! types and media keys are Telegram Desktop's wherever it has one.
 
 use chrono::{DateTime, Utc};
-use grammers_tl_types as tl;
+use contract::media::MediaKind;
+use grammers_tl_types::{self as tl, Serializable};
 use serde_json::{Map, Value, json};
 
 use crate::store::model::{
     Entity, Media, MessageRow, OtherChatReply, Peer, PeerKind, Reaction, Reactor, ResolvedChannel,
     ServiceAction, forward_header,
 };
+use crate::telegram::source::{FileLocation, RemoteFile};
 
 /// Why a resolved peer cannot be collected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -377,6 +379,112 @@ pub fn media(media: &tl::enums::MessageMedia) -> Option<Media> {
     })
 }
 
+/// The file a message carries, as `upload.getFile` fetches it: a photo's largest size or a
+/// document itself. `None` for other media, for a photo or document Telegram sent empty, and
+/// for a photo without a downloadable size.
+pub fn remote_file(message: &tl::enums::Message) -> Option<RemoteFile> {
+    let tl::enums::Message::Message(m) = message else {
+        return None;
+    };
+    let message_id = i64::from(m.id);
+    match m.media.as_ref()? {
+        tl::enums::MessageMedia::Photo(media) => match media.photo.as_ref()? {
+            tl::enums::Photo::Photo(photo) => photo_file(message_id, photo),
+            tl::enums::Photo::Empty(_) => None,
+        },
+        tl::enums::MessageMedia::Document(media) => match media.document.as_ref()? {
+            tl::enums::Document::Document(document) => Some(document_file(message_id, document)),
+            tl::enums::Document::Empty(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// The largest size of a photo: (type, bytes). Stripped and path sizes are inline previews,
+/// not files.
+fn largest_size(sizes: &[tl::enums::PhotoSize]) -> Option<(&str, u64)> {
+    sizes
+        .iter()
+        .filter_map(|size| match size {
+            tl::enums::PhotoSize::Size(s) => Some((s.r#type.as_str(), i64::from(s.size))),
+            tl::enums::PhotoSize::Progressive(s) => {
+                Some((s.r#type.as_str(), i64::from(*s.sizes.last()?)))
+            }
+            tl::enums::PhotoSize::PhotoCachedSize(s) => {
+                Some((s.r#type.as_str(), s.bytes.len() as i64))
+            }
+            tl::enums::PhotoSize::Empty(_)
+            | tl::enums::PhotoSize::PhotoStrippedSize(_)
+            | tl::enums::PhotoSize::PhotoPathSize(_) => None,
+        })
+        .map(|(kind, size)| (kind, u64::try_from(size).unwrap_or(0)))
+        .max_by_key(|(_, size)| *size)
+}
+
+fn photo_file(message_id: i64, photo: &tl::types::Photo) -> Option<RemoteFile> {
+    let (thumb_size, size) = largest_size(&photo.sizes)?;
+    let input =
+        tl::enums::InputFileLocation::InputPhotoFileLocation(tl::types::InputPhotoFileLocation {
+            id: photo.id,
+            access_hash: photo.access_hash,
+            file_reference: photo.file_reference.clone(),
+            thumb_size: thumb_size.to_owned(),
+        });
+    Some(RemoteFile {
+        message_id,
+        kind: MediaKind::Photo,
+        telegram_key: format!("photo:{}", photo.id),
+        size,
+        mime_type: Some("image/jpeg".to_owned()),
+        location: FileLocation {
+            dc_id: photo.dc_id,
+            input: input.to_bytes(),
+        },
+    })
+}
+
+fn document_file(message_id: i64, document: &tl::types::Document) -> RemoteFile {
+    let input = tl::enums::InputFileLocation::InputDocumentFileLocation(
+        tl::types::InputDocumentFileLocation {
+            id: document.id,
+            access_hash: document.access_hash,
+            file_reference: document.file_reference.clone(),
+            thumb_size: String::new(),
+        },
+    );
+    RemoteFile {
+        message_id,
+        kind: document_kind(&document.attributes),
+        telegram_key: format!("document:{}", document.id),
+        size: u64::try_from(document.size).unwrap_or(0),
+        mime_type: (!document.mime_type.is_empty()).then(|| document.mime_type.clone()),
+        location: FileLocation {
+            dc_id: document.dc_id,
+            input: input.to_bytes(),
+        },
+    }
+}
+
+/// A document's kind from its attributes, the most specific first: a sticker or an animation
+/// also has a video attribute or an image size.
+fn document_kind(attributes: &[tl::enums::DocumentAttribute]) -> MediaKind {
+    use tl::enums::DocumentAttribute as A;
+    let has = |test: fn(&A) -> bool| attributes.iter().any(test);
+    if has(|a| matches!(a, A::Sticker(_) | A::CustomEmoji(_))) {
+        MediaKind::Sticker
+    } else if has(|a| matches!(a, A::Animated)) {
+        MediaKind::Animation
+    } else if has(|a| matches!(a, A::Video(_))) {
+        MediaKind::Video
+    } else if has(|a| matches!(a, A::Audio(audio) if audio.voice)) {
+        MediaKind::Voice
+    } else if has(|a| matches!(a, A::Audio(_))) {
+        MediaKind::Audio
+    } else {
+        MediaKind::Document
+    }
+}
+
 /// A poll in the export's shape (`question`, `closed`, `total_voters`, `answers` with `text`
 /// and `voters`), plus what only the API knows (`poll_id`, `quiz`).
 fn poll(media: &tl::types::MessageMediaPoll) -> Value {
@@ -707,10 +815,16 @@ mod tests {
             id: 6,
             date: 1_762_673_674,
             content: Some(fake_dc::history::Content {
-                media: Some(fake_dc::history::Media::Video {
-                    document_id: 9_000_000_000_000_000_001,
-                    duration: 12.5,
-                }),
+                media: Some(fake_dc::history::Media::file(fake_dc::File {
+                    file_name: Some("clip-9000000000000000001.mp4".into()),
+                    // Its duration is the message id's seconds and a half.
+                    ..fake_dc::File::new(
+                        12,
+                        9_000_000_000_000_000_001,
+                        fake_dc::FileKind::Video,
+                        1_048_576,
+                    )
+                })),
                 ..full_post_content()
             }),
         };
@@ -912,6 +1026,264 @@ mod tests {
         assert_eq!(
             resolved_channel(&channel_peer(6), &chats),
             Err(ChatProblem::Missing)
+        );
+    }
+
+    fn with_media(id: i32, media: tl::enums::MessageMedia) -> tl::enums::Message {
+        tl::enums::Message::Message(tl::types::Message {
+            media: Some(media),
+            ..bare(id)
+        })
+    }
+
+    fn document_media(
+        mime_type: &str,
+        attributes: Vec<tl::enums::DocumentAttribute>,
+    ) -> tl::enums::MessageMedia {
+        tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
+            nopremium: false,
+            spoiler: false,
+            video: false,
+            round: false,
+            voice: false,
+            document: Some(tl::enums::Document::Document(tl::types::Document {
+                id: 555,
+                access_hash: -9,
+                file_reference: vec![7, 7],
+                date: 0,
+                mime_type: mime_type.to_owned(),
+                size: 3_000_000_000,
+                thumbs: None,
+                video_thumbs: None,
+                dc_id: 4,
+                attributes,
+            })),
+            alt_documents: None,
+            video_cover: None,
+            video_timestamp: None,
+            ttl_seconds: None,
+        })
+    }
+
+    fn location(file: &RemoteFile) -> tl::enums::InputFileLocation {
+        use tl::Deserializable;
+        tl::enums::InputFileLocation::from_bytes(&file.location.input).unwrap()
+    }
+
+    #[test]
+    fn a_photo_is_fetched_at_its_largest_size() {
+        let sizes = vec![
+            tl::enums::PhotoSize::PhotoStrippedSize(tl::types::PhotoStrippedSize {
+                r#type: "i".into(),
+                bytes: vec![0; 5_000_000],
+            }),
+            tl::enums::PhotoSize::Size(tl::types::PhotoSize {
+                r#type: "x".into(),
+                w: 800,
+                h: 600,
+                size: 90_000,
+            }),
+            tl::enums::PhotoSize::Progressive(tl::types::PhotoSizeProgressive {
+                r#type: "y".into(),
+                w: 1280,
+                h: 960,
+                sizes: vec![10_000, 60_000, 150_000],
+            }),
+            tl::enums::PhotoSize::PhotoCachedSize(tl::types::PhotoCachedSize {
+                r#type: "s".into(),
+                w: 90,
+                h: 90,
+                bytes: vec![0; 2_000],
+            }),
+        ];
+        let photo = |sizes| {
+            tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+                spoiler: false,
+                live_photo: false,
+                photo: Some(tl::enums::Photo::Photo(tl::types::Photo {
+                    has_stickers: false,
+                    id: 42,
+                    access_hash: 43,
+                    file_reference: vec![1, 2, 3],
+                    date: 0,
+                    sizes,
+                    video_sizes: None,
+                    dc_id: 1,
+                })),
+                ttl_seconds: None,
+                video: None,
+            })
+        };
+        let file = remote_file(&with_media(9, photo(sizes.clone()))).unwrap();
+        assert_eq!(
+            (
+                file.message_id,
+                file.kind,
+                file.telegram_key.as_str(),
+                file.size,
+                file.location.dc_id
+            ),
+            (9, MediaKind::Photo, "photo:42", 150_000, 1),
+            "the progressive size's last size is its size; the stripped one is no file"
+        );
+        assert_eq!(file.mime_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(
+            location(&file),
+            tl::enums::InputFileLocation::InputPhotoFileLocation(
+                tl::types::InputPhotoFileLocation {
+                    id: 42,
+                    access_hash: 43,
+                    file_reference: vec![1, 2, 3],
+                    thumb_size: "y".into(),
+                }
+            )
+        );
+        let only_small = remote_file(&with_media(
+            9,
+            photo(vec![sizes[1].clone(), sizes[3].clone()]),
+        ));
+        assert_eq!(
+            only_small.map(|f| (f.size, f.kind)),
+            Some((90_000, MediaKind::Photo))
+        );
+        let cached = remote_file(&with_media(9, photo(vec![sizes[3].clone()]))).unwrap();
+        assert_eq!(cached.size, 2_000);
+        assert_eq!(
+            remote_file(&with_media(9, photo(vec![sizes[0].clone()]))),
+            None
+        );
+    }
+
+    #[test]
+    fn a_documents_kind_comes_from_its_attributes() {
+        use tl::enums::DocumentAttribute as A;
+        let video = |round_message| {
+            A::Video(tl::types::DocumentAttributeVideo {
+                round_message,
+                supports_streaming: true,
+                nosound: false,
+                duration: 1.0,
+                w: 1,
+                h: 1,
+                preload_prefix_size: None,
+                video_start_ts: None,
+                video_codec: None,
+            })
+        };
+        let audio = |voice| {
+            A::Audio(tl::types::DocumentAttributeAudio {
+                voice,
+                duration: 1,
+                title: None,
+                performer: None,
+                waveform: None,
+            })
+        };
+        let sticker = A::Sticker(tl::types::DocumentAttributeSticker {
+            mask: false,
+            alt: String::new(),
+            stickerset: tl::enums::InputStickerSet::Empty,
+            mask_coords: None,
+        });
+        let name = A::Filename(tl::types::DocumentAttributeFilename {
+            file_name: "a.pdf".into(),
+        });
+        for (attributes, kind) in [
+            (vec![name.clone()], MediaKind::Document),
+            (vec![], MediaKind::Document),
+            (vec![video(false)], MediaKind::Video),
+            (vec![video(true)], MediaKind::Video),
+            (vec![video(false), A::Animated], MediaKind::Animation),
+            (vec![audio(true)], MediaKind::Voice),
+            (vec![audio(false), name.clone()], MediaKind::Audio),
+            (vec![video(false), sticker.clone()], MediaKind::Sticker),
+            (vec![sticker], MediaKind::Sticker),
+        ] {
+            let file =
+                remote_file(&with_media(3, document_media("x/y", attributes.clone()))).unwrap();
+            assert_eq!(file.kind, kind, "{attributes:?}");
+        }
+        let file = remote_file(&with_media(
+            3,
+            document_media("application/pdf", vec![name]),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                file.telegram_key.as_str(),
+                file.size,
+                file.mime_type.as_deref(),
+                file.location.dc_id
+            ),
+            ("document:555", 3_000_000_000, Some("application/pdf"), 4),
+            "sizes above 2 GiB are kept"
+        );
+        assert_eq!(
+            location(&file),
+            tl::enums::InputFileLocation::InputDocumentFileLocation(
+                tl::types::InputDocumentFileLocation {
+                    id: 555,
+                    access_hash: -9,
+                    file_reference: vec![7, 7],
+                    thumb_size: String::new(),
+                }
+            )
+        );
+        let unnamed = remote_file(&with_media(3, document_media("", vec![]))).unwrap();
+        assert_eq!(unnamed.mime_type, None);
+    }
+
+    #[test]
+    fn other_media_and_other_messages_carry_no_file() {
+        let geo = tl::enums::MessageMedia::Geo(tl::types::MessageMediaGeo {
+            geo: tl::enums::GeoPoint::Empty,
+        });
+        assert_eq!(remote_file(&with_media(1, geo)), None);
+        let empty_photo = tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            photo: None,
+            ttl_seconds: None,
+            video: None,
+        });
+        assert_eq!(remote_file(&with_media(1, empty_photo)), None);
+        assert_eq!(remote_file(&tl::enums::Message::Message(bare(1))), None);
+        let deleted = tl::enums::Message::Empty(tl::types::MessageEmpty {
+            id: 1,
+            peer_id: None,
+        });
+        assert_eq!(remote_file(&deleted), None);
+    }
+
+    #[test]
+    fn the_fake_dcs_files_map_to_their_kinds_sizes_and_references() {
+        use fake_dc::{File, FileKind};
+        let channel = fake_dc::Channel::new(1001, "alpha", 10)
+            .file(File::new(1, 11, FileKind::Round, 100))
+            .file(File::new(2, 12, FileKind::Voice, 0))
+            .file(File::new(3, 13, FileKind::Sticker, 5).on_dc(4))
+            .file(File::new(4, 14, FileKind::Photo, 5_000));
+        let timeline = fake_dc::Timeline::new(&channel);
+        let files: Vec<_> = (1..=4)
+            .map(|id| remote_file(&fake_dc::answer::message(1001, &timeline.post(id))).unwrap())
+            .map(|f| {
+                (
+                    f.message_id,
+                    f.kind,
+                    f.size,
+                    f.location.dc_id,
+                    f.telegram_key,
+                )
+            })
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                (1, MediaKind::Video, 100, 2, "document:11".to_owned()),
+                (2, MediaKind::Voice, 0, 2, "document:12".to_owned()),
+                (3, MediaKind::Sticker, 5, 4, "document:13".to_owned()),
+                (4, MediaKind::Photo, 5_000, 2, "photo:14".to_owned()),
+            ]
         );
     }
 }

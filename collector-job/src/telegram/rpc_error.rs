@@ -32,6 +32,39 @@ pub fn flood_wait(error: &InvocationError) -> Option<Duration> {
     }
 }
 
+/// What a failed `upload.getFile` asks of the downloader, before it is sorted like any other
+/// call ([`classify`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFault {
+    /// FILE_REFERENCE_EXPIRED (or another FILE_REFERENCE_* error): the reference in the stored
+    /// message is stale; re-read the message for a fresh one.
+    ReferenceExpired,
+    /// FILE_MIGRATE_X: the file lives on DC X.
+    Migrate(i32),
+    /// 401 AUTH_KEY_UNREGISTERED: on a DC other than home, our authorization has not been
+    /// imported there yet.
+    Unauthorized,
+    /// Anything else.
+    Other,
+}
+
+/// Sorts a failed file request by what the downloader does about it.
+pub fn file_fault(error: &InvocationError) -> FileFault {
+    let InvocationError::Rpc(rpc) = error else {
+        return FileFault::Other;
+    };
+    if rpc.is("FILE_REFERENCE_*") {
+        return FileFault::ReferenceExpired;
+    }
+    match (rpc.code, rpc.name.as_str(), rpc.value) {
+        (303, "FILE_MIGRATE", Some(dc)) => {
+            i32::try_from(dc).map_or(FileFault::Other, FileFault::Migrate)
+        }
+        (401, "AUTH_KEY_UNREGISTERED", _) => FileFault::Unauthorized,
+        _ => FileFault::Other,
+    }
+}
+
 /// Sorts a failed call. `threshold` only words the message of a too-long flood wait.
 pub fn classify(error: &InvocationError, threshold: Duration) -> SourceError {
     match error {
@@ -190,6 +223,45 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn file_errors_say_what_the_downloader_does() {
+        assert_eq!(
+            file_fault(&rpc(400, "FILE_REFERENCE_EXPIRED")),
+            FileFault::ReferenceExpired
+        );
+        assert_eq!(
+            file_fault(&rpc(400, "FILE_REFERENCE_INVALID")),
+            FileFault::ReferenceExpired
+        );
+        assert_eq!(
+            file_fault(&rpc(303, "FILE_MIGRATE_4")),
+            FileFault::Migrate(4)
+        );
+        // Other migrations are not about files.
+        assert_eq!(file_fault(&rpc(303, "NETWORK_MIGRATE_4")), FileFault::Other);
+        assert_eq!(
+            file_fault(&rpc(401, "AUTH_KEY_UNREGISTERED")),
+            FileFault::Unauthorized
+        );
+        assert_eq!(file_fault(&rpc(401, "SESSION_REVOKED")), FileFault::Other);
+        for (code, name) in [
+            (400, "LIMIT_INVALID"),
+            (400, "OFFSET_INVALID"),
+            (400, "LOCATION_INVALID"),
+        ] {
+            assert_eq!(file_fault(&rpc(code, name)), FileFault::Other);
+            assert!(
+                matches!(classify(&rpc(code, name), THRESHOLD),
+                    SourceError::Channel { reason: ErrorReason::Rpc, ref message } if message.contains(name)),
+                "{name}"
+            );
+        }
+        // A flood wait reaches the downloader only above the threshold: it is sorted as such.
+        assert_eq!(file_fault(&rpc(420, "FLOOD_WAIT_5")), FileFault::Other);
+        let io = InvocationError::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert_eq!(file_fault(&io), FileFault::Other);
     }
 
     #[test]

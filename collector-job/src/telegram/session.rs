@@ -67,6 +67,11 @@ impl SessionBlob {
         }
     }
 
+    /// The datacenter the account lives in.
+    pub fn home_dc(&self) -> i32 {
+        self.home_dc
+    }
+
     /// A session to hand to grammers.
     pub fn into_session(self) -> MemorySession {
         let mut data = SessionData {
