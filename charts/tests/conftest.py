@@ -47,6 +47,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}, "alertLabels": {"team": "data"}},
         },
         "auditRetention": "90d",
+        "media": {"destination": {"directory": {"persistentVolumeClaim": "telegram-media", "subPath": "files"}}},
         "monitoringPage": {"enabled": False},
         "networkPolicy": {"enabled": True, "extraEgress": [{"ports": [{"port": 6379}]}]},
         "commonLabels": {"team": "data"},

@@ -284,6 +284,18 @@ def test_default_database_secret_is_configurable(chart) -> None:
     assert "--default-database-secret-key=url" in c["args"]
 
 
+def test_default_media_destination_reaches_the_operator_as_json(chart) -> None:
+    env = {e["name"]: e for e in container(render(chart, {}))["env"]}
+    assert "MEDIA_DESTINATION" not in env, "no default unless one is given"
+    s3 = {"bucket": "archive", "endpoint": "http://minio.storage:9000", "pathStyle": True,
+          "credentialsSecret": "media-s3"}
+    env = {e["name"]: e for e in container(render(chart, {"media": {"destination": {"s3": s3}}}))["env"]}
+    assert json.loads(env["MEDIA_DESTINATION"]["value"]) == {"s3": s3}
+    directory = {"persistentVolumeClaim": "archive", "subPath": "telegram"}
+    env = {e["name"]: e for e in container(render(chart, {"media": {"destination": {"directory": directory}}}))["env"]}
+    assert json.loads(env["MEDIA_DESTINATION"]["value"]) == {"directory": directory}
+
+
 def test_extras_reach_the_pod(chart) -> None:
     objects = render(chart, VARIANTS["everything"])
     pod = one(objects, "Deployment")["spec"]["template"]
@@ -359,6 +371,18 @@ BAD_VALUES = [
     ({"networkPolicy": {"apiServerPorts": []}}, "/networkPolicy/apiServerPorts", "minItems"),
     ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits/memory", "does not match pattern"),
     ({"replica": 2}, "", "additional properties 'replica' not allowed"),
+    (
+        {"media": {"destination": {"s3": {"bucket": "archive"}, "directory": {"persistentVolumeClaim": "a"}}}},
+        "/media/destination",
+        "maxProperties",
+    ),
+    ({"media": {"destination": {"s3": {"prefix": "tg/"}}}}, "/media/destination/s3", "missing property 'bucket'"),
+    ({"media": {"destination": {"s3": {"bucket": "archive", "pathstyle": True}}}}, "/media/destination/s3",
+     "additional properties 'pathstyle' not allowed"),
+    ({"media": {"destination": {"s3": {"bucket": "archive", "endpoint": "minio:9000"}}}},
+     "/media/destination/s3/endpoint", "does not match pattern"),
+    ({"media": {"destination": {"directory": {"persistentVolumeClaim": "a", "subPath": "/srv"}}}},
+     "/media/destination/directory/subPath", "does not match pattern"),
     ({"metrics": {"enable": True}}, "/metrics", "additional properties 'enable' not allowed"),
     ({"rbac": {"aggregateToDefaultRoles": "yes"}}, "/rbac/aggregateToDefaultRoles", "want boolean"),
     ({"monitoringPage": {"enabled": "yes"}}, "/monitoringPage/enabled", "want boolean"),

@@ -134,6 +134,15 @@ CEL_RULES: dict[str, Callable[[Any], bool]] = {
             sum(1 for b in sessions if b["secretRef"] == a["secretRef"]) == 1 for a in sessions
         )
     ),
+    "!has(self.destination) || (has(self.destination.s3) && !has(self.destination.directory)) || (!has(self.destination.s3) && has(self.destination.directory))": (
+        lambda media: "destination" not in media or (("s3" in media["destination"]) != ("directory" in media["destination"]))
+    ),
+    "self.kinds.all(k, self.kinds.exists_one(j, j == k))": lambda media: len(set(media["kinds"])) == len(media["kinds"]),
+    "!has(self.destination) || !has(self.destination.directory) || !has(self.destination.directory.subPath) || !self.destination.directory.subPath.matches('^/|(^|/)[.][.](/|$)')": (
+        lambda media: not re.search(
+            r"^/|(^|/)[.][.](/|$)", media.get("destination", {}).get("directory", {}).get("subPath", "")
+        )
+    ),
 }
 
 
@@ -180,6 +189,10 @@ def test_collection_example_uses_the_example_secrets() -> None:
             assert session["key"] in secrets[session["name"]]["stringData"]
             credentials = entry.get("apiCredentials", spec["apiCredentials"])["secretRef"]["name"]
             assert {"api_id", "api_hash"} <= secrets[credentials]["stringData"].keys()
+        s3 = spec.get("media", {}).get("destination", {}).get("s3", {})
+        if "credentialsSecret" in s3:
+            keys = secrets[s3["credentialsSecret"]]["stringData"].keys()
+            assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= keys
         database = spec.get("database", {"secretRef": {"name": "channel-collection-database", "key": "DATABASE_URL"}})
         assert database["secretRef"]["key"] in secrets[database["secretRef"]["name"]]["stringData"]
         assert obj["metadata"]["namespace"] == "telegram"
@@ -234,6 +247,28 @@ def test_bad_collections_are_refused(change, expected: str) -> None:
 )
 def test_bad_sharded_collections_are_refused(change, expected: str) -> None:
     errors = validate_collection(mutated(change, "busy"))
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda o: o["spec"]["media"]["destination"].update(directory={"persistentVolumeClaim": "media"}),
+            "spec.media.destination must set exactly one of s3 and directory",
+        ),
+        (lambda o: o["spec"]["media"]["kinds"].append("photo"), "spec.media.kinds must not list a kind twice"),
+        (
+            lambda o: o["spec"]["media"].update(destination={"directory": {"persistentVolumeClaim": "m", "subPath": "../x"}}),
+            "spec.media.destination.directory.subPath must be a relative path without '..'",
+        ),
+        (lambda o: o["spec"]["media"].update(maxFileSize="50MB"), "does not match"),
+        (lambda o: o["spec"]["media"].update(kinds=["gif"]), "is not one of"),
+        (lambda o: o["spec"]["media"]["destination"]["s3"].pop("bucket"), "'bucket' is a required property"),
+    ],
+)
+def test_bad_media_collections_are_refused(change, expected: str) -> None:
+    errors = validate_collection(mutated(change, "with-media"))
     assert any(expected in e for e in errors), errors
 
 

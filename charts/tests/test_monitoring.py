@@ -34,7 +34,8 @@ GRAFANA_BUILTINS = {"$__rate_interval": "2m", "$__interval": "30s", "$__range": 
 # The labels per-collection series may have: the collection, and one enumeration.
 COLLECTION_LABELS = {"namespace", "collection"}
 ENUMERATIONS = {"channelcollection_status_state": "state", "channelcollection_status_last_run_result": "result",
-                "channelcollection_runs_finished": "result"}
+                "channelcollection_runs_finished": "result", "channelcollection_media_files": "outcome",
+                "channelcollection_media_bytes": "outcome"}
 
 
 # --- the exposition -------------------------------------------------------------------------

@@ -168,6 +168,10 @@ pub enum MediaStore {
 /// Where the operator mounts a [`DirectoryDestination`]'s volume in the collector.
 pub const MEDIA_MOUNT_PATH: &str = "/var/lib/collector/media";
 
+/// The keys of an [`S3Destination`]'s `credentials_secret`, which the operator maps to
+/// environment variables of the same names: the standard ones S3 clients read.
+pub const S3_CREDENTIAL_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
 /// What a run did with files, per channel (in `collection_progress`) or over the run (in
 /// `collection_end`). A file already stored (by any message or channel) counts as neither
 /// downloaded nor skipped: it is linked, not fetched again.

@@ -6,6 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use contract::limits::{CollectionLimits, LOOKBACK_PATTERN};
+pub use contract::media::{
+    DirectoryDestination, MediaDestination, MediaKind, MediaSpec, S3Destination, SIZE_PATTERN,
+};
 
 use crate::status::ChannelCollectionStatus;
 
@@ -162,6 +165,19 @@ pub struct ChannelCollectionSpec {
     /// Bounds on what one run collects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<CollectionLimits>,
+
+    /// Download the files messages carry (photos, videos, documents, ...) into object storage
+    /// or a volume; off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(
+        "!has(self.destination) || (has(self.destination.s3) && !has(self.destination.directory)) || (!has(self.destination.s3) && has(self.destination.directory))"
+    ).message("spec.media.destination must set exactly one of s3 and directory"))]
+    #[x_kube(validation = Rule::new("self.kinds.all(k, self.kinds.exists_one(j, j == k))")
+        .message("spec.media.kinds must not list a kind twice"))]
+    #[x_kube(validation = Rule::new(
+        "!has(self.destination) || !has(self.destination.directory) || !has(self.destination.directory.subPath) || !self.destination.directory.subPath.matches('^/|(^|/)[.][.](/|$)')"
+    ).message("spec.media.destination.directory.subPath must be a relative path without '..'"))]
+    pub media: Option<MediaSpec>,
 }
 
 fn default_successful_history() -> i32 {

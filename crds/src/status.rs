@@ -1,3 +1,4 @@
+use contract::media::MediaCounts;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,11 @@ pub struct ChannelCollectionStatus {
     /// Seconds of flood waits Telegram imposed on the current run so far (every attempt).
     #[serde(default)]
     pub flood_wait_seconds_current_run: i64,
+
+    /// Files the current run downloaded, skipped and failed so far (`spec.media`; every
+    /// attempt); unset while there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_current_run: Option<RunMedia>,
 
     /// When the current run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,6 +290,56 @@ pub struct RunSummary {
     /// Messages the run found deleted (marked in the archive, never removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletions: Option<i64>,
+    /// Files the run downloaded, skipped and failed (`spec.media`), from the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<RunMedia>,
+}
+
+/// What a run did with the files its messages carry (`spec.media`): the audit log's counts,
+/// summed over every attempt and account.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMedia {
+    /// Files downloaded and stored.
+    #[serde(default)]
+    pub files_downloaded: i64,
+    /// Bytes of the files downloaded.
+    #[serde(default)]
+    pub bytes_downloaded: i64,
+    /// Files skipped for being larger than `spec.media.maxFileSize`.
+    #[serde(default)]
+    pub files_skipped_too_big: i64,
+    /// Files left for a later run once `spec.media.maxBytesPerRun` was spent.
+    #[serde(default)]
+    pub files_skipped_over_budget: i64,
+    /// Bytes of the skipped files.
+    #[serde(default)]
+    pub bytes_skipped: i64,
+    /// Files that could not be downloaded (the next run tries again).
+    #[serde(default)]
+    pub files_failed: i64,
+}
+
+impl RunMedia {
+    /// Files skipped, for either reason.
+    pub fn files_skipped(&self) -> i64 {
+        self.files_skipped_too_big
+            .saturating_add(self.files_skipped_over_budget)
+    }
+}
+
+impl From<MediaCounts> for RunMedia {
+    fn from(counts: MediaCounts) -> Self {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Self {
+            files_downloaded: count(counts.files_downloaded),
+            bytes_downloaded: count(counts.bytes_downloaded),
+            files_skipped_too_big: count(counts.files_skipped_too_big),
+            files_skipped_over_budget: count(counts.files_skipped_over_budget),
+            bytes_skipped: count(counts.bytes_skipped),
+            files_failed: count(counts.files_failed),
+        }
+    }
 }
 
 /// One channel's failure in a run.

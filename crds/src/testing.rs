@@ -9,7 +9,8 @@ use kube::api::ObjectMeta;
 use crate::time::to_k8s;
 use crate::{
     ApiCredentials, ChannelCollection, ChannelCollectionSpec, ChannelCollectionStatus,
-    ConcurrencyPolicy, DatabaseSource, SecretKeyRef, SecretRef, SessionSource, ShardSession,
+    ConcurrencyPolicy, DatabaseSource, MediaDestination, MediaKind, MediaSpec, S3Destination,
+    SecretKeyRef, SecretRef, SessionSource, ShardSession,
 };
 
 pub const NAMESPACE: &str = "telegram";
@@ -53,6 +54,29 @@ pub fn spec() -> ChannelCollectionSpec {
         database: None,
         collector: None,
         limits: None,
+        media: None,
+    }
+}
+
+/// A `spec.media` downloading photos and videos of at most 50 MiB, 1 GiB per run, into the
+/// bucket `archive` of an S3-compatible server, with credentials from the Secret `media-s3`.
+pub fn media_s3() -> MediaSpec {
+    MediaSpec {
+        kinds: vec![MediaKind::Photo, MediaKind::Video],
+        max_file_size: Some("50Mi".to_string()),
+        max_bytes_per_run: Some("1Gi".to_string()),
+        newer_than: None,
+        destination: Some(MediaDestination {
+            s3: Some(S3Destination {
+                bucket: "archive".to_string(),
+                prefix: Some("telegram/".to_string()),
+                endpoint: Some("http://minio.storage:9000".to_string()),
+                region: None,
+                path_style: true,
+                credentials_secret: Some("media-s3".to_string()),
+            }),
+            directory: None,
+        }),
     }
 }
 
@@ -75,6 +99,7 @@ pub trait TestCollection: Sized {
     fn channels(self, channels: &[&str]) -> Self;
     fn namespaced(self, namespace: &str) -> Self;
     fn generation(self, generation: i64) -> Self;
+    fn media(self, media: MediaSpec) -> Self;
 }
 
 impl TestCollection for ChannelCollection {
@@ -177,6 +202,10 @@ impl TestCollection for ChannelCollection {
     }
     fn generation(mut self, generation: i64) -> Self {
         self.metadata.generation = Some(generation);
+        self
+    }
+    fn media(mut self, media: MediaSpec) -> Self {
+        self.spec.media = Some(media);
         self
     }
 }

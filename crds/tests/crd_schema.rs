@@ -422,3 +422,95 @@ fn each_session_uses_its_own_credentials_or_the_spec_s() {
         .collect();
     assert_eq!(names, [("tg-a", "tg-api"), ("tg-b", "tg-api-b")]);
 }
+
+fn media(extra: Value) -> Value {
+    let mut media = json!({
+        "kinds": ["photo", "video"],
+        "maxFileSize": "50Mi",
+        "destination": {"s3": {"bucket": "archive", "credentialsSecret": "media-s3"}},
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        media[key] = value.clone();
+    }
+    spec_with(json!({"interval": "10m", "media": media}))
+}
+
+#[test]
+fn media_with_one_destination_or_none_passes() {
+    assert_eq!(cel_errors(media(json!({}))), Vec::<String>::new());
+    let directory =
+        json!({"directory": {"persistentVolumeClaim": "archive", "subPath": "tg/media"}});
+    assert_eq!(
+        cel_errors(media(json!({"destination": directory}))),
+        Vec::<String>::new()
+    );
+    // The operator-wide default destination applies.
+    let mut without = media(json!({}));
+    without["media"]
+        .as_object_mut()
+        .unwrap()
+        .remove("destination");
+    assert_eq!(cel_errors(without), Vec::<String>::new());
+}
+
+#[test]
+fn a_media_destination_with_both_or_neither_is_rejected() {
+    let message = "spec.media.destination must set exactly one of s3 and directory";
+    let both =
+        json!({"s3": {"bucket": "archive"}, "directory": {"persistentVolumeClaim": "archive"}});
+    assert_eq!(
+        cel_errors(media(json!({"destination": both}))),
+        vec![message]
+    );
+    assert_eq!(cel_errors(media(json!({"destination": {}}))), vec![message]);
+}
+
+#[test]
+fn a_media_kind_listed_twice_is_rejected() {
+    assert_eq!(
+        cel_errors(media(json!({"kinds": ["photo", "voice", "photo"]}))),
+        vec!["spec.media.kinds must not list a kind twice"]
+    );
+}
+
+#[test]
+fn a_media_sub_path_must_stay_inside_the_volume() {
+    let message = "spec.media.destination.directory.subPath must be a relative path without '..'";
+    for bad in ["/etc", "..", "../x", "a/../b", "a/.."] {
+        let directory = json!({"directory": {"persistentVolumeClaim": "archive", "subPath": bad}});
+        assert_eq!(
+            cel_errors(media(json!({"destination": directory}))),
+            vec![message],
+            "{bad}"
+        );
+    }
+    for good in ["media", "a/b", "..hidden", "a..b/c", "./x"] {
+        let directory = json!({"directory": {"persistentVolumeClaim": "archive", "subPath": good}});
+        assert_eq!(
+            cel_errors(media(json!({"destination": directory}))),
+            Vec::<String>::new(),
+            "{good}"
+        );
+    }
+}
+
+#[test]
+fn media_sizes_follow_the_contract_s_pattern_and_media_is_optional() {
+    let schema = schema();
+    let media = &schema["properties"]["spec"]["properties"]["media"];
+    for field in ["maxFileSize", "maxBytesPerRun"] {
+        assert_eq!(
+            media["properties"][field]["pattern"],
+            crds::SIZE_PATTERN,
+            "{field}"
+        );
+    }
+    assert_eq!(media["properties"]["kinds"]["maxItems"], 7);
+    let required = schema["properties"]["spec"]["required"].as_array().unwrap();
+    assert!(!required.contains(&json!("media")), "{required:?}");
+    // Collections written before media existed parse, and serialize back without it.
+    let spec: crds::ChannelCollectionSpec =
+        serde_json::from_value(spec_with(json!({"interval": "10m"}))).unwrap();
+    assert!(spec.media.is_none());
+    assert!(serde_json::to_value(&spec).unwrap().get("media").is_none());
+}

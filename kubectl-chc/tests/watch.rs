@@ -72,6 +72,7 @@ fn summary(job: &str, result: RunResult) -> RunSummary {
         errors: Some(0),
         edits: None,
         deletions: None,
+        media: None,
     }
 }
 

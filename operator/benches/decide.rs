@@ -36,6 +36,7 @@ fn defaults() -> JobDefaults {
             name: "db".into(),
             key: "url".into(),
         }),
+        media_destination: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn active_collection(i: usize, started: DateTime<Utc>) -> (serde_json::Value, se
             name: "db".into(),
             key: "DATABASE_URL".into(),
         }),
+        media_destination: None,
     };
     let job = operator::job::build(&cc, &defaults, started, None).expect("the Job builds");
     let job_name = job.metadata.name.clone().unwrap();

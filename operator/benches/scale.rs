@@ -210,6 +210,7 @@ async fn bare_client(n: usize, latency: Duration, costs: Costs) -> Wave {
             name: "db".to_string(),
             key: "DATABASE_URL".to_string(),
         }),
+        media_destination: None,
     };
     let jobs: Vec<Job> = {
         let c = server.cluster.lock().unwrap();

@@ -150,6 +150,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     name,
                     key: args.default_database_secret_key.clone(),
                 }),
+            media_destination: args.media_destination.clone(),
         },
         metrics,
         leader: leader_state,

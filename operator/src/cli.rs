@@ -3,6 +3,7 @@
 use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use crds::MediaDestination;
 
 use telemetry::LogFormat;
 
@@ -74,6 +75,14 @@ pub struct RunArgs {
         default_value = "DATABASE_URL"
     )]
     pub default_database_secret_key: String,
+
+    /// Where files go for collections whose `spec.media` names no destination (in each
+    /// collection's namespace): the JSON of a `spec.media.destination`, e.g.
+    /// `{"s3": {"bucket": "archive", "credentialsSecret": "media-s3"}}` or
+    /// `{"directory": {"persistentVolumeClaim": "archive"}}`. Without it such collections are
+    /// stalled.
+    #[arg(long, env = "MEDIA_DESTINATION", value_parser = media_destination)]
+    pub media_destination: Option<MediaDestination>,
 
     /// How often an active run's status is refreshed from the audit log even when no row
     /// announced itself (1s to 30s): the safety net; each row written wakes its collection
@@ -155,6 +164,51 @@ fn status_refresh(value: &str) -> Result<Duration, String> {
     } else {
         Err(format!("{value} is not between 1s and 30s"))
     }
+}
+
+/// The default media destination: JSON of a `spec.media.destination` that the CRD would
+/// accept, with no key it does not know (a typo would otherwise be ignored silently).
+fn media_destination(value: &str) -> Result<MediaDestination, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(value).map_err(|e| format!("not JSON: {e}"))?;
+    let destination: MediaDestination = serde_json::from_value(json.clone())
+        .map_err(|e| format!("not a media destination: {e}"))?;
+    let known = serde_json::to_value(&destination).map_err(|e| e.to_string())?;
+    let mut problems: Vec<String> = unknown_keys(&json, &known, "")
+        .into_iter()
+        .map(|key| format!("unknown key {key}"))
+        .collect();
+    problems.extend(crate::validate::media_destination(
+        "the default media destination",
+        &destination,
+    ));
+    if problems.is_empty() {
+        Ok(destination)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Paths of the keys of `given` that `known` (what was read from it, written back) lacks.
+fn unknown_keys(given: &serde_json::Value, known: &serde_json::Value, at: &str) -> Vec<String> {
+    let Some(given) = given.as_object() else {
+        return Vec::new();
+    };
+    given
+        .iter()
+        .flat_map(|(key, value)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            match known.get(key) {
+                None if !value.is_null() => vec![path],
+                None => Vec::new(),
+                Some(inner) => unknown_keys(value, inner, &path),
+            }
+        })
+        .collect()
 }
 
 fn positive(value: &str) -> Result<f64, String> {

@@ -100,6 +100,12 @@ pub fn decide_with(
     if validated.is_ok() && cc.spec.database.is_none() && defaults.database.is_none() {
         validated = Err(BuildError::NoDatabase.to_string());
     }
+    // A missing destination is the spec's to fix (or the operator's default to set).
+    if validated.is_ok()
+        && let Err(error) = job::media_of(&cc.spec, defaults)
+    {
+        validated = Err(error.to_string());
+    }
     let cadence = match validated {
         Ok(cadence) => cadence,
         Err(message) => return stalled(cc, Stall::InvalidSpec(message)),

@@ -8,9 +8,10 @@
 use std::{collections::HashMap, fmt, sync::LazyLock};
 
 use contract::channel::{self, ChannelRef};
+use contract::media::{MediaKind, parse_size};
 use crds::{
     ChannelCollectionSpec, DURATION_PATTERN, LOOKBACK_PATTERN, MAX_CHANNELS, MAX_SESSIONS,
-    SECRET_NAME_PATTERN, SecretKeyRef,
+    MediaDestination, MediaSpec, SECRET_NAME_PATTERN, SIZE_PATTERN, SecretKeyRef,
 };
 use regex::Regex;
 
@@ -23,6 +24,7 @@ static SECRET_NAME_RE: LazyLock<Regex> = LazyLock::new(|| compile(SECRET_NAME_PA
 static SECRET_KEY_RE: LazyLock<Regex> = LazyLock::new(|| compile(r"^[-._a-zA-Z0-9]+$"));
 static PULL_POLICY_RE: LazyLock<Regex> =
     LazyLock::new(|| compile(r"^(Always|IfNotPresent|Never)$"));
+static SIZE_RE: LazyLock<Regex> = LazyLock::new(|| compile(SIZE_PATTERN));
 
 fn compile(pattern: &str) -> Regex {
     Regex::new(pattern).expect("the CRD's patterns are valid regexes")
@@ -149,6 +151,10 @@ pub fn validate(spec: &ChannelCollectionSpec) -> Result<Cadence, InvalidSpec> {
         }
     }
 
+    if let Some(media) = &spec.media {
+        media_spec(&mut problems, media);
+    }
+
     if let Some(collector) = &spec.collector {
         if let Some(policy) = &collector.image_pull_policy
             && !PULL_POLICY_RE.is_match(policy)
@@ -234,6 +240,110 @@ fn sessions(problems: &mut Vec<String>, spec: &ChannelCollectionSpec) {
             ));
         }
     }
+}
+
+/// `spec.media`: its schema (kinds, size patterns), its CEL rules (unique kinds, one
+/// destination, a relative subPath) and sizes that fit in 64 bits, which the pattern alone
+/// does not promise (`999999999999999Ti`). `newerThan` needs nothing more: it is parsed with
+/// the object. Whether a destination is set at all depends on the operator's default
+/// ([`crate::job::media`]).
+fn media_spec(problems: &mut Vec<String>, media: &MediaSpec) {
+    if media.kinds.is_empty() || media.kinds.len() > MediaKind::ALL.len() {
+        problems.push(format!(
+            "spec.media.kinds must list 1 to {} kinds, not {}",
+            MediaKind::ALL.len(),
+            media.kinds.len()
+        ));
+    }
+    for (i, kind) in media.kinds.iter().enumerate() {
+        if media.kinds[..i].contains(kind) {
+            problems.push(format!(
+                "spec.media.kinds must not list a kind twice ({} again at spec.media.kinds[{i}])",
+                kind.as_str()
+            ));
+        }
+    }
+    for (field, value) in [
+        ("maxFileSize", &media.max_file_size),
+        ("maxBytesPerRun", &media.max_bytes_per_run),
+    ] {
+        if let Some(value) = value
+            && (value.len() > 20 || !SIZE_RE.is_match(value) || parse_size(value).is_err())
+        {
+            problems.push(format!(
+                "spec.media.{field} {:?} is not a size such as 50Mi or 2G (at most 16 EiB)",
+                truncate(value)
+            ));
+        }
+    }
+    if let Some(destination) = &media.destination {
+        problems.extend(media_destination("spec.media.destination", destination));
+    }
+}
+
+/// What is wrong with a media destination named `field` (the spec's, or the operator's
+/// default at start-up): the CRD's bounds and CEL rules, and an endpoint that is an http(s)
+/// URL. Quotes only names, never anything a Secret holds.
+pub fn media_destination(field: &str, destination: &MediaDestination) -> Vec<String> {
+    let mut problems = Vec::new();
+    match (&destination.s3, &destination.directory) {
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => problems.push(format!("{field} must set exactly one of s3 and directory")),
+    }
+    if let Some(s3) = &destination.s3 {
+        if !(3..=63).contains(&s3.bucket.len()) {
+            problems.push(format!(
+                "{field}.s3.bucket {:?} must be 3 to 63 characters",
+                truncate(&s3.bucket)
+            ));
+        }
+        for (name, value, max) in [
+            ("prefix", &s3.prefix, 512),
+            ("endpoint", &s3.endpoint, 2048),
+            ("region", &s3.region, 64),
+        ] {
+            if value.as_ref().is_some_and(|v| v.len() > max) {
+                problems.push(format!(
+                    "{field}.s3.{name} must be at most {max} characters"
+                ));
+            }
+        }
+        if let Some(endpoint) = &s3.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            problems.push(format!(
+                "{field}.s3.endpoint {:?} is not an http:// or https:// URL",
+                truncate(endpoint)
+            ));
+        }
+        if let Some(secret) = &s3.credentials_secret {
+            secret_name(
+                &mut problems,
+                &format!("{field}.s3.credentialsSecret"),
+                secret,
+            );
+        }
+    }
+    if let Some(directory) = &destination.directory {
+        let claim = &directory.persistent_volume_claim;
+        if claim.is_empty() || claim.len() > 253 || !SECRET_NAME_RE.is_match(claim) {
+            problems.push(format!(
+                "{field}.directory.persistentVolumeClaim {:?} is not a valid claim name",
+                truncate(claim)
+            ));
+        }
+        if let Some(sub_path) = &directory.sub_path
+            && (sub_path.len() > 512
+                || sub_path.starts_with('/')
+                || sub_path.split('/').any(|part| part == ".."))
+        {
+            problems.push(format!(
+                "{field}.directory.subPath {:?} must be a relative path without '..' of at most 512 characters",
+                truncate(sub_path)
+            ));
+        }
+    }
+    problems
 }
 
 fn range(problems: &mut Vec<String>, field: &str, value: i32, max: i32) {

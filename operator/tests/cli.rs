@@ -121,3 +121,74 @@ fn the_database_url_is_optional_and_never_shown() {
     assert!(Cli::try_parse_from(["operator", "run", "--kube-api-qps", "0"]).is_err());
     assert!(Cli::try_parse_from(["operator", "run", "--max-concurrent-reconciles", "0"]).is_err());
 }
+
+fn media_destination(json: &str) -> Result<Option<crds::MediaDestination>, String> {
+    match Cli::try_parse_from(["operator", "run", "--media-destination", json]) {
+        Ok(cli) => {
+            let Sub::Run(args) = cli.command() else {
+                panic!("run expected")
+            };
+            Ok(args.media_destination)
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+#[test]
+fn the_default_media_destination_is_checked_at_start() {
+    let s3 = media_destination(
+        r#"{"s3": {"bucket": "archive", "endpoint": "https://s3.example.com", "pathStyle": true,
+                  "credentialsSecret": "media-s3"}}"#,
+    )
+    .unwrap()
+    .unwrap();
+    let bucket = s3.s3.unwrap();
+    assert_eq!(
+        (bucket.bucket.as_str(), bucket.path_style),
+        ("archive", true)
+    );
+    let directory = media_destination(
+        r#"{"directory": {"persistentVolumeClaim": "archive", "subPath": "tg"}}"#,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        directory.directory.unwrap().persistent_volume_claim,
+        "archive"
+    );
+    let Sub::Run(args) = Cli::try_parse_from(["operator", "run"]).unwrap().command() else {
+        panic!("run expected")
+    };
+    assert_eq!(args.media_destination, None, "no default unless given");
+
+    // Each bad default fails the start with a line saying what is wrong.
+    for (json, says) in [
+        ("s3://archive", "not JSON"),
+        (r#"{"s3": {"prefix": "tg/"}}"#, "missing field `bucket`"),
+        (
+            r#"{"s3": {"bucket": "archive"}, "directory": {"persistentVolumeClaim": "a"}}"#,
+            "must set exactly one of s3 and directory",
+        ),
+        ("{}", "must set exactly one of s3 and directory"),
+        (
+            r#"{"s3": {"bucket": "archive", "pathstyle": true}}"#,
+            "unknown key s3.pathstyle",
+        ),
+        (
+            r#"{"s3": {"bucket": "archive", "endpoint": "minio:9000"}}"#,
+            "is not an http:// or https:// URL",
+        ),
+        (
+            r#"{"s3": {"bucket": "archive", "credentialsSecret": "Media_S3"}}"#,
+            "is not a valid Secret name",
+        ),
+        (
+            r#"{"directory": {"persistentVolumeClaim": "archive", "subPath": "../etc"}}"#,
+            "must be a relative path without '..'",
+        ),
+    ] {
+        let error = media_destination(json).unwrap_err();
+        assert!(error.contains(says), "{json}: {error}");
+        assert!(error.contains("--media-destination"), "{error}");
+    }
+}

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crds::testing::{NAMESPACE, TestCollection, t0};
 use crds::{
-    ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary,
+    ChannelCollection, ChannelCollectionStatus, CollectionState, RunMedia, RunResult, RunSummary,
     condition::STALLED,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -314,6 +314,71 @@ fn counters_come_from_the_run_totals() {
 }
 
 #[test]
+fn media_counters_are_by_outcome_and_only_for_collections_with_media() {
+    let mut totals = RunTotals::default();
+    for files in [3, 4] {
+        totals.add(&RunSummary {
+            job: "news-x".into(),
+            result: Some(RunResult::Succeeded),
+            media: Some(RunMedia {
+                files_downloaded: files,
+                bytes_downloaded: files * 1_000,
+                files_skipped_too_big: 1,
+                files_skipped_over_budget: 2,
+                bytes_skipped: 7_000,
+                files_failed: 1,
+            }),
+            ..RunSummary::default()
+        });
+    }
+    // A run that had no media (before spec.media was set) adds nothing.
+    totals.add(&RunSummary {
+        job: "news-y".into(),
+        result: Some(RunResult::Succeeded),
+        ..RunSummary::default()
+    });
+    let key = CollectionKey::new(NAMESPACE, "news");
+    let with_media = collecting().media(crds::testing::media_s3());
+    let out = of(
+        &families(
+            &[Arc::new(with_media.clone())],
+            &HashMap::from([(key.clone(), totals)]),
+            t0(),
+        ),
+        "news",
+    );
+    let media: Vec<&String> = out.iter().filter(|s| s.contains("_media_")).collect();
+    let expected = [
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"news\",outcome=\"downloaded\"} 7",
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"news\",outcome=\"skipped_too_big\"} 2",
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"news\",outcome=\"skipped_over_budget\"} 4",
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"news\",outcome=\"failed\"} 2",
+        "channelcollection_media_bytes_total{namespace=\"telegram\",collection=\"news\",outcome=\"downloaded\"} 7000",
+        "channelcollection_media_bytes_total{namespace=\"telegram\",collection=\"news\",outcome=\"skipped\"} 14000",
+    ];
+    assert_eq!(media, expected.iter().collect::<Vec<_>>());
+
+    // With media on but no run seen yet, every outcome starts at 0.
+    let fresh = of(
+        &families(&[Arc::new(with_media)], &HashMap::new(), t0()),
+        "news",
+    );
+    assert_eq!(fresh.iter().filter(|s| s.contains("_media_")).count(), 6);
+    assert!(
+        fresh
+            .iter()
+            .filter(|s| s.contains("_media_"))
+            .all(|s| s.ends_with(" 0"))
+    );
+    // Without spec.media and nothing counted: no media series at all.
+    let off = of(
+        &families(&[Arc::new(collecting())], &HashMap::new(), t0()),
+        "news",
+    );
+    assert!(!off.iter().any(|s| s.contains("_media_")), "{off:#?}");
+}
+
+#[test]
 fn only_listed_collections_have_series_sorted_by_namespace_and_name() {
     let mut elsewhere = collecting();
     elsewhere.metadata.namespace = Some("archive".into());
@@ -323,7 +388,7 @@ fn only_listed_collections_have_series_sorted_by_namespace_and_name() {
         RunTotals {
             messages: 5,
             succeeded: 1,
-            failed: 0,
+            ..RunTotals::default()
         },
     )]);
     let out = families(

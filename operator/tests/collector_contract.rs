@@ -53,6 +53,8 @@ fn materialised_env(container: &Container) -> BTreeMap<String, String> {
                 match secret.key.as_str() {
                     "api_id" => "12345".to_string(),
                     "DATABASE_URL" => "postgres://collector@db:5432/telegram".to_string(),
+                    "AWS_ACCESS_KEY_ID" => "AKIAEXAMPLE".to_string(),
+                    "AWS_SECRET_ACCESS_KEY" => "example-secret-key".to_string(),
                     other => panic!("unexpected Secret key {other} in the collector's env"),
                 }
             } else if let Some(field) = &from.field_ref {
@@ -305,4 +307,75 @@ fn each_index_of_a_sharded_job_gets_a_configuration_the_collector_accepts() {
         collected, cc.spec.channels,
         "the indexes collect every channel once between them"
     );
+}
+
+/// The pod's view of a Job with `spec.media`: its env and where its media volume is mounted.
+fn media_pod(cc: &ChannelCollection) -> (BTreeMap<String, String>, Option<(String, String)>) {
+    let job = job_for(cc, t0());
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let container = &pod.containers[0];
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == operator::job::media::MEDIA_VOLUME)
+        .map(|m| {
+            let volume = pod.volumes.iter().flatten().find(|v| v.name == m.name);
+            let claim = volume
+                .and_then(|v| v.persistent_volume_claim.as_ref())
+                .expect("the media volume is the claim");
+            (m.mount_path.clone(), claim.claim_name.clone())
+        });
+    let env = materialised_env(container);
+    // The collector's own configuration still accepts the Job.
+    let session = contract::job::SESSION_PATH.to_string();
+    raw_config(&env, session)
+        .check()
+        .expect("the collector accepts a Job with media");
+    (env, mount)
+}
+
+/// `COLLECTOR_MEDIA` is exactly the contract's `MediaSettings` as JSON, which is what the
+/// collector reads; the store it names is where the pod finds it (a mounted directory, or a
+/// bucket with the standard AWS credential variables).
+#[test]
+fn the_media_settings_are_what_the_collector_reads() {
+    use contract::media::{MEDIA_MOUNT_PATH, MediaSettings, MediaStore, S3_CREDENTIAL_KEYS};
+
+    let (env, mount) = media_pod(&collection().media(media_s3()));
+    let settings: MediaSettings =
+        serde_json::from_str(&env[contract::job::env::MEDIA]).expect("MediaSettings JSON");
+    assert_eq!(settings.max_file_size, Some(50 << 20));
+    assert!(matches!(settings.store, MediaStore::S3 { ref bucket, .. } if bucket == "archive"));
+    assert_eq!(mount, None);
+    for key in S3_CREDENTIAL_KEYS {
+        assert!(env.contains_key(key), "{key} reaches the pod");
+    }
+
+    let mut media = media_s3();
+    media.destination = Some(crds::MediaDestination {
+        s3: None,
+        directory: Some(crds::DirectoryDestination {
+            persistent_volume_claim: "archive".to_string(),
+            sub_path: Some("telegram".to_string()),
+        }),
+    });
+    let (env, mount) = media_pod(&collection().media(media));
+    let settings: MediaSettings =
+        serde_json::from_str(&env[contract::job::env::MEDIA]).expect("MediaSettings JSON");
+    let MediaStore::Directory { path } = settings.store else {
+        panic!("a directory store expected")
+    };
+    assert_eq!(
+        mount,
+        Some((path, "archive".to_string())),
+        "the collector's directory is the claim's mount"
+    );
+    assert_eq!(mount.unwrap().0, MEDIA_MOUNT_PATH);
+    assert!(S3_CREDENTIAL_KEYS.iter().all(|k| !env.contains_key(*k)));
+
+    // Without spec.media the variable is not set: no files are downloaded.
+    let (env, mount) = media_pod(&collection());
+    assert!(!env.contains_key(contract::job::env::MEDIA));
+    assert_eq!(mount, None);
 }

@@ -4,7 +4,11 @@ mod common;
 
 use common::progress::*;
 use contract::audit::{AuditEvent, AuditRow, EndReason, ErrorReason};
-use crds::{ChannelCollection, ChannelCollectionStatus, CollectionState, RunResult, RunSummary};
+use contract::media::MediaCounts;
+use crds::testing::TestCollection;
+use crds::{
+    ChannelCollection, ChannelCollectionStatus, CollectionState, RunMedia, RunResult, RunSummary,
+};
 use k8s_openapi::api::batch::v1::Job;
 use operator::status::{
     AuditInput, ChannelDurations, DerivedStatus, Followed, ProgressUnavailable, derive,
@@ -673,6 +677,7 @@ fn finished_run_summary_counts_come_from_the_audit_log() {
             errors: Some(1),
             edits: Some(3),
             deletions: Some(2),
+            media: None,
         })
     );
     assert_eq!(derived.collection_start_time, Some(to_k8s(at(0))));
@@ -870,4 +875,132 @@ fn eta_is_never_negative_when_a_run_overruns() {
     let derived = derive(&collection(&CHANNELS), Some(&run), at(10_000));
     assert_eq!(derived.estimated_time_remaining, Some(20));
     assert_eq!(derived.eta.as_deref(), Some("20s"));
+}
+
+fn files(downloaded: u64, bytes: u64, too_big: u64, over_budget: u64, failed: u64) -> MediaCounts {
+    MediaCounts {
+        files_downloaded: downloaded,
+        bytes_downloaded: bytes,
+        files_skipped_too_big: too_big,
+        files_skipped_over_budget: over_budget,
+        bytes_skipped: (too_big + over_budget) * 1000,
+        files_failed: failed,
+    }
+}
+
+fn media_collection() -> ChannelCollection {
+    collection(&CHANNELS).media(crds::testing::media_s3())
+}
+
+#[test]
+fn a_run_s_files_are_counted_live_and_in_its_summary() {
+    let mut log = Log::new();
+    let mut a = Attempt::start(&mut log, RUN, "pod-a", 4, 0);
+    a.done_with_media(&mut log, "alpha", 10, files(3, 3_000, 1, 0, 0), 10);
+    let history = ChannelDurations::default();
+    let job = job_active(RUN, 0);
+    let rows = log.rows(RUN);
+    let live = derive(
+        &media_collection(),
+        Some(&tracked(
+            RUN,
+            Some(&job),
+            AuditInput::Rows {
+                rows: &rows,
+                history: &history,
+            },
+        )),
+        at(15),
+    );
+    assert_eq!(
+        live.media_current_run,
+        Some(files(3, 3_000, 1, 0, 0).into())
+    );
+    assert_eq!(live.finished, None);
+
+    a.done_with_media(&mut log, "bravo", 10, files(2, 500, 0, 4, 1), 20);
+    a.done(&mut log, "charlie", 10, 30);
+    a.done(&mut log, "delta", 10, 40);
+    a.end(&mut log, 41, None);
+    let rows = log.rows(RUN);
+    let job = job_complete(RUN, 0, 42);
+    let done = derive(
+        &media_collection(),
+        Some(&tracked(
+            RUN,
+            Some(&job),
+            AuditInput::Rows {
+                rows: &rows,
+                history: &history,
+            },
+        )),
+        at(45),
+    );
+    let expected = RunMedia {
+        files_downloaded: 5,
+        bytes_downloaded: 3_500,
+        files_skipped_too_big: 1,
+        files_skipped_over_budget: 4,
+        bytes_skipped: 5_000,
+        files_failed: 1,
+    };
+    assert_eq!(done.media_current_run, Some(expected));
+    assert_eq!(done.finished.unwrap().media, Some(expected));
+}
+
+#[test]
+fn a_killed_attempt_s_files_count_with_its_retry_s() {
+    let mut log = Log::new();
+    let mut first = Attempt::start(&mut log, RUN, "pod-a", 4, 0);
+    first.done_with_media(&mut log, "alpha", 10, files(2, 2_000, 0, 0, 0), 10);
+    // pod-a is killed without collection_end; pod-b retries and finishes.
+    let mut second = Attempt::start(&mut log, RUN, "pod-b", 4, 60);
+    second.done_with_media(&mut log, "bravo", 10, files(1, 100, 0, 0, 0), 70);
+    second.end(&mut log, 80, None);
+    let rows = log.rows(RUN);
+    let history = ChannelDurations::default();
+    let job = job_complete(RUN, 0, 81);
+    let summary = derive(
+        &media_collection(),
+        Some(&tracked(
+            RUN,
+            Some(&job),
+            AuditInput::Rows {
+                rows: &rows,
+                history: &history,
+            },
+        )),
+        at(90),
+    )
+    .finished
+    .unwrap();
+    let media = summary.media.unwrap();
+    assert_eq!((media.files_downloaded, media.bytes_downloaded), (3, 2_100));
+}
+
+#[test]
+fn a_run_without_files_says_so_only_where_media_is_on() {
+    let rows = finished_run();
+    let history = ChannelDurations::default();
+    let job = job_complete(RUN, 0, 42);
+    let summary = |cc: &ChannelCollection| {
+        derive(
+            cc,
+            Some(&tracked(
+                RUN,
+                Some(&job),
+                AuditInput::Rows {
+                    rows: &rows,
+                    history: &history,
+                },
+            )),
+            at(45),
+        )
+    };
+    let off = summary(&collection(&CHANNELS));
+    assert_eq!(off.finished.unwrap().media, None);
+    assert_eq!(off.media_current_run, None);
+    let on = summary(&media_collection());
+    assert_eq!(on.finished.unwrap().media, Some(RunMedia::default()));
+    assert_eq!(on.media_current_run, None);
 }

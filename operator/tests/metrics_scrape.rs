@@ -89,7 +89,8 @@ fn news() -> ChannelCollection {
 fn daily() -> ChannelCollection {
     let cc = ChannelCollection::test()
         .named("daily")
-        .cron("0 3 * * *", None);
+        .cron("0 3 * * *", None)
+        .media(crds::testing::media_s3());
     let run = job_for(&cc, t0()).name_any();
     cc.with_status(ChannelCollectionStatus {
         state: Some(CollectionState::Collecting),
@@ -111,6 +112,18 @@ fn paused() -> ChannelCollection {
         })
 }
 
+/// The daily run's files: 5 downloaded (3 MB), 1 too big, 1 failed.
+fn daily_media() -> contract::media::MediaCounts {
+    contract::media::MediaCounts {
+        files_downloaded: 5,
+        bytes_downloaded: 3_000_000,
+        files_skipped_too_big: 1,
+        files_skipped_over_budget: 0,
+        bytes_skipped: 80_000_000,
+        files_failed: 1,
+    }
+}
+
 async fn write_daily_run(pool: &PgPool, run: &str) {
     let writer = AuditWriter::new(
         pool.clone(),
@@ -130,7 +143,7 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
         AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
-            media: Default::default(),
+            media: daily_media(),
             channel_name: "@durov".into(),
             messages_collected: 42,
             channels_processed: 1,
@@ -142,7 +155,7 @@ async fn write_daily_run(pool: &PgPool, run: &str) {
         AuditEvent::End(CollectionEnd {
             edits_found: 0,
             deletions_found: 0,
-            media: Default::default(),
+            media: daily_media(),
             total_messages: 42,
             channels_synced: 1,
             total_channels: 1,
@@ -405,6 +418,9 @@ async fn a_running_operator_exports_every_collection(pool: PgPool) {
         "channel_collection_operator_ready 1",
         "channel_collection_operator_leader 1",
         "channelcollection_runs_finished_total{namespace=\"telegram\",collection=\"daily\",result=\"Succeeded\"} 1",
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"daily\",outcome=\"downloaded\"} 5",
+        "channelcollection_media_files_total{namespace=\"telegram\",collection=\"daily\",outcome=\"failed\"} 1",
+        "channelcollection_media_bytes_total{namespace=\"telegram\",collection=\"daily\",outcome=\"downloaded\"} 3000000",
         "channelcollection_status_state{namespace=\"telegram\",collection=\"news\",state=\"Collecting\"} 1",
         "channelcollection_status_channels_processed{namespace=\"telegram\",collection=\"news\"} 3",
         "channelcollection_status_channels{namespace=\"telegram\",collection=\"news\"} 10",

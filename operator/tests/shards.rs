@@ -6,6 +6,7 @@ mod common;
 
 use common::progress::*;
 use contract::audit::{AuditRow, EndReason};
+use contract::media::MediaCounts;
 use crds::{CollectionState, RunResult, ShardState, ShardStatus};
 use operator::job::ShardPlan;
 use operator::status::{AuditInput, ChannelDurations, DerivedStatus, Followed, derive};
@@ -156,6 +157,7 @@ fn waiting_only_while_every_collecting_index_waits() {
         messages: 0,
         edits: 0,
         deletions: 0,
+        media: Default::default(),
     };
     a.flood(&mut log, "@a1", 40, 20);
     let job = job_active(RUN, 0);
@@ -248,10 +250,17 @@ fn every_index_done_is_a_success_with_summed_counts() {
     for index in 0..4u32 {
         let mut s = start(&mut log, index, i64::from(index));
         for (i, channel) in PLAN[index as usize].1.iter().enumerate() {
-            s.done(
+            // Each channel downloads one file of 1,000 bytes.
+            let media = MediaCounts {
+                files_downloaded: 1,
+                bytes_downloaded: 1_000,
+                ..MediaCounts::default()
+            };
+            s.done_with_media(
                 &mut log,
                 channel,
                 100,
+                media,
                 10 * (i as i64 + 1) + i64::from(index),
             );
         }
@@ -266,6 +275,8 @@ fn every_index_done_is_a_success_with_summed_counts() {
     assert_eq!(finished.channels_synced, Some(8));
     assert_eq!(finished.channels_total, Some(8));
     assert_eq!(finished.errors, Some(0));
+    let media = finished.media.unwrap();
+    assert_eq!((media.files_downloaded, media.bytes_downloaded), (8, 8_000));
     // Ended when the last index ended; started when the first one started.
     assert_eq!(finished.end_time, Some(operator::time::to_k8s(at(33))));
     assert_eq!(finished.start_time, Some(operator::time::to_k8s(at(0))));

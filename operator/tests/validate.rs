@@ -283,3 +283,101 @@ fn the_sharded_job_s_env_names_are_reserved_too() {
         one_problem(name, cc, &format!("must not set {name}"));
     }
 }
+
+fn with_media(change: impl FnOnce(&mut crds::MediaSpec)) -> ChannelCollection {
+    let mut media = crds::testing::media_s3();
+    change(&mut media);
+    ChannelCollection::test().media(media)
+}
+
+#[test]
+fn media_rules_are_rechecked() {
+    assert_eq!(problems(with_media(|_| {})), Vec::<String>::new());
+    // No destination is valid here: the operator's default may apply (decided with it).
+    assert_eq!(
+        problems(with_media(|m| m.destination = None)),
+        Vec::<String>::new()
+    );
+    one_problem(
+        "a kind twice",
+        with_media(|m| m.kinds.push(crds::MediaKind::Photo)),
+        "spec.media.kinds must not list a kind twice (photo again at spec.media.kinds[2])",
+    );
+    one_problem(
+        "no kinds",
+        with_media(|m| m.kinds.clear()),
+        "spec.media.kinds must list 1 to 7 kinds, not 0",
+    );
+    one_problem(
+        "not a size",
+        with_media(|m| m.max_file_size = Some("50MB".to_string())),
+        "spec.media.maxFileSize \"50MB\" is not a size",
+    );
+    // The pattern allows it, 64 bits do not.
+    one_problem(
+        "too big a size",
+        with_media(|m| m.max_bytes_per_run = Some("999999999999999Ti".to_string())),
+        "spec.media.maxBytesPerRun \"999999999999999Ti\" is not a size",
+    );
+    one_problem(
+        "two destinations",
+        with_media(|m| {
+            m.destination.as_mut().unwrap().directory = Some(crds::DirectoryDestination {
+                persistent_volume_claim: "archive".to_string(),
+                sub_path: None,
+            })
+        }),
+        "spec.media.destination must set exactly one of s3 and directory",
+    );
+    one_problem(
+        "no destination kind",
+        with_media(|m| m.destination.as_mut().unwrap().s3 = None),
+        "spec.media.destination must set exactly one of s3 and directory",
+    );
+    one_problem(
+        "short bucket",
+        with_media(|m| m.destination.as_mut().unwrap().s3.as_mut().unwrap().bucket = "ab".into()),
+        "spec.media.destination.s3.bucket \"ab\" must be 3 to 63 characters",
+    );
+    one_problem(
+        "endpoint without a scheme",
+        with_media(|m| {
+            m.destination
+                .as_mut()
+                .unwrap()
+                .s3
+                .as_mut()
+                .unwrap()
+                .endpoint = Some("minio.storage:9000".into())
+        }),
+        "spec.media.destination.s3.endpoint \"minio.storage:9000\" is not an http:// or https:// URL",
+    );
+    for sub_path in ["/srv", "..", "a/../../b"] {
+        one_problem(
+            sub_path,
+            with_media(|m| {
+                m.destination = Some(crds::MediaDestination {
+                    s3: None,
+                    directory: Some(crds::DirectoryDestination {
+                        persistent_volume_claim: "archive".to_string(),
+                        sub_path: Some(sub_path.to_string()),
+                    }),
+                })
+            }),
+            "spec.media.destination.directory.subPath",
+        );
+    }
+    one_problem(
+        "bad claim name",
+        with_media(|m| {
+            m.destination = Some(crds::MediaDestination {
+                s3: None,
+                directory: Some(crds::DirectoryDestination {
+                    persistent_volume_claim: "Archive_1".to_string(),
+                    sub_path: None,
+                }),
+            })
+        }),
+        "spec.media.destination.directory.persistentVolumeClaim \"Archive_1\" is not a valid claim name",
+    );
+}

@@ -255,6 +255,7 @@ mod tests {
             errors: Some(0),
             edits: None,
             deletions: None,
+            media: None,
         };
         let deleted = RunSummary {
             job: "news-29931150".into(),

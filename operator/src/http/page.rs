@@ -19,7 +19,9 @@ use axum::{
     routing::get,
 };
 use chrono::{DateTime, Utc};
-use crds::{ChannelCollection, CollectionState, RunResult, ShardState, condition, time::from_k8s};
+use crds::{
+    ChannelCollection, CollectionState, RunMedia, RunResult, ShardState, condition, time::from_k8s,
+};
 use futures::{StreamExt, stream};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{ResourceExt, runtime::reflector::ObjectRef};
@@ -123,6 +125,8 @@ pub struct Row {
     pub messages: i64,
     pub errors: i32,
     pub flood_wait_seconds: i64,
+    /// Files of the current run (`spec.media`), shown when any.
+    pub media: Option<RunMedia>,
     pub eta_seconds: Option<i64>,
     pub eta: Option<String>,
     /// Seconds left of the flood wait (0 once over).
@@ -164,6 +168,8 @@ pub struct LastRun {
     pub channels_synced: Option<i32>,
     pub channels_total: Option<i32>,
     pub errors: Option<i32>,
+    /// Files of the run (`spec.media`), shown when any.
+    pub media: Option<RunMedia>,
     /// Seconds since the run ended.
     pub ended_seconds_ago: Option<i64>,
     pub end_time: Option<String>,
@@ -204,6 +210,7 @@ pub fn row(cc: &ChannelCollection, now: DateTime<Utc>) -> Row {
         messages: status.messages_collected_current_run,
         errors: status.errors_current_run,
         flood_wait_seconds: status.flood_wait_seconds_current_run,
+        media: status.media_current_run,
         eta_seconds: status.estimated_time_remaining,
         eta: status.eta,
         waiting_seconds: status.waiting_until.as_ref().map(|t| until(t).max(0)),
@@ -239,6 +246,7 @@ pub fn row(cc: &ChannelCollection, now: DateTime<Utc>) -> Row {
             channels_synced: r.channels_synced,
             channels_total: r.channels_total,
             errors: r.errors,
+            media: r.media,
         }),
         next_run_seconds: status.next_run_time.as_ref().map(until),
         next_run_time: status.next_run_time.as_ref().map(rfc3339),
@@ -285,6 +293,12 @@ mod tests {
             messages_collected_current_run: 1234,
             errors_current_run: 1,
             flood_wait_seconds_current_run: 30,
+            media_current_run: Some(RunMedia {
+                files_downloaded: 5,
+                bytes_downloaded: 3_000_000,
+                files_failed: 1,
+                ..RunMedia::default()
+            }),
             collection_start_time: Some(to_k8s(t0() - Duration::seconds(95))),
             estimated_time_remaining: Some(250),
             waiting_until: Some(to_k8s(t0() + Duration::seconds(42))),
@@ -322,12 +336,15 @@ mod tests {
                 "collecting": true, "channelsProcessed": 1, "channelsTotal": 3,
                 "currentChannel": "@durov", "messages": 1234, "errors": 1,
                 "floodWaitSeconds": 30, "etaSeconds": 250, "eta": "4m10s",
+                "media": {"filesDownloaded": 5, "bytesDownloaded": 3_000_000,
+                          "filesSkippedTooBig": 0, "filesSkippedOverBudget": 0,
+                          "bytesSkipped": 0, "filesFailed": 1},
                 "waitingSeconds": 42, "waitingUntil": "2026-11-28T12:00:42Z",
                 "runningSeconds": 95, "shards": [],
                 "lastRun": {
                     "result": "Failed", "reason": "SessionInvalid",
                     "message": "the session was revoked", "messages": 10,
-                    "channelsSynced": 2, "channelsTotal": 3, "errors": 1,
+                    "channelsSynced": 2, "channelsTotal": 3, "errors": 1, "media": null,
                     "endedSecondsAgo": 600, "endTime": "2026-11-28T11:50:00Z",
                     "durationSeconds": 120
                 },

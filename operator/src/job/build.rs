@@ -6,13 +6,17 @@
 
 use std::collections::BTreeMap;
 
+use super::media::{self, MediaJob};
 use super::read::ShardPlan;
 use crate::status::ChannelDurations;
 use assignment::{ChannelLoad, Strategy};
 use chrono::{DateTime, SecondsFormat, Utc};
 use contract::channel;
 use contract::job::{API_ID_KEY, SESSION_DIR, SESSION_FILE_NAME, annotation, env, exit, label};
-use crds::{ChannelCollection, CollectorTemplate, RunSession, SecretKeyRef};
+use crds::{
+    ChannelCollection, ChannelCollectionSpec, CollectorTemplate, MediaDestination, RunSession,
+    SecretKeyRef,
+};
 use k8s_openapi::api::{
     batch::v1::{
         Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
@@ -50,6 +54,8 @@ pub struct JobDefaults {
     pub image: String,
     /// DATABASE_URL Secret key for collections without `spec.database`.
     pub database: Option<SecretKeyRef>,
+    /// Where files go for collections whose `spec.media` names no destination.
+    pub media_destination: Option<MediaDestination>,
 }
 
 /// Why a Job cannot be built.
@@ -63,6 +69,40 @@ pub enum BuildError {
     NoDatabase,
     #[error("exactly one of spec.session and spec.sessions must be set")]
     NoSession,
+    #[error(
+        "spec.media.destination is unset and the operator has no default media destination (the chart's media.destination, --media-destination)"
+    )]
+    NoMediaDestination,
+    #[error("the media destination must set exactly one of s3 and directory")]
+    MediaDestination,
+    #[error("spec.media.{field} {value:?} is not a size such as 50Mi or 2G")]
+    MediaSize { field: &'static str, value: String },
+    #[error(
+        "spec.collector.env must not set {0}: the operator sets it from the media destination's credentialsSecret"
+    )]
+    MediaEnv(String),
+}
+
+/// What `spec.media` adds to the Job (`None`: media is off), with the collection's own
+/// destination or the operator's default; refuses a spec whose own `env` would override a
+/// variable it sets.
+pub fn media_of(
+    spec: &ChannelCollectionSpec,
+    defaults: &JobDefaults,
+) -> Result<Option<MediaJob>, BuildError> {
+    let Some(media) = &spec.media else {
+        return Ok(None);
+    };
+    let resolved = media::resolve(media, defaults.media_destination.as_ref())?;
+    let extra = spec.collector.as_ref().and_then(|c| c.env.as_ref());
+    if let Some(var) = extra
+        .into_iter()
+        .flatten()
+        .find(|v| resolved.env_names().contains(&v.name.as_str()))
+    {
+        return Err(BuildError::MediaEnv(var.name.clone()));
+    }
+    Ok(Some(resolved))
 }
 
 /// What a sharded run's assignment is made from; read once, when its Job is created.
@@ -215,6 +255,7 @@ pub fn build_with(
         .or_else(|| defaults.database.clone())
         .ok_or(BuildError::NoDatabase)?;
     let accounts = Accounts::of(cc, shards)?;
+    let media = media_of(spec, defaults)?;
     let collector = spec.collector.clone().unwrap_or_default();
 
     let labels = BTreeMap::from([
@@ -239,9 +280,21 @@ pub fn build_with(
     let mut pod_labels = collector.pod_labels.clone().unwrap_or_default();
     pod_labels.extend(labels.clone());
 
-    let env = collector_env(cc, namespace, &job_name, &database, &accounts, &collector);
+    let env = collector_env(
+        cc,
+        namespace,
+        &job_name,
+        &database,
+        &accounts,
+        media.as_ref(),
+        &collector,
+    );
+    let mut mounts = vec![accounts.mount(), tmp_mount()];
+    let mut volumes = vec![accounts.volume(), tmp_volume()];
+    mounts.extend(media.as_ref().and_then(MediaJob::mount));
+    volumes.extend(media.as_ref().and_then(MediaJob::volume));
     let pod = PodSpec {
-        containers: vec![container(&collector, defaults, env, accounts.mount())],
+        containers: vec![container(&collector, defaults, env, mounts)],
         restart_policy: Some("Never".to_string()),
         // The collector talks to Telegram and PostgreSQL only; it never needs a token.
         automount_service_account_token: Some(false),
@@ -258,7 +311,7 @@ pub fn build_with(
             seccomp_profile: Some(runtime_default()),
             ..Default::default()
         }),
-        volumes: Some(vec![accounts.volume(), tmp_volume()]),
+        volumes: Some(volumes),
         ..Default::default()
     };
     let template = PodTemplateSpec {
@@ -399,6 +452,7 @@ fn collector_env(
     job_name: &str,
     database: &SecretKeyRef,
     accounts: &Accounts<'_>,
+    media: Option<&MediaJob>,
     collector: &CollectorTemplate,
 ) -> Vec<EnvVar> {
     let spec = &cc.spec;
@@ -411,8 +465,13 @@ fn collector_env(
         plain(env::NAME, &cc.name_any()),
         plain(env::CHANNELS, &channels),
         plain(env::LIMITS, &limits),
-        from_secret(env::DATABASE_URL, &database.name, &database.key),
     ];
+    env.extend(media.map(MediaJob::env).unwrap_or_default());
+    env.push(from_secret(
+        env::DATABASE_URL,
+        &database.name,
+        &database.key,
+    ));
     env.extend(accounts.env());
     env.push(from_field(env::POD_NAME, "metadata.name"));
     env.extend(
@@ -421,7 +480,8 @@ fn collector_env(
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|v| !env::RESERVED.contains(&v.name.as_str())),
+            .filter(|v| !env::RESERVED.contains(&v.name.as_str()))
+            .filter(|v| !media.is_some_and(|m| m.env_names().contains(&v.name.as_str()))),
     );
     env
 }
@@ -430,7 +490,7 @@ fn container(
     collector: &CollectorTemplate,
     defaults: &JobDefaults,
     env: Vec<EnvVar>,
-    session_mount: VolumeMount,
+    mounts: Vec<VolumeMount>,
 ) -> Container {
     Container {
         name: CONTAINER.to_string(),
@@ -444,14 +504,7 @@ fn container(
         command: Some(vec!["collector-job".to_string(), "collect".to_string()]),
         env: Some(env),
         resources: collector.resources.clone(),
-        volume_mounts: Some(vec![
-            session_mount,
-            VolumeMount {
-                name: "tmp".to_string(),
-                mount_path: "/tmp".to_string(),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(mounts),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             capabilities: Some(Capabilities {
@@ -465,6 +518,14 @@ fn container(
             seccomp_profile: Some(runtime_default()),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+fn tmp_mount() -> VolumeMount {
+    VolumeMount {
+        name: "tmp".to_string(),
+        mount_path: "/tmp".to_string(),
         ..Default::default()
     }
 }
@@ -531,7 +592,7 @@ fn pod_failure_policy() -> PodFailurePolicy {
     }
 }
 
-fn plain(name: &str, value: &str) -> EnvVar {
+pub(super) fn plain(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),
         value: Some(value.to_string()),
@@ -539,7 +600,7 @@ fn plain(name: &str, value: &str) -> EnvVar {
     }
 }
 
-fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
+pub(super) fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),
         value: None,

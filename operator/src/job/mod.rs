@@ -3,6 +3,7 @@
 //! so what one writes the other understands.
 
 mod build;
+pub mod media;
 mod read;
 
 pub use build::*;

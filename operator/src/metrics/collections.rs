@@ -67,6 +67,17 @@ impl CollectionKey {
     }
 }
 
+/// The `outcome` label of the files counter, in the order its series are written.
+pub const FILE_OUTCOMES: [&str; 4] = [
+    "downloaded",
+    "skipped_too_big",
+    "skipped_over_budget",
+    "failed",
+];
+
+/// The `outcome` label of the bytes counter (skipped bytes are not told apart by why).
+pub const BYTE_OUTCOMES: [&str; 2] = ["downloaded", "skipped"];
+
 /// What the operator saw of a collection's finished runs since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunTotals {
@@ -74,21 +85,44 @@ pub struct RunTotals {
     pub messages: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// Their files by [`FILE_OUTCOMES`] (`lastRun.media`).
+    pub files: [u64; 4],
+    /// Their bytes by [`BYTE_OUTCOMES`].
+    pub bytes: [u64; 2],
 }
 
 impl RunTotals {
     /// Adds one finished run.
     pub fn add(&mut self, run: &RunSummary) {
-        self.messages = self.messages.saturating_add(
-            run.messages
-                .and_then(|m| u64::try_from(m).ok())
-                .unwrap_or(0),
-        );
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        self.messages = self.messages.saturating_add(run.messages.map_or(0, count));
         match run.result {
             Some(RunResult::Succeeded) => self.succeeded += 1,
             Some(RunResult::Failed) => self.failed += 1,
             None => {}
         }
+        if let Some(media) = &run.media {
+            let files = [
+                media.files_downloaded,
+                media.files_skipped_too_big,
+                media.files_skipped_over_budget,
+                media.files_failed,
+            ];
+            for (total, n) in self.files.iter_mut().zip(files) {
+                *total = total.saturating_add(count(n));
+            }
+            for (total, n) in self
+                .bytes
+                .iter_mut()
+                .zip([media.bytes_downloaded, media.bytes_skipped])
+            {
+                *total = total.saturating_add(count(n));
+            }
+        }
+    }
+
+    fn any_media(&self) -> bool {
+        self.files.iter().chain(&self.bytes).any(|n| *n > 0)
     }
 }
 
@@ -141,7 +175,7 @@ pub struct Descriptor {
 }
 
 /// Every per-collection family, in exposition order.
-pub const FAMILIES: [Descriptor; 20] = [
+pub const FAMILIES: [Descriptor; 22] = [
     Descriptor {
         name: "channelcollection_created",
         help: "Unix time the collection was created.",
@@ -296,7 +330,36 @@ pub const FAMILIES: [Descriptor; 20] = [
             ]
         },
     },
+    Descriptor {
+        name: "channelcollection_media_files",
+        help: "Files of the runs this operator instance saw finish, by outcome (downloaded, \
+               skipped_too_big, skipped_over_budget, failed); only for collections with \
+               spec.media.",
+        kind: Kind::Counter,
+        values: |i| media_values(i, &FILE_OUTCOMES, &i.totals.files),
+    },
+    Descriptor {
+        name: "channelcollection_media_bytes",
+        help: "Bytes of the files of the runs this operator instance saw finish, by outcome \
+               (downloaded, skipped); only for collections with spec.media.",
+        kind: Kind::Counter,
+        values: |i| media_values(i, &BYTE_OUTCOMES, &i.totals.bytes),
+    },
 ];
+
+/// A media counter's series: one per outcome, for a collection with `spec.media` (at 0 until
+/// its first run, so that run's increase shows) or with files counted before media was
+/// turned off; none otherwise, so collections without files cost no series.
+fn media_values(i: &Input<'_>, outcomes: &[&'static str], totals: &[u64]) -> Values {
+    if i.cc.spec.media.is_none() && !i.totals.any_media() {
+        return Vec::new();
+    }
+    outcomes
+        .iter()
+        .zip(totals)
+        .map(|(outcome, n)| (Some(("outcome", *outcome)), *n as f64))
+        .collect()
+}
 
 /// The metric families for `collections` at `now`: one series set per collection, sorted by
 /// namespace and name; families without a sample are left out. `totals` feeds the counters;

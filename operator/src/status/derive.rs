@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use contract::audit::{AuditRow, CollectionEnd};
 use crds::{
     ChannelCollection, ChannelCollectionStatus, CollectionState, MAX_RECENT_ERRORS, MAX_SHARDS,
-    RecentError, RunId, RunResult, RunSummary, ShardState, ShardStatus,
+    RecentError, RunId, RunMedia, RunResult, RunSummary, ShardState, ShardStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -97,6 +97,8 @@ pub struct DerivedStatus {
     pub errors_current_run: i32,
     /// Seconds of flood waits in the run so far ([`flood_wait_seconds`]).
     pub flood_wait_seconds_current_run: i64,
+    /// Files of the run so far (every attempt and index); `None` while there are none.
+    pub media_current_run: Option<RunMedia>,
     pub collection_start_time: Option<Time>,
     /// Seconds left, never negative.
     pub estimated_time_remaining: Option<i64>,
@@ -164,6 +166,7 @@ fn idle(previous: &ChannelCollectionStatus, suspended: bool) -> DerivedStatus {
         messages_collected_current_run: previous.messages_collected_current_run,
         errors_current_run: previous.errors_current_run,
         flood_wait_seconds_current_run: previous.flood_wait_seconds_current_run,
+        media_current_run: previous.media_current_run,
         collection_start_time: previous.collection_start_time.clone(),
         estimated_time_remaining: None,
         waiting_until: None,
@@ -227,6 +230,7 @@ fn job_only(
         messages_collected_current_run: 0,
         errors_current_run: 0,
         flood_wait_seconds_current_run: 0,
+        media_current_run: None,
         collection_start_time: started.map(to_k8s),
         estimated_time_remaining: None,
         waiting_until: None,
@@ -331,6 +335,7 @@ fn from_audit(
         .and_then(|s| s.current_channel.clone());
     let any_rows = !all.attempts.is_empty();
     let remaining = slowest.filter(|_| active && any_rows);
+    let media = all.media();
 
     let mut status = DerivedStatus {
         state,
@@ -342,6 +347,7 @@ fn from_audit(
         messages_collected_current_run: i64::try_from(messages).unwrap_or(i64::MAX),
         errors_current_run: to_i32(errors as usize),
         flood_wait_seconds_current_run: flood_wait_seconds(rows),
+        media_current_run: (!media.is_empty()).then(|| media.into()),
         collection_start_time: started.map(to_k8s),
         estimated_time_remaining: None,
         waiting_until: None,
@@ -394,6 +400,9 @@ fn from_audit(
         errors: any_rows.then_some(status.errors_current_run),
         edits: (!ends.is_empty()).then(|| count(ends.iter().map(|e| e.edits_found).sum())),
         deletions: (!ends.is_empty()).then(|| count(ends.iter().map(|e| e.deletions_found).sum())),
+        // Zeros are news for a collection that downloads files; nothing for one that does not.
+        media: (any_rows && (collection.spec.media.is_some() || !media.is_empty()))
+            .then(|| media.into()),
     };
     status.state = resting_state(collection.spec.suspend, Some(&summary));
     status.finished = Some(summary);

@@ -245,6 +245,7 @@ pub fn status(input: &StatusInput<'_>) -> (ChannelCollectionStatus, Vec<Notice>)
         messages_collected_current_run: progress.messages_collected_current_run,
         errors_current_run: progress.errors_current_run,
         flood_wait_seconds_current_run: progress.flood_wait_seconds_current_run,
+        media_current_run: progress.media_current_run,
         collection_start_time: match active {
             Some(run) => progress.collection_start_time.or(run.started.map(to_k8s)),
             None => progress.collection_start_time,
@@ -405,6 +406,7 @@ fn fresh_progress(cc: &ChannelCollection) -> DerivedStatus {
         messages_collected_current_run: 0,
         errors_current_run: 0,
         flood_wait_seconds_current_run: 0,
+        media_current_run: None,
         collection_start_time: None,
         estimated_time_remaining: None,
         waiting_until: None,

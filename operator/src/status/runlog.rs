@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use contract::audit::{AuditEvent, AuditRow, ChannelError, CollectionEnd, FloodWait};
+use contract::media::MediaCounts;
 
 /// One channel finished (successfully or not) within an attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,6 +13,8 @@ pub struct DoneChannel {
     /// How long the channel took: from the previous channel's end (or the attempt's start).
     pub took: Option<chrono::TimeDelta>,
     pub error: Option<ChannelError>,
+    /// What the channel's files came to (`spec.media`).
+    pub media: MediaCounts,
 }
 
 /// The channel an attempt is working on, as its `collection_channel_progress` /
@@ -61,6 +64,19 @@ impl Attempt {
         done + self.current.as_ref().map_or(0, |c| c.messages)
     }
 
+    /// Files this attempt downloaded, skipped and failed: its `collection_end` counts, else
+    /// what its channels' rows add up to (a killed attempt's files are stored all the same).
+    pub fn media(&self) -> MediaCounts {
+        if let Some(end) = &self.end {
+            return end.media;
+        }
+        let mut sum = MediaCounts::default();
+        for done in &self.done {
+            sum.add(&done.media);
+        }
+        sum
+    }
+
     /// Channels done in this attempt: the collector's own count, never less than the rows seen.
     pub fn processed(&self) -> u32 {
         let seen = u32::try_from(self.done.len()).unwrap_or(u32::MAX);
@@ -95,6 +111,7 @@ impl Attempt {
                     at: p.progress_time,
                     took: self.last_boundary.map(|b| p.progress_time - b),
                     error: p.error.clone(),
+                    media: p.media,
                 });
                 self.reported_processed = p.channels_processed;
                 self.reported_errors = p.errors;
@@ -206,6 +223,16 @@ impl RunLog {
     /// checkpoints, so they do not count a message twice).
     pub fn messages(&self) -> u64 {
         self.attempts.iter().map(Attempt::messages).sum()
+    }
+
+    /// Files of the whole run: every attempt's. Each attempt's downloads are stored; a file
+    /// one attempt skipped or failed and a retry meets again counts again.
+    pub fn media(&self) -> MediaCounts {
+        let mut sum = MediaCounts::default();
+        for attempt in &self.attempts {
+            sum.add(&attempt.media());
+        }
+        sum
     }
 }
 

@@ -30,6 +30,7 @@ pub fn defaults() -> JobDefaults {
             name: "collector-db".to_string(),
             key: "DATABASE_URL".to_string(),
         }),
+        media_destination: None,
     }
 }
 

@@ -6,6 +6,7 @@ use contract::audit::{
     AuditEvent, AuditRow, ChannelError, ChannelProgress, CollectionEnd, CollectionProgress,
     CollectionStart, EndReason, ErrorReason, FloodWait,
 };
+use contract::media::MediaCounts;
 use crds::{ChannelCollection, ChannelCollectionStatus};
 use k8s_openapi::api::batch::v1::Job;
 use operator::job;
@@ -157,6 +158,8 @@ pub struct Attempt {
     /// Edited versions and deletions the attempt reports at its end.
     pub edits: u64,
     pub deletions: u64,
+    /// Files of the channels done so far, reported again at the end.
+    pub media: MediaCounts,
 }
 
 impl Attempt {
@@ -194,12 +197,25 @@ impl Attempt {
             messages: 0,
             edits: 0,
             deletions: 0,
+            media: MediaCounts::default(),
         }
     }
 
     /// `channel` finished at `secs` with `messages` stored.
     pub fn done(&mut self, log: &mut Log, channel: &str, messages: u64, secs: i64) {
-        self.progress(log, channel, messages, secs, None);
+        self.progress(log, channel, messages, MediaCounts::default(), secs, None);
+    }
+
+    /// `channel` finished at `secs` with `messages` stored and `media` of its files.
+    pub fn done_with_media(
+        &mut self,
+        log: &mut Log,
+        channel: &str,
+        messages: u64,
+        media: MediaCounts,
+        secs: i64,
+    ) {
+        self.progress(log, channel, messages, media, secs, None);
     }
 
     /// `channel` failed at `secs`.
@@ -215,7 +231,7 @@ impl Attempt {
             reason,
             message: message.into(),
         };
-        self.progress(log, channel, 0, secs, Some(error));
+        self.progress(log, channel, 0, MediaCounts::default(), secs, Some(error));
     }
 
     fn progress(
@@ -223,16 +239,18 @@ impl Attempt {
         log: &mut Log,
         channel: &str,
         messages: u64,
+        media: MediaCounts,
         secs: i64,
         error: Option<ChannelError>,
     ) {
         self.processed += 1;
         self.errors += u32::from(error.is_some());
         self.messages += messages;
+        self.media.add(&media);
         let event = AuditEvent::Progress(CollectionProgress {
             edits_found: 0,
             deletions_found: 0,
-            media: Default::default(),
+            media,
             channel_name: channel.into(),
             messages_collected: messages,
             channels_processed: self.processed,
@@ -277,7 +295,7 @@ impl Attempt {
         let event = AuditEvent::End(CollectionEnd {
             edits_found: self.edits,
             deletions_found: self.deletions,
-            media: Default::default(),
+            media: self.media,
             total_messages: self.messages,
             channels_synced: self.processed - self.errors,
             total_channels: self.total,
