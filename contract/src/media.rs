@@ -144,7 +144,11 @@ pub struct MediaSettings {
 /// The destination as the collector's container sees it. S3 credentials come from the
 /// standard `AWS_*` environment (a Secret the operator maps in), never from this JSON.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "type")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "type"
+)]
 pub enum MediaStore {
     S3 {
         bucket: String,

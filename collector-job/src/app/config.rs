@@ -8,10 +8,11 @@ use std::time::Duration;
 use contract::audit::RunIdentity;
 use contract::channel::{ChannelRef, ChannelRefError};
 use contract::job::env::{
-    API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID,
-    SHARD_COUNT, SHARD_INDEX,
+    API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, MEDIA, NAME, NAMESPACE,
+    RUN_ID, SHARD_COUNT, SHARD_INDEX,
 };
 use contract::limits::CollectionLimits;
+use contract::media::{MediaSettings, MediaStore};
 use regex::Regex;
 
 use crate::app::secret::Secret;
@@ -122,6 +123,12 @@ pub enum ConfigError {
     NoShards,
     #[error("{SHARD_INDEX} {index} is not below {SHARD_COUNT} {count}")]
     ShardIndex { index: u32, count: u32 },
+    #[error("{MEDIA} is not a JSON object of media settings ({detail})")]
+    MediaJson { detail: String },
+    #[error("{MEDIA} names no kinds of files to download")]
+    MediaKinds,
+    #[error("{MEDIA}: {what} must not be empty")]
+    MediaEmpty { what: &'static str },
     #[error("{ASSIGNMENT} is not a JSON array of arrays of channel strings ({detail})")]
     AssignmentJson { detail: String },
     #[error("{ASSIGNMENT} has {found} lists of channels, {SHARD_COUNT} is {count}")]
@@ -310,6 +317,33 @@ pub fn parse_shard(
         }
     }
     Ok(Some(Shard { index, channels }))
+}
+
+/// `COLLECTOR_MEDIA`: the media settings the operator resolved from `spec.media`; `None`
+/// (media off) when unset or blank.
+pub fn parse_media(json: Option<&str>) -> Result<Option<MediaSettings>, ConfigError> {
+    let Some(json) = set(json) else {
+        return Ok(None);
+    };
+    let settings: MediaSettings =
+        serde_json::from_str(json).map_err(|e| ConfigError::MediaJson {
+            detail: json_detail(&e),
+        })?;
+    if settings.kinds.is_empty() {
+        return Err(ConfigError::MediaKinds);
+    }
+    match &settings.store {
+        MediaStore::S3 { bucket, .. } if bucket.trim().is_empty() => {
+            return Err(ConfigError::MediaEmpty { what: "the bucket" });
+        }
+        MediaStore::Directory { path } if path.trim().is_empty() => {
+            return Err(ConfigError::MediaEmpty {
+                what: "the directory path",
+            });
+        }
+        _ => {}
+    }
+    Ok(Some(settings))
 }
 
 /// `COLLECTOR_CHANNELS`: a JSON array of the spec's channel strings.

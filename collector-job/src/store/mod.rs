@@ -9,6 +9,7 @@ use contract::channel::ChannelRef;
 use contract::database::Retry;
 use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
 
+pub mod media;
 pub mod model;
 mod page;
 pub mod storable;
@@ -37,6 +38,14 @@ pub enum StoreError {
     },
     #[error("cannot mark the deleted messages of channel {channel_id}")]
     MarkDeleted {
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot {doing} channel {channel_id}")]
+    Media {
+        /// What was being done, e.g. `record the files of`.
+        doing: &'static str,
         channel_id: i64,
         #[source]
         source: sqlx::Error,
@@ -70,6 +79,7 @@ impl StoreError {
             | Self::RememberChannel { source, .. }
             | Self::StoreBatch { source, .. }
             | Self::MarkDeleted { source, .. }
+            | Self::Media { source, .. }
             | Self::Commit { source, .. } => source,
         }
     }
