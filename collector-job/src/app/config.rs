@@ -437,6 +437,43 @@ pub fn json_detail(error: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn media_is_off_unless_set_and_a_bad_value_names_the_variable() {
+        assert_eq!(parse_media(None), Ok(None));
+        assert_eq!(parse_media(Some("  ")), Ok(None));
+        let settings = parse_media(Some(
+            r#"{"kinds":["photo"],"maxBytesPerRun":10,"store":{"type":"directory","path":"/m"}}"#,
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(settings.max_bytes_per_run, Some(10));
+        for (value, expected) in [
+            (
+                r#"{"kinds":["photo"]}"#,
+                "COLLECTOR_MEDIA is not a JSON object of media settings",
+            ),
+            (
+                r#"{"kinds":["film"],"store":{"type":"directory","path":"/m"}}"#,
+                "COLLECTOR_MEDIA is not a JSON object of media settings",
+            ),
+            (
+                r#"{"kinds":[],"store":{"type":"directory","path":"/m"}}"#,
+                "COLLECTOR_MEDIA names no kinds of files to download",
+            ),
+            (
+                r#"{"kinds":["voice"],"store":{"type":"s3","bucket":" "}}"#,
+                "COLLECTOR_MEDIA: the bucket must not be empty",
+            ),
+            (
+                r#"{"kinds":["voice"],"store":{"type":"directory","path":""}}"#,
+                "COLLECTOR_MEDIA: the directory path must not be empty",
+            ),
+        ] {
+            let error = parse_media(Some(value)).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{value}: {error}");
+        }
+    }
+
     fn raw() -> RawCollectConfig {
         RawCollectConfig {
             run_id: Some("news-29384756".into()),
