@@ -393,7 +393,14 @@ async fn files_are_stored_once_and_read_back_byte_for_byte(pool: PgPool, target:
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn into_s3_files_are_stored_once_and_read_back_byte_for_byte(pool: PgPool) {
-    files_are_stored_once_and_read_back_byte_for_byte(pool, Target::s3()).await;
+    let target = Target::s3();
+    let shown = format!("{:?}", target.destination());
+    assert!(shown.contains(BUCKET), "{shown}");
+    assert!(
+        !shown.contains(common::s3::SECRET_KEY),
+        "the secret key is never shown"
+    );
+    files_are_stored_once_and_read_back_byte_for_byte(pool, target).await;
 }
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]
