@@ -684,14 +684,23 @@ async fn long_channels_report_progress_at_most_every_interval(pool: PgPool) {
             _ => None,
         })
         .collect();
-    // Pages end at 2, 4, 6, ... s: reports at 6 s (300 stored) and 12 s (600 stored).
+    // Fetches end at 2, 4, 6, ... s, and each page is stored while the next one is fetched
+    // (page n is stored when fetch n + 1 ends, at 2(n + 1) s; the ninth fetch finds nothing):
+    // reports at 6 s (200 stored), 12 s (500) and 18 s (750).
     let report = |messages, remaining, at| ChannelProgress {
         channel_name: "@alpha".into(),
         messages_collected: messages,
         remaining_estimate: Some(remaining),
         progress_time: t(at),
     };
-    assert_eq!(inside, vec![report(300, 450, 6), report(600, 150, 12)]);
+    assert_eq!(
+        inside,
+        vec![
+            report(200, 550, 6),
+            report(500, 250, 12),
+            report(750, 0, 18)
+        ]
+    );
 }
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]

@@ -811,7 +811,14 @@ async fn killed_at_20_seeded_points_and_run_again_no_message_is_lost_or_duplicat
                 "seed {seed}: stored what was never sent"
             );
             if held {
-                assert_eq!(ids, answered, "seed {seed}: every answered page was stored");
+                // A page is stored while the next one is fetched: at a held request, every
+                // answered page is stored but at most the last one, whose write may be in
+                // flight when the process dies.
+                let unstored: Vec<i64> = answered.difference(&ids).copied().collect();
+                assert!(
+                    unstored.len() <= 100 && unstored.iter().all(|id| ids.iter().all(|s| s < id)),
+                    "seed {seed}: answered pages left unstored: {unstored:?}"
+                );
             }
         }
 

@@ -16,10 +16,10 @@ use tokio::sync::mpsc;
 use crate::app::clock::Clock;
 use crate::app::config::{Limits, MAX_BATCH};
 use crate::app::shutdown::Shutdown;
-use crate::store::model::StoredChannel;
+use crate::store::model::{MessageRow, StoredChannel};
 use crate::store::{Store, StoreError};
 use crate::telegram::flood::FloodNotice;
-use crate::telegram::source::{Cursor, Source, SourceError};
+use crate::telegram::source::{Cursor, RemoteFile, Source, SourceError};
 use contract::channel::ChannelRef;
 use telemetry::one_line;
 
@@ -383,20 +383,72 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             None => Cursor::After(channel.checkpoint),
         };
         let mut last_report = started;
+        // The page fetched and not stored yet. It is stored while the next one is fetched:
+        // Telegram's answer time and PostgreSQL's write time overlap instead of adding up.
+        let mut fetched: Option<Fetched> = None;
         loop {
+            let unstored = fetched.as_ref().map_or(0, |page| page.rows.len() as u64);
             let limit = match settings.limits.max_messages_per_channel {
-                Some(max) => max.saturating_sub(found.messages).min(MAX_BATCH as u64) as usize,
+                Some(max) => max
+                    .saturating_sub(found.messages + unstored)
+                    .min(MAX_BATCH as u64) as usize,
                 None => MAX_BATCH,
             };
-            if limit == 0 {
-                return Ok(());
+            let stopping = self.shutdown.is_requested();
+            let fetch_next = limit > 0 && !stopping;
+            let Self {
+                source,
+                store,
+                audit,
+                clock,
+                floods,
+                shutdown,
+                ..
+            } = self;
+            // Counted and reported as soon as it is stored, whatever the fetch beside it does.
+            let store_page = async {
+                let Some(page) = fetched.take() else {
+                    return Ok(None);
+                };
+                let stored = store
+                    .store_batch(channel.id, &page.rows, page.last_id, clock.now())
+                    .await?;
+                found.messages += page.rows.len() as u64;
+                found.edits += stored.counts.versions;
+                let now = clock.now();
+                if elapsed(last_report, now) >= settings.progress_interval {
+                    last_report = now;
+                    audit
+                        .record(&AuditEvent::ChannelProgress(ChannelProgress {
+                            channel_name: name.to_owned(),
+                            messages_collected: found.messages,
+                            remaining_estimate: page.remaining,
+                            progress_time: now,
+                        }))
+                        .await
+                        .map_err(Stop::Audit)?;
+                }
+                Ok::<Option<Fetched>, Stop>(Some(page))
+            };
+            let fetch_page = async {
+                if fetch_next {
+                    let call = source.fetch(channel, cursor, limit);
+                    Some(watched(call, name, audit, *clock, floods, shutdown).await)
+                } else {
+                    None
+                }
+            };
+            let (stored, next) = tokio::join!(store_page, fetch_page);
+            // A stored page's files, once the source is free of the fetch beside it.
+            if let Some(page) = stored? {
+                self.page_files(name, channel, &page.rows, page.files, &mut found.media)
+                    .await?;
             }
-            if self.shutdown.is_requested() {
-                return Err(Stop::Terminated);
-            }
-            let batch = self
-                .guarded(name, |source| source.fetch(channel, cursor, limit))
-                .await?;
+            let batch = match next {
+                Some(batch) => batch?,
+                None if stopping => return Err(Stop::Terminated),
+                None => return Ok(()),
+            };
             let previous = match cursor {
                 Cursor::After(id) => id,
                 Cursor::Since(_) => 0,
@@ -410,29 +462,13 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .into_iter()
                 .filter(|m| cutoff.is_none_or(|cutoff| m.date >= cutoff))
                 .collect();
-            let page = self
-                .store
-                .store_batch(channel.id, &rows, last_id, self.clock.now())
-                .await?;
-            found.messages += rows.len() as u64;
-            found.edits += page.counts.versions;
-            cursor = Cursor::After(page.checkpoint);
-            self.page_files(name, channel, &rows, batch.files, &mut found.media)
-                .await?;
-
-            let now = self.clock.now();
-            if elapsed(last_report, now) >= settings.progress_interval {
-                last_report = now;
-                self.audit
-                    .record(&AuditEvent::ChannelProgress(ChannelProgress {
-                        channel_name: name.to_owned(),
-                        messages_collected: found.messages,
-                        remaining_estimate: batch.remaining,
-                        progress_time: now,
-                    }))
-                    .await
-                    .map_err(Stop::Audit)?;
-            }
+            cursor = Cursor::After(last_id);
+            fetched = Some(Fetched {
+                rows,
+                last_id,
+                remaining: batch.remaining,
+                files: batch.files,
+            });
         }
     }
 
@@ -534,22 +570,43 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             shutdown,
             ..
         } = self;
-        let call = call(source);
-        tokio::pin!(call);
-        loop {
-            tokio::select! {
-                biased;
-                result = &mut call => {
-                    while let Ok(notice) = floods.try_recv() {
-                        record_flood(audit, *clock, channel, notice).await.map_err(Stop::Audit)?;
-                    }
-                    return result.map_err(Stop::from);
+        watched(call(source), channel, audit, *clock, floods, shutdown).await
+    }
+}
+
+/// A page fetched and not yet stored.
+struct Fetched {
+    rows: Vec<MessageRow>,
+    /// The highest id the page covered: the checkpoint once it is stored.
+    last_id: i64,
+    remaining: Option<u64>,
+    /// The downloadable files of the page's messages, handled once the page is stored.
+    files: Vec<RemoteFile>,
+}
+
+/// Awaits a source call while reporting its flood waits and watching for a stop request.
+async fn watched<T, C: Clock>(
+    call: impl Future<Output = Result<T, SourceError>>,
+    channel: &str,
+    audit: &AuditWriter,
+    clock: &C,
+    floods: &mut mpsc::UnboundedReceiver<FloodNotice>,
+    shutdown: &mut Shutdown,
+) -> Result<T, Stop> {
+    tokio::pin!(call);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut call => {
+                while let Ok(notice) = floods.try_recv() {
+                    record_flood(audit, clock, channel, notice).await.map_err(Stop::Audit)?;
                 }
-                Some(notice) = floods.recv() => {
-                    record_flood(audit, *clock, channel, notice).await.map_err(Stop::Audit)?;
-                }
-                () = shutdown.requested() => return Err(Stop::Terminated),
+                return result.map_err(Stop::from);
             }
+            Some(notice) = floods.recv() => {
+                record_flood(audit, clock, channel, notice).await.map_err(Stop::Audit)?;
+            }
+            () = shutdown.requested() => return Err(Stop::Terminated),
         }
     }
 }
