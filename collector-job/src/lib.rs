@@ -12,5 +12,6 @@
 pub mod app;
 pub mod commands;
 pub mod export;
+pub mod media;
 pub mod store;
 pub mod telegram;

@@ -62,6 +62,21 @@ fn a_malformed_channel_list_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn a_malformed_media_setting_exits_2_naming_it() {
+    let session = valid_session();
+    let mut vars = collect_env(&session, "postgres://postgres@127.0.0.1:1/x");
+    vars.push((
+        "COLLECTOR_MEDIA",
+        r#"{"kinds":[],"store":{"type":"directory","path":"/m"}}"#.into(),
+    ));
+    let line = failed_with(&run(&["collect"], &borrowed(&vars)), 2);
+    assert!(
+        line.contains("COLLECTOR_MEDIA names no kinds of files to download"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_malformed_session_blob_exits_2_without_echoing_it() {
     let session = temp_file(
         "session-bad",

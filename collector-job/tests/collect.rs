@@ -92,6 +92,7 @@ async fn run(
         clock: &world.clock,
         floods: &mut world.floods,
         shutdown,
+        media: None,
     }
     .run(settings)
     .await

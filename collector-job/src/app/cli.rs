@@ -65,6 +65,9 @@ pub struct CollectArgs {
     /// JSON of spec.limits: {"maxMessagesPerChannel": n, "since": "30d", "refreshWindow": "48h"}.
     #[arg(long, env = contract::job::env::LIMITS)]
     pub limits: Option<String>,
+    /// The media settings, JSON (docs/job-contract.md); media is off when unset.
+    #[arg(long, env = contract::job::env::MEDIA)]
+    pub media: Option<String>,
     #[arg(long, env = contract::job::env::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<Secret>,
     #[arg(long, env = contract::job::env::API_ID, hide_env_values = true)]

@@ -8,10 +8,11 @@ use std::time::Duration;
 use contract::audit::RunIdentity;
 use contract::channel::{ChannelRef, ChannelRefError};
 use contract::job::env::{
-    API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, NAME, NAMESPACE, RUN_ID,
-    SHARD_COUNT, SHARD_INDEX,
+    API_ID, API_ID_FILE, ASSIGNMENT, CHANNELS, DATABASE_URL, LIMITS, MEDIA, NAME, NAMESPACE,
+    RUN_ID, SHARD_COUNT, SHARD_INDEX,
 };
 use contract::limits::CollectionLimits;
+use contract::media::{MediaSettings, MediaStore};
 use regex::Regex;
 
 use crate::app::secret::Secret;
@@ -124,6 +125,12 @@ pub enum ConfigError {
     NoShards,
     #[error("{SHARD_INDEX} {index} is not below {SHARD_COUNT} {count}")]
     ShardIndex { index: u32, count: u32 },
+    #[error("{MEDIA} is not a JSON object of media settings ({detail})")]
+    MediaJson { detail: String },
+    #[error("{MEDIA} names no kinds of files to download")]
+    MediaKinds,
+    #[error("{MEDIA}: {what} must not be empty")]
+    MediaEmpty { what: &'static str },
     #[error("{ASSIGNMENT} is not a JSON array of arrays of channel strings ({detail})")]
     AssignmentJson { detail: String },
     #[error("{ASSIGNMENT} has {found} lists of channels, {SHARD_COUNT} is {count}")]
@@ -314,6 +321,33 @@ pub fn parse_shard(
     Ok(Some(Shard { index, channels }))
 }
 
+/// `COLLECTOR_MEDIA`: the media settings the operator resolved from `spec.media`; `None`
+/// (media off) when unset or blank.
+pub fn parse_media(json: Option<&str>) -> Result<Option<MediaSettings>, ConfigError> {
+    let Some(json) = set(json) else {
+        return Ok(None);
+    };
+    let settings: MediaSettings =
+        serde_json::from_str(json).map_err(|e| ConfigError::MediaJson {
+            detail: json_detail(&e),
+        })?;
+    if settings.kinds.is_empty() {
+        return Err(ConfigError::MediaKinds);
+    }
+    match &settings.store {
+        MediaStore::S3 { bucket, .. } if bucket.trim().is_empty() => {
+            return Err(ConfigError::MediaEmpty { what: "the bucket" });
+        }
+        MediaStore::Directory { path } if path.trim().is_empty() => {
+            return Err(ConfigError::MediaEmpty {
+                what: "the directory path",
+            });
+        }
+        _ => {}
+    }
+    Ok(Some(settings))
+}
+
 /// `COLLECTOR_CHANNELS`: a JSON array of the spec's channel strings.
 pub fn parse_channels(json: &str) -> Result<Vec<(String, ChannelRef)>, ConfigError> {
     let strings: Vec<String> =
@@ -406,6 +440,43 @@ pub fn json_detail(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_is_off_unless_set_and_a_bad_value_names_the_variable() {
+        assert_eq!(parse_media(None), Ok(None));
+        assert_eq!(parse_media(Some("  ")), Ok(None));
+        let settings = parse_media(Some(
+            r#"{"kinds":["photo"],"maxBytesPerRun":10,"store":{"type":"directory","path":"/m"}}"#,
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(settings.max_bytes_per_run, Some(10));
+        for (value, expected) in [
+            (
+                r#"{"kinds":["photo"]}"#,
+                "COLLECTOR_MEDIA is not a JSON object of media settings",
+            ),
+            (
+                r#"{"kinds":["film"],"store":{"type":"directory","path":"/m"}}"#,
+                "COLLECTOR_MEDIA is not a JSON object of media settings",
+            ),
+            (
+                r#"{"kinds":[],"store":{"type":"directory","path":"/m"}}"#,
+                "COLLECTOR_MEDIA names no kinds of files to download",
+            ),
+            (
+                r#"{"kinds":["voice"],"store":{"type":"s3","bucket":" "}}"#,
+                "COLLECTOR_MEDIA: the bucket must not be empty",
+            ),
+            (
+                r#"{"kinds":["voice"],"store":{"type":"directory","path":""}}"#,
+                "COLLECTOR_MEDIA: the directory path must not be empty",
+            ),
+        ] {
+            let error = parse_media(Some(value)).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{value}: {error}");
+        }
+    }
 
     fn raw() -> RawCollectConfig {
         RawCollectConfig {

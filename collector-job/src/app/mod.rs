@@ -18,9 +18,11 @@ use crate::app::session_lock::{LockError, SessionLock};
 use crate::commands::collect::{Run, RunEnd, RunError, RunSettings};
 use crate::commands::import::{ImportError, ImportReport, ImportRequest};
 use crate::commands::{import, login};
+use crate::media::Media;
 use crate::store::{Store, is_unreachable};
 use crate::telegram::client::Telegram;
 use crate::telegram::session::SessionBlob;
+use contract::media::MediaSettings;
 use database::{connect, redact, refused};
 use telemetry::one_line;
 
@@ -86,19 +88,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Collect(args) => {
+        Command::Collect(mut args) => {
+            let media = config::parse_media(args.media.take().as_deref())
+                .map_err(|e| Failure::Config(one_line(&e)))?;
             let (raw, more) = args.into_raw();
             let config = raw
                 .check_with(more)
                 .map_err(|e| Failure::Config(one_line(&e)))?;
-            collect(config).await
+            collect(config, media).await
         }
         Command::Login(args) => login(args).await,
         Command::Import(args) => import(args).await,
     }
 }
 
-async fn collect(config: CollectConfig) -> Result<(), Failure> {
+async fn collect(config: CollectConfig, media: Option<MediaSettings>) -> Result<(), Failure> {
+    // The destination is opened (and a directory created) before anything is contacted.
+    let media = media
+        .map(Media::open)
+        .transpose()
+        .map_err(|e| Failure::Config(format!("{}: {}", contract::job::env::MEDIA, one_line(&e))))?;
     let session =
         SessionBlob::read(&config.session_file).map_err(|e| Failure::Config(e.to_string()))?;
     let key = session.auth_key_id().ok_or_else(|| {
@@ -107,7 +116,7 @@ async fn collect(config: CollectConfig) -> Result<(), Failure> {
     let pool = connect(config.database_url.expose()).await?;
     let outcome = match lock_session(&pool, key, &config).await {
         Ok(lock) => {
-            let outcome = collect_on(&pool, config, session).await;
+            let outcome = collect_on(&pool, config, session, media).await;
             lock.release().await;
             outcome
         }
@@ -151,6 +160,7 @@ async fn collect_on(
     pool: &PgPool,
     config: CollectConfig,
     session: SessionBlob,
+    media: Option<Media>,
 ) -> Result<(), Failure> {
     tracing::info!(
         run_id = %config.run.run_id,
@@ -179,6 +189,7 @@ async fn collect_on(
         clock: &SystemClock,
         floods: &mut floods,
         shutdown: stop,
+        media,
     };
     let summary = run
         .run(&settings)

@@ -19,9 +19,11 @@ use crate::app::shutdown::Shutdown;
 use crate::store::model::{MessageRow, StoredChannel};
 use crate::store::{Store, StoreError, SweepState};
 use crate::telegram::flood::FloodNotice;
-use crate::telegram::source::{Cursor, Source, SourceError};
+use crate::telegram::source::{Cursor, RemoteFile, Source, SourceError};
 use contract::channel::ChannelRef;
 use telemetry::one_line;
+
+mod media;
 
 /// What one run is asked to do.
 #[derive(Clone, Debug)]
@@ -66,6 +68,8 @@ struct Found {
     messages: u64,
     edits: u64,
     deletions: u64,
+    /// Files downloaded, skipped and failed.
+    media: contract::media::MediaCounts,
 }
 
 /// A run that could not finish its audit trail.
@@ -87,6 +91,8 @@ pub struct Run<'a, S, C> {
     /// Flood waits the source sleeps through, reported while it sleeps.
     pub floods: &'a mut mpsc::UnboundedReceiver<FloodNotice>,
     pub shutdown: Shutdown,
+    /// Media files to download (`spec.media`); `None` collects messages only.
+    pub media: Option<crate::media::Media>,
 }
 
 /// Why collecting one channel stopped early.
@@ -166,6 +172,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         if let Some(account) = account {
             tracing::info!(account, "collecting as this Telegram account");
         }
+        self.sweep_staging().await;
 
         for (index, (name, reference)) in settings.channels.iter().enumerate() {
             if self.shutdown.is_requested() {
@@ -189,6 +196,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             summary.total_messages += found.messages;
             summary.edits_found += found.edits;
             summary.deletions_found += found.deletions;
+            summary.media.add(&found.media);
             let error = match outcome {
                 Ok(()) => {
                     summary.channels_synced += 1;
@@ -205,7 +213,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .record(&AuditEvent::Progress(CollectionProgress {
                     edits_found: found.edits,
                     deletions_found: found.deletions,
-                    media: Default::default(),
+                    media: found.media,
                     channel_name: name.clone(),
                     messages_collected: found.messages,
                     channels_processed: index as u32 + 1,
@@ -259,7 +267,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             .record(&AuditEvent::End(CollectionEnd {
                 edits_found: summary.edits_found,
                 deletions_found: summary.deletions_found,
-                media: Default::default(),
+                media: summary.media,
                 total_messages: summary.total_messages,
                 channels_synced: summary.channels_synced,
                 total_channels,
@@ -369,6 +377,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         {
             self.refresh(name, channel, window, found).await?;
         }
+        self.resume_files(name, channel, &mut found.media).await?;
         self.history(name, channel, settings, cutoff, found).await?;
         if let Some(interval) = settings.limits.deletion_sweep
             && channel.checkpoint > 0
@@ -414,11 +423,12 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 clock,
                 floods,
                 shutdown,
+                ..
             } = self;
             // Counted and reported as soon as it is stored, whatever the fetch beside it does.
             let store_page = async {
                 let Some(page) = fetched.take() else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let stored = store
                     .store_batch(channel.id, &page.rows, page.last_id, clock.now())
@@ -438,7 +448,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                         .await
                         .map_err(Stop::Audit)?;
                 }
-                Ok::<(), Stop>(())
+                Ok::<Option<Fetched>, Stop>(Some(page))
             };
             let fetch_page = async {
                 if fetch_next {
@@ -449,7 +459,11 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 }
             };
             let (stored, next) = tokio::join!(store_page, fetch_page);
-            stored?;
+            // A stored page's files, once the source is free of the fetch beside it.
+            if let Some(page) = stored? {
+                self.page_files(name, channel, &page.rows, page.files, &mut found.media)
+                    .await?;
+            }
             let batch = match next {
                 Some(batch) => batch?,
                 None if stopping => return Err(Stop::Terminated),
@@ -473,6 +487,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 rows,
                 last_id,
                 remaining: batch.remaining,
+                files: batch.files,
             });
         }
     }
@@ -597,6 +612,9 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 let page = self.store.store_batch(channel.id, &rows, 0, now).await?;
                 refreshed += rows.len();
                 found.edits += page.counts.versions;
+                // Files of messages stored before media was on, or whose file an edit changed.
+                self.page_files(name, channel, &rows, batch.files, &mut found.media)
+                    .await?;
             }
             if let Some(covered) = covered_ids(cursor, &returned, last_id, channel.checkpoint) {
                 found.deletions += self
@@ -615,6 +633,26 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
         }
         tracing::info!(channel = name, refreshed, "refreshed recent messages");
         Ok(())
+    }
+
+    /// Removes the staging objects killed runs left in the media destination. A failure is
+    /// logged: the run's downloads go on, each under a fresh staging key.
+    async fn sweep_staging(&self) {
+        let Some(media) = &self.media else {
+            return;
+        };
+        let before = chrono::Duration::from_std(crate::media::STAGING_MAX_AGE)
+            .ok()
+            .and_then(|age| self.clock.now().checked_sub_signed(age))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        match media.destination.sweep(before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed staging objects of killed runs"),
+            Err(error) => tracing::warn!(
+                error = %one_line(&error),
+                "could not remove the staging objects of killed runs"
+            ),
+        }
     }
 
     /// Runs one source call while reporting its flood waits and watching for a stop request.
@@ -650,6 +688,8 @@ struct Fetched {
     /// The highest id the page covered: the checkpoint once it is stored.
     last_id: i64,
     remaining: Option<u64>,
+    /// The downloadable files of the page's messages, handled once the page is stored.
+    files: Vec<RemoteFile>,
 }
 
 /// Awaits a source call while reporting its flood waits and watching for a stop request.

@@ -9,6 +9,7 @@ use contract::channel::ChannelRef;
 use contract::database::Retry;
 use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
 
+pub mod media;
 pub mod model;
 mod page;
 pub mod storable;
@@ -50,6 +51,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot {doing} channel {channel_id}")]
+    Media {
+        /// What was being done, e.g. `record the files of`.
+        doing: &'static str,
+        channel_id: i64,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("cannot commit the import of channel {channel_id}")]
     Commit {
         channel_id: i64,
@@ -80,6 +89,7 @@ impl StoreError {
             | Self::StoreBatch { source, .. }
             | Self::MarkDeleted { source, .. }
             | Self::Sweep { source, .. }
+            | Self::Media { source, .. }
             | Self::Commit { source, .. } => source,
         }
     }

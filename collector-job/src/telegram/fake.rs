@@ -52,7 +52,20 @@ pub struct FakeFile {
 }
 
 impl FakeFile {
-    fn remote(&self) -> RemoteFile {
+    /// A file of `kind` carried by message `message_id`, holding `bytes`.
+    pub fn new(message_id: i64, kind: MediaKind, telegram_key: &str, bytes: Vec<u8>) -> Self {
+        Self {
+            message_id,
+            kind,
+            telegram_key: telegram_key.to_owned(),
+            mime_type: None,
+            bytes: Arc::new(bytes),
+        }
+    }
+
+    /// Its location as the fake hands it out: the key and the reference's generation
+    /// (bumped by [`Step::ExpireReference`]).
+    fn remote(&self, generation: u32) -> RemoteFile {
         RemoteFile {
             message_id: self.message_id,
             kind: self.kind,
@@ -61,7 +74,7 @@ impl FakeFile {
             mime_type: self.mime_type.clone(),
             location: FileLocation {
                 dc_id: 2,
-                input: self.telegram_key.as_bytes().to_vec(),
+                input: location(&self.telegram_key, generation),
             },
         }
     }
@@ -120,6 +133,9 @@ pub enum Step {
     Hang,
     /// A stop is requested while this call is answered normally.
     Stop(ShutdownTrigger),
+    /// (A download only) the file reference expires: this and every later read with the
+    /// old location answers FILE_REFERENCE_EXPIRED until the message is read again.
+    ExpireReference,
 }
 
 impl Step {
@@ -145,6 +161,11 @@ pub enum Call {
         channel_id: i64,
         ids: Vec<i64>,
     },
+    Download {
+        telegram_key: String,
+        offset: u64,
+        limit: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -153,6 +174,8 @@ enum Trigger {
     Resolve(String),
     /// The `nth` (1-based) fetch of a channel.
     Fetch(i64, usize),
+    /// The read of a file (by Telegram key) at an offset.
+    Download(String, u64),
 }
 
 /// The account user id [`FakeTelegram`]'s session belongs to, unless changed.
@@ -171,6 +194,13 @@ pub struct FakeTelegram {
     fetch_takes: Duration,
     steps: HashMap<Trigger, Vec<Step>>,
     fetches: HashMap<i64, usize>,
+    /// The current file reference generation per Telegram key (0 when never expired).
+    references: HashMap<String, u32>,
+}
+
+/// The fake's serialized location: the Telegram key and the reference generation.
+fn location(telegram_key: &str, generation: u32) -> Vec<u8> {
+    format!("{telegram_key}#{generation}").into_bytes()
 }
 
 fn rpc(code: i32, message: String) -> InvocationError {
@@ -194,6 +224,7 @@ impl FakeTelegram {
             fetch_takes: Duration::seconds(1),
             steps: HashMap::new(),
             fetches: HashMap::new(),
+            references: HashMap::new(),
         }
     }
 
@@ -227,6 +258,35 @@ impl FakeTelegram {
         self
     }
 
+    /// Before the read of file `telegram_key` at `offset`.
+    pub fn on_download(mut self, telegram_key: &str, offset: u64, step: Step) -> Self {
+        self.add_download_step(telegram_key, offset, step);
+        self
+    }
+
+    /// [`Self::on_download`] on a fake already built (between runs).
+    pub fn add_download_step(&mut self, telegram_key: &str, offset: u64, step: Step) {
+        self.steps
+            .entry(Trigger::Download(telegram_key.to_owned(), offset))
+            .or_default()
+            .push(step);
+    }
+
+    /// The reads of file `telegram_key` answered so far: `(offset, limit)`.
+    pub fn downloads_of(&self, telegram_key: &str) -> Vec<(u64, u32)> {
+        self.calls
+            .iter()
+            .filter_map(|call| match call {
+                Call::Download {
+                    telegram_key: key,
+                    offset,
+                    limit,
+                } if key == telegram_key => Some((*offset, *limit)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn channel_mut(&mut self, id: i64) -> &mut FakeChannel {
         self.channels
             .iter_mut()
@@ -234,8 +294,10 @@ impl FakeTelegram {
             .expect("fake channel exists")
     }
 
-    /// Plays the steps of `trigger`; `Err` when one of them fails the call.
-    async fn play(&mut self, trigger: Trigger) -> Result<(), SourceError> {
+    /// Plays the steps of `trigger`; `Err` when one of them fails the call, `Ok(true)` when
+    /// one expired a file reference.
+    async fn play(&mut self, trigger: Trigger) -> Result<bool, SourceError> {
+        let mut expired = false;
         for step in self.steps.remove(&trigger).unwrap_or_default() {
             match step {
                 Step::FloodWait(seconds) => {
@@ -258,9 +320,28 @@ impl FakeTelegram {
                     std::future::pending::<()>().await;
                 }
                 Step::Stop(trigger) => trigger.trigger(),
+                Step::ExpireReference => expired = true,
             }
         }
-        Ok(())
+        Ok(expired)
+    }
+
+    fn remote(&self, file: &FakeFile) -> RemoteFile {
+        file.remote(
+            self.references
+                .get(&file.telegram_key)
+                .copied()
+                .unwrap_or(0),
+        )
+    }
+
+    /// The files `rows` carry, with current references.
+    fn files_of(&self, fake: &FakeChannel, rows: &[MessageRow]) -> Vec<RemoteFile> {
+        fake.files
+            .iter()
+            .filter(|f| rows.iter().any(|m| m.id == f.message_id))
+            .map(|f| self.remote(f))
+            .collect()
     }
 }
 
@@ -351,7 +432,7 @@ impl Source for FakeTelegram {
         rows.truncate(limit);
         Ok(Batch {
             last_id: rows.last().map(|m| m.id),
-            files: files_of(fake, &rows),
+            files: self.files_of(fake, &rows),
             messages: rows,
             remaining: Some(remaining),
         })
@@ -379,7 +460,7 @@ impl Source for FakeTelegram {
             .collect();
         Ok(Batch {
             last_id: rows.last().map(|m| m.id),
-            files: files_of(fake, &rows),
+            files: self.files_of(fake, &rows),
             messages: rows,
             remaining: None,
         })
@@ -391,28 +472,45 @@ impl Source for FakeTelegram {
         offset: u64,
         limit: u32,
     ) -> Result<Vec<u8>, DownloadError> {
+        self.calls.push(Call::Download {
+            telegram_key: file.telegram_key.clone(),
+            offset,
+            limit,
+        });
+        let threshold = self.policy.threshold();
+        let aligned = limit.is_multiple_of(4096)
+            && limit > 0
+            && (1u32 << 20).is_multiple_of(limit)
+            && offset.is_multiple_of(u64::from(limit));
+        if !aligned {
+            return Err(classify(&rpc(400, "LIMIT_INVALID".into()), threshold).into());
+        }
+        if self
+            .play(Trigger::Download(file.telegram_key.clone(), offset))
+            .await?
+        {
+            *self
+                .references
+                .entry(file.telegram_key.clone())
+                .or_default() += 1;
+        }
         let found = self
             .channels
             .iter()
             .flat_map(|c| &c.files)
-            .find(|f| f.telegram_key.as_bytes() == file.location.input.as_slice());
+            .find(|f| f.telegram_key == file.telegram_key)
+            .cloned();
         let Some(found) = found else {
             let error = rpc(400, "FILE_ID_INVALID".into());
-            return Err(classify(&error, self.policy.threshold()).into());
+            return Err(classify(&error, threshold).into());
         };
+        if self.remote(&found).location != file.location {
+            return Err(DownloadError::ReferenceExpired);
+        }
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(found.bytes.len());
         let end = start.saturating_add(limit as usize).min(found.bytes.len());
         Ok(found.bytes[start..end].to_vec())
     }
-}
-
-/// The files `rows` carry.
-fn files_of(fake: &FakeChannel, rows: &[MessageRow]) -> Vec<RemoteFile> {
-    fake.files
-        .iter()
-        .filter(|f| rows.iter().any(|m| m.id == f.message_id))
-        .map(FakeFile::remote)
-        .collect()
 }
