@@ -46,7 +46,7 @@ fn an_import_with_no_server_listening_exits_4_with_one_line() {
 async fn an_import_whose_server_stops_midway_exits_4_with_one_line_naming_the_database() {
     let cluster = Cluster::start("stopped");
     let path = write(&temp_dir("stopped"), "result.json", full_export(400, 50));
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .env_clear()
         .args(["import", path.to_str().unwrap(), "--run-id", "stopped"])
         .env("DATABASE_URL", cluster.url())
@@ -65,6 +65,14 @@ async fn an_import_whose_server_stops_midway_exits_4_with_one_line_naming_the_da
         .ok();
         if stored.is_some_and(|n| n > 0) {
             break;
+        }
+        // An import that ended before its first chat was stored would leave this loop waiting.
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the import ended ({status}) before storing its first chat: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
