@@ -12,6 +12,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // kube's rustls provider, explicitly (see the workspace's rustls dependency).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command() {
         Command::Crd => print!("{}", crds::crd_yaml()),
         Command::Run(args) => {
