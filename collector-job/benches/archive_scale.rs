@@ -424,7 +424,6 @@ async fn main() {
 
     // The same shapes collected for real: `collector-job collect` against the fake DC, and
     // the plain archiver reading the same DC.
-    let storage_rates: Vec<f64> = storage_rates;
     let wire_channel =
         |id: i64, messages: usize| Channel::new(id, &format!("wire{id}"), messages as i32);
     let mut wire_next = next + 1_000;

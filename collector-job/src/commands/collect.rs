@@ -508,6 +508,8 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             None if sweep_due(state.swept_at, interval, self.clock.now()) => 0,
             None => return Ok(()),
         };
+        // Done when a read comes back short: no stored id is left above it.
+        let mut pass_done = false;
         for _ in 0..SWEEP_PAGES_PER_RUN {
             if self.shutdown.is_requested() {
                 return Err(Stop::Terminated);
@@ -517,6 +519,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .stored_ids_after(channel.id, after, MAX_BATCH)
                 .await?;
             let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+                pass_done = true;
                 break;
             };
             let batch = self
@@ -539,31 +542,23 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 .await?;
             after = last;
             if ids.len() < MAX_BATCH {
+                pass_done = true;
                 break;
             }
+            // Where a killed or the next run goes on.
             let going_on = SweepState {
                 after: Some(after),
                 swept_at: state.swept_at,
             };
             self.store.record_sweep(channel.id, going_on).await?;
         }
-        let pass_done = self
-            .store
-            .stored_ids_after(channel.id, after, 1)
-            .await?
-            .is_empty();
-        let state = if pass_done {
-            SweepState {
+        if pass_done {
+            let done = SweepState {
                 after: None,
                 swept_at: Some(self.clock.now()),
-            }
-        } else {
-            SweepState {
-                after: Some(after),
-                swept_at: state.swept_at,
-            }
-        };
-        self.store.record_sweep(channel.id, state).await?;
+            };
+            self.store.record_sweep(channel.id, done).await?;
+        }
         tracing::info!(
             channel = name,
             swept_through = after,
