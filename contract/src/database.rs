@@ -55,8 +55,10 @@ fn unreachable_sqlstate(code: &str) -> bool {
 
 /// How long a run keeps retrying a statement while the database cannot be reached (a restart,
 /// a failover): exponential backoff from 100 ms to 5 s between attempts, given up once the
-/// waits would exceed the budget. Only [`Fault::Unreachable`] is retried: anything else fails
-/// at once, as before.
+/// budget has passed since the first attempt. The budget is wall-clock time, attempts
+/// included: an attempt that waits on a pool with no server behind it takes as long as the
+/// pool's acquire timeout, and counting only the waits between attempts made a 60 s budget
+/// last nine minutes. Only [`Fault::Unreachable`] is retried: anything else fails at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retry {
     pub budget: std::time::Duration,
@@ -77,6 +79,7 @@ impl Retry {
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
         use backon::Retryable;
+        let started = tokio::time::Instant::now();
         let backoff = backon::ExponentialBuilder::default()
             .with_min_delay(std::time::Duration::from_millis(100))
             .with_max_delay(std::time::Duration::from_secs(5))
@@ -85,10 +88,101 @@ impl Retry {
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|error: &sqlx::Error| !self.budget.is_zero() && is_unreachable(error))
+            .when(|error: &sqlx::Error| {
+                is_unreachable(error) && within_budget(started.elapsed(), self.budget)
+            })
             .notify(|error, wait| {
                 tracing::warn!(%error, retry_in = ?wait, "the database cannot be reached; retrying");
             })
             .await
+    }
+}
+
+/// Whether a run that has been failing for `failing` may try again.
+fn within_budget(failing: std::time::Duration, budget: std::time::Duration) -> bool {
+    failing < budget
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    fn unreachable() -> sqlx::Error {
+        sqlx::Error::PoolTimedOut
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_in_attempts_counts_against_the_budget() {
+        let attempts = AtomicU32::new(0);
+        let retry = Retry {
+            budget: Duration::from_secs(60),
+        };
+        let started = tokio::time::Instant::now();
+        // Each attempt waits 30 s, as a pool's acquire does with no server behind it.
+        let outcome: Result<(), _> = retry
+            .run(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(unreachable())
+            })
+            .await;
+        assert!(matches!(outcome, Err(sqlx::Error::PoolTimedOut)));
+        // 0-30 s, then 30.1-60.1 s: past the budget, so no third attempt.
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() < Duration::from_secs(61),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_budget_tries_once() {
+        let attempts = AtomicU32::new(0);
+        let outcome: Result<(), _> = Retry::NEVER
+            .run(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err(unreachable())
+            })
+            .await;
+        assert!(outcome.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_statement_is_not_retried() {
+        let attempts = AtomicU32::new(0);
+        let retry = Retry {
+            budget: Duration::from_secs(60),
+        };
+        let outcome: Result<(), _> = retry
+            .run(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err(sqlx::Error::RowNotFound)
+            })
+            .await;
+        assert!(outcome.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_shorter_than_the_budget_is_ridden_out() {
+        let attempts = AtomicU32::new(0);
+        let retry = Retry {
+            budget: Duration::from_secs(60),
+        };
+        let outcome = retry
+            .run(|| async {
+                if attempts.fetch_add(1, Ordering::SeqCst) < 4 {
+                    Err(unreachable())
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(outcome.unwrap(), 7);
+        assert_eq!(attempts.load(Ordering::SeqCst), 5);
     }
 }

@@ -253,7 +253,9 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
     };
     let pool = connect(url).await?;
     let store = Store::new(pool.clone());
-    let audit = AuditWriter::new(pool.clone(), run).with_retry(database::retry_budget()?);
+    // Like its chats, an import's audit rows are not retried: a lost connection fails the
+    // import at once with exit 4, and running it again writes only what is missing.
+    let audit = AuditWriter::new(pool.clone(), run);
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger)
         .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
