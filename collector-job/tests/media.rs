@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,116 +19,19 @@ use collector_job::media::plan::PART_LIMIT;
 use collector_job::store::Store;
 use collector_job::telegram::fake::{Call, FakeChannel, FakeFile, FakeTelegram, Step, epoch};
 use collector_job::telegram::flood::{FloodNotice, FloodPolicy};
-use common::s3::{BUCKET, S3Server, scratch_dir};
+use common::destinations::{Target, bytes, objects, sha256};
+use common::s3::BUCKET;
 use contract::audit::{AuditEvent, AuditWriter, RunIdentity};
 use contract::channel::ChannelRef;
-use contract::media::{MediaCounts, MediaKind, MediaSettings, MediaStore};
-use futures::TryStreamExt;
+use contract::media::{MediaCounts, MediaKind, MediaSettings};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const ALPHA: i64 = 1_001;
 const BETA: i64 = 1_002;
 const PART: u64 = PART_LIMIT as u64;
-
-/// Where a test stores files.
-enum Target {
-    Directory(PathBuf),
-    S3(S3Server),
-}
-
-impl Target {
-    fn directory() -> Self {
-        Self::Directory(scratch_dir("directory"))
-    }
-
-    fn s3() -> Self {
-        Self::S3(S3Server::start())
-    }
-
-    fn store(&self) -> MediaStore {
-        match self {
-            Self::Directory(path) => MediaStore::Directory {
-                path: path.display().to_string(),
-            },
-            Self::S3(server) => MediaStore::S3 {
-                bucket: BUCKET.into(),
-                prefix: "tg/".into(),
-                endpoint: Some(server.endpoint.clone()),
-                region: Some("us-east-1".into()),
-                path_style: true,
-            },
-        }
-    }
-
-    fn destination(&self) -> Destination {
-        let credentials = match self {
-            Self::S3(server) => server.credentials(),
-            Self::Directory(_) => object_store::aws::AmazonS3Builder::new(),
-        };
-        Destination::open_with(&self.store(), credentials).expect("the destination opens")
-    }
-
-    fn media(&self, settings: MediaSettings) -> Media {
-        Media::with(settings, self.destination())
-    }
-
-    fn settings(&self) -> MediaSettings {
-        MediaSettings {
-            kinds: MediaKind::ALL.to_vec(),
-            max_file_size: None,
-            max_bytes_per_run: None,
-            newer_than: None,
-            store: self.store(),
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Self::Directory(path) = self {
-            let _ = std::fs::remove_dir_all(path);
-        }
-    }
-}
-
-/// Every object in the destination, by key, with its bytes.
-async fn objects(destination: &Destination) -> BTreeMap<String, Vec<u8>> {
-    let store = destination.store();
-    let listed: Vec<_> = store.list(None).try_collect().await.expect("a listing");
-    let mut all = BTreeMap::new();
-    for meta in listed {
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .expect("a listed object reads")
-            .bytes()
-            .await
-            .expect("its bytes");
-        all.insert(meta.location.to_string(), bytes.to_vec());
-    }
-    all
-}
-
-/// `len` bytes that differ with `seed` (a xorshift stream).
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
 
 struct World {
     telegram: FakeTelegram,

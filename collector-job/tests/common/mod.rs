@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod cluster;
+pub mod destinations;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
