@@ -105,11 +105,12 @@ impl ExportSink for Survey {
         Ok(())
     }
 
-    fn checked(&mut self, message: &MessageRow) {
+    fn checked(&mut self, message: &MessageRow) -> Result<(), String> {
         let seen = message
             .edit_date
             .map_or(message.date, |edit| edit.max(message.date));
         self.latest = self.latest.max(Some(seen));
+        Ok(())
     }
 
     fn chat_end(&mut self) -> Result<(), Halted> {

@@ -21,8 +21,11 @@ pub trait ExportSink {
     fn chat_start(&mut self, chat: &ChatHeader) -> Result<bool, Halted>;
     fn message(&mut self, message: MessageRow) -> Result<(), Halted>;
     /// Every message read and found valid, delivered or not (a file whose keys were
-    /// reordered has its messages checked before their chat's header is known).
-    fn checked(&mut self, _message: &MessageRow) {}
+    /// reordered has its messages checked before their chat's header is known). An error
+    /// is a problem of the message: reading stops there, as for one that does not map.
+    fn checked(&mut self, _message: &MessageRow) -> Result<(), String> {
+        Ok(())
+    }
     /// The chat whose start returned `Ok(true)` has no more messages.
     fn chat_end(&mut self) -> Result<(), Halted>;
 }
@@ -473,9 +476,10 @@ impl<'de, S: ExportSink> Visitor<'de> for Messages<'_, '_, S> {
                 break;
             };
             let id = message.id();
-            match mapping::message_row(message, &self.context, state.dates) {
+            let checked = mapping::message_row(message, &self.context, state.dates)
+                .and_then(|row| state.sink.checked(&row).map(|()| row));
+            match checked {
                 Ok(row) => {
-                    state.sink.checked(&row);
                     if self.deliver {
                         state.sink.message(row).map_err(|_| state.halt())?;
                     }
@@ -507,6 +511,8 @@ mod tests {
         messages: Vec<i64>,
         ends: usize,
         stop_after: Option<usize>,
+        /// A message id the sink finds a problem with.
+        refuse: Option<i64>,
     }
 
     impl ExportSink for Recorder {
@@ -522,6 +528,13 @@ mod tests {
             }
             self.messages.push(message.id);
             Ok(())
+        }
+
+        fn checked(&mut self, message: &MessageRow) -> Result<(), String> {
+            match self.refuse {
+                Some(id) if id == message.id => Err("the sink refuses it".to_owned()),
+                _ => Ok(()),
+            }
         }
 
         fn chat_end(&mut self) -> Result<(), Halted> {
@@ -572,6 +585,33 @@ mod tests {
         };
         let result = read(chat.as_bytes(), &mut LocalDates::default(), &[], &mut sink);
         assert_eq!(result, Err(ReadStopped::Halted));
+        assert_eq!(sink.messages, vec![1]);
+    }
+
+    #[test]
+    fn a_message_the_sink_refuses_stops_the_reading_and_is_named() {
+        let chat = "{\"name\": \"News\", \"type\": \"public_channel\", \"id\": 9, \"messages\": [\n\
+                    {\"id\": 1, \"date_unixtime\": \"1\", \"text\": \"\"},\n\
+                    {\"id\": 2, \"date_unixtime\": \"1\", \"text\": \"\"},\n\
+                    {\"id\": 3, \"date_unixtime\": \"1\", \"text\": \"\"}\n]}";
+        let mut sink = Recorder {
+            refuse: Some(2),
+            ..Recorder::default()
+        };
+        let result = read(chat.as_bytes(), &mut LocalDates::default(), &[], &mut sink);
+        let Err(ReadStopped::Export(ExportError::Message {
+            chat,
+            place,
+            problem,
+            ..
+        })) = result
+        else {
+            panic!("{result:?}");
+        };
+        assert_eq!(
+            (chat.as_str(), place.as_str(), problem.as_str()),
+            ("News", "message 2", "the sink refuses it")
+        );
         assert_eq!(sink.messages, vec![1]);
     }
 
