@@ -30,6 +30,7 @@ fn request(path: impl Into<std::path::PathBuf>) -> ImportRequest {
         path: path.into(),
         zone: None,
         exported_at: Some(at(1_763_000_000)),
+        media: None,
     }
 }
 

@@ -166,6 +166,10 @@ pub struct ImportArgs {
     /// export records no time of its own; its file's time changes with every copy).
     #[arg(long)]
     pub exported_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The media settings, JSON as for `collect` (docs/job-contract.md): the files the
+    /// export holds beside result.json are stored there. Unset, they are not read.
+    #[arg(long, env = contract::job::env::MEDIA)]
+    pub media: Option<String>,
     /// Collection the imported channels belong to, for the audit log.
     #[arg(long, env = contract::job::env::NAMESPACE, default_value = "default")]
     pub namespace: String,

@@ -102,12 +102,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn collect(config: CollectConfig, media: Option<MediaSettings>) -> Result<(), Failure> {
-    // The destination is opened (and a directory created) before anything is contacted.
-    let media = media
+/// Opens the destination of `settings` (a directory is created), before anything is contacted.
+fn open_media(settings: Option<MediaSettings>) -> Result<Option<Media>, Failure> {
+    settings
         .map(Media::open)
         .transpose()
-        .map_err(|e| Failure::Config(format!("{}: {}", contract::job::env::MEDIA, one_line(&e))))?;
+        .map_err(|e| Failure::Config(format!("{}: {}", contract::job::env::MEDIA, one_line(&e))))
+}
+
+async fn collect(config: CollectConfig, media: Option<MediaSettings>) -> Result<(), Failure> {
+    let media = open_media(media)?;
     let session =
         SessionBlob::read(&config.session_file).map_err(|e| Failure::Config(e.to_string()))?;
     let key = session.auth_key_id().ok_or_else(|| {
@@ -228,11 +232,14 @@ async fn import(args: ImportArgs) -> Result<(), Failure> {
             ))
         })?),
     };
+    let media =
+        config::parse_media(args.media.as_deref()).map_err(|e| Failure::Config(one_line(&e)))?;
     let now = SystemClock.now();
     let request = ImportRequest {
         exported_at: args.exported_at,
         path: args.path,
         zone,
+        media: open_media(media)?,
     };
     // The whole file is checked before anything is written, or even connected to.
     let checked = import::check(&request)
@@ -317,6 +324,25 @@ fn summary_line(report: &ImportReport, run_id: &str, zone: Option<chrono_tz::Tz>
                 "other versions"
             )
         ));
+    }
+    if let Some(files) = &report.files {
+        let media = &report.summary.media;
+        line.push_str(&format!(
+            "; {} stored ({} bytes)",
+            plural(media.files_downloaded, "file", "files"),
+            media.bytes_downloaded
+        ));
+        for (count, what) in [
+            (files.already_stored, "already stored"),
+            (media.files_skipped_too_big, "over maxFileSize"),
+            (media.files_skipped_over_budget, "over maxBytesPerRun"),
+            (files.missing, "missing from the export"),
+            (media.files_failed, "failed"),
+        ] {
+            if count > 0 {
+                line.push_str(&format!(", {count} {what}"));
+            }
+        }
     }
     if !report.skipped.is_empty() {
         line.push_str(&format!(

@@ -5,7 +5,8 @@
 //! first to check every message and count the channels, so an unreadable export changes
 //! nothing; then to store it, page by page, each chat in one transaction (a chat is imported
 //! whole or not at all). The second reading runs on a blocking thread and hands pages to the
-//! storing task through a small bounded queue.
+//! storing task through a small bounded queue. With a media destination, the files the
+//! messages name beside the export are stored too ([`media`]).
 
 use std::path::{Path, PathBuf};
 
@@ -24,10 +25,16 @@ use crate::commands::collect::{RunEnd, RunError, RunTotals};
 use crate::export;
 use crate::export::mapping::{ChatHeader, LocalDates};
 use crate::export::reader::{ExportError, ExportSink, Halted, ReadStopped};
+use crate::media::Media;
 use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting};
 use crate::store::storable;
 use crate::store::{ChatImport, PageCounts, Store, StoreError};
+use media::{FileTally, Files};
 use telemetry::one_line;
+
+pub use media::ExportFiles;
+
+mod media;
 
 /// Pages read ahead of the one being stored: what bounds the import's memory.
 const PAGES_AHEAD: usize = 4;
@@ -42,6 +49,9 @@ pub struct ImportRequest {
     /// [`Sighting`]). Unset, the export's own latest date or edit date is taken: an export
     /// holds no time of its own, and its file's time changes with every copy.
     pub exported_at: Option<DateTime<Utc>>,
+    /// Where the files the messages name beside the export are stored; unset, they are not
+    /// read (their paths stay in the messages' media metadata).
+    pub media: Option<Media>,
 }
 
 /// How an import went.
@@ -57,6 +67,9 @@ pub struct ImportReport {
     /// Rows inserted or changed (a message already stored as the export has it is not
     /// written again), over the chats imported.
     pub changed: u64,
+    /// With a media destination: the files found stored already or missing (the others are
+    /// in `summary.media`).
+    pub files: Option<ExportFiles>,
 }
 
 /// Why an import could not run at all.
@@ -87,6 +100,9 @@ struct Survey {
     skipped: Vec<String>,
     /// The latest date or edit date of the export's messages: it was made no earlier.
     latest: Option<DateTime<Utc>>,
+    /// Whether the files messages name are to be read: their paths must then stay inside
+    /// the export's directory.
+    files: bool,
 }
 
 impl ExportSink for Survey {
@@ -110,6 +126,11 @@ impl ExportSink for Survey {
             .edit_date
             .map_or(message.date, |edit| edit.max(message.date));
         self.latest = self.latest.max(Some(seen));
+        if self.files
+            && let Some(media) = &message.media
+        {
+            export::files::named(media)?;
+        }
         Ok(())
     }
 
@@ -199,11 +220,16 @@ impl CheckedExport {
     }
 }
 
-/// The first reading: fails, before anything is written, when any message cannot be read.
+/// The first reading: fails, before anything is written, when any message cannot be read
+/// (or, with a media destination, names a file outside the export's directory).
 pub async fn check(request: &ImportRequest) -> Result<CheckedExport, ImportError> {
     let (path, zone) = (request.path.clone(), request.zone);
+    let files = request.media.is_some();
     let (surveyed, survey) = on_thread(move || {
-        let mut survey = Survey::default();
+        let mut survey = Survey {
+            files,
+            ..Survey::default()
+        };
         (read(&path, zone, &[], &mut survey), survey)
     })
     .await?;
@@ -272,6 +298,11 @@ pub async fn import<C: Clock>(
         store,
         audit,
         clock,
+        shutdown: shutdown.clone(),
+        files: request
+            .media
+            .as_ref()
+            .map(|media| Files::new(media, &request.path, shutdown.clone())),
         observed,
         total_channels,
         summary: RunTotals {
@@ -286,6 +317,7 @@ pub async fn import<C: Clock>(
         failed: Vec::new(),
         processed: 0,
         changed: 0,
+        export_files: ExportFiles::default(),
     };
     // Storing and reading run side by side; the queue's bound keeps the reader a few pages
     // ahead. Dropping `events` (an unreachable database) stops the reader.
@@ -346,6 +378,7 @@ pub async fn import<C: Clock>(
         failed: run.failed,
         local_dates,
         changed: run.changed,
+        files: run.files.is_some().then_some(run.export_files),
     })
 }
 
@@ -354,6 +387,10 @@ struct Progress<'a, C> {
     store: &'a Store,
     audit: &'a AuditWriter,
     clock: &'a C,
+    /// Checked between the files of a page.
+    shutdown: Shutdown,
+    /// The export's files, with a media destination.
+    files: Option<Files<'a>>,
     observed: Sighting,
     total_channels: u32,
     summary: RunTotals,
@@ -361,6 +398,8 @@ struct Progress<'a, C> {
     processed: u32,
     /// Rows written by the chats imported.
     changed: u64,
+    /// Files found stored already or missing, over every chat.
+    export_files: ExportFiles,
 }
 
 /// One chat being stored: its open transaction, or why it failed (its remaining pages are
@@ -372,6 +411,7 @@ struct ChatRun {
     stored: u64,
     seen: SeenIds,
     counts: PageCounts,
+    files: FileTally,
 }
 
 /// The message ids of one chat met so far, a bit each (a channel's ids count up from 1), so a
@@ -402,7 +442,7 @@ impl<C: Clock> Progress<'_, C> {
         AuditEvent::End(CollectionEnd {
             edits_found: self.summary.edits_found,
             deletions_found: 0,
-            media: Default::default(),
+            media: self.summary.media,
             total_messages: self.summary.total_messages,
             channels_synced: self.summary.channels_synced,
             total_channels: self.total_channels,
@@ -429,6 +469,7 @@ impl<C: Clock> Progress<'_, C> {
             stored: 0,
             seen: SeenIds::default(),
             counts: PageCounts::default(),
+            files: FileTally::default(),
         })
     }
 
@@ -443,13 +484,36 @@ impl<C: Clock> Progress<'_, C> {
                 let new = page.iter().filter(|row| chat.seen.insert(row.id)).count();
                 chat.stored += new as u64;
             }
-            Err(error) => chat.import = Err(error),
+            Err(error) => {
+                chat.import = Err(error);
+                return Ok(());
+            }
+        }
+        let Some(files) = self.files.as_mut() else {
+            return Ok(());
+        };
+        for row in &page {
+            // The storing loop sees the stop next and rolls the chat back.
+            if self.shutdown.is_requested() {
+                break;
+            }
+            let now = self.clock.now();
+            let handled = files
+                .message(self.store, import, &chat.name, row, now, &mut chat.files)
+                .await;
+            if let Err(error) = fatal_if_unreachable(handled)? {
+                chat.import = Err(error);
+                break;
+            }
         }
         Ok(())
     }
 
     async fn finish(&mut self, chat: ChatRun) -> Result<(), ImportError> {
         self.processed += 1;
+        // Counted whether or not the chat commits: its uploads stay in the destination.
+        self.summary.media.add(&chat.files.media);
+        self.export_files.add(&chat.files.files);
         let committed = match chat.import {
             Ok(import) => fatal_if_unreachable(import.commit(self.clock.now()).await)?,
             Err(error) => Err(error),
@@ -481,7 +545,7 @@ impl<C: Clock> Progress<'_, C> {
             .record(&AuditEvent::Progress(CollectionProgress {
                 edits_found,
                 deletions_found: 0,
-                media: Default::default(),
+                media: chat.files.media,
                 channel_name: chat.name,
                 messages_collected,
                 channels_processed: self.processed,

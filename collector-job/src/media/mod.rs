@@ -1,12 +1,14 @@
 //! Media files (`spec.media`): which files a run downloads ([`plan`], pure) and the
 //! destination they are streamed into ([`destination`]). The collection loop drives both
-//! (`commands::collect`); what is stored is recorded through `store::media`.
+//! (`commands::collect`), and an import streams an export's files from disk ([`local`]);
+//! what is stored is recorded through `store::media`.
 
 use std::time::Duration;
 
 use contract::media::MediaSettings;
 
 pub mod destination;
+pub mod local;
 pub mod plan;
 
 use destination::{Destination, DestinationError};
@@ -16,7 +18,7 @@ use destination::{Destination, DestinationError};
 pub const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A run's media settings, its opened destination and what it has downloaded so far.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Media {
     pub settings: MediaSettings,
     pub destination: Destination,

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use contract::media::MediaKind;
 
-use crate::store::{Store, StoreError};
+use crate::media::destination::hex;
+use crate::store::{ChatImport, Store, StoreError};
 
 /// A wanted file a stored message carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,34 @@ pub struct NewFile<'a> {
     pub mime_type: Option<&'a str>,
     pub kind: MediaKind,
     pub telegram_key: &'a str,
+}
+
+/// A file an import stored, as `media_files` records it: an export names no Telegram key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedFile<'a> {
+    pub destination: &'a str,
+    pub content_key: &'a str,
+    pub sha256: &'a [u8; 32],
+    pub size: u64,
+    pub mime_type: Option<&'a str>,
+    pub kind: MediaKind,
+}
+
+/// A message of an imported chat and the stored file it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedLink<'a> {
+    pub message_id: i64,
+    pub kind: MediaKind,
+    pub sha256: &'a [u8; 32],
+    pub size: u64,
+    pub file_id: i64,
+}
+
+/// The `message_files.telegram_key` of a file an import linked: an export names no Telegram
+/// file id, so its bytes name it. A collection that reads the message again records the
+/// Telegram key and stores the file under it (the same bytes are stored once).
+pub fn imported_key(sha256: &[u8; 32]) -> String {
+    format!("sha256:{}", hex(sha256))
 }
 
 /// Which files are still to download in a channel.
@@ -168,6 +197,71 @@ impl Store {
             })
     }
 
+    /// The stored file of `destination` whose bytes have this sha256.
+    pub async fn file_by_content(
+        &self,
+        channel_id: i64,
+        destination: &str,
+        sha256: &[u8; 32],
+    ) -> Result<Option<i64>, StoreError> {
+        self.retry
+            .run(|| {
+                sqlx::query_scalar(
+                    "SELECT id FROM media_files WHERE destination = $1 AND sha256 = $2",
+                )
+                .bind(destination)
+                .bind(sha256.as_slice())
+                .fetch_optional(&self.pool)
+            })
+            .await
+            .map_err(|source| StoreError::Media {
+                doing: "look up a stored file of",
+                channel_id,
+                source,
+            })
+    }
+
+    /// Records a file an import wrote at `now` (or finds the row of the same bytes stored
+    /// before); returns its id. Outside the chat's transaction: the row says what the
+    /// destination holds, which stays true if the chat is rolled back.
+    pub async fn record_imported_file(
+        &self,
+        channel_id: i64,
+        file: &ImportedFile<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.retry
+            .run(|| {
+                sqlx::query_scalar(
+                    "WITH inserted AS (
+                         INSERT INTO media_files
+                             (destination, content_key, sha256, size, mime_type, kind, stored_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (destination, sha256) DO NOTHING
+                         RETURNING id
+                     )
+                     SELECT id FROM inserted
+                     UNION ALL
+                     SELECT id FROM media_files WHERE destination = $1 AND sha256 = $3
+                     LIMIT 1",
+                )
+                .bind(file.destination)
+                .bind(file.content_key)
+                .bind(file.sha256.as_slice())
+                .bind(size(file.size))
+                .bind(file.mime_type)
+                .bind(file.kind.as_str())
+                .bind(now)
+                .fetch_one(&self.pool)
+            })
+            .await
+            .map_err(|source| StoreError::Media {
+                doing: "record a stored file of",
+                channel_id,
+                source,
+            })
+    }
+
     /// Links message `message_id` of `channel_id` to stored file `file_id` at `now`.
     pub async fn link_file(
         &self,
@@ -259,5 +353,42 @@ impl Store {
                 source,
             })?;
         Ok(())
+    }
+}
+
+impl ChatImport {
+    /// Links a message of the chat to the stored file it carries, in the chat's transaction;
+    /// whether a row was written. A message linked already keeps its file (one a collection
+    /// stored, or this same file imported before); one a collection left to download gets
+    /// this one.
+    pub async fn link_file(
+        &mut self,
+        link: &ImportedLink<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let linked = sqlx::query(
+            "INSERT INTO message_files
+                 (channel_id, message_id, kind, telegram_key, size, file_id, seen_at, linked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (channel_id, message_id) DO UPDATE SET
+                 file_id = EXCLUDED.file_id,
+                 linked_at = EXCLUDED.linked_at
+             WHERE message_files.file_id IS NULL",
+        )
+        .bind(self.channel_id)
+        .bind(link.message_id)
+        .bind(link.kind.as_str())
+        .bind(imported_key(link.sha256))
+        .bind(size(link.size))
+        .bind(link.file_id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|source| StoreError::Media {
+            doing: "link a stored file to a message of",
+            channel_id: self.channel_id,
+            source,
+        })?;
+        Ok(linked.rows_affected() > 0)
     }
 }

@@ -409,6 +409,11 @@ pub struct ChatImport {
 }
 
 impl ChatImport {
+    /// The channel being imported.
+    pub fn channel_id(&self) -> i64 {
+        self.channel_id
+    }
+
     /// Upserts one page of the export.
     pub async fn store(&mut self, messages: &[MessageRow]) -> Result<PageCounts, StoreError> {
         let page = Page::new(self.channel_id, messages, self.observed);
