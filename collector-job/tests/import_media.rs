@@ -1,8 +1,9 @@
 //! `import` with a media destination: the files an export holds beside its result.json
 //! stored into a directory and into a real S3-compatible server (`s3s-fs` on loopback), read
 //! back byte for byte, once per content; the settings' kinds and maximum size honoured,
-//! missing files counted, a path outside the export refused before anything is written, and
-//! an export imported again writing nothing.
+//! missing files counted, a path outside the export refused before anything is written, a
+//! chat rolled back leaving only content-addressed objects, and an export imported again
+//! writing nothing.
 
 mod common;
 
@@ -416,6 +417,49 @@ async fn over_the_byte_budget_files_are_skipped_and_an_import_again_takes_the_re
     );
     let stored: Vec<i64> = linked(&pool).await.into_iter().map(|l| l.0).collect();
     assert_eq!(stored, vec![1, 2, 3, 6]);
+}
+
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_chat_rolled_back_keeps_its_objects_and_importing_again_links_them(pool: PgPool) {
+    sqlx::query("ALTER TABLE messages ADD CONSTRAINT no_spam CHECK (text <> 'spam')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = samples();
+    // The photo is on the first page; the second page is refused.
+    let mut messages = common::posts(150);
+    messages[0] = photo(1, "photos/photo_1.jpg");
+    messages[149] = post(150, 1_761_996_600, "spam");
+    let export = Export::new(messages, &[("photos/photo_1.jpg", &s.picture)]);
+    let target = Target::directory();
+
+    let refused = import_into(&pool, &export, &target, target.settings(), "import-1").await;
+
+    assert_eq!(refused.failed.len(), 1, "{:?}", refused.failed);
+    assert_eq!(refused.summary.media.files_downloaded, 1);
+    assert_eq!(count(&pool, "messages").await, 0);
+    assert_eq!(
+        count(&pool, "message_files").await,
+        0,
+        "the link is rolled back"
+    );
+    // The object and its row stay: they name the bytes, not the message.
+    assert_eq!(count(&pool, "media_files").await, 1);
+    let expected = BTreeMap::from([(key(&target, &s.picture), s.picture.clone())]);
+    assert_eq!(objects(&target.destination()).await, expected);
+
+    sqlx::query("ALTER TABLE messages DROP CONSTRAINT no_spam")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let again = import_into(&pool, &export, &target, target.settings(), "import-2").await;
+
+    assert_eq!(again.summary.media, MediaCounts::default());
+    assert_eq!(again.files.map(|f| f.already_stored), Some(1));
+    let stored: Vec<i64> = linked(&pool).await.into_iter().map(|l| l.0).collect();
+    assert_eq!(stored, vec![1]);
+    assert_eq!(count(&pool, "media_files").await, 1);
+    assert_eq!(objects(&target.destination()).await, expected);
 }
 
 /// `collector-job import` with `COLLECTOR_MEDIA` (and the S3 credentials) in its environment.
