@@ -30,7 +30,8 @@ fn at(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap()
 }
 
-/// An export directory written by a test, removed when dropped.
+/// An export directory written by a test, inside a scratch directory of its own (where a
+/// path leading out of the export goes); both removed when dropped.
 struct Export {
     dir: PathBuf,
 }
@@ -38,12 +39,13 @@ struct Export {
 impl Export {
     /// `result.json` with `messages`, and `files` (path, bytes) beside it.
     fn new(messages: Vec<Value>, files: &[(&str, &[u8])]) -> Self {
-        let dir = scratch_dir("export");
+        let dir = scratch_dir("export").join("export");
         for (path, content) in files {
             let path = dir.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, content).unwrap();
         }
+        std::fs::create_dir_all(&dir).unwrap();
         common::write(
             &dir,
             "result.json",
@@ -59,7 +61,7 @@ impl Export {
 
 impl Drop for Export {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.dir.parent().unwrap());
     }
 }
 
@@ -549,7 +551,6 @@ async fn a_path_outside_the_export_is_refused_before_anything_is_written(pool: P
     succeeded(&common::import(&pool, &export.result(), "import-2", &[]));
     assert_eq!(count(&pool, "messages").await, 2);
     assert_eq!(count(&pool, "media_files").await, 0);
-    let _ = std::fs::remove_file(outside);
 }
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]
