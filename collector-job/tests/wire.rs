@@ -970,6 +970,67 @@ async fn a_refresh_finds_edits_and_deletions_and_the_archive_keeps_everything(po
     assert_eq!(gone, vec![245, 246]);
 }
 
+/// Messages deleted long after they were posted, far outside any refresh window: only the
+/// deletion sweep finds them. It re-reads the channel's stored ids by id (`channels.getMessages`,
+/// 100 a request) once per `deletionSweep` interval, from the run after the first (a first
+/// run has just read everything): the pass marks exactly the deleted ones and counts them,
+/// removing nothing; a run before the interval has passed sweeps nothing; once it has, the
+/// next pass finds what was deleted since.
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn the_deletion_sweep_finds_old_messages_deleted_on_the_wire(pool: PgPool) {
+    let wire = Wire::start(
+        Scenario::new()
+            .account(Account::new(USER))
+            .channel(Channel::new(ALPHA, "alpha", 250)),
+    )
+    .await;
+    let sweep = r#"{"deletionSweep": "1h"}"#;
+    let collect_run =
+        |run_id: &str| collect(&pool, &wire, run_id, &["@alpha"]).arg("--limits", sweep);
+    let by_id = |wire: &Wire| {
+        wire.dc
+            .served()
+            .iter()
+            .filter(|s| s.method == "channels.getMessages")
+            .count()
+    };
+    let deletions_found = async |run_id: &str| {
+        summary(&events(&pool, run_id).await)
+            .unwrap()
+            .deletions_found
+    };
+
+    run(&collect_run("run-1")).await.unwrap();
+    assert_eq!(by_id(&wire), 0, "a first run has just read every message");
+
+    assert!(wire.dc.delete(ALPHA, &[7, 8, 130]));
+    run(&collect_run("run-2")).await.unwrap();
+    assert_eq!(by_id(&wire), 3, "250 stored ids, 100 a request");
+    assert_eq!(deleted(&pool).await, vec![7, 8, 130]);
+    assert_eq!(stored(&pool, ALPHA).await.len(), 250, "nothing is removed");
+    assert_eq!(deletions_found("run-2").await, 3);
+
+    assert!(wire.dc.delete(ALPHA, &[201]));
+    run(&collect_run("run-3")).await.unwrap();
+    assert_eq!(by_id(&wire), 3, "no pass before the interval has passed");
+    assert_eq!(deletions_found("run-3").await, 0);
+
+    // An hour on: the last pass ended before it.
+    sqlx::query("UPDATE channels SET swept_at = swept_at - interval '61 minutes' WHERE id = $1")
+        .bind(ALPHA)
+        .execute(&pool)
+        .await
+        .unwrap();
+    run(&collect_run("run-4")).await.unwrap();
+    assert_eq!(by_id(&wire), 6);
+    assert_eq!(deleted(&pool).await, vec![7, 8, 130, 201]);
+    assert_eq!(
+        deletions_found("run-4").await,
+        1,
+        "a deletion is counted once"
+    );
+}
+
 /// The statements of the SQL example in docs/collector.md's "Versions and deletions".
 fn documented_queries() -> [String; 3] {
     let docs = include_str!("../../docs/collector.md");
