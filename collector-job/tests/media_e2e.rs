@@ -675,8 +675,21 @@ async fn killed_mid_file_leaves_nothing_at_a_final_key_and_the_next_run_stores_i
         .keys()
         .map(|&id| (id, answered_parts(&wire.dc, id).len()))
         .collect();
+    let reads_before = count_of(&wire.dc, "channels.getMessages");
     let rerun = finished(target.collect(&pool, &session, "rerun").spawn()).await;
     assert_succeeded_without_credentials(&rerun);
+    let reads: Vec<Vec<i32>> = wire
+        .dc
+        .served()
+        .into_iter()
+        .filter(|s| s.method == "channels.getMessages")
+        .skip(reads_before)
+        .map(|s| s.ids)
+        .collect();
+    assert!(
+        reads.iter().any(|ids| ids.contains(&4)),
+        "message 4 read again: {reads:?}"
+    );
     assert_eq!(
         answered_parts(&wire.dc, BIG)[parts_before[&BIG]..],
         whole_download(&big, home_dc),
