@@ -394,8 +394,8 @@ async fn message_files(pool: &PgPool) -> Vec<LinkRow> {
     .unwrap()
 }
 
-/// @alpha: generated photos on messages 1-3, 5 and 10; a 6 MiB document (two 5 MiB upload
-/// parts) that @beta forwards; a voice note on messages 6 and 11; a video on DC 4; an empty
+/// @alpha: generated photos on messages 1-3, 5 and 10; a 6 MiB document (a 5 MiB upload part
+/// and a shorter last one) that @beta forwards; a voice note on messages 6 and 11; a video on DC 4; an empty
 /// document; a sticker of exactly one 512 KiB part. @beta: generated photos on 1-3 and 5.
 fn scenario() -> Scenario {
     let forwarded = File::new(4, 9_001, FileKind::Document, 6 * MIB + 7);
