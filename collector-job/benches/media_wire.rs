@@ -8,7 +8,9 @@
 //! its run by the audit log's clock (`collection_start` to `collection_end`: the session
 //! check, resolving the channel, its history page and rows, the file's rows included); the
 //! plain copy's runs from connecting to the last byte written. The ratio is the price of all
-//! the collector does around the bytes. Also the collector's peak RSS per file size, which
+//! the collector does around the bytes. The plain copy's client shares this process's two
+//! runtime threads with the fake DC, the collector has a process of its own: on a busy
+//! machine that can put the ratio above 1. Also the collector's peak RSS per file size, which
 //! streaming keeps flat.
 //!
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
