@@ -257,13 +257,18 @@ impl Dc {
         files::reference(file_id, self.expiries.get(&file_id).copied().unwrap_or(0))
     }
 
-    /// The file with this photo or document id, while a message carries it (scenario files
-    /// and the generated photos and videos alike).
+    /// The file with this photo or document id, while a message carries it (scenario files,
+    /// forwarded ones on any of their messages, and the generated photos and videos alike).
     pub fn file(&self, file_id: i64) -> Option<File> {
-        for channel in &self.channels {
-            if let Some(file) = channel.spec.files.iter().find(|f| f.id == file_id) {
-                return channel.timeline.exists(file.message).then(|| file.clone());
-            }
+        let carried = self.channels.iter().find_map(|channel| {
+            channel
+                .spec
+                .files
+                .iter()
+                .find(|f| f.id == file_id && channel.timeline.exists(f.message))
+        });
+        if let Some(file) = carried {
+            return Some(file.clone());
         }
         // Generated media: channel id * 1,000,000 + message id.
         let channel = self.channel(file_id / 1_000_000)?;
@@ -1186,6 +1191,25 @@ mod tests {
             .collect();
         assert_eq!(kinds, vec![(4, false), (5, true), (900, true)]);
         assert_eq!(dc.served()[0].ids, vec![4]);
+    }
+
+    #[test]
+    fn a_forwarded_file_is_served_while_any_message_carries_it() {
+        let forwarded = File::new(2, 88, crate::FileKind::Document, 10);
+        let scenario = Scenario::new()
+            .account(Account::new(1))
+            .channel(Channel::new(1003, "files", 3).file(forwarded.clone()))
+            .channel(Channel::new(1004, "forwards", 3).file(File {
+                message: 3,
+                ..forwarded.clone()
+            }));
+        assert_eq!(scenario.check(), Ok(()));
+        let mut dc = Dc::new(&scenario, Instant::now());
+        assert_eq!(dc.file(88).map(|f| f.size), Some(10));
+        dc.delete(1003, &[2]);
+        assert_eq!(dc.file(88).map(|f| f.message), Some(3), "still forwarded");
+        dc.delete(1004, &[3]);
+        assert_eq!(dc.file(88), None);
     }
 
     #[test]

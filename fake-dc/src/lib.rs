@@ -25,7 +25,8 @@
 //!
 //! Files: every photo and video a generated post carries, and the [`File`]s a scenario puts
 //! on chosen messages (any kind and size, e.g. `{"message": 11, "id": 900001, "kind":
-//! "document", "size": 3145729}`), are served by `upload.getFile` under Telegram's rules for
+//! "document", "size": 3145729}`; one id on several messages is one file, as forwards carry
+//! it), are served by `upload.getFile` under Telegram's rules for
 //! parts ([`files::check_part`]). Their bytes are [`files::content`] (a function of the file id
 //! and the offset: a 2 GB file costs no memory, and a test recomputes any part or
 //! [`files::sha256`]). Messages carry a file reference that [`Fault::ExpireReference`] (or

@@ -3,7 +3,7 @@
 //! Built in Rust (`Scenario::new().account(..).channel(..)`) or read from JSON (`fake-dc serve
 //! --scenario FILE`); both go through [`Scenario::check`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use grammers_crypto::hex;
 use serde::{Deserialize, Serialize};
@@ -185,7 +185,8 @@ pub struct Channel {
 pub struct File {
     /// The id of the message carrying it.
     pub message: i32,
-    /// The photo's or document's id, unique in the scenario; it seeds the content.
+    /// The photo's or document's id; it seeds the content. Several messages (in any
+    /// channels) may carry the same file, as forwards do: the same id and the same fields.
     pub id: i64,
     pub kind: FileKind,
     /// Bytes; a photo's largest size.
@@ -395,7 +396,7 @@ impl Scenario {
         }
         let mut ids = HashSet::new();
         let mut usernames = HashSet::new();
-        let mut files = HashSet::new();
+        let mut files = HashMap::new();
         for channel in &self.channels {
             let problem = |problem| ScenarioError::Channel {
                 id: channel.id,
@@ -435,15 +436,25 @@ impl Scenario {
         Ok(())
     }
 
-    fn check_files(&self, channel: &Channel, ids: &mut HashSet<i64>) -> Result<(), ScenarioError> {
+    fn check_files<'a>(
+        &self,
+        channel: &'a Channel,
+        files: &mut HashMap<i64, &'a File>,
+    ) -> Result<(), ScenarioError> {
         let mut messages = HashSet::new();
         for file in &channel.files {
             let problem = |problem| ScenarioError::File {
                 id: file.id,
                 problem,
             };
-            if !ids.insert(file.id) {
-                return Err(problem("the id is used twice"));
+            // The same file on another message (a forward) is the same in all but the message.
+            if let Some(seen) = files.insert(file.id, file)
+                && (File {
+                    message: file.message,
+                    ..seen.clone()
+                }) != *file
+            {
+                return Err(problem("the id names two different files"));
             }
             if !(1..=channel.messages).contains(&file.message)
                 || channel.service_ids.contains(&file.message)
@@ -772,6 +783,28 @@ mod tests {
             base().account(Account::new(2).flood(0.0)).check(),
             Err(ScenarioError::Flood(2))
         );
+        // One id on two messages is one file (a forward), never two different ones.
+        let file = File::new(1, 42, FileKind::Voice, 10);
+        let forwarded = |other: File| {
+            base()
+                .channel(Channel::new(5, "a", 3).file(file.clone()))
+                .channel(Channel::new(6, "b", 3).file(other))
+                .check()
+        };
+        assert_eq!(
+            forwarded(File {
+                message: 2,
+                ..file.clone()
+            }),
+            Ok(())
+        );
+        assert!(matches!(
+            forwarded(File {
+                size: 11,
+                ..file.clone()
+            }),
+            Err(ScenarioError::File { id: 42, .. })
+        ));
     }
 
     #[test]
