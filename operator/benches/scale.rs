@@ -509,6 +509,9 @@ fn targets(o: &Outcome, bare: &Wave, cpu_at_1000: Option<f64>) {
 
 #[tokio::main]
 async fn main() {
+    // The bench's own client talks TLS to the fake server: kube's rustls provider, as the
+    // operator's main installs it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = std::env::var("OPERATOR_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_operator").to_string());
     let latency = Duration::from_millis(
