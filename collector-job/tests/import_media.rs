@@ -553,6 +553,45 @@ async fn a_path_outside_the_export_is_refused_before_anything_is_written(pool: P
     assert_eq!(count(&pool, "media_files").await, 0);
 }
 
+/// An export made by someone else may hold a link where a file should be: a link to a file
+/// outside the export is not followed into the archive; it is counted as failed (and a link
+/// inside the export is stored as its target).
+#[sqlx::test(migrator = "contract::MIGRATOR")]
+async fn a_link_to_a_file_outside_the_export_is_not_stored(pool: PgPool) {
+    let s = samples();
+    let export = Export::new(
+        vec![
+            photo(1, "photos/photo_1.jpg"),
+            photo(2, "photos/photo_2.jpg"),
+            photo(3, "photos/photo_3.jpg"),
+        ],
+        &[("photos/photo_1.jpg", &s.picture)],
+    );
+    let outside = export.dir.parent().unwrap().join("secret.txt");
+    std::fs::write(&outside, &s.voice).unwrap();
+    std::os::unix::fs::symlink(&outside, export.dir.join("photos/photo_2.jpg")).unwrap();
+    std::os::unix::fs::symlink("photo_1.jpg", export.dir.join("photos/photo_3.jpg")).unwrap();
+    let target = Target::directory();
+
+    let report = import_into(&pool, &export, &target, target.settings(), "import-1").await;
+
+    assert_eq!(
+        (
+            report.summary.media.files_downloaded,
+            report.summary.media.files_failed
+        ),
+        (1, 1)
+    );
+    let stored = objects(&target.destination()).await;
+    assert_eq!(
+        stored.into_values().collect::<Vec<_>>(),
+        vec![s.picture.clone()],
+        "only the export's own bytes are stored"
+    );
+    let linked: Vec<i64> = linked(&pool).await.iter().map(|l| l.0).collect();
+    assert_eq!(linked, vec![1, 3]);
+}
+
 #[sqlx::test(migrator = "contract::MIGRATOR")]
 async fn a_media_setting_that_is_not_one_is_refused_naming_the_variable(pool: PgPool) {
     let export = Export::new(vec![post(1, 1_761_987_601, "x")], &[]);

@@ -114,6 +114,25 @@ impl<'a> Files<'a> {
             return Ok(());
         };
         let full = self.dir.join(&path);
+        match inside(&self.dir, &full) {
+            Ok(true) => {}
+            Ok(false) => {
+                let outside = std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a link to a file outside the export's directory",
+                );
+                failed(tally, chat_name, row.id, &path, &outside);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tally.files.missing += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                failed(tally, chat_name, row.id, &path, &e);
+                return Ok(());
+            }
+        }
         let size = match std::fs::metadata(&full) {
             Ok(meta) if meta.is_file() => meta.len(),
             Ok(_) => {
@@ -213,6 +232,13 @@ impl<'a> Files<'a> {
         .await?;
         Ok(())
     }
+}
+
+/// Whether `file`, its links followed, is inside `dir`. The path's text was checked when the
+/// export was read; a link in the export (`photos/a.jpg -> /etc/shadow`, in an export someone
+/// else made) would still copy a file from outside it into the archive.
+fn inside(dir: &Path, file: &Path) -> std::io::Result<bool> {
+    Ok(std::fs::canonicalize(file)?.starts_with(std::fs::canonicalize(dir)?))
 }
 
 fn failed(
