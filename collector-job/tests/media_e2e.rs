@@ -11,21 +11,20 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use collector_job::media::destination::{Destination, UPLOAD_PART, content_key};
 use collector_job::media::plan::PART_LIMIT;
-use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, scratch_dir};
+use common::destinations::{Target, objects};
+use common::s3::{ACCESS_KEY, BUCKET, SECRET_KEY};
 use common::{Collect, USER, Wire, events, url_of};
 use contract::audit::AuditEvent;
-use contract::media::{MediaCounts, MediaKind, MediaSettings, MediaStore};
+use contract::media::{MediaCounts, MediaKind};
 use fake_dc::files::{self, MIB};
 use fake_dc::history::Media;
 use fake_dc::{Account, Channel, FakeDc, Fault, FaultRule, File, FileKind, Outcome, Scenario};
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use sqlx::PgPool;
 
 const ALPHA: i64 = 1_001;
@@ -36,37 +35,17 @@ const PART: u64 = PART_LIMIT as u64;
 /// measured against it.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Where a test stores files.
-enum Target {
-    Directory(PathBuf),
-    S3(S3Server),
+/// What these tests ask of a destination beyond what the media tests share.
+trait EndToEnd {
+    /// What `media_files.destination` calls it.
+    fn name(&self) -> String;
+    /// Run `run_id` of @alpha and @beta by the built binary.
+    fn collect(&self, pool: &PgPool, session: &FsPath, run_id: &str) -> Collect;
+    /// The size of the largest upload part held for an upload not yet complete.
+    fn uploaded_part(&self) -> Option<u64>;
 }
 
-impl Target {
-    fn directory() -> Self {
-        Self::Directory(scratch_dir("e2e-directory"))
-    }
-
-    fn s3() -> Self {
-        Self::S3(S3Server::start())
-    }
-
-    fn store(&self) -> MediaStore {
-        match self {
-            Self::Directory(path) => MediaStore::Directory {
-                path: path.display().to_string(),
-            },
-            Self::S3(server) => MediaStore::S3 {
-                bucket: BUCKET.into(),
-                prefix: "tg/".into(),
-                endpoint: Some(server.endpoint.clone()),
-                region: Some("us-east-1".into()),
-                path_style: true,
-            },
-        }
-    }
-
-    /// What `media_files.destination` calls it.
+impl EndToEnd for Target {
     fn name(&self) -> String {
         match self {
             Self::Directory(path) => format!("directory:{}", path.display()),
@@ -74,26 +53,11 @@ impl Target {
         }
     }
 
-    /// The destination opened by the test, to read back what the collector stored.
-    fn destination(&self) -> Destination {
-        let credentials = match self {
-            Self::S3(server) => server.credentials(),
-            Self::Directory(_) => object_store::aws::AmazonS3Builder::new(),
-        };
-        Destination::open_with(&self.store(), credentials).expect("the destination opens")
-    }
-
     /// Run `run_id` of @alpha and @beta by the built binary, every kind of file wanted, the
     /// S3 credentials in the standard `AWS_*` environment, logging at debug level (so that a
     /// credential in any log line would show).
     fn collect(&self, pool: &PgPool, session: &FsPath, run_id: &str) -> Collect {
-        let settings = MediaSettings {
-            kinds: MediaKind::ALL.to_vec(),
-            max_file_size: None,
-            max_bytes_per_run: None,
-            newer_than: None,
-            store: self.store(),
-        };
+        let settings = self.settings();
         let mut collect = Collect::new(&url_of(pool), session, run_id, &CHANNELS)
             .env(
                 "COLLECTOR_MEDIA",
@@ -130,14 +94,6 @@ impl Target {
                 .filter_map(|path| std::fs::metadata(root.join(path)).ok())
                 .map(|meta| meta.len())
                 .max(),
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Self::Directory(path) = self {
-            let _ = std::fs::remove_dir_all(path);
         }
     }
 }
@@ -222,24 +178,6 @@ fn whole_download(file: &File, home_dc: i32) -> Vec<(i32, i64, i32)> {
 
 fn count_of(dc: &FakeDc, method: &str) -> usize {
     dc.served().iter().filter(|s| s.method == method).count()
-}
-
-/// Every object in the destination, by key, with its bytes.
-async fn objects(destination: &Destination) -> BTreeMap<String, Vec<u8>> {
-    let store = destination.store();
-    let listed: Vec<_> = store.list(None).try_collect().await.expect("a listing");
-    let mut all = BTreeMap::new();
-    for meta in listed {
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .expect("a listed object reads")
-            .bytes()
-            .await
-            .expect("its bytes");
-        all.insert(meta.location.to_string(), bytes.to_vec());
-    }
-    all
 }
 
 /// Every regular file under `root`, as paths relative to it (read while a collector may be
