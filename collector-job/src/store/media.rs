@@ -26,18 +26,8 @@ pub struct NewFile<'a> {
     pub size: u64,
     pub mime_type: Option<&'a str>,
     pub kind: MediaKind,
-    pub telegram_key: &'a str,
-}
-
-/// A file an import stored, as `media_files` records it: an export names no Telegram key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportedFile<'a> {
-    pub destination: &'a str,
-    pub content_key: &'a str,
-    pub sha256: &'a [u8; 32],
-    pub size: u64,
-    pub mime_type: Option<&'a str>,
-    pub kind: MediaKind,
+    /// Telegram's key for the file, the fast path next time; an export names none.
+    pub telegram_key: Option<&'a str>,
 }
 
 /// A message of an imported chat and the stored file it carries.
@@ -151,7 +141,9 @@ impl Store {
     }
 
     /// Records a file written at `now` (or finds the row of the same bytes stored before)
-    /// with its Telegram key; returns its id. One statement: safe to repeat.
+    /// with its Telegram key, if it has one; returns its id. One statement: safe to repeat.
+    /// An import's files are recorded outside the chat's transaction: the row says what the
+    /// destination holds, which stays true if the chat is rolled back.
     pub async fn record_file(
         &self,
         channel_id: i64,
@@ -174,7 +166,7 @@ impl Store {
                          LIMIT 1
                      ), key AS (
                          INSERT INTO media_telegram_keys (destination, telegram_key, file_id)
-                         SELECT $1, $8, id FROM file
+                         SELECT $1, $8, id FROM file WHERE $8::text IS NOT NULL
                          ON CONFLICT (destination, telegram_key) DO NOTHING
                      )
                      SELECT id FROM file",
@@ -216,47 +208,6 @@ impl Store {
             .await
             .map_err(|source| StoreError::Media {
                 doing: "look up a stored file of",
-                channel_id,
-                source,
-            })
-    }
-
-    /// Records a file an import wrote at `now` (or finds the row of the same bytes stored
-    /// before); returns its id. Outside the chat's transaction: the row says what the
-    /// destination holds, which stays true if the chat is rolled back.
-    pub async fn record_imported_file(
-        &self,
-        channel_id: i64,
-        file: &ImportedFile<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.retry
-            .run(|| {
-                sqlx::query_scalar(
-                    "WITH inserted AS (
-                         INSERT INTO media_files
-                             (destination, content_key, sha256, size, mime_type, kind, stored_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (destination, sha256) DO NOTHING
-                         RETURNING id
-                     )
-                     SELECT id FROM inserted
-                     UNION ALL
-                     SELECT id FROM media_files WHERE destination = $1 AND sha256 = $3
-                     LIMIT 1",
-                )
-                .bind(file.destination)
-                .bind(file.content_key)
-                .bind(file.sha256.as_slice())
-                .bind(size(file.size))
-                .bind(file.mime_type)
-                .bind(file.kind.as_str())
-                .bind(now)
-                .fetch_one(&self.pool)
-            })
-            .await
-            .map_err(|source| StoreError::Media {
-                doing: "record a stored file of",
                 channel_id,
                 source,
             })

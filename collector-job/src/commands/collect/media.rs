@@ -186,7 +186,7 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                                 size: object.size,
                                 mime_type: file.mime_type.as_deref(),
                                 kind: file.kind,
-                                telegram_key: &file.telegram_key,
+                                telegram_key: Some(&file.telegram_key),
                             },
                             now,
                         )

@@ -19,7 +19,7 @@ use crate::export::files::{self, ExportFile};
 use crate::media::Media;
 use crate::media::local::{self, LocalFileError};
 use crate::media::plan::{self, Decision};
-use crate::store::media::{ImportedFile, ImportedLink};
+use crate::store::media::{ImportedLink, NewFile};
 use crate::store::model::MessageRow;
 use crate::store::{ChatImport, Store, StoreError};
 use telemetry::one_line;
@@ -184,15 +184,16 @@ impl<'a> Files<'a> {
             Decision::Download => match local::upload(destination, &full, &self.shutdown).await {
                 Ok(object) => {
                     let file_id = store
-                        .record_imported_file(
+                        .record_file(
                             channel_id,
-                            &ImportedFile {
+                            &NewFile {
                                 destination: destination.name(),
                                 content_key: &object.key,
                                 sha256: &object.sha256,
                                 size: object.size,
                                 mime_type: mime_type.as_deref(),
                                 kind,
+                                telegram_key: None,
                             },
                             now,
                         )
