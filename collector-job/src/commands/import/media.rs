@@ -114,36 +114,13 @@ impl<'a> Files<'a> {
             return Ok(());
         };
         let full = self.dir.join(&path);
-        match inside(&self.dir, &full) {
-            Ok(true) => {}
-            Ok(false) => {
-                let outside = std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "it is a link to a file outside the export's directory",
-                );
-                failed(tally, chat_name, row.id, &path, &outside);
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let size = match on_disk(&self.dir, &full) {
+            OnDisk::File { size } => size,
+            OnDisk::Missing => {
                 tally.files.missing += 1;
                 return Ok(());
             }
-            Err(e) => {
-                failed(tally, chat_name, row.id, &path, &e);
-                return Ok(());
-            }
-        }
-        let size = match std::fs::metadata(&full) {
-            Ok(meta) if meta.is_file() => meta.len(),
-            Ok(_) => {
-                tally.files.missing += 1;
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tally.files.missing += 1;
-                return Ok(());
-            }
-            Err(e) => {
+            OnDisk::Unreadable(e) => {
                 failed(tally, chat_name, row.id, &path, &e);
                 return Ok(());
             }
@@ -235,11 +212,34 @@ impl<'a> Files<'a> {
     }
 }
 
-/// Whether `file`, its links followed, is inside `dir`. The path's text was checked when the
-/// export was read; a link in the export (`photos/a.jpg -> /etc/shadow`, in an export someone
-/// else made) would still copy a file from outside it into the archive.
-fn inside(dir: &Path, file: &Path) -> std::io::Result<bool> {
-    Ok(std::fs::canonicalize(file)?.starts_with(std::fs::canonicalize(dir)?))
+/// What is at a path a message names.
+enum OnDisk {
+    File {
+        size: u64,
+    },
+    /// Nothing, or not a file.
+    Missing,
+    Unreadable(std::io::Error),
+}
+
+/// What is at `file`, its links followed. The path's text was checked when the export was
+/// read; a link in the export (`photos/a.jpg -> /etc/shadow`, in an export someone else made)
+/// would still copy a file from outside `dir` into the archive, so one is unreadable.
+fn on_disk(dir: &Path, file: &Path) -> OnDisk {
+    let found = std::fs::canonicalize(file).and_then(|file| {
+        let inside = file.starts_with(std::fs::canonicalize(dir)?);
+        Ok((inside, std::fs::metadata(&file)?))
+    });
+    match found {
+        Ok((false, _)) => OnDisk::Unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a link to a file outside the export's directory",
+        )),
+        Ok((true, meta)) if meta.is_file() => OnDisk::File { size: meta.len() },
+        Ok(_) => OnDisk::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::Missing,
+        Err(e) => OnDisk::Unreadable(e),
+    }
 }
 
 fn failed(
