@@ -25,7 +25,6 @@ use chrono::{DateTime, Utc};
 use collector_job::app::config::MAX_BATCH;
 use collector_job::store::Store;
 use collector_job::store::model::MessageRow;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
 #[path = "common/collector_run.rs"]
@@ -222,12 +221,14 @@ async fn build_archive(url: &str, rows: i64, channels: i64, big: i64) {
 }
 
 /// A shape collected through the fake DC: the collector's channels and the plain archiver's
-/// twins (same sizes, their own ids), each read after `after` for `each` messages.
+/// twins (same sizes, their own ids), read for `each` messages: the collector's from its
+/// channels' checkpoints, the plain archiver's after `plain_after`. New messages for both,
+/// never ones a shape before wrote.
 struct WireShape {
     name: String,
     collector: Vec<Channel>,
     plain: Vec<Channel>,
-    after: i64,
+    plain_after: i64,
     each: usize,
     /// The storage-only rate of the same shape, measured above.
     storage_rate: f64,
@@ -250,9 +251,9 @@ async fn plain_through_dc(pool: &PgPool, scenario: Scenario, shape: &WireShape) 
             legacy_hash: false,
             username: None,
             title: None,
-            checkpoint: shape.after,
+            checkpoint: shape.plain_after,
         };
-        let mut cursor = shape.after;
+        let mut cursor = shape.plain_after;
         let mut left = shape.each;
         while left > 0 {
             let batch = telegram
@@ -286,7 +287,8 @@ async fn main() {
     let on_top = env_number::<usize>("BENCH_ON_TOP", 20_000);
 
     let scratch = ScratchDatabase::create(&admin_url, "collector_archive_bench").await;
-    let pool = PgPoolOptions::new()
+    // The collector's own pool settings: storage alone is measured as a run stores.
+    let pool = collector_job::store::pool_options()
         .max_connections(2)
         .connect(&scratch.url)
         .await
@@ -434,16 +436,19 @@ async fn main() {
         wire_next += count;
         channels
     };
-    // The big channel's own name, so the collector finds its stored row and checkpoint; the
-    // fake DC holds the archive's ids, the collector's new ones and the plain archiver's above.
+    // The big channel's own name, so the collector finds its stored row and checkpoint. Above
+    // the archive's ids lie the ones storage alone wrote (the collector's, then the plain
+    // archiver's), then the new ones the fake DC adds: the collector's, then the plain
+    // archiver's.
+    let on_top = on_top as i64;
     let big_on_the_dc = Channel::new(
         big_channel,
         &format!("archive{big_channel}"),
-        (big + 2 * on_top as i64) as i32,
+        (big + 4 * on_top) as i32,
     );
     sqlx::query("UPDATE channels SET checkpoint = $2 WHERE id = $1")
         .bind(big_channel)
-        .bind(big)
+        .bind(big + 2 * on_top)
         .execute(&pool)
         .await
         .expect("the big channel's checkpoint");
@@ -452,7 +457,7 @@ async fn main() {
             name: shapes[0].name.clone(),
             collector: wire_fresh(1, new_channel),
             plain: wire_fresh(1, new_channel),
-            after: 0,
+            plain_after: 0,
             each: new_channel,
             storage_rate: storage_rates[0],
         },
@@ -460,7 +465,7 @@ async fn main() {
             name: shapes[1].name.clone(),
             collector: wire_fresh(small_channels, small_messages),
             plain: wire_fresh(small_channels, small_messages),
-            after: 0,
+            plain_after: 0,
             each: small_messages,
             storage_rate: storage_rates[1],
         },
@@ -468,8 +473,8 @@ async fn main() {
             name: shapes[2].name.clone(),
             collector: vec![big_on_the_dc.clone()],
             plain: vec![big_on_the_dc],
-            after: big,
-            each: on_top,
+            plain_after: big + 3 * on_top,
+            each: on_top as usize,
             storage_rate: storage_rates[2],
         },
     ];
@@ -510,6 +515,11 @@ async fn main() {
             &[("COLLECTOR_LIMITS", limits.as_str())],
         )
         .await;
+        assert_eq!(
+            measured.edits, 0,
+            "{}: the collector met stored messages, the shape is not new ones",
+            shape.name
+        );
         let rate = measured.rate();
         let plain_rate = plain_through_dc(&pool, scenario, shape).await;
         storage_met &= rate / shape.storage_rate >= TARGET_VS_STORAGE;

@@ -18,6 +18,8 @@ use crate::scratch::watch_peak_rss;
 /// One collector run, as measured.
 pub struct Measured {
     pub messages: u64,
+    /// Messages found edited: stored before in another version.
+    pub edits: u64,
     /// From `collection_start` to `collection_end` (the audit log's own clock).
     pub collecting: Duration,
     /// From spawning the process to its exit (start-up, migrations, connecting included).
@@ -74,13 +76,14 @@ pub async fn collect(
     let rows = contract::audit::read_run(&pool, run_id)
         .await
         .expect("audit rows");
-    let (mut start, mut end, mut messages) = (None, None, 0);
+    let (mut start, mut end, mut messages, mut edits) = (None, None, 0, 0);
     for row in rows {
         match row.event {
             Ok(AuditEvent::Start(s)) => start = Some(s.start_time),
             Ok(AuditEvent::End(e)) => {
                 end = Some(e.end_time);
                 messages = e.total_messages;
+                edits = e.edits_found;
                 assert_eq!(e.errors, 0, "no channel failed");
             }
             _ => {}
@@ -92,6 +95,7 @@ pub async fn collect(
         .expect("end after start");
     Measured {
         messages,
+        edits,
         collecting,
         wall,
         peak_rss_kib,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use contract::database::{Fault, fault};
 use sqlx::migrate::MigrateError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, PgPool};
 
 use super::Failure;
@@ -115,9 +115,7 @@ pub(super) async fn connect(database_url: &str) -> Result<PgPool, Failure> {
             Err(e) => return Err(describe(&e)),
         }
     }
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
+    let pool = crate::store::pool_options()
         .connect_with(options)
         .await
         .map_err(|e| describe(&e))?;

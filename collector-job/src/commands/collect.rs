@@ -4,6 +4,7 @@
 //! through them, the store and the audit writer.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -389,6 +390,14 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
 
     /// Fetches and stores the pages after the checkpoint (or from `cutoff`, on a first run
     /// with `limits.since`) until the channel is caught up or its run's limit is reached.
+    ///
+    /// The pages fetched so far are stored while the next ones are fetched: Telegram's answer
+    /// time and PostgreSQL's write time overlap instead of adding up. Fetching goes on while
+    /// the store is busy, up to [`PAGES_PER_STATEMENT`] pages, which the next store writes as
+    /// one statement: when PostgreSQL is the slower side, a statement's own cost (a round trip,
+    /// a commit) is paid once for several pages; when Telegram is (its answers take far longer
+    /// than a write), every page is stored as soon as it arrives. A fetch that fails or finds
+    /// the channel caught up ends the fetching; what was fetched before it is stored first.
     async fn history(
         &mut self,
         name: &str,
@@ -403,19 +412,29 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
             None => Cursor::After(channel.checkpoint),
         };
         let mut last_report = started;
-        // The page fetched and not stored yet. It is stored while the next one is fetched:
-        // Telegram's answer time and PostgreSQL's write time overlap instead of adding up.
+        // The pages fetched and not stored yet.
         let mut fetched: Option<Fetched> = None;
+        // Whether the store beside the current fetches has finished.
+        let stored_all = AtomicBool::new(false);
+        // Why fetching ended, once it has: caught up, or the failure to report.
+        let mut ended: Option<Result<(), Stop>> = None;
         loop {
             let unstored = fetched.as_ref().map_or(0, |page| page.rows.len() as u64);
-            let limit = match settings.limits.max_messages_per_channel {
-                Some(max) => max
-                    .saturating_sub(found.messages + unstored)
-                    .min(MAX_BATCH as u64) as usize,
-                None => MAX_BATCH,
+            let budget = match settings.limits.max_messages_per_channel {
+                Some(max) => max.saturating_sub(found.messages + unstored),
+                None => u64::MAX,
             };
             let stopping = self.shutdown.is_requested();
-            let fetch_next = limit > 0 && !stopping;
+            if fetched.is_none() {
+                match ended.take() {
+                    Some(end) => return end,
+                    None if stopping => return Err(Stop::Terminated),
+                    None if budget == 0 => return Ok(()),
+                    None => {}
+                }
+            }
+            let fetch_next = ended.is_none() && !stopping && budget > 0;
+            stored_all.store(false, Ordering::Relaxed);
             let Self {
                 source,
                 store,
@@ -426,8 +445,9 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                 ..
             } = self;
             // Counted and reported as soon as it is stored, whatever the fetch beside it does.
-            let store_page = async {
+            let store_pages = async {
                 let Some(page) = fetched.take() else {
+                    stored_all.store(true, Ordering::Relaxed);
                     return Ok(None);
                 };
                 let stored = store
@@ -448,47 +468,63 @@ impl<S: Source, C: Clock> Run<'_, S, C> {
                         .await
                         .map_err(Stop::Audit)?;
                 }
+                stored_all.store(true, Ordering::Relaxed);
                 Ok::<Option<Fetched>, Stop>(Some(page))
             };
-            let fetch_page = async {
-                if fetch_next {
+            let fetch_pages = async {
+                let mut pages: Option<Fetched> = None;
+                let mut budget = budget;
+                for _ in 0..PAGES_PER_STATEMENT {
+                    // One page at least; more only while the store is busy.
+                    let more = pages.is_none()
+                        || !(stored_all.load(Ordering::Relaxed) || shutdown.is_requested());
+                    if !fetch_next || budget == 0 || !more {
+                        break;
+                    }
+                    let limit = budget.min(MAX_BATCH as u64) as usize;
                     let call = source.fetch(channel, cursor, limit);
-                    Some(watched(call, name, audit, *clock, floods, shutdown).await)
-                } else {
-                    None
+                    let batch = match watched(call, name, audit, *clock, floods, shutdown).await {
+                        Ok(batch) => batch,
+                        Err(stop) => return (pages, Some(Err(stop))),
+                    };
+                    let previous = match cursor {
+                        Cursor::After(id) => id,
+                        Cursor::Since(_) => 0,
+                    };
+                    // An empty page, or one that does not move forward: caught up.
+                    let Some(last_id) = batch.last_id.filter(|id| *id > previous) else {
+                        return (pages, Some(Ok(())));
+                    };
+                    let rows: Vec<_> = batch
+                        .messages
+                        .into_iter()
+                        .filter(|m| cutoff.is_none_or(|cutoff| m.date >= cutoff))
+                        .collect();
+                    budget = budget.saturating_sub(rows.len() as u64);
+                    cursor = Cursor::After(last_id);
+                    let page = Fetched {
+                        rows,
+                        last_id,
+                        remaining: batch.remaining,
+                        files: batch.files,
+                    };
+                    pages = Some(match pages {
+                        Some(earlier) => earlier.followed_by(page),
+                        None => page,
+                    });
                 }
+                (pages, None)
             };
-            let (stored, next) = tokio::join!(store_page, fetch_page);
+            let (stored, (next, end)) = tokio::join!(store_pages, fetch_pages);
             // A stored page's files, once the source is free of the fetch beside it.
             if let Some(page) = stored? {
                 self.page_files(name, channel, &page.rows, page.files, &mut found.media)
                     .await?;
             }
-            let batch = match next {
-                Some(batch) => batch?,
-                None if stopping => return Err(Stop::Terminated),
-                None => return Ok(()),
-            };
-            let previous = match cursor {
-                Cursor::After(id) => id,
-                Cursor::Since(_) => 0,
-            };
-            // An empty page, or one that does not move forward: this channel is caught up.
-            let Some(last_id) = batch.last_id.filter(|id| *id > previous) else {
-                return Ok(());
-            };
-            let rows: Vec<_> = batch
-                .messages
-                .into_iter()
-                .filter(|m| cutoff.is_none_or(|cutoff| m.date >= cutoff))
-                .collect();
-            cursor = Cursor::After(last_id);
-            fetched = Some(Fetched {
-                rows,
-                last_id,
-                remaining: batch.remaining,
-                files: batch.files,
-            });
+            fetched = next;
+            if end.is_some() {
+                ended = end;
+            }
         }
     }
 
@@ -677,14 +713,31 @@ fn sweep_due(swept_at: Option<DateTime<Utc>>, interval: Duration, now: DateTime<
     swept_at.is_none_or(|swept_at| elapsed(swept_at, now) >= interval)
 }
 
-/// A page fetched and not yet stored.
+/// Consecutive pages of a channel's history stored as one statement at most (see
+/// [`Run::history`]): 500 messages, about 250 KB of parameters.
+pub const PAGES_PER_STATEMENT: usize = 5;
+
+/// Pages fetched and not yet stored: one, or consecutive ones joined.
 struct Fetched {
     rows: Vec<MessageRow>,
-    /// The highest id the page covered: the checkpoint once it is stored.
+    /// The highest id the pages covered: the checkpoint once they are stored.
     last_id: i64,
     remaining: Option<u64>,
-    /// The downloadable files of the page's messages, handled once the page is stored.
+    /// The downloadable files of the pages' messages, handled once the pages are stored.
     files: Vec<RemoteFile>,
+}
+
+impl Fetched {
+    /// These pages and the `next` one, as one.
+    fn followed_by(mut self, next: Fetched) -> Fetched {
+        self.rows.extend(next.rows);
+        self.files.extend(next.files);
+        Fetched {
+            last_id: next.last_id,
+            remaining: next.remaining,
+            ..self
+        }
+    }
 }
 
 /// Awaits a source call while reporting its flood waits and watching for a stop request.

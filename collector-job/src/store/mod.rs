@@ -2,12 +2,13 @@
 //! `collect` and `import` write through, with its one merge rule (docs/collector.md).
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::store::model::{MessageRow, Origin, ResolvedChannel, Sighting, StoredChannel};
 use contract::channel::ChannelRef;
 use contract::database::Retry;
-use page::{COLLECT_PAGE, IMPORT_PAGE, Page};
+use page::{COLLECT_NEW_PAGE, COLLECT_PAGE, IMPORT_NEW_PAGE, IMPORT_PAGE, Page};
 
 pub mod media;
 pub mod model;
@@ -164,6 +165,18 @@ type AccountChannelRecord = (
     Option<i64>,
 );
 
+/// The pool a run stores through: a handful of connections, and no ping before each
+/// statement. sqlx already pings a connection as it goes back to the pool; a second ping as it
+/// is taken out was one more round trip to the server on every page. A connection the server
+/// dropped while it sat idle fails its statement instead, which the run's retry budget
+/// repeats on a fresh connection.
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(std::time::Duration::from_secs(30))
+        .test_before_acquire(false)
+}
+
 /// The collected data in PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -311,6 +324,11 @@ impl Store {
     /// runs atomically: a run killed at any point leaves either the whole page and its
     /// checkpoint or neither, so a rerun has no gap and no duplicate. One round trip per page,
     /// no BEGIN/COMMIT. The checkpoint never moves back (refreshed pages lie below it).
+    ///
+    /// A page none of whose messages is stored (nearly every page of a run) is inserted as
+    /// it is, with its checkpoint move; one that meets stored rows is then merged whole by the
+    /// full statement, which moves the checkpoint instead. Each statement is atomic and
+    /// retried on its own: what the first stored, the second finds unchanged.
     pub async fn store_batch(
         &self,
         channel_id: i64,
@@ -324,6 +342,22 @@ impl Store {
         };
         let page = Page::new(channel_id, messages, observed);
         let error = page.error();
+        let (inserted, moved): (i64, Option<i64>) = self
+            .retry
+            .run(|| async {
+                let args = page.collect_arguments(through_id, now)?;
+                sqlx::query_as_with(COLLECT_NEW_PAGE.as_str(), args)
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await
+            .map_err(error)?;
+        if let Some(checkpoint) = moved {
+            return Ok(CollectedPage {
+                checkpoint,
+                counts: counts(inserted, 0),
+            });
+        }
         let (checkpoint, written, versions): (i64, i64, i64) = self
             .retry
             .run(|| async {
@@ -336,7 +370,7 @@ impl Store {
             .map_err(error)?;
         Ok(CollectedPage {
             checkpoint,
-            counts: counts(written, versions),
+            counts: counts(inserted + written, versions),
         })
     }
 
@@ -418,11 +452,22 @@ impl ChatImport {
     pub async fn store(&mut self, messages: &[MessageRow]) -> Result<PageCounts, StoreError> {
         let page = Page::new(self.channel_id, messages, self.observed);
         let error = page.error();
+        // As a collected page: inserted as it is when nothing of it is stored, else merged.
         let args = page.arguments().map_err(error)?;
-        let (written, versions): (i64, i64) = sqlx::query_as_with(IMPORT_PAGE.as_str(), args)
+        let inserted: i64 = sqlx::query_scalar_with(IMPORT_NEW_PAGE.as_str(), args)
             .fetch_one(&mut *self.tx)
             .await
             .map_err(error)?;
+        let (written, versions) = if inserted == page.len() as i64 {
+            (inserted, 0)
+        } else {
+            let args = page.arguments().map_err(error)?;
+            let (written, versions): (i64, i64) = sqlx::query_as_with(IMPORT_PAGE.as_str(), args)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(error)?;
+            (inserted + written, versions)
+        };
         let highest = messages.iter().map(|m| m.id).max().unwrap_or(0);
         self.through_id = self.through_id.max(highest);
         Ok(counts(written, versions))
@@ -574,5 +619,83 @@ pub(crate) mod tests {
         for error in refused {
             assert!(!is_unreachable(&error), "{error:?}");
         }
+    }
+
+    /// A page none of whose messages is stored is inserted as it is; one that meets stored
+    /// rows is merged whole after its new rows went in, and each change is counted once.
+    #[sqlx::test(migrator = "contract::MIGRATOR")]
+    async fn a_page_that_meets_stored_rows_is_merged_and_its_new_rows_counted_once(pool: PgPool) {
+        let at = |minute: i64| DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute);
+        sqlx::query("INSERT INTO channels (id) VALUES (7)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let store = Store::new(pool.clone());
+        let first: Vec<MessageRow> = (1..=3)
+            .map(|id| MessageRow::text(id, at(0), format!("post {id}")))
+            .collect();
+        let page = store.store_batch(7, &first, 3, at(1)).await.unwrap();
+        assert_eq!(
+            (page.checkpoint, page.counts),
+            (
+                3,
+                PageCounts {
+                    written: 3,
+                    versions: 0
+                }
+            )
+        );
+
+        let mut edited = MessageRow::text(3, at(0), "post 3, edited");
+        edited.edit_date = Some(at(2));
+        let second = vec![
+            MessageRow::text(2, at(0), "post 2"),
+            edited,
+            MessageRow::text(4, at(3), "post 4"),
+            MessageRow::text(5, at(3), "post 5"),
+        ];
+        let page = store.store_batch(7, &second, 5, at(4)).await.unwrap();
+        // Two new rows and one edit written; the unchanged message not at all.
+        assert_eq!(
+            (page.checkpoint, page.counts),
+            (
+                5,
+                PageCounts {
+                    written: 3,
+                    versions: 1
+                }
+            )
+        );
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT message_id, text, source FROM messages WHERE channel_id = 7 ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let texts: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|(id, text, _)| (*id, text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (1, "post 1"),
+                (2, "post 2"),
+                (3, "post 3, edited"),
+                (4, "post 4"),
+                (5, "post 5")
+            ]
+        );
+        assert!(rows.iter().all(|(_, _, source)| source == "collect"));
+        let kept: Vec<(i64, String)> =
+            sqlx::query_as("SELECT message_id, text FROM message_versions WHERE channel_id = 7")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, [(3, "post 3".to_owned())]);
+
+        // The same page again changes nothing, and the checkpoint stays.
+        let page = store.store_batch(7, &second, 5, at(5)).await.unwrap();
+        assert_eq!((page.checkpoint, page.counts), (5, PageCounts::default()));
     }
 }

@@ -153,6 +153,11 @@ impl<'a> Page<'a> {
         }
     }
 
+    /// Its messages, one per id.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     /// How a failure of this page is reported.
     pub(super) fn error(&self) -> impl Fn(sqlx::Error) -> StoreError + Copy + use<> {
         let (channel_id, count) = (self.channel_id, self.rows.len());
@@ -514,6 +519,62 @@ fn page_statement(then: &str) -> String {
 
 /// The counts every page statement ends with: rows written, versions kept.
 const COUNTS: &str = "(SELECT count(*) FROM upserted), (SELECT count(*) FROM versions)";
+
+/// The page inserted as it is, for a page none of whose messages is stored yet (a new
+/// channel, or the history past the checkpoint: nearly every page a run writes). Without a
+/// stored row there is nothing to merge, no counter or version to keep: the same rows
+/// [`page_statement`] would insert, at the cost of a plain INSERT (no lookups of stored rows,
+/// and a plan a fraction of the size to start for each page). A message stored already, or
+/// by a writer beside this one, is left alone here (`DO NOTHING`) and `inserted` falls short
+/// of the page: the caller then stores the page with [`page_statement`], in which the rows
+/// inserted here are stored and unchanged, so nothing is written twice.
+///
+/// `then` ends the statement; its first column is the rows inserted.
+fn new_rows_statement(then: &str) -> String {
+    let columns: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{}::{}[]", Param::Column(i), column.sql_type))
+        .collect();
+    format!(
+        "WITH inserted AS (
+             INSERT INTO messages (channel_id, {columns}, source, observed_at)
+             SELECT {channel_id}, i.*, {source}::text, {observed_at}::timestamptz
+               FROM UNNEST({arrays}) AS i({columns})
+             ON CONFLICT (channel_id, message_id) DO NOTHING
+             RETURNING 1)
+         {then}",
+        columns = columns.join(", "),
+        arrays = arrays.join(", "),
+        channel_id = Param::ChannelId,
+        source = Param::Source,
+        observed_at = Param::ObservedAt,
+    )
+}
+
+/// A collected page none of whose messages is stored: the rows inserted, and the checkpoint
+/// moved only when all of them were (otherwise [`COLLECT_PAGE`] follows and moves it).
+/// Returns the rows inserted and the checkpoint, NULL when it did not move.
+pub(super) static COLLECT_NEW_PAGE: LazyLock<String> = LazyLock::new(|| {
+    new_rows_statement(&format!(
+        ", moved AS (
+             UPDATE channels
+                SET checkpoint = GREATEST(checkpoint, {through_id}), last_collected_at = {now}
+              WHERE id = {channel_id}
+                AND (SELECT count(*) FROM inserted) = cardinality({ids}::bigint[])
+          RETURNING checkpoint)
+         SELECT (SELECT count(*) FROM inserted), (SELECT checkpoint FROM moved)",
+        through_id = Param::ThroughId,
+        now = Param::Now,
+        channel_id = Param::ChannelId,
+        ids = Param::Column(0),
+    ))
+});
+
+/// An imported page none of whose messages is stored: the rows inserted.
+pub(super) static IMPORT_NEW_PAGE: LazyLock<String> =
+    LazyLock::new(|| new_rows_statement("SELECT count(*) FROM inserted"));
 
 /// A collected page: the rows and the checkpoint move in one statement. Data-modifying CTEs
 /// always run to completion, also for an empty page.
