@@ -2,7 +2,10 @@
 //! (default 128 MiB and 1 GiB) in a temp dir, imports each with the real binary as a child
 //! process into a scratch database, and prints per size the peak RSS (the child's VmHWM), its
 //! ratio to the file size, and messages/s; then the ratio of the two peaks (1.0 = memory does
-//! not grow with the export).
+//! not grow with the export). Storage alone, for comparison: the same export read in the
+//! bench and its pages stored through the import's own store calls (`ChatImport::store`, pages
+//! of 100, one transaction) into a channel of their own, only the store calls timed; the
+//! import's rate over that is the cost of reading and mapping the file (target >= 0.8x).
 //!
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!         cargo bench -p collector-job --bench import_memory
@@ -15,21 +18,31 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use collector_job::app::config::MAX_BATCH;
+use collector_job::export::mapping::{ChatHeader, LocalDates};
+use collector_job::export::reader::{ExportSink, Halted};
+use collector_job::store::model::{MessageRow, Origin, ResolvedChannel, Sighting};
+use collector_job::store::{ChatImport, Store};
 use nix::sys::resource::{UsageWho, getrusage};
+use tokio::runtime::Runtime;
 
 mod common;
 use common::{ScratchDatabase, env_number, high_water_mark_kib};
 
 const BIN: &str = env!("CARGO_BIN_EXE_collector-job");
 
-/// Writes a channel export of about `bytes` bytes: posts with entities, reactions, replies,
-/// forwards, photos and polls in the mix of a real news channel, and a service message every
-/// fiftieth id. Returns the number of messages.
-fn generate(path: &Path, bytes: u64) -> u64 {
+/// The target of the storage-only baseline.
+const THRESHOLD: f64 = 0.8;
+
+/// Writes an export of channel `channel` of about `bytes` bytes: posts with entities,
+/// reactions, replies, forwards, photos and polls in the mix of a real news channel, and a
+/// service message every fiftieth id. Returns the number of messages.
+fn generate(path: &Path, channel: i64, bytes: u64) -> u64 {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     write!(
         out,
-        r#"{{"name": "Bench News", "type": "public_channel", "id": 1777000001, "messages": ["#
+        r#"{{"name": "Bench News", "type": "public_channel", "id": {channel}, "messages": ["#
     )
     .unwrap();
     let mut written: u64 = 0;
@@ -74,6 +87,92 @@ struct Measured {
     messages: u64,
     seconds: f64,
     peak: u64,
+    /// Messages a second storage alone reached on the same export.
+    storage_rate: f64,
+}
+
+/// Stores what the export reader delivers through the import's store calls, as the import
+/// does, into channel `channel`, timing only the store calls.
+struct StorageOnly<'a> {
+    runtime: &'a Runtime,
+    store: &'a Store,
+    channel: i64,
+    chat: Option<ChatImport>,
+    page: Vec<MessageRow>,
+    stored: u64,
+    storing: Duration,
+}
+
+impl StorageOnly<'_> {
+    fn timed<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = self.runtime.block_on(work);
+        self.storing += started.elapsed();
+        out
+    }
+
+    fn flush(&mut self) {
+        let page = std::mem::take(&mut self.page);
+        let mut chat = self.chat.take().expect("a chat is open");
+        self.timed(chat.store(&page)).expect("page stored");
+        self.stored += page.len() as u64;
+        self.chat = Some(chat);
+    }
+}
+
+impl ExportSink for StorageOnly<'_> {
+    fn chat_start(&mut self, chat: &ChatHeader) -> Result<bool, Halted> {
+        let channel = ResolvedChannel {
+            id: self.channel,
+            access_hash: None,
+            username: None,
+            title: chat.title.clone(),
+        };
+        let observed = Sighting {
+            origin: Origin::Import,
+            at: Utc::now(),
+        };
+        let store = self.store;
+        self.chat = Some(
+            self.timed(store.begin_import(&channel, observed))
+                .expect("chat begun"),
+        );
+        Ok(true)
+    }
+
+    fn message(&mut self, message: MessageRow) -> Result<(), Halted> {
+        self.page.push(message);
+        if self.page.len() == MAX_BATCH {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn chat_end(&mut self) -> Result<(), Halted> {
+        if !self.page.is_empty() {
+            self.flush();
+        }
+        let chat = self.chat.take().expect("a chat is open");
+        self.timed(chat.commit(Utc::now())).expect("chat committed");
+        Ok(())
+    }
+}
+
+/// Storage alone on the export at `path`, into channel `channel`: messages a second.
+fn storage_only(path: &Path, channel: i64, runtime: &Runtime, store: &Store) -> f64 {
+    let mut sink = StorageOnly {
+        runtime,
+        store,
+        channel,
+        chat: None,
+        page: Vec::with_capacity(MAX_BATCH),
+        stored: 0,
+        storing: Duration::ZERO,
+    };
+    let reader = collector_job::export::reader::open(path).expect("the export opens");
+    collector_job::export::reader::read(reader, &mut LocalDates::new(None), &[], &mut sink)
+        .expect("the export reads");
+    sink.stored as f64 / sink.storing.as_secs_f64()
 }
 
 /// Imports `path` with the binary; polls its VmHWM until it exits.
@@ -101,17 +200,28 @@ fn import(path: &Path, database_url: &str) -> (Duration, u64) {
     (started.elapsed(), peak)
 }
 
-fn measure(dir: &Path, megabytes: u64, database_url: &str) -> Measured {
+/// Imports an export of `megabytes` into channel `channel` (a fresh one), then stores it
+/// alone into channel `channel + 1`.
+fn measure(
+    dir: &Path,
+    megabytes: u64,
+    channel: i64,
+    database_url: &str,
+    runtime: &Runtime,
+    store: &Store,
+) -> Measured {
     let path = dir.join(format!("result-{megabytes}mb.json"));
-    let messages = generate(&path, megabytes << 20);
+    let messages = generate(&path, channel, megabytes << 20);
     let file = std::fs::metadata(&path).unwrap().len();
     let (elapsed, peak) = import(&path, database_url);
+    let storage_rate = storage_only(&path, channel + 1, runtime, store);
     std::fs::remove_file(&path).unwrap();
     Measured {
         file,
         messages,
         seconds: elapsed.as_secs_f64(),
         peak,
+        storage_rate,
     }
 }
 
@@ -132,28 +242,50 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("import-memory-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
+    // The bench's own store runs as a collector's does.
+    let pool = runtime
+        .block_on(collector_job::store::pool_options().connect(&database_url))
+        .expect("connect to the bench database");
+    let store = Store::new(pool);
     let small = measure(
         &dir,
         env_number::<u64>("BENCH_SMALL_MB", 128),
+        1_777_000_001,
         &database_url,
+        &runtime,
+        &store,
     );
     let large = measure(
         &dir,
         env_number::<u64>("BENCH_LARGE_MB", 1024),
+        1_777_000_003,
         &database_url,
+        &runtime,
+        &store,
     );
-    println!("export size  messages    seconds  messages/s  peak RSS   RSS / file");
+    println!(
+        "export size  messages    seconds  messages/s  peak RSS   RSS / file  storage only/s  import / storage"
+    );
+    let mut met = true;
     for m in [&small, &large] {
+        let rate = m.messages as f64 / m.seconds;
+        met &= rate / m.storage_rate >= THRESHOLD;
         println!(
-            "{:>8.0} MiB {:>9} {:>10.1} {:>11.0} {:>6.1} MiB {:>10.3}",
+            "{:>8.0} MiB {:>9} {:>10.1} {:>11.0} {:>6.1} MiB {:>10.3} {:>15.0} {:>16.2}x",
             mib(m.file),
             m.messages,
             m.seconds,
-            m.messages as f64 / m.seconds,
+            rate,
             mib(m.peak),
-            m.peak as f64 / m.file as f64
+            m.peak as f64 / m.file as f64,
+            m.storage_rate,
+            rate / m.storage_rate
         );
     }
+    println!(
+        "target: import >= {THRESHOLD}x storage alone for both sizes: {}",
+        if met { "met" } else { "NOT met" }
+    );
     println!(
         "peak RSS, large / small export: {:.2} for {:.1}x the file size",
         large.peak as f64 / small.peak as f64,
@@ -163,5 +295,6 @@ fn main() {
     println!("largest child (getrusage): {:.1} MiB", mib(children));
 
     std::fs::remove_dir_all(&dir).unwrap();
+    runtime.block_on(store.pool().close());
     runtime.block_on(scratch.drop());
 }

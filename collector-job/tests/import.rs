@@ -399,6 +399,17 @@ async fn a_message_listed_twice_pages_apart_counts_once(pool: PgPool) {
 
     assert_eq!(message_ids(&pool, 1001).await.len(), 150);
     assert!(out.contains("imported 150 messages"), "{out}");
+    // Two copies of one version an export cannot date apart: the first stays, and the other
+    // is kept beside it, not dropped; whether the reading put them in one statement or two.
+    let text: String = column(&pool, 1001, 5, "text").await;
+    assert_eq!(text, "post 5");
+    let kept: Vec<String> = sqlx::query_scalar(
+        "SELECT text FROM message_versions WHERE channel_id = 1001 AND message_id = 5",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, ["post 5 again"]);
 }
 
 #[sqlx::test(migrator = "contract::MIGRATOR")]

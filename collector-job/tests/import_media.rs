@@ -428,10 +428,11 @@ async fn a_chat_rolled_back_keeps_its_objects_and_importing_again_links_them(poo
         .await
         .unwrap();
     let s = samples();
-    // The photo is on the first page; the second page is refused.
-    let mut messages = common::posts(150);
+    // The photo is on the first page; a page refused comes later than the pages one
+    // statement may join (PAGES_PER_STATEMENT), so the photo's page is stored before it.
+    let mut messages = common::posts(700);
     messages[0] = photo(1, "photos/photo_1.jpg");
-    messages[149] = post(150, 1_761_996_600, "spam");
+    messages[649] = post(650, 1_761_996_600, "spam");
     let export = Export::new(messages, &[("photos/photo_1.jpg", &s.picture)]);
     let target = Target::directory();
 

@@ -17,8 +17,13 @@ use regex::Regex;
 
 use crate::app::secret::Secret;
 
-/// Telegram's largest page of history; also our transaction size.
+/// Telegram's largest page of history, and the pages an export is read in.
 pub const MAX_BATCH: usize = 100;
+
+/// Pages written as one statement at most, when more are waiting than the database keeps up
+/// with (`collect` and `import` store what was read while the last store ran together): 500
+/// messages, about 250 KB of parameters.
+pub const PAGES_PER_STATEMENT: usize = 5;
 
 /// Bounds on one run, checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

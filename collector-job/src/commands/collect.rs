@@ -15,7 +15,7 @@ use contract::audit::{
 use tokio::sync::mpsc;
 
 use crate::app::clock::Clock;
-use crate::app::config::{Limits, MAX_BATCH};
+use crate::app::config::{Limits, MAX_BATCH, PAGES_PER_STATEMENT};
 use crate::app::shutdown::Shutdown;
 use crate::store::model::{MessageRow, StoredChannel};
 use crate::store::{Store, StoreError, SweepState};
@@ -712,10 +712,6 @@ const SWEEP_PAGES_PER_RUN: usize = 100;
 fn sweep_due(swept_at: Option<DateTime<Utc>>, interval: Duration, now: DateTime<Utc>) -> bool {
     swept_at.is_none_or(|swept_at| elapsed(swept_at, now) >= interval)
 }
-
-/// Consecutive pages of a channel's history stored as one statement at most (see
-/// [`Run::history`]): 500 messages, about 250 KB of parameters.
-pub const PAGES_PER_STATEMENT: usize = 5;
 
 /// Pages fetched and not yet stored: one, or consecutive ones joined.
 struct Fetched {

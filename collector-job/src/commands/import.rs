@@ -19,7 +19,7 @@ use contract::audit::{
 use tokio::sync::mpsc;
 
 use crate::app::clock::Clock;
-use crate::app::config::MAX_BATCH;
+use crate::app::config::{MAX_BATCH, PAGES_PER_STATEMENT};
 use crate::app::shutdown::Shutdown;
 use crate::commands::collect::{RunEnd, RunError, RunTotals};
 use crate::export;
@@ -323,18 +323,34 @@ pub async fn import<C: Clock>(
     // ahead. Dropping `events` (an unreachable database) stops the reader.
     let storing = async {
         let mut chat: Option<ChatRun> = None;
+        // An event taken from the queue while joining pages, handled next.
+        let mut taken: Option<Event> = None;
         loop {
-            let event = tokio::select! {
-                // A stop is seen before the next page, however many are queued.
-                biased;
-                // The open chat's transaction is dropped with it: rolled back.
-                () = shutdown.requested() => return Ok(true),
-                event = events.recv() => event,
+            let event = match taken.take() {
+                Some(event) => Some(event),
+                None => tokio::select! {
+                    // A stop is seen before the next page, however many are queued.
+                    biased;
+                    // The open chat's transaction is dropped with it: rolled back.
+                    () = shutdown.requested() => return Ok(true),
+                    event = events.recv() => event,
+                },
             };
             let Some(event) = event else { break };
             match event {
                 Event::Chat(header) => chat = Some(run.begin(header).await?),
-                Event::Page(page) => {
+                Event::Page(mut page) => {
+                    // The pages read while the last one was stored go in the same statement.
+                    for _ in 1..PAGES_PER_STATEMENT {
+                        match events.try_recv() {
+                            Ok(Event::Page(next)) => page.extend(next),
+                            Ok(other) => {
+                                taken = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     if let Some(chat) = chat.as_mut() {
                         run.page(chat, page).await?;
                     }

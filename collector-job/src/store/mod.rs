@@ -328,7 +328,9 @@ impl Store {
     /// A page none of whose messages is stored (nearly every page of a run) is inserted as
     /// it is, with its checkpoint move; one that meets stored rows is then merged whole by the
     /// full statement, which moves the checkpoint instead. Each statement is atomic and
-    /// retried on its own: what the first stored, the second finds unchanged.
+    /// retried on its own: what the first stored, the second finds unchanged. An id listed
+    /// twice goes to a statement of its own ([`Page::split`]), the checkpoint moving with the
+    /// last.
     pub async fn store_batch(
         &self,
         channel_id: i64,
@@ -340,7 +342,29 @@ impl Store {
             origin: Origin::Collect,
             at: now,
         };
-        let page = Page::new(channel_id, messages, observed);
+        let pages = Page::split(channel_id, messages, observed);
+        let last = pages.len() - 1;
+        let mut stored = CollectedPage {
+            checkpoint: 0,
+            counts: PageCounts::default(),
+        };
+        for (index, page) in pages.iter().enumerate() {
+            // GREATEST(checkpoint, 0) leaves it where it is.
+            let through = if index == last { through_id } else { 0 };
+            let one = self.store_page(page, through, now).await?;
+            stored.checkpoint = one.checkpoint;
+            stored.counts += one.counts;
+        }
+        Ok(stored)
+    }
+
+    /// One statement's messages, as [`store_batch`](Self::store_batch) says.
+    async fn store_page(
+        &self,
+        page: &Page<'_>,
+        through_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<CollectedPage, StoreError> {
         let error = page.error();
         let (inserted, moved): (i64, Option<i64>) = self
             .retry
@@ -448,29 +472,32 @@ impl ChatImport {
         self.channel_id
     }
 
-    /// Upserts one page of the export.
+    /// Upserts one page of the export (pages joined included).
     pub async fn store(&mut self, messages: &[MessageRow]) -> Result<PageCounts, StoreError> {
-        let page = Page::new(self.channel_id, messages, self.observed);
-        let error = page.error();
-        // As a collected page: inserted as it is when nothing of it is stored, else merged.
-        let args = page.arguments().map_err(error)?;
-        let inserted: i64 = sqlx::query_scalar_with(IMPORT_NEW_PAGE.as_str(), args)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(error)?;
-        let (written, versions) = if inserted == page.len() as i64 {
-            (inserted, 0)
-        } else {
+        let mut total = PageCounts::default();
+        for page in Page::split(self.channel_id, messages, self.observed) {
+            let error = page.error();
+            // As a collected page: inserted as it is when nothing of it is stored, else merged.
             let args = page.arguments().map_err(error)?;
-            let (written, versions): (i64, i64) = sqlx::query_as_with(IMPORT_PAGE.as_str(), args)
+            let inserted: i64 = sqlx::query_scalar_with(IMPORT_NEW_PAGE.as_str(), args)
                 .fetch_one(&mut *self.tx)
                 .await
                 .map_err(error)?;
-            (inserted + written, versions)
-        };
+            total += if inserted == page.len() as i64 {
+                counts(inserted, 0)
+            } else {
+                let args = page.arguments().map_err(error)?;
+                let (written, versions): (i64, i64) =
+                    sqlx::query_as_with(IMPORT_PAGE.as_str(), args)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(error)?;
+                counts(inserted + written, versions)
+            };
+        }
         let highest = messages.iter().map(|m| m.id).max().unwrap_or(0);
         self.through_id = self.through_id.max(highest);
-        Ok(counts(written, versions))
+        Ok(total)
     }
 
     /// Moves the checkpoint past the export's last message and commits the whole chat.

@@ -137,7 +137,8 @@ where
     args.add(value).map_err(sqlx::Error::Encode)
 }
 
-/// A page of messages of one channel, deduplicated by message id.
+/// Messages of one channel written by one statement: each id once (`ON CONFLICT DO UPDATE`
+/// refuses to touch one row twice in a statement).
 pub(super) struct Page<'a> {
     channel_id: i64,
     observed: Sighting,
@@ -145,12 +146,40 @@ pub(super) struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    pub(super) fn new(channel_id: i64, messages: &'a [MessageRow], observed: Sighting) -> Self {
-        Self {
+    /// `messages` as statements, in order: an id listed n times (an export that lists a
+    /// message twice) is in n of them, its copies in the order listed, so the merge rule meets
+    /// every copy as it would on pages apart, and keeps each version: one copy is never
+    /// dropped for another, and which one wins does not depend on how the reading was cut
+    /// into pages. Always one at least (an empty page still moves a checkpoint).
+    pub(super) fn split(
+        channel_id: i64,
+        messages: &'a [MessageRow],
+        observed: Sighting,
+    ) -> Vec<Self> {
+        let mut pages = vec![Self {
             channel_id,
             observed,
-            rows: freshest_per_id(messages),
+            rows: Vec::with_capacity(messages.len()),
+        }];
+        let mut copies: std::collections::HashMap<i64, usize> =
+            std::collections::HashMap::with_capacity(messages.len());
+        for message in messages {
+            let copy = copies.entry(message.id).or_default();
+            if *copy == pages.len() {
+                pages.push(Self {
+                    channel_id,
+                    observed,
+                    rows: Vec::new(),
+                });
+            }
+            pages[*copy].rows.push(message);
+            *copy += 1;
         }
+        // Rows in key order: concurrent writers lock them in the same order.
+        for page in &mut pages {
+            page.rows.sort_by_key(|message| message.id);
+        }
+        pages
     }
 
     /// Its messages, one per id.
@@ -195,21 +224,6 @@ impl<'a> Page<'a> {
     }
 }
 
-/// One row per message id, the freshest of a page's copies (latest `edit_date`, then the
-/// later copy): `ON CONFLICT DO UPDATE` refuses to touch one row twice in a statement.
-fn freshest_per_id(messages: &[MessageRow]) -> Vec<&MessageRow> {
-    let mut order: Vec<usize> = (0..messages.len()).collect();
-    // Stable: equal keys keep their order, so the later copy sorts last.
-    order.sort_by_key(|&i| (messages[i].id, messages[i].edit_date));
-    let mut out: Vec<&MessageRow> = Vec::with_capacity(messages.len());
-    for i in order {
-        match out.last_mut() {
-            Some(last) if last.id == messages[i].id => *last = &messages[i],
-            _ => out.push(&messages[i]),
-        }
-    }
-    out
-}
 /// Whether an incoming version (edit date `edit`, source `source`, seen at `observed`) is
 /// newer than the stored row `stored`: (edit_date, source rank, observed_at) compared in
 /// order, no edit sorting first, collect outranking import, rows from before the rule ranking
@@ -604,21 +618,32 @@ mod tests {
     }
 
     #[test]
-    fn a_page_keeps_the_freshest_copy_of_each_message() {
-        let mut edited = MessageRow::text(2, at(0), "edited");
-        edited.edit_date = Some(at(5));
+    fn an_id_listed_twice_goes_to_a_second_statement_in_the_order_listed() {
+        let observed = Sighting {
+            origin: crate::store::model::Origin::Import,
+            at: at(1),
+        };
         let rows = vec![
             MessageRow::text(3, at(0), "three"),
-            edited,
-            MessageRow::text(2, at(0), "original, listed later"),
+            MessageRow::text(2, at(0), "two"),
             MessageRow::text(1, at(0), "first copy"),
+            MessageRow::text(2, at(0), "two again"),
             MessageRow::text(1, at(0), "second copy"),
+            MessageRow::text(1, at(0), "third copy"),
         ];
-        let texts: Vec<(i64, &str)> = freshest_per_id(&rows)
+        let texts: Vec<Vec<(i64, &str)>> = Page::split(7, &rows, observed)
             .iter()
-            .map(|m| (m.id, m.text.as_str()))
+            .map(|page| page.rows.iter().map(|m| (m.id, m.text.as_str())).collect())
             .collect();
-        assert_eq!(texts, vec![(1, "second copy"), (2, "edited"), (3, "three")]);
+        assert_eq!(
+            texts,
+            vec![
+                vec![(1, "first copy"), (2, "two"), (3, "three")],
+                vec![(1, "second copy"), (2, "two again")],
+                vec![(1, "third copy")],
+            ]
+        );
+        assert_eq!(Page::split(7, &[], observed).len(), 1);
     }
 
     #[test]
@@ -788,7 +813,7 @@ mod tests {
             origin: crate::store::model::Origin::Collect,
             at: at(1),
         };
-        let page = Page::new(7, &messages, observed);
+        let page = Page::split(7, &messages, observed).remove(0);
         let import = page.arguments().unwrap().len();
         let collect = page.collect_arguments(1, at(2)).unwrap().len();
         assert_eq!(placeholders(&IMPORT_PAGE), (1..=import).collect());
