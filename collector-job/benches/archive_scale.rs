@@ -44,8 +44,9 @@ use scratch::{ScratchDatabase, env_number, high_water_mark_kib};
 
 /// Last 10% of pages over first 10%: at most this, the cost of a page does not grow.
 const TARGET_GROWTH: f64 = 1.2;
-/// The collector against the plain archiver (stated for the full collector; printed as met or
-/// not, whatever it is).
+/// The collector against the plain archiver, which keeps far less per message: printed as a
+/// rate (the collector 1.5x as fast) and as a cost (a message at most 1.5x the plain
+/// archiver's time), met or not, whatever they are.
 const TARGET_VS_PLAIN: f64 = 1.5;
 /// The collector through the fake DC against storage alone: what fetching and mapping add.
 const TARGET_VS_STORAGE: f64 = 0.8;
@@ -383,7 +384,7 @@ async fn main() {
     );
     let mut growth_met = true;
     let mut paired_met = true;
-    let mut plain_met = true;
+    let (mut plain_met, mut plain_cost_met) = (true, true);
     let mut storage_rates = Vec::with_capacity(shapes.len());
     for shape in &shapes {
         let messages = shape.collector.len() * shape.each;
@@ -396,6 +397,7 @@ async fn main() {
         growth_met &= last / first <= TARGET_GROWTH;
         paired_met &= collected.growth_over(&plain) <= TARGET_GROWTH;
         plain_met &= rate / plain_rate >= TARGET_VS_PLAIN;
+        plain_cost_met &= rate / plain_rate >= 1.0 / TARGET_VS_PLAIN;
         println!(
             "  {:<36} {messages:>9} {rate:>10.0} {first:>9.2} {last:>9.2} {:>10.2} \
              {plain_rate:>10.0} {:>9.2} {:>9.2} {:>9.2}x",
@@ -419,6 +421,11 @@ async fn main() {
         "  target: collector / plain archiver >= {TARGET_VS_PLAIN}x for every shape: {} \
          (the plain archiver writes 5 columns without merge or history)",
         verdict(plain_met)
+    );
+    println!(
+        "  read as a cost (a message at most {TARGET_VS_PLAIN}x the plain archiver's time, >= {:.2}x its rate): {}",
+        1.0 / TARGET_VS_PLAIN,
+        verdict(plain_cost_met)
     );
     if let Some(kib) = high_water_mark_kib(std::process::id()) {
         println!("  bench process peak RSS: {:.1} MiB", kib as f64 / 1024.0);
@@ -491,7 +498,7 @@ async fn main() {
         "  {:<36} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "shape", "messages", "msg/s", "vs storage", "plain/s", "vs plain", "peak RSS MiB"
     );
-    let (mut storage_met, mut wire_plain_met) = (true, true);
+    let (mut storage_met, mut wire_plain_met, mut wire_cost_met) = (true, true, true);
     for (index, shape) in wire_shapes.iter().enumerate() {
         let mut scenario = Scenario::new().account(Account::new(USER));
         let mut ids = std::collections::BTreeSet::new();
@@ -524,6 +531,7 @@ async fn main() {
         let plain_rate = plain_through_dc(&pool, scenario, shape).await;
         storage_met &= rate / shape.storage_rate >= TARGET_VS_STORAGE;
         wire_plain_met &= rate / plain_rate >= TARGET_VS_PLAIN;
+        wire_cost_met &= rate / plain_rate >= 1.0 / TARGET_VS_PLAIN;
         println!(
             "  {:<36} {:>9} {rate:>10.0} {:>9.2}x {plain_rate:>10.0} {:>9.2}x {:>12.1}",
             shape.name,
@@ -540,6 +548,11 @@ async fn main() {
     println!(
         "  target: collector / plain archiver, both through the DC, >= {TARGET_VS_PLAIN}x for every shape: {}",
         verdict(wire_plain_met)
+    );
+    println!(
+        "  read as a cost (a message at most {TARGET_VS_PLAIN}x the plain archiver's time, >= {:.2}x its rate): {}",
+        1.0 / TARGET_VS_PLAIN,
+        verdict(wire_cost_met)
     );
 
     pool.close().await;
