@@ -365,17 +365,9 @@ impl Store {
         through_id: i64,
         now: DateTime<Utc>,
     ) -> Result<CollectedPage, StoreError> {
-        let error = page.error();
         let (inserted, moved): (i64, Option<i64>) = self
-            .retry
-            .run(|| async {
-                let args = page.collect_arguments(through_id, now)?;
-                sqlx::query_as_with(COLLECT_NEW_PAGE.as_str(), args)
-                    .fetch_one(&self.pool)
-                    .await
-            })
-            .await
-            .map_err(error)?;
+            .collect_statement(&COLLECT_NEW_PAGE, page, through_id, now)
+            .await?;
         if let Some(checkpoint) = moved {
             return Ok(CollectedPage {
                 checkpoint,
@@ -383,19 +375,35 @@ impl Store {
             });
         }
         let (checkpoint, written, versions): (i64, i64, i64) = self
-            .retry
-            .run(|| async {
-                let args = page.collect_arguments(through_id, now)?;
-                sqlx::query_as_with(COLLECT_PAGE.as_str(), args)
-                    .fetch_one(&self.pool)
-                    .await
-            })
-            .await
-            .map_err(error)?;
+            .collect_statement(&COLLECT_PAGE, page, through_id, now)
+            .await?;
         Ok(CollectedPage {
             checkpoint,
             counts: counts(inserted + written, versions),
         })
+    }
+
+    /// `statement` run with `page`'s parameters and the checkpoint move, retried within the
+    /// budget: each is one statement that is safe to repeat.
+    async fn collect_statement<T>(
+        &self,
+        statement: &'static str,
+        page: &Page<'_>,
+        through_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        self.retry
+            .run(|| async {
+                let args = page.collect_arguments(through_id, now)?;
+                sqlx::query_as_with(statement, args)
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await
+            .map_err(page.error())
     }
 
     /// Marks as deleted, at `now`, the stored messages of `channel_id` with an id in

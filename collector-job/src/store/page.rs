@@ -507,14 +507,9 @@ fn page_statement(then: &str) -> String {
         incoming_kept = same_version(of("i"), row_now),
     );
 
-    let columns: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
-    let arrays: Vec<String> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("{}::{}[]", Param::Column(i), column.sql_type))
-        .collect();
+    let columns = column_names();
     format!(
-        "WITH input AS (SELECT * FROM UNNEST({arrays}) AS i({columns})),
+        "WITH input AS (SELECT * FROM {unnested}),
          stored AS ({stored}),
          history AS ({history}),
          upserted AS (
@@ -525,10 +520,28 @@ fn page_statement(then: &str) -> String {
              RETURNING message_id, {content}),
          versions AS ({versions})
          {then}",
-        arrays = arrays.join(", "),
-        columns = columns.join(", "),
+        unnested = unnested(),
         assigned = assigned.join(",\n "),
     )
+}
+
+/// The columns a page writes, as a list.
+fn column_names() -> String {
+    COLUMNS
+        .iter()
+        .map(|column| column.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The page's rows as the table `i`: one array parameter a column, unnested side by side.
+fn unnested() -> String {
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{}::{}[]", Param::Column(i), column.sql_type))
+        .collect();
+    format!("UNNEST({}) AS i({})", arrays.join(", "), column_names())
 }
 
 /// The counts every page statement ends with: rows written, versions kept.
@@ -545,22 +558,16 @@ const COUNTS: &str = "(SELECT count(*) FROM upserted), (SELECT count(*) FROM ver
 ///
 /// `then` ends the statement; its first column is the rows inserted.
 fn new_rows_statement(then: &str) -> String {
-    let columns: Vec<&str> = COLUMNS.iter().map(|column| column.name).collect();
-    let arrays: Vec<String> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("{}::{}[]", Param::Column(i), column.sql_type))
-        .collect();
     format!(
         "WITH inserted AS (
              INSERT INTO messages (channel_id, {columns}, source, observed_at)
              SELECT {channel_id}, i.*, {source}::text, {observed_at}::timestamptz
-               FROM UNNEST({arrays}) AS i({columns})
+               FROM {unnested}
              ON CONFLICT (channel_id, message_id) DO NOTHING
              RETURNING 1)
          {then}",
-        columns = columns.join(", "),
-        arrays = arrays.join(", "),
+        columns = column_names(),
+        unnested = unnested(),
         channel_id = Param::ChannelId,
         source = Param::Source,
         observed_at = Param::ObservedAt,
