@@ -319,11 +319,11 @@ impl Store {
         Ok(())
     }
 
-    /// Upserts up to a page of collected messages (seen live at `now`) and moves the channel's
-    /// checkpoint to `through_id` in ONE statement (a data-modifying CTE), which PostgreSQL
-    /// runs atomically: a run killed at any point leaves either the whole page and its
-    /// checkpoint or neither, so a rerun has no gap and no duplicate. One round trip per page,
-    /// no BEGIN/COMMIT. The checkpoint never moves back (refreshed pages lie below it).
+    /// Upserts collected messages (seen live at `now`) and moves the channel's checkpoint to
+    /// `through_id` in the statement (a data-modifying CTE, atomic) that stores the last of
+    /// them: a run killed at any point leaves the checkpoint no further than what is stored,
+    /// so a rerun has no gap and no duplicate. No BEGIN/COMMIT. The checkpoint never moves
+    /// back (refreshed pages lie below it).
     ///
     /// A page none of whose messages is stored (nearly every page of a run) is inserted as
     /// it is, with its checkpoint move; one that meets stored rows is then merged whole by the
